@@ -1,0 +1,385 @@
+//! Entry bodies: what happened. Each kind has a number on the wire; an
+//! unknown number is a decode error, never a panic or a silent skip.
+
+use crate::cbor::{Reader, Writer};
+use crate::error::DecodeError;
+use crate::geo::Point;
+use crate::ids::{AuthorId, EventId};
+use crate::limits::*;
+
+/// The kinds of body, with their wire numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum BodyKind {
+    EventChange = 1,
+    MediaAttached = 2,
+    SensorReading = 3,
+    RoleGrant = 4,
+    Revocation = 5,
+    HubCheckpoint = 6,
+}
+
+impl BodyKind {
+    pub const ALL: [BodyKind; 6] = [
+        BodyKind::EventChange,
+        BodyKind::MediaAttached,
+        BodyKind::SensorReading,
+        BodyKind::RoleGrant,
+        BodyKind::Revocation,
+        BodyKind::HubCheckpoint,
+    ];
+
+    pub fn from_wire(n: u64) -> Result<BodyKind, DecodeError> {
+        BodyKind::ALL
+            .into_iter()
+            .find(|k| *k as u64 == n)
+            .ok_or(DecodeError::UnknownBodyKind(n))
+    }
+
+    /// The stable name used in logs, APIs and the protocol document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::EventChange => "event_change",
+            BodyKind::MediaAttached => "media_attached",
+            BodyKind::SensorReading => "sensor_reading",
+            BodyKind::RoleGrant => "role_grant",
+            BodyKind::Revocation => "revocation",
+            BodyKind::HubCheckpoint => "hub_checkpoint",
+        }
+    }
+}
+
+/// What an entry says happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// An Automerge change to one event's document.
+    EventChange(EventChange),
+    /// A media blob (photo, video) attached to an event, by content hash.
+    MediaAttached(MediaAttached),
+    /// A reading from a sensor.
+    SensorReading(SensorReading),
+    /// A person is granted a role (or has it withdrawn).
+    RoleGrant(RoleGrant),
+    /// An author key is revoked after a given seq.
+    Revocation(Revocation),
+    /// A hub's signed statement of the heads it holds.
+    HubCheckpoint(HubCheckpoint),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventChange {
+    pub event: EventId,
+    /// One Automerge change, as `Change::raw_bytes()` produced it.
+    pub change: Vec<u8>,
+}
+
+/// Media types Sentinel accepts; anything else is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaType {
+    Jpeg,
+    Png,
+    Webp,
+    Mp4,
+}
+
+impl MediaType {
+    pub const ALL: [MediaType; 4] = [
+        MediaType::Jpeg,
+        MediaType::Png,
+        MediaType::Webp,
+        MediaType::Mp4,
+    ];
+
+    pub fn as_mime(self) -> &'static str {
+        match self {
+            MediaType::Jpeg => "image/jpeg",
+            MediaType::Png => "image/png",
+            MediaType::Webp => "image/webp",
+            MediaType::Mp4 => "video/mp4",
+        }
+    }
+
+    pub fn from_mime(s: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|m| m.as_mime() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaAttached {
+    pub event: EventId,
+    /// SHA-256 of the blob's bytes.
+    pub hash: [u8; 32],
+    pub mime: MediaType,
+    pub size: u64,
+    /// The file name the officer gave; informational only.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingValue {
+    /// What was measured, e.g. `water_level`.
+    pub name: String,
+    /// Always finite.
+    pub value: f64,
+    /// E.g. `m`, `ug/m3`; may be empty for unitless values.
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorReading {
+    /// The sensor's kind, e.g. `water_gauge`.
+    pub kind: String,
+    pub values: Vec<ReadingValue>,
+    pub location: Option<Point>,
+    /// When the sensor measured, in Unix milliseconds (its own clock).
+    pub measured_ms: u64,
+}
+
+/// A person's role. `None` withdraws every role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PersonRole {
+    None = 0,
+    Public = 1,
+    Officer = 2,
+    Admin = 3,
+}
+
+impl PersonRole {
+    fn from_wire(n: u64) -> Result<PersonRole, DecodeError> {
+        Ok(match n {
+            0 => PersonRole::None,
+            1 => PersonRole::Public,
+            2 => PersonRole::Officer,
+            3 => PersonRole::Admin,
+            _ => {
+                return Err(DecodeError::OutOfRange {
+                    field: "role",
+                    what: format!("unknown role {n}"),
+                })
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    /// The person (same namespace as an entry's actor).
+    pub person: String,
+    pub role: PersonRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The revoked author.
+    pub key: AuthorId,
+    /// The author's entries up to and including this seq stay valid;
+    /// 0 means none do. A seq, not a time, so every node reaches the same
+    /// verdict whatever its clock says.
+    pub last_valid_seq: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubCheckpoint {
+    /// [`crate::Heads::digest`] of the hub's heads at the checkpoint.
+    pub heads_digest: [u8; 32],
+    pub n_authors: u64,
+    pub n_entries: u64,
+}
+
+impl Body {
+    pub fn kind(&self) -> BodyKind {
+        match self {
+            Body::EventChange(_) => BodyKind::EventChange,
+            Body::MediaAttached(_) => BodyKind::MediaAttached,
+            Body::SensorReading(_) => BodyKind::SensorReading,
+            Body::RoleGrant(_) => BodyKind::RoleGrant,
+            Body::Revocation(_) => BodyKind::Revocation,
+            Body::HubCheckpoint(_) => BodyKind::HubCheckpoint,
+        }
+    }
+
+    /// Checks the limits the decoder enforces, so that an entry that could
+    /// not be decoded is never signed.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        // Encoding and decoding once is the single source of truth for the
+        // rules; bodies are small, and this runs only when signing.
+        let mut w = Writer::default();
+        self.encode(&mut w);
+        let mut r = Reader::new(&w.out);
+        Body::decode(&mut r).map(|_| ())
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        match self {
+            Body::EventChange(b) => {
+                w.array(3);
+                w.uint(BodyKind::EventChange as u64);
+                w.bytes(b.event.as_bytes());
+                w.bytes(&b.change);
+            }
+            Body::MediaAttached(b) => {
+                w.array(6);
+                w.uint(BodyKind::MediaAttached as u64);
+                w.bytes(b.event.as_bytes());
+                w.bytes(&b.hash);
+                w.text(b.mime.as_mime());
+                w.uint(b.size);
+                w.text(&b.name);
+            }
+            Body::SensorReading(b) => {
+                w.array(5);
+                w.uint(BodyKind::SensorReading as u64);
+                w.text(&b.kind);
+                w.array(b.values.len());
+                for v in &b.values {
+                    w.array(3);
+                    w.text(&v.name);
+                    w.f64(v.value);
+                    w.text(&v.unit);
+                }
+                match b.location {
+                    Some(p) => {
+                        w.array(2);
+                        w.f64(p.lon());
+                        w.f64(p.lat());
+                    }
+                    None => w.null(),
+                }
+                w.uint(b.measured_ms);
+            }
+            Body::RoleGrant(b) => {
+                w.array(3);
+                w.uint(BodyKind::RoleGrant as u64);
+                w.text(&b.person);
+                w.uint(b.role as u64);
+            }
+            Body::Revocation(b) => {
+                w.array(4);
+                w.uint(BodyKind::Revocation as u64);
+                w.bytes(b.key.as_bytes());
+                w.uint(b.last_valid_seq);
+                w.text(&b.reason);
+            }
+            Body::HubCheckpoint(b) => {
+                w.array(4);
+                w.uint(BodyKind::HubCheckpoint as u64);
+                w.bytes(&b.heads_digest);
+                w.uint(b.n_authors);
+                w.uint(b.n_entries);
+            }
+        }
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Body, DecodeError> {
+        let n = r.array_len("body", 1, 6)?;
+        let kind = BodyKind::from_wire(r.uint("body.kind")?)?;
+        let expect = |len: usize| {
+            if n == len {
+                Ok(())
+            } else {
+                Err(DecodeError::WrongLength {
+                    field: "body",
+                    len: n,
+                    expected: len,
+                })
+            }
+        };
+        Ok(match kind {
+            BodyKind::EventChange => {
+                expect(3)?;
+                Body::EventChange(EventChange {
+                    event: EventId(r.fixed("event")?),
+                    change: r.bytes("change", 1, MAX_ENTRY_BYTES)?.to_vec(),
+                })
+            }
+            BodyKind::MediaAttached => {
+                expect(6)?;
+                let event = EventId(r.fixed("event")?);
+                let hash = r.fixed("hash")?;
+                let mime_text = r.text("mime", 1, 64)?;
+                let mime =
+                    MediaType::from_mime(mime_text).ok_or_else(|| DecodeError::OutOfRange {
+                        field: "mime",
+                        what: format!("media type {mime_text:?} is not accepted"),
+                    })?;
+                let size = r.uint("size")?;
+                if !(1..=MAX_MEDIA_BYTES).contains(&size) {
+                    return Err(DecodeError::OutOfRange {
+                        field: "size",
+                        what: format!("{size} bytes, allowed 1..={MAX_MEDIA_BYTES}"),
+                    });
+                }
+                let name = r.text("name", 1, MAX_NAME_BYTES)?.to_owned();
+                Body::MediaAttached(MediaAttached {
+                    event,
+                    hash,
+                    mime,
+                    size,
+                    name,
+                })
+            }
+            BodyKind::SensorReading => {
+                expect(5)?;
+                let kind = r.text("reading.kind", 1, MAX_KIND_BYTES)?.to_owned();
+                let n_values = r.array_len("reading.values", 1, MAX_READING_VALUES)?;
+                let mut values = Vec::with_capacity(n_values);
+                for _ in 0..n_values {
+                    r.array("reading.value", 3)?;
+                    let name = r.text("value.name", 1, MAX_KIND_BYTES)?.to_owned();
+                    let value = r.f64("value.value")?;
+                    if !value.is_finite() {
+                        return Err(DecodeError::OutOfRange {
+                            field: "value.value",
+                            what: format!("{value} is not finite"),
+                        });
+                    }
+                    let unit = r.text("value.unit", 0, MAX_UNIT_BYTES)?.to_owned();
+                    values.push(ReadingValue { name, value, unit });
+                }
+                let location = if r.is_null() {
+                    r.skip_null();
+                    None
+                } else {
+                    r.array("location", 2)?;
+                    let lon = r.f64("location.lon")?;
+                    let lat = r.f64("location.lat")?;
+                    Some(Point::new(lon, lat).map_err(|e| DecodeError::OutOfRange {
+                        field: "location",
+                        what: e.to_string(),
+                    })?)
+                };
+                let measured_ms = r.uint("measured_ms")?;
+                Body::SensorReading(SensorReading {
+                    kind,
+                    values,
+                    location,
+                    measured_ms,
+                })
+            }
+            BodyKind::RoleGrant => {
+                expect(3)?;
+                Body::RoleGrant(RoleGrant {
+                    person: r.text("person", 1, MAX_ACTOR_BYTES)?.to_owned(),
+                    role: PersonRole::from_wire(r.uint("role")?)?,
+                })
+            }
+            BodyKind::Revocation => {
+                expect(4)?;
+                Body::Revocation(Revocation {
+                    key: AuthorId(r.fixed("key")?),
+                    last_valid_seq: r.uint("last_valid_seq")?,
+                    reason: r.text("reason", 0, MAX_REASON_BYTES)?.to_owned(),
+                })
+            }
+            BodyKind::HubCheckpoint => {
+                expect(4)?;
+                Body::HubCheckpoint(HubCheckpoint {
+                    heads_digest: r.fixed("heads_digest")?,
+                    n_authors: r.uint("n_authors")?,
+                    n_entries: r.uint("n_entries")?,
+                })
+            }
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! The root package of the Sentinel workspace.
+//!
+//! It owns no logic: it hosts the end-to-end tests in `tests/` and the
+//! runnable walk-throughs in `examples/`, which use the workspace crates
+//! exactly as a deployment would.
