@@ -88,7 +88,7 @@ pub enum ChainFault {
 
 /// The first bad entry of a chain, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("entry {author} #{seq} ({id}): {fault}")]
+#[error("entry {}… #{seq} (id {}…): {fault}", author.short(), id.short())]
 pub struct ChainError {
     pub author: AuthorId,
     pub seq: u64,

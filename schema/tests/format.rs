@@ -1,5 +1,7 @@
 //! The entry format: encoding, decoding limits, signatures and chains.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

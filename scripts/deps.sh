@@ -1,0 +1,29 @@
+# Sourced by scripts/demo and scripts/test: installs what Sentinel needs on
+# a Debian machine when it is missing, and nothing when it is all there.
+
+# System packages: SpatiaLite for the node store, PostgreSQL with PostGIS
+# for the hub, SQLite headers and pkg-config for building.
+SENTINEL_APT_PACKAGES="pkg-config libsqlite3-dev libsqlite3-mod-spatialite postgresql-15 postgresql-15-postgis-3"
+
+sentinel_ensure_deps() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo is not installed. Install Rust (1.85 or newer) with rustup: https://rustup.rs" >&2
+    return 1
+  fi
+  local missing=""
+  for pkg in $SENTINEL_APT_PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing="$missing $pkg"
+    fi
+  done
+  if [ -n "$missing" ]; then
+    echo "Installing system packages:$missing"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+      sudo="sudo"
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing || return 1
+  fi
+}
