@@ -29,6 +29,9 @@ fn demo_runs_and_detects_every_rewrite() {
         "seq gap",
         "fork",
         "another author",
+        "Events in the city-centre box",
+        "conflict  title",
+        "every chain verifies",
         "All checks came out",
     ] {
         assert!(

@@ -1,11 +1,18 @@
-//! The field node (filled by the issue "Field node").
+//! The field node: one self-contained program an officer runs on a laptop
+//! or rugged device, fully usable with no network.
 //!
-//! Will own: the `sentinel-node` binary — one SpatiaLite file holding the
-//! entry log, heads, Automerge documents and materialised views; an
-//! in-memory R-tree for map queries; content-addressed media blobs; the
-//! local HTTP API and the CLI. Every local action becomes a signed entry,
-//! committed with its views in one transaction before it is acknowledged.
+//! Owns: one SpatiaLite file holding the entry log, heads, Automerge
+//! documents and materialised views ([`store`]); an in-memory R-tree for
+//! map queries ([`spatial`]); content-addressed media blobs ([`media`]);
+//! and the CLI. Every local action becomes a signed entry, committed with
+//! its views in one transaction before it is acknowledged ([`node`]).
 //!
 //! Never does: PostgreSQL; depend on the hub crate.
 
-#![forbid(unsafe_code)]
+pub mod media;
+pub mod node;
+pub mod spatial;
+pub mod spatialite;
+pub mod sqlfn;
+pub mod store;
+pub mod transfer;

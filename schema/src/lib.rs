@@ -17,6 +17,7 @@ pub mod cbor;
 pub mod chain;
 pub mod entry;
 pub mod error;
+pub mod event;
 pub mod geo;
 pub mod heads;
 pub mod hlc;
@@ -32,6 +33,10 @@ pub use chain::{check_link, verify_chain, Link};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use entry::{Entry, SignError, SignedEntry, FORMAT_VERSION};
 pub use error::{ChainError, ChainFault, ClockError, DecodeError, VerifyError};
+pub use event::{
+    check_change, EventDoc, EventEdit, EventError, EventView, MediaRef, NewEvent, Note,
+    ParseStatusError, Status,
+};
 pub use geo::{Point, PointError};
 pub use heads::{Head, Heads};
 pub use hlc::{Clock, Hlc};

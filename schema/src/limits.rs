@@ -21,3 +21,19 @@ pub const MAX_UNIT_BYTES: usize = 32;
 pub const MAX_READING_VALUES: usize = 32;
 /// Longest revocation reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 256;
+/// Longest event title, in UTF-8 bytes, after trimming surrounding
+/// whitespace.
+pub const MAX_TITLE_BYTES: usize = 200;
+/// Longest event description, in UTF-8 bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 10_000;
+/// Longest event category, in UTF-8 bytes.
+pub const MAX_CATEGORY_BYTES: usize = 64;
+/// Lowest event severity.
+pub const MIN_SEVERITY: u8 = 1;
+/// Highest event severity.
+pub const MAX_SEVERITY: u8 = 5;
+/// Longest note on an event, in UTF-8 bytes.
+pub const MAX_NOTE_BYTES: usize = 5_000;
+/// Longest assignee, in UTF-8 bytes. An assignee is a person, the same
+/// namespace as an entry's actor, so the same cap.
+pub const MAX_ASSIGNEE_BYTES: usize = MAX_ACTOR_BYTES;

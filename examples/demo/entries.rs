@@ -1,14 +1,5 @@
-//! A local walk-through of Sentinel on embedded defaults.
-//!
-//! Today it shows the foundation every later piece stands on: an officer's
-//! device and a sensor sign hash-chained entries; the chains verify; and
-//! every way of rewriting history — changing a byte, deleting an entry,
-//! signing a second version of one — is caught and named. It grows with
-//! the node, sync and hub.
-//!
-//! Run: `scripts/demo` (or `cargo run --release --example demo`).
-//! `--quick` skips the throughput measurement. Exits non-zero if any check
-//! does not come out as it should.
+//! Part 1: signed, hash-chained entries and what happens to attempts to
+//! rewrite them.
 
 use std::time::Instant;
 
@@ -103,10 +94,8 @@ fn expect_fault(name: &str, author: AuthorId, entries: &[SignedEntry], code: &st
     }
 }
 
-fn main() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
-
-    println!("Sentinel demo: signed, hash-chained entries\n");
+pub fn run(quick: bool) -> Result<()> {
+    println!("== Part 1: signed, hash-chained entries\n");
     let mut officer = Log::new();
     let mut gauge = Log::new();
     println!("Officer's device key {}", officer.author());
@@ -257,7 +246,6 @@ fn main() -> Result<()> {
             single.as_secs_f64() / batch.as_secs_f64()
         );
     }
-    println!("\nAll checks came out as they should.");
     Ok(())
 }
 

@@ -1,0 +1,673 @@
+//! Command definitions and their implementations.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use rand_core::{OsRng, RngCore};
+use sentinel_node::node::{Node, DB_FILE};
+use sentinel_node::spatial::BBox;
+use sentinel_node::store::query::{Cursor, EventQuery, Page};
+use sentinel_node::transfer::{self, Format};
+use sentinel_schema::{EventEdit, EventId, NewEvent, Point, SigningKey, Status};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sentinel-node",
+    version,
+    about = "Sentinel field node: report and work incidents offline"
+)]
+pub struct Cli {
+    /// Data directory (default: the OS data directory for sentinel-node).
+    #[arg(long, global = true, env = "SENTINEL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The person acting (recorded in each entry as its actor).
+    #[arg(long, global = true, env = "SENTINEL_ACTOR", value_name = "PERSON")]
+    actor: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create the data directory, a new device key and an empty store.
+    Init,
+    /// Report a new event.
+    Report(ReportArgs),
+    /// Change an event's fields.
+    Edit(EditArgs),
+    /// Add a note to an event.
+    Note { id: String, text: String },
+    /// Attach a photo or video (JPEG, PNG, WebP, MP4) to an event.
+    Attach {
+        id: String,
+        file: PathBuf,
+        /// Name to record (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Assign an event to an officer.
+    Assign { id: String, officer: String },
+    /// Move an event through its workflow: assigned, in_progress, resolved, closed
+    /// (reopen a resolved or closed event with in_progress).
+    Status { id: String, status: String },
+    /// List or search events.
+    #[command(alias = "search")]
+    List(SearchArgs),
+    /// Show an event: fields, conflicts, media and the entries that touched it.
+    Show { id: String },
+    /// Export every event.
+    Export {
+        #[arg(long, default_value = "geojson")]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import events from GeoJSON or CSV.
+    Import {
+        file: PathBuf,
+        /// geojson or csv (default: from the file extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Events committed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+    /// Check the integrity of the log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
+    /// Counts and the heads digest.
+    Stats,
+    /// Drop every view and rebuild it from the log.
+    RebuildViews,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Verify every chain in the store; non-zero exit if any is broken.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    #[arg(long)]
+    title: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    #[arg(long)]
+    category: String,
+    /// 1 (minor) to 5 (critical).
+    #[arg(long)]
+    severity: u8,
+    #[arg(long, allow_hyphen_values = true)]
+    lon: f64,
+    #[arg(long, allow_hyphen_values = true)]
+    lat: f64,
+    /// When it happened: RFC 3339 (2026-11-22T10:00:00Z) or Unix ms (default: now).
+    #[arg(long)]
+    reported_at: Option<String>,
+    /// Photos or videos to attach right away.
+    #[arg(long = "photo")]
+    photos: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EditArgs {
+    id: String,
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long)]
+    severity: Option<u8>,
+    /// New location as LON,LAT.
+    #[arg(long, allow_hyphen_values = true)]
+    location: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Words to find in title, description and notes.
+    text: Vec<String>,
+    #[arg(long)]
+    status: Vec<String>,
+    #[arg(long)]
+    category: Option<String>,
+    #[arg(long)]
+    min_severity: Option<u8>,
+    #[arg(long)]
+    max_severity: Option<u8>,
+    /// Reported at or after (RFC 3339 or Unix ms).
+    #[arg(long)]
+    from: Option<String>,
+    /// Reported before (RFC 3339 or Unix ms).
+    #[arg(long)]
+    to: Option<String>,
+    /// MIN_LON,MIN_LAT,MAX_LON,MAX_LAT
+    #[arg(long, allow_hyphen_values = true)]
+    bbox: Option<String>,
+    /// LON,LAT; use with --radius.
+    #[arg(long, allow_hyphen_values = true)]
+    near: Option<String>,
+    /// Metres around --near.
+    #[arg(long)]
+    radius: Option<f64>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Continue after this cursor (the `next` of the previous page).
+    #[arg(long)]
+    after: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(d) = arg {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("org", "Sentinel", "sentinel-node")
+        .map(|p| p.data_dir().to_path_buf())
+        .context("no home directory to put the data in: pass --data-dir")
+}
+
+fn parse_time(s: &str) -> Result<u64> {
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(s).with_context(|| {
+        format!("{s:?} is neither RFC 3339 (2026-11-22T10:00:00Z) nor Unix milliseconds")
+    })?;
+    Ok(t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0))
+}
+
+fn format_time(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn parse_point(s: &str, what: &str) -> Result<Point> {
+    let (lon, lat) = s
+        .split_once(',')
+        .with_context(|| format!("{what} must be LON,LAT, got {s:?}"))?;
+    let lon: f64 = lon
+        .trim()
+        .parse()
+        .with_context(|| format!("{what}: longitude {lon:?} is not a number"))?;
+    let lat: f64 = lat
+        .trim()
+        .parse()
+        .with_context(|| format!("{what}: latitude {lat:?} is not a number"))?;
+    Point::new(lon, lat).with_context(|| what.to_string())
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = data_dir(&cli.data_dir)?;
+    let actor = cli.actor.as_deref();
+    let json = cli.json;
+    if let Cmd::Init = cli.cmd {
+        let node = Node::init(&dir, SigningKey::generate(&mut OsRng))?;
+        if json {
+            print_json(&serde_json::json!({"data_dir": dir, "author": node.author().to_hex()}))?;
+        } else {
+            println!("Initialised a node in {}", dir.display());
+            println!("Device key (public): {}", node.author());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut node = Node::open(&dir)?;
+    match cli.cmd {
+        Cmd::Init => unreachable!("handled above"),
+        Cmd::Report(a) => {
+            let reported_ms = match &a.reported_at {
+                Some(t) => parse_time(t)?,
+                None => now_ms(),
+            };
+            let new = NewEvent {
+                title: a.title,
+                description: a.description,
+                category: a.category,
+                severity: a.severity,
+                location: Point::new(a.lon, a.lat)?,
+                reported_ms,
+            };
+            // Read every photo first: a bad one refuses the whole report.
+            let photos = a
+                .photos
+                .iter()
+                .map(|p| read_media(p).map(|b| (p.clone(), b)))
+                .collect::<Result<Vec<_>>>()?;
+            let mut event = [0u8; 16];
+            OsRng.fill_bytes(&mut event);
+            let ack = node.report(&new, EventId(event), actor, now_ms())?;
+            let mut acks = vec![ack];
+            for (path, bytes) in photos {
+                acks.push(node.attach(
+                    EventId(event),
+                    &bytes,
+                    &file_name(&path),
+                    actor,
+                    now_ms(),
+                )?);
+            }
+            if json {
+                print_json(&acks)?;
+            } else {
+                println!(
+                    "Reported event {} (entry #{} saved)",
+                    acks[0].event, acks[0].seq
+                );
+                for a in &acks[1..] {
+                    println!("Attached media (entry #{})", a.seq);
+                }
+            }
+        }
+        Cmd::Edit(a) => {
+            let event = node.resolve(&a.id)?;
+            let mut edits = Vec::new();
+            if let Some(t) = a.title {
+                edits.push(EventEdit::Title(t));
+            }
+            if let Some(d) = a.description {
+                edits.push(EventEdit::Description(d));
+            }
+            if let Some(c) = a.category {
+                edits.push(EventEdit::Category(c));
+            }
+            if let Some(s) = a.severity {
+                edits.push(EventEdit::Severity(s));
+            }
+            if let Some(l) = &a.location {
+                edits.push(EventEdit::Location(parse_point(l, "--location")?));
+            }
+            if edits.is_empty() {
+                bail!("nothing to change: give --title, --description, --category, --severity or --location");
+            }
+            let acks = edits
+                .iter()
+                .map(|e| node.edit(event, e, actor, now_ms()))
+                .collect::<Result<Vec<_>, _>>()?;
+            ack_out(json, "Edited", &acks)?;
+        }
+        Cmd::Note { id, text } => {
+            let event = node.resolve(&id)?;
+            let ack = node.edit(
+                event,
+                &EventEdit::Note {
+                    text,
+                    actor: actor.map(str::to_owned),
+                    at_ms: now_ms(),
+                },
+                actor,
+                now_ms(),
+            )?;
+            ack_out(json, "Noted on", &[ack])?;
+        }
+        Cmd::Attach { id, file, name } => {
+            let event = node.resolve(&id)?;
+            let bytes = read_media(&file)?;
+            let name = name.unwrap_or_else(|| file_name(&file));
+            let ack = node.attach(event, &bytes, &name, actor, now_ms())?;
+            ack_out(json, "Attached to", &[ack])?;
+        }
+        Cmd::Assign { id, officer } => {
+            let event = node.resolve(&id)?;
+            let ack = node.edit(event, &EventEdit::Assign(officer), actor, now_ms())?;
+            ack_out(json, "Assigned", &[ack])?;
+        }
+        Cmd::Status { id, status } => {
+            let event = node.resolve(&id)?;
+            let status: Status = status.parse()?;
+            let ack = node.edit(event, &EventEdit::Status(status), actor, now_ms())?;
+            ack_out(json, "Updated", &[ack])?;
+        }
+        Cmd::List(a) => {
+            let page = search(&mut node, a)?;
+            if json {
+                print_json(&page)?;
+            } else {
+                print_page(&page);
+            }
+        }
+        Cmd::Show { id } => {
+            let event = node.resolve(&id)?;
+            show(&node, event, json)?;
+        }
+        Cmd::Export { format, out } => {
+            let format: Format = format.parse()?;
+            let n = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let n = transfer::export(format, node.store().conn(), &mut w)?;
+                    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                    n
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                    let n = transfer::export(format, node.store().conn(), &mut w)?;
+                    w.flush()?;
+                    n
+                }
+            };
+            if out.is_some() {
+                eprintln!("Exported {n} events");
+            }
+        }
+        Cmd::Import {
+            file,
+            format,
+            batch,
+        } => import(&mut node, &file, format, batch, actor, json)?,
+        Cmd::Audit {
+            what: AuditCmd::Verify,
+        } => {
+            let report = node.store().audit()?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "Checked {} entries from {} authors ({} forks kept as evidence, {} quarantined).",
+                    report.entries, report.authors, report.forks, report.quarantined
+                );
+                for p in &report.problems {
+                    println!("BROKEN: author {} seq {}: {}", p.author, p.seq, p.reason);
+                }
+                if report.ok() {
+                    println!("Every chain verifies.");
+                }
+            }
+            if !report.ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Cmd::Stats => {
+            let s = node.stats()?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!("device key      {}", s.author);
+                println!(
+                    "entries         {} ({} written here)",
+                    s.entries, s.local_entries
+                );
+                println!("authors         {}", s.authors);
+                println!("events          {}", s.events);
+                println!("media           {}", s.media);
+                println!("forks           {}", s.forks);
+                println!("quarantined     {}", s.quarantined);
+                println!("heads digest    {}", s.heads_digest);
+                println!("store           {}", dir.join(DB_FILE).display());
+            }
+        }
+        Cmd::RebuildViews => {
+            let p = node.store_mut().rebuild_views()?;
+            if json {
+                print_json(&serde_json::json!({"entries": p.entries, "events": p.events.len()}))?;
+            } else {
+                println!(
+                    "Rebuilt the views from {} entries ({} event updates).",
+                    p.entries,
+                    p.events.len()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ack_out(json: bool, verb: &str, acks: &[sentinel_node::node::Ack]) -> Result<()> {
+    if json {
+        return print_json(&acks);
+    }
+    for a in acks {
+        println!("{verb} event {} (entry #{} saved)", a.event, a.seq);
+    }
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "media".to_string())
+}
+
+fn read_media(p: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+    if meta.len() > sentinel_schema::limits::MAX_MEDIA_BYTES {
+        bail!(
+            "{} is {} bytes; the limit is {} bytes",
+            p.display(),
+            meta.len(),
+            sentinel_schema::limits::MAX_MEDIA_BYTES
+        );
+    }
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    sentinel_node::media::sniff(&bytes).with_context(|| format!("{}", p.display()))?;
+    Ok(bytes)
+}
+
+fn search(node: &mut Node, a: SearchArgs) -> Result<Page> {
+    let text = (!a.text.is_empty()).then(|| a.text.join(" "));
+    let status = a
+        .status
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().parse::<Status>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let near = match (&a.near, a.radius) {
+        (Some(p), Some(r)) => {
+            if !(r.is_finite() && r >= 0.0) {
+                bail!("--radius must be a non-negative number of metres");
+            }
+            Some((parse_point(p, "--near")?, r))
+        }
+        (None, None) => None,
+        _ => bail!("--near and --radius go together"),
+    };
+    let q = EventQuery {
+        text,
+        status,
+        category: a.category,
+        min_severity: a.min_severity,
+        max_severity: a.max_severity,
+        reported_from: a.from.as_deref().map(parse_time).transpose()?,
+        reported_to: a.to.as_deref().map(parse_time).transpose()?,
+        bbox: a.bbox.as_deref().map(str::parse::<BBox>).transpose()?,
+        near,
+        limit: a.limit,
+        after: a.after.as_deref().map(str::parse::<Cursor>).transpose()?,
+    };
+    Ok(node.store().search(&q)?)
+}
+
+fn print_page(page: &Page) {
+    if page.items.is_empty() {
+        println!("No events found.");
+    }
+    for e in &page.items {
+        let dist = e
+            .distance_m
+            .map(|d| format!("  {:.0} m", d))
+            .unwrap_or_default();
+        println!(
+            "{}  {}  sev {}  {:<11}  {:<12}  {:>10.5},{:<9.5}{}  {}{}",
+            &e.id[..12],
+            format_time(e.reported_ms),
+            e.severity,
+            e.status,
+            e.category,
+            e.lon,
+            e.lat,
+            dist,
+            e.title,
+            if e.has_conflicts { "  [conflicts]" } else { "" }
+        );
+    }
+    if let Some(n) = &page.next {
+        println!("More: --after {n}");
+    }
+}
+
+fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
+    let d = node.show(event)?;
+    let v = &d.view;
+    if json {
+        return print_json(&serde_json::json!({
+            "id": d.id.to_hex(),
+            "title": v.title,
+            "description": v.description,
+            "category": v.category,
+            "severity": v.severity,
+            "status": v.status.as_str(),
+            "assignee": v.assignee,
+            "lon": v.location.lon(),
+            "lat": v.location.lat(),
+            "reported_ms": v.reported_ms,
+            "notes": v.notes.iter().map(|n| serde_json::json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
+            "conflicts": v.conflicts,
+            "media": d.media,
+            "history": d.history,
+        }));
+    }
+    println!("Event {}", d.id);
+    println!("  title        {}", v.title);
+    println!("  category     {}", v.category);
+    println!("  severity     {}", v.severity);
+    println!("  status       {}", v.status);
+    println!("  assignee     {}", v.assignee.as_deref().unwrap_or("-"));
+    println!(
+        "  location     {:.6}, {:.6}",
+        v.location.lon(),
+        v.location.lat()
+    );
+    println!("  reported     {}", format_time(v.reported_ms));
+    if !v.description.is_empty() {
+        println!("  description  {}", v.description);
+    }
+    if !v.conflicts.is_empty() {
+        println!("Conflicts (concurrent edits, all kept):");
+        for (field, values) in &v.conflicts {
+            println!("  {field}: {}", values.join(" | "));
+        }
+    }
+    if !v.notes.is_empty() {
+        println!("Notes:");
+        for n in &v.notes {
+            println!(
+                "  [{}] {}: {}",
+                format_time(n.at_ms),
+                n.actor.as_deref().unwrap_or("-"),
+                n.text
+            );
+        }
+    }
+    if !d.media.is_empty() {
+        println!("Media:");
+        for m in &d.media {
+            println!(
+                "  {} {} ({} bytes) sha256 {}",
+                m.name,
+                m.mime,
+                m.size,
+                &m.hash[..16]
+            );
+        }
+    }
+    println!("History:");
+    for h in &d.history {
+        println!(
+            "  hlc {}  {} #{}  {}  actor {}  entry {}",
+            h.hlc,
+            &h.author[..12],
+            h.seq,
+            h.kind,
+            h.actor.as_deref().unwrap_or("-"),
+            &h.entry[..12]
+        );
+    }
+    Ok(())
+}
+
+fn import(
+    node: &mut Node,
+    file: &Path,
+    format: Option<String>,
+    batch: usize,
+    actor: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let format = match format {
+        Some(f) => f.parse()?,
+        None => Format::from_path(file).with_context(|| {
+            format!(
+                "cannot tell the format of {}: pass --format geojson|csv",
+                file.display()
+            )
+        })?,
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let records = transfer::parse(format, &bytes)?;
+    let mut items = Vec::with_capacity(records.len());
+    let mut skipped = 0usize;
+    for r in records {
+        let id = match r.id {
+            Some(id) if node.resolve(&id.to_hex()).is_ok() => {
+                skipped += 1;
+                continue;
+            }
+            Some(id) => id,
+            None => {
+                let mut b = [0u8; 16];
+                OsRng.fill_bytes(&mut b);
+                EventId(b)
+            }
+        };
+        items.push((id, r.new));
+    }
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(items.len() as u64)
+    };
+    let mut done = 0usize;
+    for chunk in items.chunks(batch.max(1)) {
+        node.report_many(chunk, actor, now_ms())?;
+        done += chunk.len();
+        bar.set_position(done as u64);
+        if json {
+            // One line per committed batch: what is printed is durable.
+            println!("{}", serde_json::json!({"acknowledged": done}));
+            std::io::stdout().flush()?;
+        }
+    }
+    bar.finish_and_clear();
+    if !json {
+        println!("Imported {done} events ({skipped} already present).");
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! SQL functions the node registers on its connection.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::Connection;
+
+/// Geodesic distance in metres between two WGS84 positions (WGS84
+/// ellipsoid, Karney's algorithm via `geo`).
+pub fn distance_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    use geo::{Distance, Geodesic};
+    Geodesic.distance(geo::Point::new(lon1, lat1), geo::Point::new(lon2, lat2))
+}
+
+/// Registers `sentinel_distance_m(lon1, lat1, lon2, lat2)`.
+pub fn register(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.create_scalar_function(
+        "sentinel_distance_m",
+        4,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let lon1: f64 = ctx.get(0)?;
+            let lat1: f64 = ctx.get(1)?;
+            let lon2: f64 = ctx.get(2)?;
+            let lat2: f64 = ctx.get(3)?;
+            Ok(distance_m(lon1, lat1, lon2, lat2))
+        },
+    )
+}

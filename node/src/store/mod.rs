@@ -1,0 +1,179 @@
+//! The node's SQLite/SpatiaLite store.
+//!
+//! One file; WAL; `synchronous=FULL` so a committed transaction survives
+//! power loss; defensive mode and `trusted_schema=off` because the file is
+//! outside input too. One writer (this process), readers in parallel.
+//!
+//! Submodules: [`log`] (entries, heads, forks, quarantine), [`project`]
+//! (log → views), [`query`] (search), [`audit`] (chain verification).
+
+pub mod audit;
+pub mod log;
+pub mod migrations;
+pub mod project;
+pub mod query;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sentinel_schema::{AuthorId, DecodeError, EventError, EventId};
+
+use crate::spatialite::{self, SpatialiteError};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Spatialite(#[from] SpatialiteError),
+    #[error("a store already exists at {0}; refusing to overwrite it")]
+    AlreadyExists(PathBuf),
+    #[error("no store at {0}: run `sentinel-node init` first")]
+    Missing(PathBuf),
+    #[error("the store has schema version {found}, newer than this program's {supported}: upgrade sentinel-node")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// A row holds bytes that do not decode: the file was damaged or
+    /// edited. `audit verify` names the entry.
+    #[error("stored entry at log position {pos} does not decode: {source}")]
+    CorruptEntry {
+        pos: i64,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("stored document for event {event} is unreadable: {source}")]
+    CorruptDocument {
+        event: EventId,
+        #[source]
+        source: EventError,
+    },
+    /// A SpatiaLite function reported failure (it returns 0 rather than
+    /// raising an error).
+    #[error("SpatiaLite refused: {0}")]
+    SpatialiteRefused(&'static str),
+    #[error("corrupt value in column {column}")]
+    CorruptColumn { column: &'static str },
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates a new store file; refuses if one exists.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path.to_path_buf()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Find SpatiaLite before creating anything, and remove a half-made
+        // file on failure, so that a fixed retry of `init` just works.
+        spatialite::locate()?;
+        Store::open_with(path, flags).inspect_err(|_| remove_db_files(path))
+    }
+
+    /// Opens an existing store, migrating it if needed.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Store::open_with(path, flags)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        spatialite::load(&conn)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.pragma_update(None, "trusted_schema", false)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        // A second process (another CLI command) waits instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        crate::sqlfn::register(&conn)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Commits verified entries from other authors to the log (see
+    /// [`log::apply_remote`]); the views follow with [`Store::project_pending`].
+    pub fn apply_remote(
+        &mut self,
+        entries: Vec<sentinel_schema::VerifiedEntry>,
+        now_ms: u64,
+    ) -> Result<log::ApplyReport, StoreError> {
+        log::apply_remote(&mut self.conn, entries, now_ms)
+    }
+
+    /// A value from the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            rusqlite::params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The author this store belongs to, recorded at `init`.
+    pub fn owner(&self) -> Result<Option<AuthorId>, StoreError> {
+        self.meta("owner")?
+            .map(|v| {
+                <[u8; 32]>::try_from(v.as_slice())
+                    .map(AuthorId)
+                    .map_err(|_| StoreError::CorruptColumn {
+                        column: "meta.owner",
+                    })
+            })
+            .transpose()
+    }
+}
+
+/// Removes a database file and its WAL companions (best effort).
+pub(crate) fn remove_db_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// Reads a fixed-size blob column.
+pub(crate) fn blob<const N: usize>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> Result<[u8; N], StoreError> {
+    let v: Vec<u8> = row.get(idx)?;
+    <[u8; N]>::try_from(v.as_slice()).map_err(|_| StoreError::CorruptColumn { column })
+}

@@ -1,0 +1,337 @@
+//! The projector: derives the views (documents, events with geometry and
+//! spatial index, full-text index, media) from the log.
+//!
+//! It walks the log in position order and records how far it got
+//! (`meta.projected_upto`) in the same transaction as the views it wrote,
+//! so after a crash it resumes exactly where it stopped. Local writes
+//! project their own entry in the transaction that appends it, so a report
+//! is visible to queries the moment it is acknowledged. Changes to one
+//! document are applied to Automerge as one batch per chunk.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sentinel_schema::{Body, EventDoc, EventId, EventView, Hlc, Point, SignedEntry};
+
+use super::{Store, StoreError};
+
+const PROJECTED_UPTO: &str = "projected_upto";
+/// Entries projected per transaction when catching up.
+pub const CHUNK: usize = 4096;
+
+/// Events whose view changed, with their position (for the R-tree).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Projected {
+    pub entries: usize,
+    pub events: Vec<(EventId, Point)>,
+    /// Events whose document could not be read as an event (kept in the
+    /// log and in `documents`, shown nowhere).
+    pub unviewable: Vec<EventId>,
+}
+
+impl Projected {
+    fn merge(&mut self, other: Projected) {
+        self.entries += other.entries;
+        self.events.extend(other.events);
+        self.unviewable.extend(other.unviewable);
+    }
+}
+
+pub fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
+    let v: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [PROJECTED_UPTO],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match v {
+        Some(b) => i64::from_be_bytes(<[u8; 8]>::try_from(b.as_slice()).map_err(|_| {
+            StoreError::CorruptColumn {
+                column: "meta.projected_upto",
+            }
+        })?),
+        None => 0,
+    })
+}
+
+pub(crate) fn set_projected_upto(conn: &Connection, pos: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![PROJECTED_UPTO, pos.to_be_bytes().as_slice()])?;
+    Ok(())
+}
+
+impl Store {
+    /// Projects every log entry the views have not seen yet.
+    pub fn project_pending(&mut self) -> Result<Projected, StoreError> {
+        let mut total = Projected::default();
+        loop {
+            let tx = self.conn_mut().transaction()?;
+            let from = projected_upto(&tx)?;
+            let rows = load_after(&tx, from, CHUNK)?;
+            let Some(&(last, _)) = rows.last() else {
+                return Ok(total);
+            };
+            let done = project_entries(&tx, &rows)?;
+            set_projected_upto(&tx, last)?;
+            tx.commit()?;
+            total.merge(done);
+        }
+    }
+
+    /// Empties every view and projects the whole log again.
+    pub fn rebuild_views(&mut self) -> Result<Projected, StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        tx.execute_batch(
+            "DELETE FROM documents;
+             DELETE FROM event_media;
+             DELETE FROM events_fts;
+             DELETE FROM idx_events_geom;
+             DELETE FROM events;",
+        )?;
+        set_projected_upto(&tx, 0)?;
+        tx.commit()?;
+        self.project_pending()
+    }
+}
+
+fn load_after(
+    tx: &Transaction<'_>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, SignedEntry)>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT pos, bytes FROM entries WHERE pos > ?1 ORDER BY pos LIMIT ?2")?;
+    let mut rows = stmt.query(params![after, limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let pos: i64 = r.get(0)?;
+        let bytes: Vec<u8> = r.get(1)?;
+        let e = SignedEntry::from_bytes(bytes)
+            .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+        out.push((pos, e));
+    }
+    Ok(out)
+}
+
+/// Projects log entries (already in the log, in position order) into the
+/// views, inside the caller's transaction.
+pub(crate) fn project_entries(
+    conn: &Connection,
+    rows: &[(i64, SignedEntry)],
+) -> Result<Projected, StoreError> {
+    let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
+    let mut newest: BTreeMap<EventId, Hlc> = BTreeMap::new();
+    let mut media_events: Vec<EventId> = Vec::new();
+    for (_, e) in rows {
+        match &e.entry().body {
+            Body::EventChange(c) => {
+                changes.entry(c.event).or_default().push(&c.change);
+                let h = newest.entry(c.event).or_default();
+                *h = (*h).max(e.entry().hlc);
+            }
+            Body::MediaAttached(m) => {
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO event_media (event, hash, mime, size, name, entry)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    m.event.0,
+                    m.hash,
+                    m.mime.as_mime(),
+                    m.size as i64,
+                    m.name,
+                    e.id().as_bytes()
+                ])?;
+                media_events.push(m.event);
+                let h = newest.entry(m.event).or_default();
+                *h = (*h).max(e.entry().hlc);
+            }
+            // Readings, grants, revocations and checkpoints get their own
+            // views with the issues that use them.
+            _ => {}
+        }
+    }
+    let mut out = Projected {
+        entries: rows.len(),
+        ..Projected::default()
+    };
+    for (event, batch) in &changes {
+        let Some(doc) = update_document(conn, *event, batch)? else {
+            continue;
+        };
+        match doc.view() {
+            Ok(view) => {
+                let hlc = newest.get(event).copied().unwrap_or_default();
+                write_event_row(conn, *event, &view, hlc)?;
+                out.events.push((*event, view.location));
+            }
+            Err(_) => out.unviewable.push(*event),
+        }
+    }
+    // Media for events whose document did not change in this batch.
+    for event in media_events {
+        if !changes.contains_key(&event) {
+            let hlc = newest.get(&event).copied().unwrap_or_default();
+            conn.prepare_cached(
+                "UPDATE events SET
+                    n_media = (SELECT count(*) FROM event_media WHERE event = ?1),
+                    updated_hlc_ms = max(updated_hlc_ms, ?2),
+                    updated_hlc_counter = CASE WHEN ?2 > updated_hlc_ms THEN ?3
+                        WHEN ?2 = updated_hlc_ms THEN max(updated_hlc_counter, ?3)
+                        ELSE updated_hlc_counter END
+                 WHERE event = ?1",
+            )?
+            .execute(params![event.0, hlc.wall_ms as i64, hlc.counter])?;
+        }
+    }
+    Ok(out)
+}
+
+/// Applies a batch of changes to an event's document and saves it.
+/// Returns the document when it is complete (no missing dependencies).
+fn update_document(
+    conn: &Connection,
+    event: EventId,
+    batch: &[&[u8]],
+) -> Result<Option<EventDoc>, StoreError> {
+    let stored: Option<(Vec<u8>, bool)> = conn
+        .prepare_cached("SELECT doc, complete FROM documents WHERE event = ?1")?
+        .query_row([event.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let corrupt = |source| StoreError::CorruptDocument { event, source };
+    let mut doc = match stored {
+        Some((bytes, true)) => {
+            let mut doc = EventDoc::load(&bytes).map_err(corrupt)?;
+            apply_or_keep(&mut doc, batch);
+            doc
+        }
+        // An incomplete document may be missing changes Automerge was
+        // holding in memory: rebuild it from every change in the log.
+        Some((_, false)) => rebuild_document(conn, event)?,
+        None => {
+            let mut doc = EventDoc::from_changes(&[])
+                .map_err(|source| StoreError::CorruptDocument { event, source })?;
+            apply_or_keep(&mut doc, batch);
+            doc
+        }
+    };
+    let complete = doc.is_complete();
+    conn.prepare_cached(
+        "INSERT INTO documents (event, doc, complete) VALUES (?1, ?2, ?3)
+         ON CONFLICT (event) DO UPDATE SET doc = excluded.doc, complete = excluded.complete",
+    )?
+    .execute(params![event.0, doc.save(), complete])?;
+    Ok(complete.then_some(doc))
+}
+
+/// Applies changes; a change Automerge cannot parse was still signed by its
+/// author and stays in the log, but cannot affect the view.
+fn apply_or_keep(doc: &mut EventDoc, batch: &[&[u8]]) {
+    if doc.apply_changes(batch).is_err() {
+        for change in batch {
+            let _ = doc.apply_changes(std::slice::from_ref(change));
+        }
+    }
+}
+
+fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT pos, bytes FROM entries WHERE event = ?1 ORDER BY pos")?;
+    let mut rows = stmt.query([event.0])?;
+    let mut entries = Vec::new();
+    while let Some(r) = rows.next()? {
+        let pos: i64 = r.get(0)?;
+        let bytes: Vec<u8> = r.get(1)?;
+        entries.push(
+            SignedEntry::from_bytes(bytes)
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?,
+        );
+    }
+    let changes: Vec<&[u8]> = entries
+        .iter()
+        .filter_map(|e| match &e.entry().body {
+            Body::EventChange(c) => Some(c.change.as_slice()),
+            _ => None,
+        })
+        .collect();
+    let mut doc = EventDoc::from_changes(&[])
+        .map_err(|source| StoreError::CorruptDocument { event, source })?;
+    apply_or_keep(&mut doc, &changes);
+    Ok(doc)
+}
+
+fn write_event_row(
+    conn: &Connection,
+    event: EventId,
+    v: &EventView,
+    hlc: Hlc,
+) -> Result<(), StoreError> {
+    let conflicts = serde_json::to_string(&v.conflicts).unwrap_or_else(|_| "{}".into());
+    let notes: Vec<&str> = v.notes.iter().map(|n| n.text.as_str()).collect();
+    let created_by: Vec<u8> = conn
+        .prepare_cached(
+            "SELECT author FROM entries WHERE event = ?1 AND kind = 1
+             ORDER BY hlc_ms, hlc_counter, author LIMIT 1",
+        )?
+        .query_row([event.0], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO events (event, event_hex, title, description, category, severity, status,
+             assignee, lon, lat, reported_ms, created_by, updated_hlc_ms, updated_hlc_counter,
+             n_notes, n_media, conflicts, geom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+             (SELECT count(*) FROM event_media WHERE event = ?1), ?16, MakePoint(?9, ?10, 4326))
+         ON CONFLICT (event) DO UPDATE SET
+             title = excluded.title, description = excluded.description,
+             category = excluded.category, severity = excluded.severity,
+             status = excluded.status, assignee = excluded.assignee,
+             lon = excluded.lon, lat = excluded.lat, reported_ms = excluded.reported_ms,
+             created_by = excluded.created_by,
+             updated_hlc_ms = CASE WHEN excluded.updated_hlc_ms > updated_hlc_ms
+                 OR (excluded.updated_hlc_ms = updated_hlc_ms AND excluded.updated_hlc_counter > updated_hlc_counter)
+                 THEN excluded.updated_hlc_ms ELSE updated_hlc_ms END,
+             updated_hlc_counter = CASE WHEN excluded.updated_hlc_ms > updated_hlc_ms
+                 OR (excluded.updated_hlc_ms = updated_hlc_ms AND excluded.updated_hlc_counter > updated_hlc_counter)
+                 THEN excluded.updated_hlc_counter ELSE updated_hlc_counter END,
+             n_notes = excluded.n_notes, n_media = excluded.n_media,
+             conflicts = excluded.conflicts, geom = excluded.geom",
+    )?
+    .execute(params![
+        event.0,
+        event.to_hex(),
+        v.title,
+        v.description,
+        v.category,
+        v.severity,
+        v.status.as_str(),
+        v.assignee,
+        v.location.lon(),
+        v.location.lat(),
+        v.reported_ms as i64,
+        hex::encode(created_by),
+        hlc.wall_ms as i64,
+        hlc.counter,
+        v.notes.len() as i64,
+        conflicts,
+    ])?;
+    let fid: i64 = conn
+        .prepare_cached("SELECT fid FROM events WHERE event = ?1")?
+        .query_row([event.0], |r| r.get(0))?;
+    // The spatial index and full-text index, kept by hand (see migrations).
+    conn.prepare_cached("DELETE FROM idx_events_geom WHERE pkid = ?1")?
+        .execute([fid])?;
+    conn.prepare_cached(
+        "INSERT INTO idx_events_geom (pkid, xmin, xmax, ymin, ymax) VALUES (?1, ?2, ?2, ?3, ?3)",
+    )?
+    .execute(params![fid, v.location.lon(), v.location.lat()])?;
+    conn.prepare_cached("DELETE FROM events_fts WHERE rowid = ?1")?
+        .execute([fid])?;
+    conn.prepare_cached(
+        "INSERT INTO events_fts (rowid, title, description, notes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![fid, v.title, v.description, notes.join("\n")])?;
+    Ok(())
+}

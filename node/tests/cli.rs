@@ -1,0 +1,203 @@
+//! The `sentinel-node` command line, as an officer uses it: clear errors
+//! with a non-zero exit for bad input, and nothing stored when refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("SENTINEL_ACTOR", "officer.ada")
+        .env_remove("SENTINEL_SPATIALITE")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refused(dir: &Path, args: &[&str], message: &str) {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        stderr.contains(message),
+        "{args:?}: expected {message:?} in {stderr:?}"
+    );
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(dir, &a)).unwrap()
+}
+
+fn n_entries(dir: &Path) -> u64 {
+    json(dir, &["stats"])["entries"].as_u64().unwrap()
+}
+
+const REPORT: &[&str] = &[
+    "report",
+    "--title",
+    "Flooded underpass",
+    "--category",
+    "flood",
+    "--severity",
+    "4",
+    "--lon",
+    "13.4",
+    "--lat",
+    "52.52",
+    "--description",
+    "Water 40 cm deep",
+];
+
+#[test]
+fn an_officers_day_on_the_command_line() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path();
+    ok(dir, &["init"]);
+    refused(dir, &["init"], "already exists");
+    let acks = json(dir, REPORT);
+    let id = acks[0]["event"].as_str().unwrap().to_string();
+    let short = &id[..8];
+    ok(
+        dir,
+        &[
+            "report",
+            "--title",
+            "Fallen tree",
+            "--category",
+            "obstruction",
+            "--severity",
+            "2",
+            "--lon",
+            "-0.1",
+            "--lat",
+            "51.5",
+        ],
+    );
+    ok(dir, &["note", short, "Road closed by police"]);
+    ok(dir, &["assign", short, "officer.bo"]);
+    ok(dir, &["status", short, "in_progress"]);
+    ok(
+        dir,
+        &[
+            "edit",
+            short,
+            "--severity",
+            "5",
+            "--location",
+            "13.41,52.52",
+        ],
+    );
+
+    let shown = json(dir, &["show", short]);
+    assert_eq!(shown["status"], "in_progress");
+    assert_eq!(shown["assignee"], "officer.bo");
+    assert_eq!(shown["severity"], 5);
+    assert_eq!(shown["notes"][0]["text"], "Road closed by police");
+    // report, note, assign, status, and one entry per edited field.
+    assert_eq!(shown["history"].as_array().unwrap().len(), 6);
+    assert_eq!(shown["history"][0]["actor"], "officer.ada");
+
+    let near = json(dir, &["list", "--near", "13.4,52.52", "--radius", "5000"]);
+    assert_eq!(near["items"].as_array().unwrap().len(), 1);
+    let text = json(dir, &["search", "flood"]);
+    assert_eq!(text["items"][0]["id"], id.as_str());
+    let boxed = json(dir, &["list", "--bbox", "-1,51,0,52"]);
+    assert_eq!(boxed["items"][0]["title"], "Fallen tree");
+
+    let out = ok(dir, &["audit", "verify"]);
+    assert!(out.contains("Every chain verifies"), "{out}");
+    let csv = ok(dir, &["export", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    ok(dir, &["rebuild-views"]);
+    assert_eq!(json(dir, &["show", short])["severity"], 5);
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_stores_nothing() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path();
+    refused(dir, &["list"], "sentinel-node init");
+    ok(dir, &["init"]);
+    let id = json(dir, REPORT)[0]["event"].as_str().unwrap().to_string();
+    let before = n_entries(dir);
+    let with = |field: &str, value: &str| {
+        let mut a: Vec<&str> = REPORT.to_vec();
+        let i = a.iter().position(|x| *x == field).unwrap();
+        a[i + 1] = value;
+        a.into_iter().map(str::to_owned).collect::<Vec<String>>()
+    };
+    for (field, value, message) in [
+        ("--severity", "9", "severity"),
+        ("--lat", "95", "latitude"),
+        ("--lon", "NaN", "longitude"),
+        ("--title", "   ", "title"),
+    ] {
+        let args = with(field, value);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(dir, &args, message);
+    }
+    refused(
+        dir,
+        &["status", &id, "resolved"],
+        "cannot move from reported to resolved",
+    );
+    refused(dir, &["status", &id, "done"], "status");
+    refused(dir, &["note", "ffffffff", "hello"], "no event matches");
+    refused(dir, &["list", "--bbox", "10,10,5,5"], "");
+    refused(
+        dir,
+        &["list", "--near", "1,1"],
+        "--near and --radius go together",
+    );
+    refused(dir, &["list", "--after", "garbage"], "cursor");
+    let fake = dir.join("photo.jpg");
+    std::fs::write(&fake, "this is text, not a photo").unwrap();
+    refused(
+        dir,
+        &["attach", &id, fake.to_str().unwrap()],
+        "not JPEG, PNG, WebP or MP4",
+    );
+    let mut report_with_photo: Vec<&str> = REPORT.to_vec();
+    report_with_photo.extend(["--photo", fake.to_str().unwrap()]);
+    refused(dir, &report_with_photo, "not JPEG, PNG, WebP or MP4");
+    let bad_import = dir.join("bad.csv");
+    std::fs::write(&bad_import, "title,category,severity,lon,lat,reported_at\nok,flood,3,1,1,2026-01-01T00:00:00Z\nbad,flood,7,1,1,2026-01-01T00:00:00Z\n").unwrap();
+    refused(dir, &["import", bad_import.to_str().unwrap()], "severity");
+    assert_eq!(n_entries(dir), before, "a refused command stored something");
+}
+
+#[test]
+fn a_missing_spatialite_is_named() {
+    let d = TempDir::new().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+        .arg("--data-dir")
+        .arg(d.path())
+        .arg("init")
+        .env("SENTINEL_SPATIALITE", "/nonexistent/mod_spatialite.so")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SENTINEL_SPATIALITE=/nonexistent/mod_spatialite.so does not exist"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,603 @@
+//! The field node against a real SpatiaLite store: writes, merging,
+//! views, queries, media, quarantine and tamper detection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sentinel_node::node::{Node, NodeError};
+use sentinel_node::spatial::BBox;
+use sentinel_node::store::log::entries_after;
+use sentinel_node::store::query::EventQuery;
+use sentinel_schema::*;
+use tempfile::TempDir;
+
+const T0: u64 = 1_795_000_000_000;
+
+fn node(n: u8) -> (TempDir, Node) {
+    let dir = TempDir::new().unwrap();
+    let node = Node::init(dir.path(), SigningKey::from_bytes(&[n; 32])).unwrap();
+    (dir, node)
+}
+
+fn new_event(title: &str, lon: f64, lat: f64) -> NewEvent {
+    NewEvent {
+        title: title.into(),
+        description: format!("{title} described"),
+        category: "flood".into(),
+        severity: 3,
+        location: Point::new(lon, lat).unwrap(),
+        reported_ms: T0,
+    }
+}
+
+fn ev(n: u128) -> EventId {
+    EventId(n.to_be_bytes())
+}
+
+fn n_entries(node: &Node) -> i64 {
+    node.store()
+        .conn()
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Every entry `from` holds that `to` lacks, verified and applied.
+fn sync(from: &Node, to: &mut Node, now: u64) {
+    let mut batch = Vec::new();
+    for (author, head) in sentinel_node::store::log::heads(from.store().conn())
+        .unwrap()
+        .iter()
+    {
+        let have = sentinel_node::store::log::head(to.store().conn(), author)
+            .unwrap()
+            .map_or(0, |h| h.seq);
+        if head.seq > have {
+            batch.extend(entries_after(from.store().conn(), author, have, 1_000_000).unwrap());
+        }
+    }
+    let (good, bad) = verify_all(batch);
+    assert!(bad.is_empty());
+    to.apply_remote(good, now).unwrap();
+}
+
+/// The views as text, without row ids, for comparing stores.
+fn dump_views(node: &Node) -> Vec<String> {
+    let conn = node.store().conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT event_hex, title, description, category, severity, status, assignee, lon, lat,
+                    reported_ms, created_by, updated_hlc_ms, updated_hlc_counter, n_notes, n_media,
+                    conflicts, AsText(geom)
+             FROM events ORDER BY event",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            let mut parts = Vec::new();
+            for i in 0..17 {
+                let v: rusqlite::types::Value = r.get(i)?;
+                parts.push(format!("{v:?}"));
+            }
+            Ok(parts.join("|"))
+        })
+        .unwrap();
+    let mut out: Vec<String> = rows.map(Result::unwrap).collect();
+    let fts: i64 = conn
+        .query_row("SELECT count(*) FROM events_fts", [], |r| r.get(0))
+        .unwrap();
+    let idx: i64 = conn
+        .query_row("SELECT count(*) FROM idx_events_geom", [], |r| r.get(0))
+        .unwrap();
+    out.push(format!("fts={fts} idx={idx}"));
+    out
+}
+
+#[test]
+fn init_refuses_an_existing_node_and_a_foreign_key() {
+    let (dir, node) = node(1);
+    drop(node);
+    assert!(matches!(
+        Node::init(dir.path(), SigningKey::from_bytes(&[2; 32])),
+        Err(NodeError::AlreadyInitialized(_))
+    ));
+    // Swap in another key file: the store refuses it.
+    let key_path = dir.path().join("node.key");
+    std::fs::write(&key_path, hex::encode([9u8; 32])).unwrap();
+    assert!(matches!(
+        Node::open(dir.path()),
+        Err(NodeError::WrongKey(_))
+    ));
+    let empty = TempDir::new().unwrap();
+    assert!(matches!(
+        Node::open(empty.path()),
+        Err(NodeError::NotInitialized(_))
+    ));
+}
+
+#[cfg(unix)]
+#[test]
+fn key_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _node) = node(1);
+    let mode = std::fs::metadata(dir.path().join("node.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn workflow_and_refusals_leave_the_store_untouched() {
+    let (_d, mut n) = node(1);
+    let e = ev(1);
+    n.report(
+        &new_event("Flooded underpass", 13.4, 52.5),
+        e,
+        Some("ada"),
+        T0,
+    )
+    .unwrap();
+    n.edit(
+        e,
+        &EventEdit::Note {
+            text: "water rising".into(),
+            actor: Some("ada".into()),
+            at_ms: T0 + 1,
+        },
+        Some("ada"),
+        T0 + 1,
+    )
+    .unwrap();
+    let before = n_entries(&n);
+    // Refused: reported → resolved skips the workflow.
+    let err = n
+        .edit(e, &EventEdit::Status(Status::Resolved), Some("ada"), T0 + 2)
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Event(EventError::InvalidTransition { .. })),
+        "{err}"
+    );
+    // Refused: severity 9, empty title, unknown event.
+    assert!(n.edit(e, &EventEdit::Severity(9), None, T0 + 2).is_err());
+    assert!(n
+        .edit(e, &EventEdit::Title("  ".into()), None, T0 + 2)
+        .is_err());
+    assert!(matches!(
+        n.edit(ev(99), &EventEdit::Severity(2), None, T0 + 2),
+        Err(NodeError::NoSuchEvent(_))
+    ));
+    assert!(n
+        .report(
+            &NewEvent {
+                severity: 0,
+                ..new_event("x", 0.0, 0.0)
+            },
+            ev(2),
+            None,
+            T0
+        )
+        .is_err());
+    assert_eq!(n_entries(&n), before);
+
+    n.edit(e, &EventEdit::Assign("bo".into()), Some("ada"), T0 + 3)
+        .unwrap();
+    for s in [
+        Status::InProgress,
+        Status::Resolved,
+        Status::Closed,
+        Status::InProgress,
+    ] {
+        n.edit(e, &EventEdit::Status(s), Some("bo"), T0 + 4)
+            .unwrap();
+    }
+    let d = n.show(e).unwrap();
+    assert_eq!(d.view.status, Status::InProgress);
+    assert_eq!(d.view.assignee.as_deref(), Some("bo"));
+    assert_eq!(d.view.notes.len(), 1);
+    assert_eq!(d.history.len(), 7);
+    assert!(n.store().audit().unwrap().ok());
+}
+
+#[test]
+fn concurrent_edits_merge_and_conflicts_stay_visible() {
+    let (_a, mut a) = node(1);
+    let (_b, mut b) = node(2);
+    let e = ev(7);
+    a.report(&new_event("Bridge damaged", 10.0, 50.0), e, Some("ada"), T0)
+        .unwrap();
+    sync(&a, &mut b, T0 + 1);
+    // Offline, both change the title; a adds a note, b changes severity.
+    a.edit(
+        e,
+        &EventEdit::Title("Bridge collapsed".into()),
+        Some("ada"),
+        T0 + 10,
+    )
+    .unwrap();
+    a.edit(
+        e,
+        &EventEdit::Note {
+            text: "north side".into(),
+            actor: None,
+            at_ms: T0 + 10,
+        },
+        None,
+        T0 + 10,
+    )
+    .unwrap();
+    b.edit(
+        e,
+        &EventEdit::Title("Bridge closed".into()),
+        Some("bo"),
+        T0 + 11,
+    )
+    .unwrap();
+    b.edit(e, &EventEdit::Severity(5), Some("bo"), T0 + 11)
+        .unwrap();
+    sync(&a, &mut b, T0 + 20);
+    sync(&b, &mut a, T0 + 20);
+    let (va, vb) = (a.show(e).unwrap().view, b.show(e).unwrap().view);
+    assert_eq!(va, vb);
+    assert_eq!(va.severity, 5);
+    assert_eq!(va.notes.len(), 1);
+    let mut titles = va.conflicts.get("title").cloned().unwrap();
+    titles.sort();
+    assert_eq!(
+        titles,
+        vec!["Bridge closed".to_string(), "Bridge collapsed".to_string()]
+    );
+    assert_eq!(dump_views(&a), dump_views(&b));
+    assert_eq!(
+        a.stats().unwrap().heads_digest,
+        b.stats().unwrap().heads_digest
+    );
+}
+
+#[test]
+fn views_rebuild_from_the_log_identically() {
+    let (_d, mut n) = node(3);
+    for i in 0..40u128 {
+        n.report(
+            &new_event(
+                &format!("event {i}"),
+                -10.0 + i as f64,
+                40.0 + i as f64 / 10.0,
+            ),
+            ev(i),
+            None,
+            T0 + i as u64,
+        )
+        .unwrap();
+        if i % 3 == 0 {
+            n.edit(
+                ev(i),
+                &EventEdit::Note {
+                    text: format!("note {i}"),
+                    actor: None,
+                    at_ms: T0,
+                },
+                None,
+                T0 + 100,
+            )
+            .unwrap();
+        }
+    }
+    let jpeg = [0xff, 0xd8, 0xff, 0xe0, 0, 16, b'J', b'F', b'I', b'F', 0, 1];
+    n.attach(ev(5), &jpeg, "scene.jpg", None, T0 + 200).unwrap();
+    let before = dump_views(&n);
+    n.store_mut().rebuild_views().unwrap();
+    assert_eq!(dump_views(&n), before);
+    let ok: i64 = n
+        .store()
+        .conn()
+        .query_row("SELECT CheckSpatialIndex('events', 'geom')", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(ok, 1, "CheckSpatialIndex");
+}
+
+#[test]
+fn media_is_sniffed_and_stored_by_hash() {
+    let (_d, mut n) = node(4);
+    n.report(&new_event("Fire", 1.0, 1.0), ev(1), None, T0)
+        .unwrap();
+    let before = n_entries(&n);
+    // Text pretending to be a photo.
+    assert!(matches!(
+        n.attach(ev(1), b"hello, not a jpeg", "x.jpg", None, T0),
+        Err(NodeError::Media(_))
+    ));
+    assert!(n
+        .attach(ev(1), &[0xff, 0xd8, 0xff, 0xdb], &"n".repeat(300), None, T0)
+        .is_err());
+    assert_eq!(n_entries(&n), before);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    n.attach(ev(1), png, "map.png", None, T0).unwrap();
+    let d = n.show(ev(1)).unwrap();
+    assert_eq!(d.media.len(), 1);
+    assert_eq!(d.media[0].mime, "image/png");
+    let hash: [u8; 32] = hex::decode(&d.media[0].hash).unwrap().try_into().unwrap();
+    assert_eq!(n.media().read(&hash).unwrap(), png);
+}
+
+#[test]
+fn remote_gaps_are_quarantined_then_released_and_forks_kept() {
+    let (_a, mut a) = node(1);
+    let (_b, mut b) = node(2);
+    for i in 0..5u128 {
+        a.report(
+            &new_event(&format!("e{i}"), 0.0, 0.0),
+            ev(i),
+            None,
+            T0 + i as u64,
+        )
+        .unwrap();
+    }
+    let all = entries_after(a.store().conn(), &a.author(), 0, 100).unwrap();
+    let verified = |v: &[SignedEntry]| verify_all(v.to_vec()).0;
+    // Entries 4 and 5 arrive first: a gap.
+    let r = b.apply_remote(verified(&all[3..]), T0).unwrap();
+    assert_eq!(r.applied, 0);
+    assert_eq!(r.quarantined.len(), 2);
+    assert_eq!(r.quarantined[0].1, "not_starting_at_one");
+    // 1..=3 arrive: the chain is whole, but 4 and 5 were refused for the
+    // missing start, not for a gap, so they wait for the next delivery.
+    let r = b.apply_remote(verified(&all[..3]), T0).unwrap();
+    assert_eq!(r.applied, 3);
+    let r = b.apply_remote(verified(&all[3..]), T0).unwrap();
+    assert_eq!(r.applied, 2);
+    // A gap inside the chain is released as soon as it closes.
+    for i in 5..8u128 {
+        a.report(&new_event(&format!("e{i}"), 0.0, 0.0), ev(i), None, T0)
+            .unwrap();
+    }
+    let more = entries_after(a.store().conn(), &a.author(), 5, 100).unwrap();
+    let r = b.apply_remote(verified(&more[1..]), T0).unwrap();
+    assert_eq!((r.applied, r.quarantined.len()), (0, 2));
+    let r = b.apply_remote(verified(&more[..1]), T0).unwrap();
+    assert_eq!((r.applied, r.quarantined.len()), (3, 0));
+    assert_eq!(
+        b.stats().unwrap().heads_digest,
+        a.stats().unwrap().heads_digest
+    );
+    // Re-sending is idempotent.
+    let r = b.apply_remote(verified(&all), T0).unwrap();
+    assert_eq!((r.applied, r.duplicates), (0, 5));
+    // A fork: the author signs a second entry at seq 2.
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let (_, change) = EventDoc::create(&a.author(), &new_event("rewritten", 0.0, 0.0), T0).unwrap();
+    let fork = Entry {
+        author: a.author(),
+        seq: 2,
+        prev: Some(all[0].id()),
+        hlc: Hlc::new(T0, 99),
+        actor: None,
+        body: Body::EventChange(EventChange {
+            event: ev(50),
+            change,
+        }),
+    }
+    .sign(&key)
+    .unwrap();
+    let r = b.apply_remote(verified(&[fork]), T0).unwrap();
+    assert_eq!(r.forks.len(), 1);
+    assert_eq!(b.stats().unwrap().forks, 1);
+    assert!(
+        b.store().audit().unwrap().ok(),
+        "a fork is evidence, not damage"
+    );
+}
+
+fn tamper(
+    what: &str,
+    edit: impl FnOnce(&rusqlite::Connection),
+) -> Vec<sentinel_node::store::audit::AuditProblem> {
+    let (dir, mut n) = node(6);
+    for i in 0..6u128 {
+        n.report(&new_event(&format!("e{i}"), 0.0, 0.0), ev(i), None, T0)
+            .unwrap();
+    }
+    assert!(n.store().audit().unwrap().ok());
+    drop(n);
+    let raw = rusqlite::Connection::open(dir.path().join("node.sqlite")).unwrap();
+    edit(&raw);
+    drop(raw);
+    let n = Node::open(dir.path());
+    // Opening may already fail on damaged bytes (the projector reads them);
+    // audit through the store directly in that case.
+    let report = match n {
+        Ok(n) => n.store().audit().unwrap(),
+        Err(_) => sentinel_node::store::Store::open(&dir.path().join("node.sqlite"))
+            .unwrap()
+            .audit()
+            .unwrap(),
+    };
+    assert!(!report.ok(), "{what} went unnoticed");
+    report.problems
+}
+
+#[test]
+fn audit_names_the_tampered_entry() {
+    // One byte inside entry 3's signed content.
+    let p = tamper("a changed byte", |raw| {
+        let mut b: Vec<u8> = raw
+            .query_row("SELECT bytes FROM entries WHERE seq = 3", [], |r| r.get(0))
+            .unwrap();
+        b[100] ^= 0x01;
+        raw.execute("UPDATE entries SET bytes = ?1 WHERE seq = 3", [b])
+            .unwrap();
+    });
+    assert_eq!(p[0].seq, 3, "{p:?}");
+    // Entry 4 deleted.
+    let p = tamper("a deleted entry", |raw| {
+        raw.execute_batch("DELETE FROM entries WHERE seq = 4;")
+            .unwrap()
+    });
+    assert_eq!(p[0].seq, 5, "{p:?}");
+    assert!(p[0].reason.contains("gap"), "{p:?}");
+    // Entries 2 and 3 swapped (bytes and ids trade rows).
+    let p = tamper("swapped entries", |raw| {
+        raw.execute_batch(
+            "UPDATE entries SET seq = -2 WHERE seq = 2;
+             UPDATE entries SET seq = 2 WHERE seq = 3;
+             UPDATE entries SET seq = 3 WHERE seq = -2;",
+        )
+        .unwrap()
+    });
+    assert_eq!(p[0].seq, 2, "{p:?}");
+}
+
+#[test]
+fn spatial_answers_agree_three_ways() {
+    let (_d, mut n) = node(8);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut items = Vec::new();
+    for i in 0..1500u128 {
+        let (lon, lat) = (-20.0 + 40.0 * next(), 30.0 + 30.0 * next());
+        items.push((ev(i), new_event(&format!("p{i}"), lon, lat)));
+    }
+    n.report_many(&items, None, T0).unwrap();
+    let all = n.store().event_positions().unwrap();
+    for _ in 0..30 {
+        let (x, y) = (-20.0 + 40.0 * next(), 30.0 + 30.0 * next());
+        let (w, h) = (10.0 * next(), 8.0 * next());
+        let b = BBox::new(x, y, (x + w).min(180.0), (y + h).min(90.0)).unwrap();
+        let mut brute: Vec<EventId> = all
+            .iter()
+            .filter(|(_, p)| {
+                p.lon() >= b.min_lon()
+                    && p.lon() <= b.max_lon()
+                    && p.lat() >= b.min_lat()
+                    && p.lat() <= b.max_lat()
+            })
+            .map(|(e, _)| *e)
+            .collect();
+        let mut sql = n.store().ids_in_bbox_sql(&b).unwrap();
+        let mut tree = n.spatial().unwrap().bbox(&b);
+        brute.sort();
+        sql.sort();
+        tree.sort();
+        assert_eq!(sql, brute);
+        assert_eq!(tree, brute);
+    }
+    // Radius: SQL search against the R-tree.
+    let center = Point::new(0.0, 45.0).unwrap();
+    let q = EventQuery {
+        near: Some((center, 300_000.0)),
+        limit: 1000,
+        ..EventQuery::default()
+    };
+    let mut sql: Vec<String> = n
+        .store()
+        .search(&q)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut tree: Vec<String> = n
+        .spatial()
+        .unwrap()
+        .within_radius(center, 300_000.0)
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.to_hex())
+        .collect();
+    sql.sort();
+    tree.sort();
+    assert!(!sql.is_empty());
+    assert_eq!(sql, tree);
+}
+
+#[test]
+fn search_filters_and_pages_stay_stable_while_events_arrive() {
+    let (_d, mut n) = node(9);
+    let items: Vec<(EventId, NewEvent)> = (0..25u128)
+        .map(|i| {
+            let mut e = new_event(
+                if i % 2 == 0 {
+                    "flooded road"
+                } else {
+                    "fallen tree"
+                },
+                0.0,
+                0.0,
+            );
+            e.reported_ms = T0 + (i as u64 % 7) * 1000;
+            e.severity = (i % 5) as u8 + 1;
+            (ev(i), e)
+        })
+        .collect();
+    n.report_many(&items, None, T0).unwrap();
+    let q = |after| EventQuery {
+        text: Some("flooded".into()),
+        limit: 4,
+        after,
+        ..EventQuery::default()
+    };
+    let mut seen = Vec::new();
+    let mut page = n.store().search(&q(None)).unwrap();
+    let mut k = 100u128;
+    loop {
+        seen.extend(page.items.iter().map(|e| e.id.clone()));
+        // New matching events arrive between pages, both newer and older.
+        for reported in [T0 + 10_000, T0 - 10_000] {
+            let mut e = new_event("flooded again", 0.0, 0.0);
+            e.reported_ms = reported;
+            n.report(&e, ev(k), None, T0).unwrap();
+            k += 1;
+        }
+        match page.next {
+            Some(c) => page = n.store().search(&q(Some(c.parse().unwrap()))).unwrap(),
+            None => break,
+        }
+    }
+    let originals: Vec<String> = items
+        .iter()
+        .filter(|(_, e)| e.title.starts_with("flooded"))
+        .map(|(id, _)| id.to_hex())
+        .collect();
+    for o in &originals {
+        assert_eq!(seen.iter().filter(|s| *s == o).count(), 1, "{o} seen once");
+    }
+    let mut dedup = seen.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), seen.len(), "no event twice");
+    // Filters.
+    let sev = n
+        .store()
+        .search(&EventQuery {
+            min_severity: Some(4),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert!(sev.items.iter().all(|e| e.severity >= 4));
+    assert_eq!(sev.items.len(), 10);
+    let st = n
+        .store()
+        .search(&EventQuery {
+            status: vec![Status::Closed],
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert!(st.items.is_empty());
+    // FTS operators in user text are just words.
+    let weird = n
+        .store()
+        .search(&EventQuery {
+            text: Some("\"tree OR* NEAR(".into()),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert!(weird.items.is_empty());
+}
