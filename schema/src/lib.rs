@@ -23,6 +23,7 @@ pub mod heads;
 pub mod hlc;
 pub mod ids;
 pub mod limits;
+pub mod role;
 pub mod verify;
 
 pub use body::{
@@ -41,6 +42,7 @@ pub use geo::{Point, PointError};
 pub use heads::{Head, Heads};
 pub use hlc::{Clock, Hlc};
 pub use ids::{AuthorId, EntryId, EventId, ParseIdError};
+pub use role::{DeviceRole, ParseRoleError};
 pub use verify::{verify_all, verify_signatures, Rejected, VerifiedEntry};
 
 /// The author id of a signing key.

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sentinel_schema::{
-    check_link, AuthorId, Body, EntryId, EventId, Head, Heads, Hlc, Link, SignedEntry,
-    VerifiedEntry,
+    check_link, AuthorId, Body, EntryId, EventId, Head, Heads, Link, SignedEntry, VerifiedEntry,
 };
+
+pub use sentinel_sync::ApplyReport;
 
 use super::{blob, StoreError};
 
@@ -186,21 +187,6 @@ fn record_fork(
         now_ms as i64
     ])?;
     Ok(())
-}
-
-/// What applying a batch of remote entries did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyReport {
-    /// Entries added to the log.
-    pub applied: usize,
-    /// Entries already held (same id): nothing to do.
-    pub duplicates: usize,
-    /// Entries at a seq already held with a different id: kept as evidence.
-    pub forks: Vec<(AuthorId, u64, EntryId)>,
-    /// Entries that failed a chain check: `(id, reason code, reason)`.
-    pub quarantined: Vec<(EntryId, String, String)>,
-    /// The newest HLC among applied entries, for the local clock.
-    pub max_hlc: Option<Hlc>,
 }
 
 /// Applies verified entries from other authors in one transaction: chain

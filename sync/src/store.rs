@@ -1,0 +1,70 @@
+//! What the protocol needs from a store, and what applying entries did.
+//!
+//! One trait, implemented by the in-memory store (tests and the
+//! simulator), the node's SpatiaLite store and the hub's PostgreSQL store;
+//! one contract test suite runs against all of them.
+
+use sentinel_schema::{AuthorId, EntryId, Heads, Hlc, SignedEntry, VerifiedEntry};
+
+/// What applying a batch of verified entries did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Entries added to the log.
+    pub applied: usize,
+    /// Entries already held (same id): nothing to do.
+    pub duplicates: usize,
+    /// Entries at a seq already held with a different id: kept as
+    /// evidence, never merged. `(author, seq, id of the new entry)`.
+    pub forks: Vec<(AuthorId, u64, EntryId)>,
+    /// Entries that failed a chain check: `(id, reason code, reason)`.
+    pub quarantined: Vec<(EntryId, String, String)>,
+    /// The newest HLC among applied entries, for the local clock.
+    pub max_hlc: Option<Hlc>,
+}
+
+/// A store the sync protocol can read from and write to.
+///
+/// Implementations must make [`SyncStore::apply`] atomic and durable: when
+/// it returns `Ok`, every applied entry has been committed to disk (the
+/// protocol acknowledges on that basis).
+pub trait SyncStore {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// `author → (seq, id)` of every chain held.
+    fn heads(&self) -> Result<Heads, Self::Error>;
+
+    /// The author's entries with seq > `after`, in seq order, at most
+    /// `max_entries` and about `max_bytes` (at least one entry if any).
+    fn entries_after(
+        &self,
+        author: &AuthorId,
+        after: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SignedEntry>, Self::Error>;
+
+    /// Checks chain continuity against the heads, quarantines what fails,
+    /// records forks, and commits the rest in one transaction.
+    fn apply(&mut self, entries: Vec<VerifiedEntry>, now_ms: u64) -> Result<ApplyReport, Self::Error>;
+
+    /// Keeps entries that failed verification (signature, certificate,
+    /// role, revocation) with the reason; they never reach a view.
+    fn quarantine(
+        &mut self,
+        rejected: Vec<(SignedEntry, String, String)>,
+        now_ms: u64,
+    ) -> Result<(), Self::Error>;
+
+    /// The DER certificate of an author, if this store has one.
+    fn certificate(&self, author: &AuthorId) -> Result<Option<Vec<u8>>, Self::Error>;
+
+    /// Stores certificates that the caller has verified against the
+    /// deployment CA (certificates travel with the data).
+    fn add_certificates(&mut self, certificates: Vec<(AuthorId, Vec<u8>)>) -> Result<(), Self::Error>;
+
+    /// The newest revocation list this store holds (the CA-signed bytes).
+    fn revocation_list(&self) -> Result<Option<Vec<u8>>, Self::Error>;
+
+    /// Replaces the revocation list with a newer one the caller verified.
+    fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), Self::Error>;
+}
