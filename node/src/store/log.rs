@@ -145,7 +145,7 @@ pub fn entries_after(
     Ok(out)
 }
 
-fn quarantine(
+pub(crate) fn quarantine(
     conn: &Connection,
     e: &SignedEntry,
     code: &str,

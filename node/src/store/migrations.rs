@@ -22,7 +22,7 @@ use super::StoreError;
 /// One migration: runs inside a transaction, then `user_version` is set.
 type Migration = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
-const MIGRATIONS: &[Migration] = &[v1_log_and_views];
+const MIGRATIONS: &[Migration] = &[v1_log_and_views, v2_certificates];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -147,6 +147,19 @@ fn v1_log_and_views(tx: &Transaction<'_>) -> Result<(), StoreError> {
     for t in triggers {
         tx.execute_batch(&format!("DROP TRIGGER \"{}\"", t.replace('"', "\"\"")))?;
     }
+    Ok(())
+}
+
+/// Certificates of authors, as they travel with the data (verified against
+/// the deployment CA before they are stored).
+fn v2_certificates(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE certificates (
+             author      BLOB PRIMARY KEY,
+             der         BLOB    NOT NULL,
+             received_ms INTEGER NOT NULL
+         ) STRICT, WITHOUT ROWID;",
+    )?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod log;
 pub mod migrations;
 pub mod project;
 pub mod query;
+pub mod sync_store;
 
 use std::path::{Path, PathBuf};
 
