@@ -45,7 +45,11 @@ pub trait SyncStore {
 
     /// Checks chain continuity against the heads, quarantines what fails,
     /// records forks, and commits the rest in one transaction.
-    fn apply(&mut self, entries: Vec<VerifiedEntry>, now_ms: u64) -> Result<ApplyReport, Self::Error>;
+    fn apply(
+        &mut self,
+        entries: Vec<VerifiedEntry>,
+        now_ms: u64,
+    ) -> Result<ApplyReport, Self::Error>;
 
     /// Keeps entries that failed verification (signature, certificate,
     /// role, revocation) with the reason; they never reach a view.
@@ -60,7 +64,10 @@ pub trait SyncStore {
 
     /// Stores certificates that the caller has verified against the
     /// deployment CA (certificates travel with the data).
-    fn add_certificates(&mut self, certificates: Vec<(AuthorId, Vec<u8>)>) -> Result<(), Self::Error>;
+    fn add_certificates(
+        &mut self,
+        certificates: Vec<(AuthorId, Vec<u8>)>,
+    ) -> Result<(), Self::Error>;
 
     /// The newest revocation list this store holds (the CA-signed bytes).
     fn revocation_list(&self) -> Result<Option<Vec<u8>>, Self::Error>;
