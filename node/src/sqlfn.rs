@@ -3,12 +3,9 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 
-/// Geodesic distance in metres between two WGS84 positions (WGS84
-/// ellipsoid, Karney's algorithm via `geo`).
-pub fn distance_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    use geo::{Distance, Geodesic};
-    Geodesic.distance(geo::Point::new(lon1, lat1), geo::Point::new(lon2, lat2))
-}
+/// The spatial index's distance function, so that SQL and the R-tree
+/// measure alike.
+pub use crate::spatial::geodesy::distance_m;
 
 /// Registers `sentinel_distance_m(lon1, lat1, lon2, lat2)`.
 pub fn register(conn: &Connection) -> Result<(), rusqlite::Error> {
