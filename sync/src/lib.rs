@@ -1,15 +1,41 @@
 //! Sentinel's sync protocol.
 //!
-//! Owns: a sans-IO session state machine (messages in, actions out; no
-//! sockets, no clock reads, no SQL), heads reconciliation, batching and
-//! acknowledgements, the [`SyncStore`] trait with an in-memory
-//! implementation and its contract test suite, and a thin QUIC (quinn)
-//! driver.
+//! Owns: a sans-IO session state machine ([`Session`]: frames in, frames
+//! and events out; no sockets, no clock reads, no SQL), the wire messages
+//! ([`message`], byte-exact in `docs/protocol.md` part 2), heads
+//! reconciliation, batching and acknowledgements, the [`SyncStore`] trait
+//! with an in-memory implementation ([`MemoryStore`]) and its contract
+//! test suite, the [`TrustAnchor`] seam for certificates and revocation
+//! lists (with [`ca_trust::CaTrust`] over the deployment CA), and a thin
+//! QUIC driver in [`quic`] (feature `quic`, on by default).
 //!
-//! Never does: SQL, or knowing whether it runs in a node or a hub.
+//! Never does: SQL, IO outside the `quic` module, reading the
+//! clock, or knowing whether it runs in a node or a hub. A tidy test
+//! (`tests/tidy.rs`) fails if that changes.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "quic")]
+pub mod ca_trust;
+mod cbor;
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
+mod exchange;
+mod handshake;
+pub mod memory;
+pub mod message;
+#[cfg(feature = "quic")]
+pub mod quic;
+mod receive;
+pub mod session;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod trust;
 
+pub use memory::{MemoryStore, MemoryStoreError};
+pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
+pub use receive::Refusal;
+pub use session::{Session, SessionConfig, SessionError, SessionEvent, SessionStats};
 pub use store::{ApplyReport, SyncStore};
+pub use trust::{AuthorInfo, Revocations, TrustAnchor};

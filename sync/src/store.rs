@@ -4,7 +4,7 @@
 //! simulator), the node's SpatiaLite store and the hub's PostgreSQL store;
 //! one contract test suite runs against all of them.
 
-use sentinel_schema::{AuthorId, EntryId, Heads, Hlc, SignedEntry, VerifiedEntry};
+use sentinel_schema::{AuthorId, EntryId, Head, Heads, Hlc, SignedEntry, VerifiedEntry};
 
 /// What applying a batch of verified entries did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,15 +26,33 @@ pub struct ApplyReport {
 ///
 /// Implementations must make [`SyncStore::apply`] atomic and durable: when
 /// it returns `Ok`, every applied entry has been committed to disk (the
-/// protocol acknowledges on that basis).
+/// protocol acknowledges on that basis); when it returns `Err`, nothing of
+/// the batch was kept. No test can check that promise from outside, so it
+/// is each implementation's own (the node tests it with crash tests).
+///
+/// A store holds the certificate of every author it holds entries of,
+/// its own included: a peer that has never met an author gets the
+/// certificate from whoever relays the author's entries.
+///
+/// [`crate::contract::run_contract_suite`] checks the rest of this
+/// contract against any implementation.
 pub trait SyncStore {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// `author → (seq, id)` of every chain held.
     fn heads(&self) -> Result<Heads, Self::Error>;
 
+    /// The author's newest entry held, if any. The default reads every
+    /// head; stores with an index should answer directly (the session
+    /// calls this once per author per batch, to acknowledge).
+    fn head(&self, author: &AuthorId) -> Result<Option<Head>, Self::Error> {
+        Ok(self.heads()?.get(author))
+    }
+
     /// The author's entries with seq > `after`, in seq order, at most
-    /// `max_entries` and about `max_bytes` (at least one entry if any).
+    /// `max_entries`, and at most `max_bytes` of signed bytes in all —
+    /// except that the first entry is returned whatever its size, so a
+    /// caller always makes progress. Empty when there is none.
     fn entries_after(
         &self,
         author: &AuthorId,
@@ -44,7 +62,12 @@ pub trait SyncStore {
     ) -> Result<Vec<SignedEntry>, Self::Error>;
 
     /// Checks chain continuity against the heads, quarantines what fails,
-    /// records forks, and commits the rest in one transaction.
+    /// records forks, and commits the rest in one transaction. Entries
+    /// may come in any order; they are applied in `(author, seq)` order.
+    /// An entry already held is a duplicate (counted, nothing else); one
+    /// at a held seq with another id is a fork (recorded as evidence and
+    /// reported, the entry held first stays in the log); chain faults are
+    /// quarantined with [`sentinel_schema::ChainFault::code`] as the code.
     fn apply(
         &mut self,
         entries: Vec<VerifiedEntry>,

@@ -1,0 +1,273 @@
+//! The deterministic CBOR subset of `docs/protocol.md` part 1 (1.2), as
+//! sync messages use it: unsigned integers, byte and text strings, arrays;
+//! definite lengths and shortest heads only.
+//!
+//! The schema crate keeps its own reader and writer private, and a message
+//! decoder needs only these few items, so sync has this small copy rather
+//! than widening the schema's API. The reader refuses any head that is not
+//! the shortest for its value, so every message has exactly one encoding.
+
+use crate::message::MessageError;
+
+const MAJOR_UINT: u8 = 0;
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+
+/// Appends deterministic CBOR to a byte vector. Writing cannot fail.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    pub(crate) out: Vec<u8>,
+}
+
+/// Length of the shortest head for the argument `n`.
+pub(crate) fn head_len(n: u64) -> usize {
+    match n {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+impl Writer {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Writer {
+            out: Vec::with_capacity(n),
+        }
+    }
+
+    fn head(&mut self, major: u8, n: u64) {
+        let m = major << 5;
+        match head_len(n) {
+            1 => self.out.push(m | n as u8),
+            2 => self.out.extend_from_slice(&[m | 24, n as u8]),
+            3 => {
+                self.out.push(m | 25);
+                self.out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            5 => {
+                self.out.push(m | 26);
+                self.out.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+            _ => {
+                self.out.push(m | 27);
+                self.out.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+    }
+
+    pub(crate) fn uint(&mut self, n: u64) {
+        self.head(MAJOR_UINT, n);
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.bytes_head(b.len());
+        self.out.extend_from_slice(b);
+    }
+
+    /// The head of a byte string of `len` bytes; the caller appends them.
+    pub(crate) fn bytes_head(&mut self, len: usize) {
+        self.head(MAJOR_BYTES, len as u64);
+    }
+
+    pub(crate) fn text(&mut self, s: &str) {
+        self.head(MAJOR_TEXT, s.len() as u64);
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    pub(crate) fn array(&mut self, n: usize) {
+        self.head(MAJOR_ARRAY, n as u64);
+    }
+}
+
+/// Reads the subset from a borrowed buffer. Every declared length is
+/// checked against the bytes that remain before anything is sliced.
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// One head: its major type and argument. Refuses indefinite lengths,
+    /// reserved values and heads longer than needed.
+    fn head(&mut self, field: &'static str) -> Result<(u8, u64), MessageError> {
+        let at = self.pos;
+        let first = *self
+            .buf
+            .get(at)
+            .ok_or(MessageError::Truncated { at, field })?;
+        let (major, info) = (first >> 5, first & 0x1f);
+        let n_extra = match info {
+            0..=23 => 0,
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => {
+                return Err(MessageError::WrongType {
+                    at,
+                    field,
+                    expected: "a definite-length item",
+                })
+            }
+        };
+        let extra = self
+            .buf
+            .get(at + 1..at + 1 + n_extra)
+            .ok_or(MessageError::Truncated { at, field })?;
+        let value = if n_extra == 0 {
+            u64::from(info)
+        } else {
+            extra.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        };
+        if head_len(value) != 1 + n_extra {
+            return Err(MessageError::NonCanonical { at, field });
+        }
+        self.pos = at + 1 + n_extra;
+        Ok((major, value))
+    }
+
+    fn expect(
+        &mut self,
+        major: u8,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<u64, MessageError> {
+        let at = self.pos;
+        let (m, value) = self.head(field)?;
+        if m != major {
+            return Err(MessageError::WrongType {
+                at,
+                field,
+                expected,
+            });
+        }
+        Ok(value)
+    }
+
+    pub(crate) fn uint(&mut self, field: &'static str) -> Result<u64, MessageError> {
+        self.expect(MAJOR_UINT, field, "unsigned integer")
+    }
+
+    /// An array head with `min..=max` elements; returns the count.
+    pub(crate) fn array(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<usize, MessageError> {
+        let n = self.expect(MAJOR_ARRAY, field, "array")?;
+        in_range(field, n, min, max, "elements")
+    }
+
+    pub(crate) fn bytes(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<&'a [u8], MessageError> {
+        let at = self.pos;
+        let n = self.expect(MAJOR_BYTES, field, "byte string")?;
+        let n = in_range(field, n, min, max, "bytes")?;
+        self.take(n, at, field)
+    }
+
+    pub(crate) fn fixed<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], MessageError> {
+        let b = self.bytes(field, N, N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(b);
+        Ok(out)
+    }
+
+    pub(crate) fn text(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'a str, MessageError> {
+        let at = self.pos;
+        let n = self.expect(MAJOR_TEXT, field, "text string")?;
+        let n = in_range(field, n, 0, max, "bytes of text")?;
+        let b = self.take(n, at, field)?;
+        std::str::from_utf8(b).map_err(|_| MessageError::WrongType {
+            at,
+            field,
+            expected: "UTF-8 text",
+        })
+    }
+
+    fn take(&mut self, n: usize, at: usize, field: &'static str) -> Result<&'a [u8], MessageError> {
+        if n > self.buf.len() - self.pos {
+            return Err(MessageError::Truncated { at, field });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+}
+
+fn in_range(
+    field: &'static str,
+    n: u64,
+    min: usize,
+    max: usize,
+    unit: &str,
+) -> Result<usize, MessageError> {
+    match usize::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(MessageError::OutOfRange {
+            field,
+            what: format!("{n} {unit}, allowed {min}..={max}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_shortest_and_longer_ones_are_refused() {
+        let mut w = Writer::default();
+        for n in [0u64, 23, 24, 255, 256, 65_535, 65_536, 1 << 32] {
+            w.uint(n);
+        }
+        let mut r = Reader::new(&w.out);
+        for n in [0u64, 23, 24, 255, 256, 65_535, 65_536, 1 << 32] {
+            assert_eq!(r.uint("n").unwrap(), n);
+        }
+        assert!(r.is_empty());
+        // 1 written with a one-byte argument.
+        assert_eq!(
+            Reader::new(&[0x18, 0x01]).uint("n"),
+            Err(MessageError::NonCanonical { at: 0, field: "n" })
+        );
+        // Indefinite-length array.
+        assert!(matches!(
+            Reader::new(&[0x9f]).array("a", 0, 1),
+            Err(MessageError::WrongType { .. })
+        ));
+        // A byte string that claims more than there is.
+        assert_eq!(
+            Reader::new(&[0x43, 0x01]).bytes("b", 0, 10),
+            Err(MessageError::Truncated { at: 0, field: "b" })
+        );
+    }
+}

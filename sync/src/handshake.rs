@@ -1,0 +1,111 @@
+//! The first two states of a session: Hello, and the heads exchange.
+
+use sentinel_schema::{AuthorId, DeviceRole, Head, Heads};
+
+use crate::exchange::Exchange;
+use crate::message::{CloseCode, Hello, Message, MAX_HEADS_PER_MESSAGE, PROTOCOL_VERSION};
+use crate::session::{store_fault, Ctx, Fault, SessionEvent, State};
+use crate::store::SyncStore;
+
+pub(crate) struct ExpectHello {
+    /// Our heads when Hello was sent: if the digests match, the peer's.
+    pub(crate) heads: Heads,
+}
+
+pub(crate) struct ExpectHeads {
+    send_to_peer: bool,
+    /// The peer's heads so far, authors ascending.
+    received: Vec<(AuthorId, Head)>,
+}
+
+impl ExpectHello {
+    pub(crate) fn on_hello<S: SyncStore>(
+        self,
+        hello: Hello,
+        store: &mut S,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<State, Fault> {
+        if hello.version != PROTOCOL_VERSION {
+            return Err(Fault::Peer(
+                CloseCode::UnsupportedVersion,
+                format!(
+                    "peer speaks version {}, this side {PROTOCOL_VERSION}",
+                    hello.version
+                ),
+            ));
+        }
+        if ctx.verifier.revocations.number > hello.revocation_number {
+            if let Some(list) = store.revocation_list().map_err(store_fault)? {
+                ctx.out.send(&Message::RevocationList(list));
+            }
+        }
+        // A node sends nothing to a sensor: sensors only push readings.
+        let send_to_peer = hello.role != DeviceRole::Sensor;
+        if hello.heads_digest == self.heads.digest() {
+            ctx.out.event(SessionEvent::CaughtUp);
+            let mut x = Box::new(Exchange::in_sync(send_to_peer, &self.heads));
+            // Entries written since Hello was sent go out now.
+            x.push_new(store, ctx)?;
+            return Ok(State::Live(x));
+        }
+        let heads = store.heads().map_err(store_fault)?;
+        let all: Vec<(AuthorId, Head)> = heads.iter().map(|(a, h)| (*a, *h)).collect();
+        let mut chunks = all.chunks(MAX_HEADS_PER_MESSAGE).peekable();
+        if chunks.peek().is_none() {
+            ctx.out.send(&Message::Heads {
+                heads: Vec::new(),
+                last: true,
+            });
+        }
+        while let Some(chunk) = chunks.next() {
+            ctx.out.send(&Message::Heads {
+                heads: chunk.to_vec(),
+                last: chunks.peek().is_none(),
+            });
+        }
+        Ok(State::ExpectHeads(Box::new(ExpectHeads {
+            send_to_peer,
+            received: Vec::new(),
+        })))
+    }
+}
+
+impl ExpectHeads {
+    pub(crate) fn on_heads<S: SyncStore>(
+        mut self: Box<Self>,
+        heads: Vec<(AuthorId, Head)>,
+        last: bool,
+        store: &mut S,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<State, Fault> {
+        if let (Some((prev, _)), Some((first, _))) = (self.received.last(), heads.first()) {
+            if prev >= first {
+                return Err(Fault::Peer(
+                    CloseCode::Malformed,
+                    "heads are not in strictly ascending author order across frames".into(),
+                ));
+            }
+        }
+        if self.received.len() + heads.len() > ctx.config.max_authors {
+            return Err(Fault::Peer(
+                CloseCode::LimitExceeded,
+                format!(
+                    "more than {} authors in the peer's heads",
+                    ctx.config.max_authors
+                ),
+            ));
+        }
+        self.received.extend(heads);
+        if !last {
+            return Ok(State::ExpectHeads(self));
+        }
+        let mut x = Box::new(Exchange::from_heads(
+            self.send_to_peer,
+            &self.received,
+            store,
+            ctx,
+        )?);
+        x.fill(store, ctx)?;
+        Ok(State::Reconciling(x))
+    }
+}

@@ -1,0 +1,327 @@
+//! The QUIC driver: runs a [`Session`] over one bidirectional stream of a
+//! quinn connection with mutual TLS.
+//!
+//! Frames are length-prefixed (4 bytes, big-endian) and at most
+//! [`MAX_WIRE_FRAME`] long; a longer prefix closes the connection before
+//! anything is allocated. A reader task feeds frames through a channel of
+//! [`READ_AHEAD`] frames, which bounds memory per connection together with
+//! the flow-control windows in [`transport_config`]. The session decides
+//! everything else; this module only moves bytes, keeps time and closes
+//! the connection with the session's reason code.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use sentinel_certs::{peer_identity, CaCert, Identity};
+use sentinel_schema::limits::MAX_FRAME_BYTES;
+use tokio::sync::{mpsc, watch};
+
+use crate::message::CloseCode;
+use crate::session::{Session, SessionError, SessionEvent, SessionStats};
+use crate::store::SyncStore;
+
+/// Largest frame on the wire: a message plus its frame header.
+pub const MAX_WIRE_FRAME: usize = MAX_FRAME_BYTES + 64;
+/// Frames read ahead of the session.
+pub const READ_AHEAD: usize = 4;
+/// How long a closing side waits for the peer to finish its stream.
+pub const LINGER: Duration = Duration::from_secs(3);
+/// Server name used in the TLS handshake. Peers are identified by their
+/// certificate key, not by name (see `docs/security.md`).
+pub const SERVER_NAME: &str = "sentinel";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("connecting to {addr}: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("the peer's certificate: {0}")]
+    PeerIdentity(String),
+    #[error("session: {0}")]
+    Session(#[from] SessionError),
+    #[error("the peer sent a frame of {0} bytes (limit {MAX_WIRE_FRAME})")]
+    FrameTooLarge(usize),
+}
+
+/// Idle timeout, keep-alive and flow-control windows for sync connections.
+pub fn transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    // A silent peer is dropped after 30 s; keep-alives every 10 s keep a
+    // live session (waiting for new entries) open through NATs.
+    t.max_idle_timeout(Some(VarInt::from_u32(30_000).into()));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    // Bounded memory per connection: a few frames in flight at most.
+    t.stream_receive_window(VarInt::from_u32(4 * 1024 * 1024));
+    t.receive_window(VarInt::from_u32(8 * 1024 * 1024));
+    t.send_window(8 * 1024 * 1024);
+    t.max_concurrent_bidi_streams(VarInt::from_u32(4));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t
+}
+
+/// An endpoint that accepts sync connections on `addr` (and can connect).
+pub fn server_endpoint(
+    addr: SocketAddr,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+) -> Result<Endpoint, DriverError> {
+    let crypto = QuicServerConfig::try_from(server).map_err(|e| DriverError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config()));
+    let mut endpoint = Endpoint::server(config, addr)?;
+    endpoint.set_default_client_config(client_config(client)?);
+    Ok(endpoint)
+}
+
+fn client_config(client: Arc<rustls::ClientConfig>) -> Result<quinn::ClientConfig, DriverError> {
+    let crypto = QuicClientConfig::try_from(client).map_err(|e| DriverError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config()));
+    Ok(config)
+}
+
+/// An endpoint that only connects out.
+pub fn client_endpoint(
+    bind: SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+) -> Result<Endpoint, DriverError> {
+    let mut endpoint = Endpoint::client(bind)?;
+    endpoint.set_default_client_config(client_config(client)?);
+    Ok(endpoint)
+}
+
+/// Connects to a peer; the handshake has verified its certificate when
+/// this returns.
+pub async fn connect(endpoint: &Endpoint, addr: SocketAddr) -> Result<Connection, DriverError> {
+    let connecting = endpoint
+        .connect(addr, SERVER_NAME)
+        .map_err(|e| DriverError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
+    connecting.await.map_err(|e| DriverError::Connect {
+        addr,
+        reason: e.to_string(),
+    })
+}
+
+/// Who the peer is, from the certificate it presented in the handshake.
+pub fn identity_of(conn: &Connection, ca: &CaCert) -> Result<Identity, DriverError> {
+    let any = conn
+        .peer_identity()
+        .ok_or_else(|| DriverError::PeerIdentity("no certificate".into()))?;
+    let certs = any
+        .downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+        .map_err(|_| DriverError::PeerIdentity("not a certificate chain".into()))?;
+    peer_identity(&certs, ca).map_err(|e| DriverError::PeerIdentity(e.to_string()))
+}
+
+/// Which side opens the session's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Connected out: opens the stream.
+    Initiator,
+    /// Accepted the connection: accepts the stream.
+    Acceptor,
+}
+
+/// How long to keep a session running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Close normally once both sides are caught up (one-shot `sync`).
+    CaughtUp,
+    /// Stay live, pushing new entries, until the peer or the caller ends it.
+    Closed,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub stats: SessionStats,
+    pub code: CloseCode,
+    pub reason: String,
+    /// The peer closed it (rather than this side).
+    pub remote: bool,
+    pub caught_up: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn write_frame(send: &mut SendStream, frame: &[u8]) -> Result<(), DriverError> {
+    let len = u32::try_from(frame.len()).map_err(|_| DriverError::FrameTooLarge(frame.len()))?;
+    send.write_all(&len.to_be_bytes())
+        .await
+        .map_err(|e| DriverError::Io(e.into()))?;
+    send.write_all(frame)
+        .await
+        .map_err(|e| DriverError::Io(e.into()))
+}
+
+/// Reads frames until the stream ends or breaks; a frame over the limit
+/// ends the reader before its bytes are read.
+async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, DriverError>>) {
+    loop {
+        let mut len = [0u8; 4];
+        match recv.read_exact(&mut len).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(_)) => return,
+            // The peer closed the connection cleanly after its last frame.
+            Err(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(
+                quinn::ConnectionError::ApplicationClosed(_)
+                | quinn::ConnectionError::LocallyClosed,
+            ))) => return,
+            Err(quinn::ReadExactError::ReadError(e)) => {
+                let _ = tx.send(Err(DriverError::Io(e.into()))).await;
+                return;
+            }
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_WIRE_FRAME {
+            let _ = tx.send(Err(DriverError::FrameTooLarge(n))).await;
+            return;
+        }
+        let mut frame = vec![0u8; n];
+        if let Err(e) = recv.read_exact(&mut frame).await {
+            let err = match e {
+                quinn::ReadExactError::FinishedEarly(_) => DriverError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "stream ended inside a frame",
+                )),
+                quinn::ReadExactError::ReadError(e) => DriverError::Io(e.into()),
+            };
+            let _ = tx.send(Err(err)).await;
+            return;
+        }
+        if tx.send(Ok(frame)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `session` over `conn` until it closes (or, with
+/// [`Until::CaughtUp`], until both sides are caught up). `local` signals
+/// that the local store has new entries to push live; `on_event` sees
+/// every session event as it happens.
+pub async fn drive<S: SyncStore>(
+    conn: &Connection,
+    side: Side,
+    mut session: Session,
+    store: Arc<Mutex<S>>,
+    until: Until,
+    mut local: Option<watch::Receiver<u64>>,
+    mut on_event: impl FnMut(&SessionEvent),
+) -> Result<Outcome, DriverError> {
+    let (mut send, recv) = match side {
+        Side::Initiator => conn.open_bi().await?,
+        Side::Acceptor => conn.accept_bi().await?,
+    };
+    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_frames(recv, tx));
+    {
+        let guard = store.lock().map_err(|_| poisoned())?;
+        session.start(&*guard, now_ms())?;
+    }
+    let mut caught_up = false;
+    let mut remote_close = false;
+    let result: Result<(), DriverError> = async {
+        loop {
+            while let Some(frame) = session.poll_transmit() {
+                write_frame(&mut send, &frame).await?;
+            }
+            while let Some(event) = session.poll_event() {
+                if event == SessionEvent::CaughtUp {
+                    caught_up = true;
+                }
+                if let SessionEvent::Closed { remote, .. } = &event {
+                    remote_close = *remote;
+                }
+                on_event(&event);
+            }
+            if session.is_closed() || (caught_up && until == Until::CaughtUp) {
+                return Ok(());
+            }
+            let timeout = session
+                .poll_timeout()
+                .map(|at| Duration::from_millis(at.saturating_sub(now_ms())))
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                frame = rx.recv() => match frame {
+                    Some(Ok(frame)) => {
+                        let mut guard = store.lock().map_err(|_| poisoned())?;
+                        session.handle(&frame, &mut *guard, now_ms())?;
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        // The peer finished its stream: it closed the session.
+                        remote_close = true;
+                        return Ok(());
+                    }
+                },
+                _ = tokio::time::sleep(timeout) => session.handle_timeout(now_ms()),
+                changed = wait_changed(&mut local) => {
+                    if changed {
+                        let guard = store.lock().map_err(|_| poisoned())?;
+                        session.on_local_entries(&*guard)?;
+                    } else {
+                        local = None;
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    // Finish our side, and give the peer a moment to finish its own, so
+    // that the last frames (an Ack, a Close) are delivered before the
+    // connection goes away.
+    let _ = send.finish();
+    if !remote_close {
+        let _ = tokio::time::timeout(LINGER, async { while rx.recv().await.is_some() {} }).await;
+    }
+    reader.abort();
+    let (code, reason) = match (&result, session.close_reason()) {
+        (_, Some((code, reason))) => (code, reason.to_string()),
+        (Ok(()), None) => (CloseCode::Normal, "caught up".to_string()),
+        (Err(e), None) => (CloseCode::Other(0x100), e.to_string()),
+    };
+    if !remote_close {
+        conn.close(
+            VarInt::from_u64(code.to_wire()).unwrap_or(VarInt::from_u32(0)),
+            reason.as_bytes(),
+        );
+    }
+    result?;
+    Ok(Outcome {
+        stats: *session.stats(),
+        code,
+        reason,
+        remote: remote_close,
+        caught_up,
+    })
+}
+
+/// Resolves when the local store has new entries (`true`), or never when
+/// there is no signal (`false` when the sender is gone).
+async fn wait_changed(local: &mut Option<watch::Receiver<u64>>) -> bool {
+    match local {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn poisoned() -> DriverError {
+    DriverError::Io(std::io::Error::other("the store lock is poisoned"))
+}

@@ -1,0 +1,582 @@
+//! The session state machine, driven like `quinn-proto`: frames in through
+//! [`Session::handle`], frames out through [`Session::poll_transmit`],
+//! what happened through [`Session::poll_event`]; time is an argument and
+//! the store is lent for each call. Both peers run the same machine.
+//!
+//! ```text
+//!            start: send Hello
+//!  Idle ─────────────────────────▶ ExpectHello
+//!                                     │ peer's Hello
+//!          equal digests ┌────────────┴──────────────┐ digests differ:
+//!         (1 round trip) │                           │ send Heads
+//!                        │                           ▼
+//!                        │                      ExpectHeads ◀─┐ Heads (more)
+//!                        │                           │ ───────┘ / RevocationList
+//!                        │                           │ last Heads: plan, stream
+//!                        │                           ▼
+//!                        │                      Reconciling ◀─┐ Certificates, Entries → Ack,
+//!                        │                           │ ───────┘ Ack → more batches, CaughtUp
+//!                        │                           │ both sides caught up
+//!                        ▼                           ▼
+//!                       Live ◀──────────────────────────┐ entries pushed as they are
+//!                        └──────────────────────────────┘ written (on_local_entries)
+//!
+//!  any state ── Close, bad frame, timeout, store failure ──▶ Closed
+//! ```
+//!
+//! The session expects a transport that delivers frames in order and
+//! exactly once (one QUIC stream). Every frame carries its number in the
+//! sender's stream, so a frame that was dropped, duplicated or reordered
+//! is detected at the next frame and the session closes with
+//! [`CloseCode::OutOfOrder`]; a frame lost at the end is caught by the
+//! idle timeout. The session does not repair: the driver starts a new
+//! session, which resumes from the receiver's committed heads.
+
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use sentinel_schema::limits::MAX_FRAME_BYTES;
+use sentinel_schema::{AuthorId, DeviceRole, EntryId, Hlc};
+
+use crate::exchange::Exchange;
+use crate::handshake::{ExpectHeads, ExpectHello};
+use crate::message::{self, CloseCode, Hello, Message, PROTOCOL_VERSION};
+use crate::receive::Verifier;
+use crate::store::SyncStore;
+use crate::trust::{Revocations, TrustAnchor};
+
+/// How a session behaves. [`SessionConfig::new`] gives the defaults.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// This side's role, sent in Hello.
+    pub role: DeviceRole,
+    /// Verifies certificates and revocation lists.
+    pub trust: Arc<dyn TrustAnchor + Send + Sync>,
+    /// Most entries in one batch (1..=[`crate::message::MAX_BATCH_ENTRIES`]).
+    pub max_batch_entries: usize,
+    /// Largest batch frame, in bytes (at most [`MAX_FRAME_BYTES`]); a
+    /// single entry larger than this still travels, alone.
+    pub max_batch_bytes: usize,
+    /// Most batches sent and not yet acknowledged (at least 1).
+    pub max_in_flight: usize,
+    /// How long the session waits for a frame, while it expects one,
+    /// before it closes with [`CloseCode::Timeout`].
+    pub idle_timeout_ms: u64,
+    /// Most authors accepted in the peer's heads.
+    pub max_authors: usize,
+}
+
+impl SessionConfig {
+    /// Defaults: batches of up to 512 entries and 1 MiB, 4 in flight, a
+    /// 30 s idle timeout, up to a million authors.
+    pub fn new(role: DeviceRole, trust: Arc<dyn TrustAnchor + Send + Sync>) -> Self {
+        SessionConfig {
+            role,
+            trust,
+            max_batch_entries: 512,
+            max_batch_bytes: MAX_FRAME_BYTES,
+            max_in_flight: 4,
+            idle_timeout_ms: 30_000,
+            max_authors: 1_000_000,
+        }
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("role", &self.role)
+            .field("max_batch_entries", &self.max_batch_entries)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("max_authors", &self.max_authors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something the driver (and the node) may want to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// Running totals for this session: entries the peer acknowledged,
+    /// entries received from the peer, entries applied to the store.
+    Progress {
+        sent: u64,
+        received: u64,
+        applied: u64,
+    },
+    /// A batch was applied and committed: `n_entries` new entries, the
+    /// newest HLC among them (for the local clock). The node refreshes its
+    /// views and tells its other sessions ([`Session::on_local_entries`]).
+    Applied {
+        n_entries: usize,
+        max_hlc: Option<Hlc>,
+    },
+    /// Two different entries of `author` at `seq`: both kept as evidence.
+    Fork { author: AuthorId, seq: u64 },
+    /// An entry from the peer failed a check and was quarantined; `code`
+    /// is stable (see `docs/protocol.md` 2.6), `reason` is for people.
+    Quarantined {
+        id: EntryId,
+        code: String,
+        reason: String,
+    },
+    /// A certificate from the peer did not verify and was not stored.
+    CertificateRefused { author: AuthorId, reason: String },
+    /// Both sides hold everything the other had: the session is live.
+    CaughtUp,
+    /// A newer revocation list was verified and stored.
+    RevocationListLearned { number: u64 },
+    /// The session ended; `remote` when the peer closed it.
+    Closed {
+        code: CloseCode,
+        reason: String,
+        remote: bool,
+    },
+}
+
+/// Why a call on the session failed. Faults of the peer are not errors:
+/// they close the session (see [`SessionEvent::Closed`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// `handle`, `handle_timeout` or `on_local_entries` before `start`.
+    #[error("the session has not been started")]
+    NotStarted,
+    /// `start` was called twice.
+    #[error("the session was already started")]
+    AlreadyStarted,
+    /// The local store failed; the session closed itself
+    /// ([`CloseCode::StoreFailed`]).
+    #[error("store: {0}")]
+    Store(#[source] Box<dyn Error + Send + Sync>),
+    /// The revocation list in the local store does not verify: the local
+    /// trust state is broken, and syncing would apply the wrong list.
+    #[error("the local revocation list does not verify: {0}")]
+    LocalRevocationList(String),
+}
+
+/// Counters for one session. Bytes are whole frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_received: u64,
+    pub bytes_received: u64,
+    /// Entries put in batches to the peer.
+    pub entries_sent: u64,
+    /// Entries in batches the peer acknowledged.
+    pub entries_acked: u64,
+    /// Entries received in batches from the peer.
+    pub entries_received: u64,
+    /// Entries the store applied (new to it).
+    pub entries_applied: u64,
+    /// Entries received that the store already held.
+    pub duplicates: u64,
+    /// Entries received and quarantined (by the session or the store).
+    pub entries_quarantined: u64,
+    /// Entries received after a refused entry of the same author: not
+    /// applied, not quarantined, not acknowledged (they cannot link).
+    pub entries_skipped: u64,
+}
+
+/// A peer or local failure while handling a frame.
+pub(crate) enum Fault {
+    /// The peer broke the protocol: close with this code and reason.
+    Peer(CloseCode, String),
+    /// The local store failed.
+    Store(Box<dyn Error + Send + Sync>),
+}
+
+pub(crate) fn store_fault<E: Error + Send + Sync + 'static>(e: E) -> Fault {
+    Fault::Store(Box::new(e))
+}
+
+/// Frames and events waiting for the driver.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<SessionEvent>,
+    next_number: u64,
+    pub(crate) stats: SessionStats,
+}
+
+impl Outbox {
+    pub(crate) fn send(&mut self, message: &Message) {
+        self.send_with(|number| message.encode(number));
+    }
+
+    /// Queues the frame `encode` builds for the next frame number.
+    pub(crate) fn send_with(&mut self, encode: impl FnOnce(u64) -> Vec<u8>) {
+        let frame = encode(self.next_number);
+        self.next_number += 1;
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += frame.len() as u64;
+        self.transmit.push_back(frame);
+    }
+
+    pub(crate) fn event(&mut self, event: SessionEvent) {
+        self.events.push_back(event);
+    }
+
+    pub(crate) fn progress(&mut self) {
+        let s = self.stats;
+        self.event(SessionEvent::Progress {
+            sent: s.entries_acked,
+            received: s.entries_received,
+            applied: s.entries_applied,
+        });
+    }
+}
+
+/// What a state handler gets besides the store.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a SessionConfig,
+    pub(crate) out: &'a mut Outbox,
+    pub(crate) verifier: &'a mut Verifier,
+    pub(crate) now_ms: u64,
+}
+
+/// Where a session is. Each handler consumes its state and returns the
+/// next, so a message can only be handled where it is allowed.
+pub(crate) enum State {
+    /// Created; `start` has not run yet.
+    Idle,
+    /// Our Hello is sent; waiting for the peer's.
+    ExpectHello(Box<ExpectHello>),
+    /// Digests differ and our heads are sent; collecting the peer's heads
+    /// (its newer revocation list may come first).
+    ExpectHeads(Box<ExpectHeads>),
+    /// Both heads known: streaming what the peer lacks, applying and
+    /// acknowledging what it sends, until both sides are caught up.
+    Reconciling(Box<Exchange>),
+    /// Caught up both ways: entries written from now on are pushed live.
+    Live(Box<Exchange>),
+    /// Ended; frames are neither sent nor accepted any more.
+    Closed,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::ExpectHello(_) => "ExpectHello",
+            State::ExpectHeads(_) => "ExpectHeads",
+            State::Reconciling(_) => "Reconciling",
+            State::Live(_) => "Live",
+            State::Closed => "Closed",
+        }
+    }
+}
+
+/// One sync session with one peer.
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    out: Outbox,
+    verifier: Verifier,
+    /// The number the peer's next frame must carry.
+    expected_number: u64,
+    last_heard_ms: u64,
+    closed: Option<(CloseCode, String)>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state.name())
+            .field("stats", &self.out.stats)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Session {
+        Session {
+            config,
+            state: State::Idle,
+            out: Outbox::default(),
+            verifier: Verifier::default(),
+            expected_number: 0,
+            last_heard_ms: 0,
+            closed: None,
+        }
+    }
+
+    /// Reads the store's heads and revocation list and sends Hello.
+    pub fn start<S: SyncStore>(&mut self, store: &S, now_ms: u64) -> Result<(), SessionError> {
+        if !matches!(self.state, State::Idle) {
+            return Err(SessionError::AlreadyStarted);
+        }
+        self.last_heard_ms = now_ms;
+        let read = store
+            .revocation_list()
+            .and_then(|list| Ok((list, store.heads()?)));
+        let (list, heads) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                self.fail(CloseCode::StoreFailed, e.to_string());
+                return Err(SessionError::Store(Box::new(e)));
+            }
+        };
+        let revocations = match list.map(|bytes| self.config.trust.verify_revocation_list(&bytes)) {
+            None => Revocations::default(),
+            Some(Ok(revocations)) => revocations,
+            Some(Err(why)) => {
+                self.fail(
+                    CloseCode::StoreFailed,
+                    format!("local revocation list: {why}"),
+                );
+                return Err(SessionError::LocalRevocationList(why));
+            }
+        };
+        self.out.send(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            role: self.config.role,
+            heads_digest: heads.digest(),
+            n_authors: heads.n_authors() as u64,
+            n_entries: heads.n_entries(),
+            revocation_number: revocations.number,
+        }));
+        self.verifier.revocations = revocations;
+        self.state = State::ExpectHello(Box::new(ExpectHello { heads }));
+        Ok(())
+    }
+
+    /// Handles one frame from the peer. A frame that breaks the protocol
+    /// closes the session (an event says why); only local failures are
+    /// errors. Frames that arrive after the session closed are ignored.
+    pub fn handle<S: SyncStore>(
+        &mut self,
+        frame: &[u8],
+        store: &mut S,
+        now_ms: u64,
+    ) -> Result<(), SessionError> {
+        match self.state {
+            State::Idle => return Err(SessionError::NotStarted),
+            State::Closed => return Ok(()),
+            _ => {}
+        }
+        self.last_heard_ms = now_ms;
+        self.out.stats.frames_received += 1;
+        self.out.stats.bytes_received += frame.len() as u64;
+        let frame = match message::decode(frame) {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(e.close_code(), e.to_string());
+                return Ok(());
+            }
+        };
+        if let Message::Close { code, reason } = frame.message {
+            // Accepted whatever its number: the peer is gone either way.
+            self.state = State::Closed;
+            self.closed = Some((code, reason.clone()));
+            self.out.event(SessionEvent::Closed {
+                code,
+                reason,
+                remote: true,
+            });
+            return Ok(());
+        }
+        if frame.number != self.expected_number {
+            self.fail(
+                CloseCode::OutOfOrder,
+                format!(
+                    "{} arrived as frame {}, expected frame {}",
+                    frame.message.name(),
+                    frame.number,
+                    self.expected_number
+                ),
+            );
+            return Ok(());
+        }
+        self.expected_number += 1;
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let mut ctx = Ctx {
+            config: &self.config,
+            out: &mut self.out,
+            verifier: &mut self.verifier,
+            now_ms,
+        };
+        match dispatch(state, frame.message, store, &mut ctx) {
+            Ok(next) => {
+                self.state = next;
+                Ok(())
+            }
+            Err(fault) => self.fault(fault),
+        }
+    }
+
+    /// Tells the session that the store holds new entries (written
+    /// locally, or applied from another session): once the heads are
+    /// exchanged, whatever the peer lacks is pushed to it.
+    pub fn on_local_entries<S: SyncStore>(&mut self, store: &S) -> Result<(), SessionError> {
+        let (State::Reconciling(x) | State::Live(x)) = &mut self.state else {
+            return match self.state {
+                State::Idle => Err(SessionError::NotStarted),
+                _ => Ok(()),
+            };
+        };
+        let mut ctx = Ctx {
+            config: &self.config,
+            out: &mut self.out,
+            verifier: &mut self.verifier,
+            now_ms: self.last_heard_ms,
+        };
+        match x.push_new(store, &mut ctx) {
+            Ok(()) => Ok(()),
+            Err(fault) => self.fault(fault),
+        }
+    }
+
+    /// The next frame to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.out.transmit.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] should be called (Unix ms), if the
+    /// session is waiting for the peer. A live session with nothing in
+    /// flight waits for nothing: keep-alives are the driver's.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let waiting = match &self.state {
+            State::Idle | State::Closed => false,
+            State::Live(x) => x.has_in_flight(),
+            _ => true,
+        };
+        waiting.then(|| {
+            self.last_heard_ms
+                .saturating_add(self.config.idle_timeout_ms)
+        })
+    }
+
+    /// Closes the session if its timeout has passed.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self
+            .poll_timeout()
+            .is_some_and(|deadline| now_ms >= deadline)
+        {
+            self.fail(
+                CloseCode::Timeout,
+                format!(
+                    "nothing heard from the peer for {} ms",
+                    now_ms - self.last_heard_ms
+                ),
+            );
+        }
+    }
+
+    /// Ends the session: sends Close (unless already closed).
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        self.fail(code, reason.to_owned());
+    }
+
+    /// Whether the session has caught up and pushes entries live.
+    pub fn is_live(&self) -> bool {
+        matches!(self.state, State::Live(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<(CloseCode, &str)> {
+        self.closed.as_ref().map(|(c, r)| (*c, r.as_str()))
+    }
+
+    /// The name of the current state, for logs.
+    pub fn state_name(&self) -> &'static str {
+        self.state.name()
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.out.stats
+    }
+
+    fn fault(&mut self, fault: Fault) -> Result<(), SessionError> {
+        match fault {
+            Fault::Peer(code, reason) => {
+                self.fail(code, reason);
+                Ok(())
+            }
+            Fault::Store(e) => {
+                self.fail(CloseCode::StoreFailed, e.to_string());
+                Err(SessionError::Store(e))
+            }
+        }
+    }
+
+    /// Sends Close and ends the session (once).
+    fn fail(&mut self, code: CloseCode, reason: String) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.out.send(&Message::Close {
+            code,
+            reason: reason.clone(),
+        });
+        self.out.event(SessionEvent::Closed {
+            code,
+            reason: reason.clone(),
+            remote: false,
+        });
+        self.closed = Some((code, reason));
+        self.state = State::Closed;
+    }
+}
+
+/// The transition table: each (state, message) pair that is allowed, and
+/// what it leads to. Anything else closes the session.
+fn dispatch<S: SyncStore>(
+    state: State,
+    message: Message,
+    store: &mut S,
+    ctx: &mut Ctx<'_>,
+) -> Result<State, Fault> {
+    match (state, message) {
+        (State::ExpectHello(s), Message::Hello(hello)) => s.on_hello(hello, store, ctx),
+        (
+            s @ (State::ExpectHeads(_) | State::Reconciling(_) | State::Live(_)),
+            Message::RevocationList(bytes),
+        ) => {
+            ctx.verifier
+                .learn_revocation_list(bytes, store, ctx.config, ctx.out)?;
+            Ok(s)
+        }
+        (State::ExpectHeads(s), Message::Heads { heads, last }) => {
+            s.on_heads(heads, last, store, ctx)
+        }
+        (State::Reconciling(mut x), message) if Exchange::accepts(&message) => {
+            x.on_message(message, store, ctx)?;
+            Ok(if x.is_caught_up() {
+                ctx.out.event(SessionEvent::CaughtUp);
+                State::Live(x)
+            } else {
+                State::Reconciling(x)
+            })
+        }
+        (State::Live(mut x), message)
+            if Exchange::accepts(&message) && !matches!(message, Message::CaughtUp) =>
+        {
+            x.on_message(message, store, ctx)?;
+            Ok(State::Live(x))
+        }
+        (state, message) => Err(Fault::Peer(
+            CloseCode::UnexpectedMessage,
+            format!(
+                "{} is not allowed in state {}",
+                message.name(),
+                state.name()
+            ),
+        )),
+    }
+}

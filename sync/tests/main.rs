@@ -1,0 +1,12 @@
+//! The sync crate's one integration test binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod contract;
+mod faults;
+mod harness;
+mod refusals;
+mod session;
+mod sim;
+mod tidy;
+mod vectors;
