@@ -38,6 +38,9 @@ pub struct Cli {
 enum Cmd {
     /// Create the data directory, a new device key and an empty store.
     Init,
+    /// Take on the identity in an enrollment bundle from `sentinel-certs issue`
+    /// (password from SENTINEL_BUNDLE_PASSWORD or standard input).
+    Enroll { bundle: PathBuf },
     /// Report a new event.
     Report(ReportArgs),
     /// Change an event's fields.
@@ -80,6 +83,15 @@ enum Cmd {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+    /// Accept peers and sync with them, staying live (needs `enroll`).
+    Serve {
+        /// Address to listen on (UDP).
+        #[arg(long, default_value = "0.0.0.0:7447")]
+        listen: String,
+    },
+    /// Sync once with peers: the ones given, else those in DATA_DIR/peers
+    /// (one HOST:PORT per line).
+    Sync { peers: Vec<String> },
     /// Check the integrity of the log.
     Audit {
         #[command(subcommand)]
@@ -238,9 +250,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Cmd::Enroll { bundle } = &cli.cmd {
+        let password = bundle_password()?;
+        let enrollment = sentinel_certs::Bundle::open(bundle, &password)?;
+        sentinel_node::node::enroll(&dir, &enrollment)?;
+        let id = &enrollment.identity;
+        if json {
+            print_json(
+                &serde_json::json!({"author": id.author.to_hex(), "name": id.name, "role": id.role.as_str()}),
+            )?;
+        } else {
+            println!("Enrolled as {} ({}, key {})", id.name, id.role, id.author);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut node = Node::open(&dir)?;
     match cli.cmd {
-        Cmd::Init => unreachable!("handled above"),
+        Cmd::Init | Cmd::Enroll { .. } => unreachable!("handled above"),
         Cmd::Report(a) => {
             let reported_ms = match &a.reported_at {
                 Some(t) => parse_time(t)?,
@@ -378,6 +404,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("Exported {n} events");
             }
         }
+        Cmd::Serve { listen } => serve(node, &dir, &listen, json)?,
+        Cmd::Sync { peers } => return sync(node, &dir, peers, json),
         Cmd::Import {
             file,
             format,
@@ -438,6 +466,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bundle password: `SENTINEL_BUNDLE_PASSWORD`, else one line of
+/// standard input. Never a default.
+fn bundle_password() -> Result<sentinel_certs::Password> {
+    let text = match std::env::var("SENTINEL_BUNDLE_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            eprint!("Bundle password: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the bundle password")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    Ok(sentinel_certs::Password::new(text)?)
 }
 
 fn ack_out(json: bool, verb: &str, acks: &[sentinel_node::node::Ack]) -> Result<()> {
@@ -670,4 +715,128 @@ fn import(
         println!("Imported {done} events ({skipped} already present).");
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the network runtime")
+}
+
+fn resolve(peer: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let with_port = if peer.contains(':') {
+        peer.to_string()
+    } else {
+        format!("{peer}:{}", sentinel_node::net::DEFAULT_PORT)
+    };
+    with_port
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve peer {peer:?}"))?
+        .next()
+        .with_context(|| format!("no address for peer {peer:?}"))
+}
+
+fn serve(node: Node, dir: &Path, listen: &str, json: bool) -> Result<()> {
+    let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not HOST:PORT"))?;
+    let node = std::sync::Arc::new(std::sync::Mutex::new(node));
+    runtime()?.block_on(async move {
+        let endpoint = sentinel_node::net::listen(&net, addr)?;
+        let bound = endpoint.local_addr().map_err(anyhow::Error::from)?;
+        if json {
+            println!("{}", serde_json::json!({"listening": bound.to_string()}));
+        } else {
+            println!("Listening for peers on {bound} (Ctrl-C to stop)");
+        }
+        std::io::stdout().flush()?;
+        let serving = sentinel_node::net::serve(node, net, endpoint, move |s| {
+            if json {
+                println!("{}", serde_json::json!(s));
+            } else {
+                println!(
+                    "{} ({}): sent {}, received {}, applied {}, quarantined {} — {}",
+                    s.peer, s.peer_name, s.sent, s.received, s.applied, s.quarantined, s.closed
+                );
+            }
+            let _ = std::io::stdout().flush();
+        });
+        tokio::select! {
+            r = serving => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
+}
+
+fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCode> {
+    let peers = if peers.is_empty() {
+        let path = dir.join("peers");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no peers given and none configured in {}", path.display()))?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    } else {
+        peers
+    };
+    let net = sentinel_node::net::Net::load(dir, &node)?;
+    let node = std::sync::Arc::new(std::sync::Mutex::new(node));
+    let rt = runtime()?;
+    let mut failed = false;
+    for peer in &peers {
+        let addr = resolve(peer)?;
+        let bar = if json {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new_spinner()
+        };
+        let result = rt.block_on(sentinel_node::net::sync_once(
+            node.clone(),
+            &net,
+            addr,
+            |e| {
+                if let sentinel_sync::SessionEvent::Progress {
+                    sent,
+                    received,
+                    applied,
+                } = e
+                {
+                    bar.set_message(format!(
+                        "{peer}: sent {sent}, received {received}, applied {applied}"
+                    ));
+                    bar.tick();
+                }
+            },
+        ));
+        bar.finish_and_clear();
+        match result {
+            Ok(s) if json => println!("{}", serde_json::json!(s)),
+            Ok(s) => println!(
+                "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
+                s.peer_name,
+                s.sent,
+                s.received,
+                s.applied,
+                s.quarantined,
+                s.forks,
+                s.bytes_sent,
+                s.bytes_received,
+                if s.caught_up { "; in sync" } else { "" }
+            ),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {peer}: {e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

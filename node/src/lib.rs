@@ -10,6 +10,7 @@
 //! Never does: PostgreSQL; depend on the hub crate.
 
 pub mod media;
+pub mod net;
 pub mod node;
 pub mod spatial;
 pub mod spatialite;

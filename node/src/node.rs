@@ -26,6 +26,9 @@ use crate::store::{blob, Store, StoreError};
 pub const DB_FILE: &str = "node.sqlite";
 pub const KEY_FILE: &str = "node.key";
 pub const MEDIA_DIR: &str = "media";
+/// The deployment CA's certificate and this device's, after `enroll`.
+pub const CA_FILE: &str = "ca.pem";
+pub const CERT_FILE: &str = "node.crt";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -54,6 +57,18 @@ pub enum NodeError {
     KeyFile { path: PathBuf, reason: String },
     #[error("the key in {0} does not belong to this store")]
     WrongKey(PathBuf),
+    #[error(transparent)]
+    Certs(#[from] sentinel_certs::CertsError),
+    #[error("this node already wrote {0} entries under its own key; enroll a fresh node (`init --data-dir NEW`, then `enroll`)")]
+    EnrollAfterWrites(u64),
+    #[error("the bundle is for a {0} identity; a node needs a node identity")]
+    EnrollWrongRole(sentinel_schema::DeviceRole),
+    #[error("this node is not enrolled: run `sentinel-node enroll BUNDLE` first")]
+    NotEnrolled,
+    #[error("the stored revocation list: {0}")]
+    Revocations(String),
+    #[error("sync: {0}")]
+    Net(String),
     #[error("no event matches {0:?}")]
     NoSuchEvent(String),
     #[error("{0:?} matches several events; give more of the id")]
@@ -142,7 +157,59 @@ fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), NodeError> {
         .map_err(NodeError::io(path))
 }
 
-fn read_key_file(path: &Path) -> Result<SigningKey, NodeError> {
+/// Writes a file next to its final name, syncs it, then renames it into
+/// place, so a crash leaves either the old or the new file.
+fn replace_file(path: &Path, contents: &[u8], private: bool) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = opts.open(&tmp).map_err(NodeError::io(&tmp))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(NodeError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(NodeError::io(path))
+}
+
+/// Makes the node in `dir` an enrolled device: its key becomes the one the
+/// deployment CA certified, and the CA and device certificates are kept
+/// beside the store. Only a node that has written nothing yet can enroll:
+/// entries signed by the old key would have no certificate.
+pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeError> {
+    if e.identity.role != sentinel_schema::DeviceRole::Node {
+        return Err(NodeError::EnrollWrongRole(e.identity.role));
+    }
+    let node = Node::open(dir)?;
+    let written = node.stats()?.local_entries;
+    if written > 0 {
+        return Err(NodeError::EnrollAfterWrites(written));
+    }
+    let Node { mut store, .. } = node;
+    replace_file(&dir.join(CA_FILE), e.ca.to_pem().as_bytes(), false)?;
+    replace_file(&dir.join(CERT_FILE), e.cert_pem().as_bytes(), false)?;
+    // The store's owner changes first: until the key file follows, the
+    // node refuses to open (wrong key) rather than sign with the old key.
+    store.set_meta("owner", e.identity.author.as_bytes())?;
+    sentinel_sync::SyncStore::add_certificates(
+        &mut store,
+        vec![(e.identity.author, e.cert_der.clone())],
+    )?;
+    replace_file(
+        &dir.join(KEY_FILE),
+        format!("{}\n", hex::encode(e.key.to_bytes())).as_bytes(),
+        true,
+    )
+}
+
+/// Reads the device key file (refusing one that others can read).
+pub(crate) fn read_key(path: &Path) -> Result<SigningKey, NodeError> {
     let bad = |reason: &str| NodeError::KeyFile {
         path: path.to_path_buf(),
         reason: reason.to_string(),
@@ -208,7 +275,7 @@ impl Node {
         if !db.exists() {
             return Err(NodeError::NotInitialized(dir.to_path_buf()));
         }
-        let key = read_key_file(&key_path)?;
+        let key = read_key(&key_path)?;
         let mut store = Store::open(&db)?;
         let author = author_of(&key);
         if store.owner()? != Some(author) {
@@ -446,6 +513,22 @@ impl Node {
         Ok(Node::ack(event, &e))
     }
 
+    /// Moves the clock past what arrived. A wild remote clock is refused by
+    /// the HLC; the entries stay (they are signed history), but our clock
+    /// does not jump.
+    pub(crate) fn observe(&mut self, report: &ApplyReport, now_ms: u64) {
+        if let Some(hlc) = report.max_hlc {
+            let _ = self.clock.observe(hlc, now_ms);
+        }
+    }
+
+    /// Brings the views (and the R-tree, if loaded) up to date with the log.
+    pub fn catch_up_views(&mut self) -> Result<Projected, NodeError> {
+        let projected = self.store.project_pending()?;
+        self.after_projection(&projected);
+        Ok(projected)
+    }
+
     /// Applies verified entries from elsewhere (what sync calls): the log
     /// commit first, then the views.
     pub fn apply_remote(
@@ -454,13 +537,8 @@ impl Node {
         now_ms: u64,
     ) -> Result<ApplyReport, NodeError> {
         let report = self.store.apply_remote(entries, now_ms)?;
-        if let Some(hlc) = report.max_hlc {
-            // A wild remote clock is refused by the HLC; the entries stay
-            // (they are signed history), but our clock does not jump.
-            let _ = self.clock.observe(hlc, now_ms);
-        }
-        let projected = self.store.project_pending()?;
-        self.after_projection(&projected);
+        self.observe(&report, now_ms);
+        self.catch_up_views()?;
         Ok(report)
     }
 

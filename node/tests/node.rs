@@ -601,3 +601,51 @@ fn search_filters_and_pages_stay_stable_while_events_arrive() {
         .unwrap();
     assert!(weird.items.is_empty());
 }
+
+#[test]
+fn enrolling_takes_on_the_certified_identity_only_before_any_write() {
+    use sentinel_certs::{Ca, Enrollment};
+    const YEAR: u64 = 365 * 24 * 3600 * 1000;
+    let ca = Ca::create(
+        "Test CA",
+        T0 - YEAR,
+        T0 + 5 * YEAR,
+        SigningKey::from_bytes(&[40; 32]),
+    )
+    .unwrap();
+    let issue = |role, seed: u8| -> Enrollment {
+        ca.enroll(
+            role,
+            "dev",
+            SigningKey::from_bytes(&[seed; 32]),
+            T0 - 1000,
+            T0 + YEAR,
+            T0,
+        )
+        .unwrap()
+    };
+    let (dir, n) = node(41);
+    drop(n);
+    let sensor = issue(DeviceRole::Sensor, 42);
+    assert!(matches!(
+        sentinel_node::node::enroll(dir.path(), &sensor),
+        Err(NodeError::EnrollWrongRole(DeviceRole::Sensor))
+    ));
+    let e = issue(DeviceRole::Node, 43);
+    sentinel_node::node::enroll(dir.path(), &e).unwrap();
+    let mut n = Node::open(dir.path()).unwrap();
+    assert_eq!(n.author(), e.identity.author);
+    use sentinel_sync::SyncStore;
+    assert_eq!(
+        n.store().certificate(&e.identity.author).unwrap(),
+        Some(e.cert_der.clone())
+    );
+    n.report(&new_event("first", 0.0, 0.0), ev(1), None, T0)
+        .unwrap();
+    drop(n);
+    let again = issue(DeviceRole::Node, 44);
+    assert!(matches!(
+        sentinel_node::node::enroll(dir.path(), &again),
+        Err(NodeError::EnrollAfterWrites(1))
+    ));
+}

@@ -1,0 +1,325 @@
+//! Syncing with peers over QUIC: `sentinel-node serve` and `sync`.
+//!
+//! The node's identity comes from its enrollment (`ca.pem`, `node.crt`,
+//! `node.key`); the revocation list is the newest one the store holds and
+//! is shared with the TLS verifiers, so a list learned from one peer
+//! applies to the next handshake. Sessions run the sans-IO protocol from
+//! `sentinel-sync` through its QUIC driver; after every applied batch the
+//! views catch up.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
+use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
+use sentinel_sync::ca_trust::CaTrust;
+use sentinel_sync::quic::{self, Outcome, Side, Until};
+use sentinel_sync::{ApplyReport, Session, SessionConfig, SessionEvent, SyncStore};
+use tokio::sync::watch;
+
+use crate::node::{Node, NodeError, CA_FILE, CERT_FILE, KEY_FILE};
+use crate::store::StoreError;
+
+/// The default port for `serve`.
+pub const DEFAULT_PORT: u16 = 7447;
+
+/// Everything a node needs to talk to peers.
+pub struct Net {
+    pub enrollment: Enrollment,
+    pub revocations: RevocationHandle,
+    pub server: Arc<rustls::ServerConfig>,
+    pub client: Arc<rustls::ClientConfig>,
+    pub trust: Arc<CaTrust>,
+}
+
+impl Net {
+    /// Loads the enrollment from the data directory and builds TLS configs.
+    pub fn load(dir: &Path, node: &Node) -> Result<Net, NodeError> {
+        let ca_path = dir.join(CA_FILE);
+        if !ca_path.exists() {
+            return Err(NodeError::NotEnrolled);
+        }
+        let ca = CaCert::load(&ca_path)?;
+        let cert_der = sentinel_certs::read_cert_file(&dir.join(CERT_FILE))?;
+        let key = crate::node::read_key(&dir.join(KEY_FILE))?;
+        let enrollment = Enrollment::new(ca.clone(), cert_der, key)?;
+        let revocations = match node.store().revocation_list()? {
+            Some(bytes) => RevocationHandle::from_signed(&bytes, &ca)
+                .map_err(|e| NodeError::Revocations(e.to_string()))?,
+            None => RevocationHandle::empty(),
+        };
+        // A field node applies any list it holds, however old: two offline
+        // nodes must still reach each other (docs/security.md).
+        let server =
+            sentinel_certs::server_config(&enrollment, &revocations, FreshnessPolicy::Lenient)?;
+        let client =
+            sentinel_certs::client_config(&enrollment, &revocations, FreshnessPolicy::Lenient)?;
+        Ok(Net {
+            trust: Arc::new(CaTrust::new(ca)),
+            enrollment,
+            revocations,
+            server,
+            client,
+        })
+    }
+
+    fn session(&self) -> Session {
+        Session::new(SessionConfig::new(DeviceRole::Node, self.trust.clone()))
+    }
+}
+
+/// The node as the protocol's store: the log commit is the store's; the
+/// node also moves its clock past what arrived.
+impl SyncStore for Node {
+    type Error = StoreError;
+
+    fn heads(&self) -> Result<Heads, StoreError> {
+        self.store().heads()
+    }
+
+    fn entries_after(
+        &self,
+        author: &AuthorId,
+        after: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.store()
+            .entries_after(author, after, max_entries, max_bytes)
+    }
+
+    fn apply(
+        &mut self,
+        entries: Vec<VerifiedEntry>,
+        now_ms: u64,
+    ) -> Result<ApplyReport, StoreError> {
+        let report = self.store_mut().apply(entries, now_ms)?;
+        self.observe(&report, now_ms);
+        Ok(report)
+    }
+
+    fn quarantine(
+        &mut self,
+        rejected: Vec<(SignedEntry, String, String)>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.store_mut().quarantine(rejected, now_ms)
+    }
+
+    fn certificate(&self, author: &AuthorId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store().certificate(author)
+    }
+
+    fn add_certificates(
+        &mut self,
+        certificates: Vec<(AuthorId, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        self.store_mut().add_certificates(certificates)
+    }
+
+    fn revocation_list(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store().revocation_list()
+    }
+
+    fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.store_mut().set_revocation_list(bytes)
+    }
+}
+
+/// What one session moved, for people.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub peer: String,
+    pub peer_name: String,
+    pub sent: u64,
+    pub received: u64,
+    pub applied: u64,
+    pub quarantined: u64,
+    pub forks: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub caught_up: bool,
+    pub closed: String,
+}
+
+fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, forks: u64) -> Summary {
+    Summary {
+        peer: peer.to_string(),
+        peer_name,
+        sent: o.stats.entries_acked,
+        received: o.stats.entries_received,
+        applied: o.stats.entries_applied,
+        quarantined: o.stats.entries_quarantined,
+        forks,
+        bytes_sent: o.stats.bytes_sent,
+        bytes_received: o.stats.bytes_received,
+        caught_up: o.caught_up,
+        closed: format!("{:?}: {}", o.code, o.reason),
+    }
+}
+
+/// Handles the events every session produces: views after applied
+/// batches, revocation lists into the TLS verifiers.
+fn on_event(
+    node: &Arc<Mutex<Node>>,
+    net_revocations: &RevocationHandle,
+    ca: &CaCert,
+    forks: &mut u64,
+    event: &SessionEvent,
+    progress: &mut dyn FnMut(&SessionEvent),
+) {
+    match event {
+        SessionEvent::Applied { .. } => {
+            if let Ok(mut n) = node.lock() {
+                let _ = n.catch_up_views();
+            }
+        }
+        SessionEvent::RevocationListLearned { .. } => {
+            if let Ok(n) = node.lock() {
+                if let Ok(Some(bytes)) = n.store().revocation_list() {
+                    let _ = net_revocations.offer(&bytes, ca);
+                }
+            }
+        }
+        SessionEvent::Fork { .. } => *forks += 1,
+        _ => {}
+    }
+    progress(event);
+}
+
+/// One-shot sync with a peer: connect, exchange until both are caught up,
+/// close. `progress` sees every session event.
+pub async fn sync_once(
+    node: Arc<Mutex<Node>>,
+    net: &Net,
+    peer: SocketAddr,
+    mut progress: impl FnMut(&SessionEvent),
+) -> Result<Summary, NodeError> {
+    let bind: SocketAddr = if peer.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    }
+    .parse()
+    .map_err(|_| NodeError::Net("bad bind address".into()))?;
+    let endpoint = quic::client_endpoint(bind, net.client.clone()).map_err(net_err)?;
+    let conn = quic::connect(&endpoint, peer).await.map_err(net_err)?;
+    let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net_err)?;
+    let mut forks = 0;
+    let ca = net.enrollment.ca.clone();
+    let outcome = quic::drive(
+        &conn,
+        Side::Initiator,
+        net.session(),
+        node.clone(),
+        Until::CaughtUp,
+        None,
+        |e| on_event(&node, &net.revocations, &ca, &mut forks, e, &mut progress),
+    )
+    .await
+    .map_err(net_err)?;
+    endpoint.wait_idle().await;
+    if let Ok(mut n) = node.lock() {
+        n.catch_up_views()?;
+    }
+    Ok(summary(peer, who.name, &outcome, forks))
+}
+
+/// Binds the sync port (`0` picks a free one; see `Endpoint::local_addr`).
+pub fn listen(net: &Net, addr: SocketAddr) -> Result<quinn::Endpoint, NodeError> {
+    quic::server_endpoint(addr, net.server.clone(), net.client.clone()).map_err(net_err)
+}
+
+/// How often `serve` looks for entries that arrived in the log from
+/// elsewhere (other `sentinel-node` commands, other peers).
+const POLL_LOG: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The newest log position, as a change signal for live sessions.
+fn log_position(node: &Arc<Mutex<Node>>) -> i64 {
+    node.lock()
+        .ok()
+        .and_then(|n| {
+            n.store()
+                .conn()
+                .query_row("SELECT coalesce(max(pos), 0) FROM entries", [], |r| {
+                    r.get(0)
+                })
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Accepts peers on `listen` until the process ends. Each session stays
+/// live after catching up and pushes whatever reaches the log later —
+/// written by the officer with another command, or received from another
+/// peer (so a serving node relays between peers that never meet).
+pub async fn serve(
+    node: Arc<Mutex<Node>>,
+    net: Arc<Net>,
+    endpoint: quinn::Endpoint,
+    report: impl Fn(Summary) + Send + Sync + 'static,
+) -> Result<(), NodeError> {
+    let (signal, local) = watch::channel(log_position(&node) as u64);
+    let poller = node.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(POLL_LOG).await;
+            let pos = log_position(&poller) as u64;
+            signal.send_if_modified(|last| {
+                let changed = *last != pos;
+                *last = pos;
+                changed
+            });
+            if signal.is_closed() {
+                return;
+            }
+        }
+    });
+    let report = Arc::new(report);
+    while let Some(incoming) = endpoint.accept().await {
+        let node = node.clone();
+        let net = net.clone();
+        let local = local.clone();
+        let report = report.clone();
+        tokio::spawn(async move {
+            let peer = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Refused handshakes (unknown CA, revoked, expired) end here.
+                    tracing_refusal(peer, &e.to_string());
+                    return;
+                }
+            };
+            let name = quic::identity_of(&conn, &net.enrollment.ca)
+                .map(|i| i.name)
+                .unwrap_or_default();
+            let ca = net.enrollment.ca.clone();
+            let mut forks = 0;
+            let outcome = quic::drive(
+                &conn,
+                Side::Acceptor,
+                net.session(),
+                node.clone(),
+                Until::Closed,
+                Some(local),
+                |e| on_event(&node, &net.revocations, &ca, &mut forks, e, &mut |_| {}),
+            )
+            .await;
+            match outcome {
+                Ok(o) => report(summary(peer, name, &o, forks)),
+                Err(e) => tracing_refusal(peer, &e.to_string()),
+            }
+        });
+    }
+    Ok(())
+}
+
+fn tracing_refusal(peer: SocketAddr, reason: &str) {
+    eprintln!("peer {peer}: {reason}");
+}
+
+fn net_err(e: quic::DriverError) -> NodeError {
+    NodeError::Net(e.to_string())
+}
