@@ -1,12 +1,14 @@
 //! Part 2: two field nodes on real SpatiaLite stores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{ensure, Context, Result};
 use rand_core::{OsRng, RngCore};
+use sentinel_certs::Ca;
+use sentinel_node::net::{self, Net, Summary};
 use sentinel_node::node::Node;
 use sentinel_node::spatial::BBox;
-use sentinel_node::store::log::{entries_after, head, heads};
 use sentinel_node::store::query::EventQuery;
 use sentinel_schema::*;
 
@@ -50,26 +52,62 @@ fn event(title: &str, category: &str, severity: u8, lon: f64, lat: f64) -> Resul
     })
 }
 
-/// Hands `to` every entry `from` holds that `to` lacks, verified first.
-/// (Over QUIC with mutual TLS once peer-to-peer sync lands; the receiving
-/// side runs exactly this verify-then-apply path.)
-fn exchange(from: &Node, to: &mut Node) -> Result<usize> {
-    let mut batch = Vec::new();
-    for (author, h) in heads(from.store().conn())?.iter() {
-        let have = head(to.store().conn(), author)?.map_or(0, |x| x.seq);
-        if h.seq > have {
-            batch.extend(entries_after(
-                from.store().conn(),
-                author,
-                have,
-                usize::MAX,
-            )?);
-        }
+/// A deployment CA for the demo, and an enrollment for each officer's node
+/// (what `sentinel-certs ca create` and `sentinel-certs issue` do).
+fn enroll_pair(ada_dir: &Path, bo_dir: &Path) -> Result<()> {
+    const DAY: u64 = 24 * 3600 * 1000;
+    let now = now_ms();
+    let ca = Ca::create(
+        "Demo deployment",
+        now - DAY,
+        now + 365 * DAY,
+        SigningKey::generate(&mut OsRng),
+    )?;
+    for (dir, name) in [(ada_dir, "ada"), (bo_dir, "bo")] {
+        let e = ca.enroll(
+            DeviceRole::Node,
+            name,
+            SigningKey::generate(&mut OsRng),
+            now - DAY,
+            now + 30 * DAY,
+            now,
+        )?;
+        sentinel_node::node::enroll(dir, &e)?;
     }
-    let (good, bad) = verify_all(batch);
-    ensure!(bad.is_empty(), "{} entries failed verification", bad.len());
-    let report = to.apply_remote(good, now_ms())?;
-    Ok(report.applied)
+    Ok(())
+}
+
+/// Bo's node syncs with Ada's over QUIC with mutual TLS on loopback: one
+/// session, both directions, until both are caught up.
+fn sync_over_quic(ada: Node, bo: Node) -> Result<(Node, Node, Summary)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (ada_dir, bo_dir) = (ada.dir().to_path_buf(), bo.dir().to_path_buf());
+    let ada_net = Arc::new(Net::load(&ada_dir, &ada)?);
+    let bo_net = Net::load(&bo_dir, &bo)?;
+    let ada = Arc::new(Mutex::new(ada));
+    let bo = Arc::new(Mutex::new(bo));
+    let summary = rt.block_on(async {
+        let endpoint = net::listen(&ada_net, "127.0.0.1:0".parse()?)?;
+        let addr = endpoint.local_addr()?;
+        let server = tokio::spawn(net::serve(ada.clone(), ada_net.clone(), endpoint, |_| {}));
+        let summary = net::sync_once(bo.clone(), &bo_net, addr, |_| {}).await;
+        server.abort();
+        Ok::<_, anyhow::Error>(summary?)
+    })?;
+    // Stopping the runtime ends the server's tasks; then the nodes are ours.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    let ada = Arc::try_unwrap(ada).map_err(|_| anyhow::anyhow!("Ada's node is still in use"))?;
+    let bo = Arc::try_unwrap(bo).map_err(|_| anyhow::anyhow!("Bo's node is still in use"))?;
+    let mut ada = ada
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+    ada.catch_up_views()?;
+    let bo = bo
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+    Ok((ada, bo, summary))
 }
 
 fn list(node: &Node, title: &str, q: &EventQuery) -> Result<usize> {
@@ -91,10 +129,13 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
     println!("\n== Part 2: two field nodes, offline, then exchanging entries\n");
     let tmp = tempfile::TempDir::new()?;
     let base = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    let mut ada = Node::init(&base.join("ada"), SigningKey::generate(&mut OsRng))
-        .context("creating Ada's node")?;
-    let mut bo = Node::init(&base.join("bo"), SigningKey::generate(&mut OsRng))
-        .context("creating Bo's node")?;
+    let (ada_dir, bo_dir) = (base.join("ada"), base.join("bo"));
+    drop(Node::init(&ada_dir, SigningKey::generate(&mut OsRng)).context("creating Ada's node")?);
+    drop(Node::init(&bo_dir, SigningKey::generate(&mut OsRng)).context("creating Bo's node")?);
+    enroll_pair(&ada_dir, &bo_dir)?;
+    let mut ada = Node::open(&ada_dir)?;
+    let mut bo = Node::open(&bo_dir)?;
+    println!("A demo CA enrolled both devices: each node's key is certified for the role `node`.");
     println!(
         "Ada's node: {} (SpatiaLite store in {})",
         ada.author().short(),
@@ -174,9 +215,14 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
         near[0].1
     );
 
-    // The devices meet: Bo receives everything.
-    let n = exchange(&ada, &mut bo)?;
-    println!("\nThe devices meet: Bo receives {n} entries, each signature verified before it is applied.");
+    // The devices meet: Bo syncs with Ada over QUIC.
+    let (a, b, s) = sync_over_quic(ada, bo)?;
+    (ada, bo) = (a, b);
+    println!(
+        "\nThe devices meet: Bo syncs with Ada over QUIC with mutual TLS and receives {} entries \
+         ({} bytes), every signature, certificate and role checked before they are applied.",
+        s.received, s.bytes_received
+    );
 
     // Both, offline again, work the flood at the same time.
     ada.edit(
@@ -208,8 +254,12 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
         now_ms(),
     )?;
     println!("Offline again, Ada and Bo both retitle the flood; Ada assigns it, Bo adds a note.");
-    exchange(&ada, &mut bo)?;
-    exchange(&bo, &mut ada)?;
+    let (a, b, s) = sync_over_quic(ada, bo)?;
+    (ada, bo) = (a, b);
+    println!(
+        "They meet again: one session moves {} entries one way and {} the other.",
+        s.received, s.sent
+    );
     let (va, vb) = (ada.show(flood)?.view, bo.show(flood)?.view);
     ensure!(va == vb, "the two nodes disagree after exchanging entries");
     println!("\nAfter exchanging again both nodes show the same event:");

@@ -4,8 +4,9 @@
 //! entries, the chains verify, and every way of rewriting history is
 //! caught and named. Part 2 runs two field nodes on real SpatiaLite
 //! stores: officers report events with photos offline, query them by area
-//! and text, exchange entries, see concurrent edits merged with their
-//! conflicts kept, and verify the audit log.
+//! and text, sync over QUIC with mutual TLS (a demo CA enrolls both), see
+//! concurrent edits merged with their conflicts kept, and verify the audit
+//! log.
 //!
 //! Run: `scripts/demo` (or `cargo run --release --example demo`).
 //! `--quick` skips the throughput measurement; `--keep DIR` leaves the two

@@ -78,6 +78,10 @@ impl SyncStore for Node {
         self.store().heads()
     }
 
+    fn head(&self, author: &AuthorId) -> Result<Option<sentinel_schema::Head>, StoreError> {
+        self.store().head(author)
+    }
+
     fn entries_after(
         &self,
         author: &AuthorId,

@@ -5,7 +5,7 @@
 //! the node runs after each batch or when the session goes quiet.
 
 use rusqlite::{params, OptionalExtension};
-use sentinel_schema::{AuthorId, Heads, SignedEntry, VerifiedEntry};
+use sentinel_schema::{AuthorId, Head, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::{ApplyReport, SyncStore};
 
 use super::{log, Store, StoreError};
@@ -17,6 +17,10 @@ impl SyncStore for Store {
 
     fn heads(&self) -> Result<Heads, StoreError> {
         log::heads(self.conn())
+    }
+
+    fn head(&self, author: &AuthorId) -> Result<Option<Head>, StoreError> {
+        log::head(self.conn(), author)
     }
 
     fn entries_after(
