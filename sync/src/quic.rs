@@ -161,14 +161,28 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Keeps the reason a connection ended (a refused certificate, a close
+/// code) instead of quinn's bare "connection lost".
+fn write_error(e: quinn::WriteError) -> DriverError {
+    match e {
+        quinn::WriteError::ConnectionLost(c) => DriverError::Connection(c),
+        e => DriverError::Io(e.into()),
+    }
+}
+
+fn read_error(e: quinn::ReadError) -> DriverError {
+    match e {
+        quinn::ReadError::ConnectionLost(c) => DriverError::Connection(c),
+        e => DriverError::Io(e.into()),
+    }
+}
+
 async fn write_frame(send: &mut SendStream, frame: &[u8]) -> Result<(), DriverError> {
     let len = u32::try_from(frame.len()).map_err(|_| DriverError::FrameTooLarge(frame.len()))?;
     send.write_all(&len.to_be_bytes())
         .await
-        .map_err(|e| DriverError::Io(e.into()))?;
-    send.write_all(frame)
-        .await
-        .map_err(|e| DriverError::Io(e.into()))
+        .map_err(write_error)?;
+    send.write_all(frame).await.map_err(write_error)
 }
 
 /// Reads frames until the stream ends or breaks; a frame over the limit
@@ -185,7 +199,7 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
                 | quinn::ConnectionError::LocallyClosed,
             ))) => return,
             Err(quinn::ReadExactError::ReadError(e)) => {
-                let _ = tx.send(Err(DriverError::Io(e.into()))).await;
+                let _ = tx.send(Err(read_error(e))).await;
                 return;
             }
         }
@@ -201,7 +215,7 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
                     std::io::ErrorKind::UnexpectedEof,
                     "stream ended inside a frame",
                 )),
-                quinn::ReadExactError::ReadError(e) => DriverError::Io(e.into()),
+                quinn::ReadExactError::ReadError(e) => read_error(e),
             };
             let _ = tx.send(Err(err)).await;
             return;
