@@ -14,49 +14,9 @@ const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
 const MAJOR_ARRAY: u8 = 4;
 
-/// Appends canonical CBOR to a byte vector. Writing cannot fail.
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    pub(crate) out: Vec<u8>,
-}
-
-impl Writer {
-    fn head(&mut self, major: u8, n: u64) {
-        let m = major << 5;
-        if n < 24 {
-            self.out.push(m | n as u8);
-        } else if n <= u64::from(u8::MAX) {
-            self.out.extend_from_slice(&[m | 24, n as u8]);
-        } else if n <= u64::from(u16::MAX) {
-            self.out.push(m | 25);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else if n <= u64::from(u32::MAX) {
-            self.out.push(m | 26);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            self.out.push(m | 27);
-            self.out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-
-    pub(crate) fn uint(&mut self, n: u64) {
-        self.head(MAJOR_UINT, n);
-    }
-
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.head(MAJOR_BYTES, b.len() as u64);
-        self.out.extend_from_slice(b);
-    }
-
-    pub(crate) fn text(&mut self, s: &str) {
-        self.head(MAJOR_TEXT, s.len() as u64);
-        self.out.extend_from_slice(s.as_bytes());
-    }
-
-    pub(crate) fn array(&mut self, n: usize) {
-        self.head(MAJOR_ARRAY, n as u64);
-    }
-}
+// The writer is schema's: every Sentinel format writes the same subset
+// with the same code.
+pub(crate) use sentinel_schema::cbor::Writer;
 
 /// Reads the subset back, refusing anything outside it.
 #[derive(Debug)]

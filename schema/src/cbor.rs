@@ -24,13 +24,27 @@ pub(crate) const NULL: u8 = 0xf6;
 const FLOAT64: u8 = 0xfb;
 
 /// Appends deterministic CBOR to a byte vector. Writing cannot fail.
+///
+/// Public so that every Sentinel format (sync messages, revocation lists)
+/// writes the same subset with the same code.
 #[derive(Debug, Default)]
-pub(crate) struct Writer {
-    pub(crate) out: Vec<u8>,
+pub struct Writer {
+    pub out: Vec<u8>,
+}
+
+/// Length of the shortest head for the argument `n`.
+pub fn head_len(n: u64) -> usize {
+    match n {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
 }
 
 impl Writer {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub fn with_capacity(n: usize) -> Self {
         Writer {
             out: Vec::with_capacity(n),
         }
@@ -38,45 +52,53 @@ impl Writer {
 
     fn head(&mut self, major: u8, n: u64) {
         let m = major << 5;
-        if n < 24 {
-            self.out.push(m | n as u8);
-        } else if n <= u64::from(u8::MAX) {
-            self.out.extend_from_slice(&[m | 24, n as u8]);
-        } else if n <= u64::from(u16::MAX) {
-            self.out.push(m | 25);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else if n <= u64::from(u32::MAX) {
-            self.out.push(m | 26);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            self.out.push(m | 27);
-            self.out.extend_from_slice(&n.to_be_bytes());
+        match head_len(n) {
+            1 => self.out.push(m | n as u8),
+            2 => self.out.extend_from_slice(&[m | 24, n as u8]),
+            3 => {
+                self.out.push(m | 25);
+                self.out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            5 => {
+                self.out.push(m | 26);
+                self.out.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+            _ => {
+                self.out.push(m | 27);
+                self.out.extend_from_slice(&n.to_be_bytes());
+            }
         }
     }
 
-    pub(crate) fn uint(&mut self, n: u64) {
+    /// The head of a byte string of `len` bytes, whose content the caller
+    /// appends to `out` itself.
+    pub fn bytes_head(&mut self, len: usize) {
+        self.head(MAJOR_BYTES, len as u64);
+    }
+
+    pub fn uint(&mut self, n: u64) {
         self.head(MAJOR_UINT, n);
     }
 
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
+    pub fn bytes(&mut self, b: &[u8]) {
         self.head(MAJOR_BYTES, b.len() as u64);
         self.out.extend_from_slice(b);
     }
 
-    pub(crate) fn text(&mut self, s: &str) {
+    pub fn text(&mut self, s: &str) {
         self.head(MAJOR_TEXT, s.len() as u64);
         self.out.extend_from_slice(s.as_bytes());
     }
 
-    pub(crate) fn array(&mut self, n: usize) {
+    pub fn array(&mut self, n: usize) {
         self.head(MAJOR_ARRAY, n as u64);
     }
 
-    pub(crate) fn null(&mut self) {
+    pub fn null(&mut self) {
         self.out.push(NULL);
     }
 
-    pub(crate) fn f64(&mut self, x: f64) {
+    pub fn f64(&mut self, x: f64) {
         self.out.push(FLOAT64);
         self.out.extend_from_slice(&x.to_be_bytes());
     }
@@ -163,7 +185,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An array head with exactly `n` elements.
-    pub(crate) fn array(&mut self, field: &'static str, n: usize) -> Result<(), DecodeError> {
+    pub fn array(&mut self, field: &'static str, n: usize) -> Result<(), DecodeError> {
         let at = self.pos;
         match self.header()? {
             Header::Array(Some(len)) if len == n => Ok(()),
@@ -194,7 +216,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn uint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+    pub fn uint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         let at = self.pos;
         match self.header()? {
             Header::Positive(n) => Ok(n),
@@ -288,7 +310,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn f64(&mut self, field: &'static str) -> Result<f64, DecodeError> {
+    pub fn f64(&mut self, field: &'static str) -> Result<f64, DecodeError> {
         let at = self.pos;
         match self.header()? {
             Header::Float(x) => Ok(x),

@@ -18,7 +18,7 @@ use std::ops::Range;
 use ed25519_dalek::{Signature, Signer, SigningKey};
 
 use crate::body::Body;
-use crate::cbor::{Reader, Writer};
+use crate::cbor::{head_len as cbor_head_len, Reader, Writer};
 use crate::error::DecodeError;
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, EntryId};
@@ -272,11 +272,5 @@ impl SignedEntry {
 
 /// Length of the shortest CBOR head for a byte string of `len` bytes.
 fn head_len(len: usize) -> usize {
-    match len {
-        0..=23 => 1,
-        24..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
+    cbor_head_len(len as u64)
 }

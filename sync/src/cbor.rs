@@ -14,73 +14,9 @@ const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
 const MAJOR_ARRAY: u8 = 4;
 
-/// Appends deterministic CBOR to a byte vector. Writing cannot fail.
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    pub(crate) out: Vec<u8>,
-}
-
-/// Length of the shortest head for the argument `n`.
-pub(crate) fn head_len(n: u64) -> usize {
-    match n {
-        0..=23 => 1,
-        24..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-impl Writer {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Writer {
-            out: Vec::with_capacity(n),
-        }
-    }
-
-    fn head(&mut self, major: u8, n: u64) {
-        let m = major << 5;
-        match head_len(n) {
-            1 => self.out.push(m | n as u8),
-            2 => self.out.extend_from_slice(&[m | 24, n as u8]),
-            3 => {
-                self.out.push(m | 25);
-                self.out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            5 => {
-                self.out.push(m | 26);
-                self.out.extend_from_slice(&(n as u32).to_be_bytes());
-            }
-            _ => {
-                self.out.push(m | 27);
-                self.out.extend_from_slice(&n.to_be_bytes());
-            }
-        }
-    }
-
-    pub(crate) fn uint(&mut self, n: u64) {
-        self.head(MAJOR_UINT, n);
-    }
-
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.bytes_head(b.len());
-        self.out.extend_from_slice(b);
-    }
-
-    /// The head of a byte string of `len` bytes; the caller appends them.
-    pub(crate) fn bytes_head(&mut self, len: usize) {
-        self.head(MAJOR_BYTES, len as u64);
-    }
-
-    pub(crate) fn text(&mut self, s: &str) {
-        self.head(MAJOR_TEXT, s.len() as u64);
-        self.out.extend_from_slice(s.as_bytes());
-    }
-
-    pub(crate) fn array(&mut self, n: usize) {
-        self.head(MAJOR_ARRAY, n as u64);
-    }
-}
+// The writer is schema's: every Sentinel format writes the same subset
+// with the same code.
+pub(crate) use sentinel_schema::cbor::{head_len, Writer};
 
 /// Reads the subset from a borrowed buffer. Every declared length is
 /// checked against the bytes that remain before anything is sliced.
