@@ -816,18 +816,33 @@ fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCo
         bar.finish_and_clear();
         match result {
             Ok(s) if json => println!("{}", serde_json::json!(s)),
-            Ok(s) => println!(
-                "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
-                s.peer_name,
-                s.sent,
-                s.received,
-                s.applied,
-                s.quarantined,
-                s.forks,
-                s.bytes_sent,
-                s.bytes_received,
-                if s.caught_up { "; in sync" } else { "" }
-            ),
+            Ok(s) => {
+                println!(
+                    "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
+                    s.peer_name,
+                    s.sent,
+                    s.received,
+                    s.applied,
+                    s.quarantined,
+                    s.forks,
+                    s.bytes_sent,
+                    s.bytes_received,
+                    if s.caught_up { "; in sync" } else { "" }
+                );
+                let m = &s.media;
+                if m.wanted > 0 || m.error.is_some() {
+                    println!(
+                        "  media: {} of {} fetched ({} bytes)",
+                        m.fetched, m.wanted, m.bytes_received
+                    );
+                }
+                if let Some(e) = &m.error {
+                    println!("  media: {e}");
+                }
+                for f in &m.failed {
+                    println!("  media: {f:?}");
+                }
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("error: {peer}: {e}");

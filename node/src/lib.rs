@@ -11,6 +11,7 @@
 
 pub mod media;
 pub mod net;
+pub mod net_media;
 pub mod node;
 pub mod spatial;
 pub mod spatialite;

@@ -24,6 +24,8 @@ use sentinel_schema::limits::MAX_MEDIA_BYTES;
 use sentinel_schema::MediaType;
 use sha2::{Digest, Sha256};
 
+mod partial;
+
 /// Why a blob cannot be stored or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -56,6 +58,14 @@ pub enum MediaError {
     /// file holds instead: its SHA-256, or that it is over the size cap.
     #[error("media blob {} does not match its name: found {found}", path.display())]
     Corrupt { path: PathBuf, found: String },
+    /// A download's next bytes were offered for `offset`, but `len` bytes
+    /// are kept: appending would leave a hole or overwrite.
+    #[error("{} holds {len} bytes, not {offset}", path.display())]
+    PartialOutOfStep {
+        path: PathBuf,
+        len: u64,
+        offset: u64,
+    },
 }
 
 /// What [`MediaStore::put`] stored: the facts a `MediaAttached` entry

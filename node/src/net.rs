@@ -145,6 +145,8 @@ pub struct Summary {
     pub bytes_received: u64,
     pub caught_up: bool,
     pub closed: String,
+    /// Media blobs fetched after the session (`sync` only).
+    pub media: crate::net_media::MediaSummary,
 }
 
 fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, forks: u64) -> Summary {
@@ -160,6 +162,7 @@ fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, forks: u64) -> Summ
         bytes_received: o.stats.bytes_received,
         caught_up: o.caught_up,
         closed: format!("{:?}: {}", o.code, o.reason),
+        media: Default::default(),
     }
 }
 
@@ -227,12 +230,18 @@ pub async fn sync_once(
     if let Ok(mut n) = node.lock() {
         n.catch_up_views()?;
     }
-    Ok(summary(peer, who.name, &outcome, forks))
+    let media = crate::net_media::fetch_missing(&node, net, &endpoint, peer).await;
+    endpoint.wait_idle().await;
+    Ok(Summary {
+        media,
+        ..summary(peer, who.name, &outcome, forks)
+    })
 }
 
 /// Binds the sync port (`0` picks a free one; see `Endpoint::local_addr`).
 pub fn listen(net: &Net, addr: SocketAddr) -> Result<quinn::Endpoint, NodeError> {
-    quic::server_endpoint(addr, net.server.clone(), net.client.clone()).map_err(net_err)
+    let server = crate::net_media::server_config(net);
+    quic::server_endpoint(addr, server, net.client.clone()).map_err(net_err)
 }
 
 /// How often `serve` looks for entries that arrived in the log from
@@ -296,6 +305,10 @@ pub async fn serve(
                     return;
                 }
             };
+            if sentinel_sync::quic_media::is_media_connection(&conn) {
+                crate::net_media::serve_media(&node, &conn).await;
+                return;
+            }
             let name = quic::identity_of(&conn, &net.enrollment.ca)
                 .map(|i| i.name)
                 .unwrap_or_default();

@@ -26,6 +26,8 @@ pub mod memory;
 pub mod message;
 #[cfg(feature = "quic")]
 pub mod quic;
+#[cfg(feature = "quic")]
+pub mod quic_media;
 mod receive;
 pub mod session;
 pub mod store;
