@@ -319,14 +319,11 @@ impl Node {
 
     /// The R-tree, bulk-loaded on first use and kept in step afterwards.
     pub fn spatial(&mut self) -> Result<&SpatialIndex, NodeError> {
-        if self.spatial.is_none() {
-            let positions = self.store.event_positions()?;
-            self.spatial = Some(SpatialIndex::bulk_load(positions));
-        }
-        match &self.spatial {
-            Some(s) => Ok(s),
-            None => unreachable!("loaded above"),
-        }
+        let index = match self.spatial.take() {
+            Some(index) => index,
+            None => SpatialIndex::bulk_load(self.store.event_positions()?),
+        };
+        Ok(self.spatial.insert(index))
     }
 
     fn after_projection(&mut self, p: &Projected) {

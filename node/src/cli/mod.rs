@@ -1,4 +1,10 @@
-//! Command definitions and their implementations.
+//! Command definitions and their implementations; the network commands
+//! are in [`net`].
+
+mod net;
+mod show;
+
+use show::{print_page, show};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -404,8 +410,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("Exported {n} events");
             }
         }
-        Cmd::Serve { listen } => serve(node, &dir, &listen, json)?,
-        Cmd::Sync { peers } => return sync(node, &dir, peers, json),
+        Cmd::Serve { listen } => net::serve(node, &dir, &listen, json)?,
+        Cmd::Sync { peers } => return net::sync(node, &dir, peers, json),
         Cmd::Import {
             file,
             format,
@@ -550,114 +556,6 @@ fn search(node: &mut Node, a: SearchArgs) -> Result<Page> {
     Ok(node.store().search(&q)?)
 }
 
-fn print_page(page: &Page) {
-    if page.items.is_empty() {
-        println!("No events found.");
-    }
-    for e in &page.items {
-        let dist = e
-            .distance_m
-            .map(|d| format!("  {:.0} m", d))
-            .unwrap_or_default();
-        println!(
-            "{}  {}  sev {}  {:<11}  {:<12}  {:>10.5},{:<9.5}{}  {}{}",
-            &e.id[..12],
-            format_time(e.reported_ms),
-            e.severity,
-            e.status,
-            e.category,
-            e.lon,
-            e.lat,
-            dist,
-            e.title,
-            if e.has_conflicts { "  [conflicts]" } else { "" }
-        );
-    }
-    if let Some(n) = &page.next {
-        println!("More: --after {n}");
-    }
-}
-
-fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
-    let d = node.show(event)?;
-    let v = &d.view;
-    if json {
-        return print_json(&serde_json::json!({
-            "id": d.id.to_hex(),
-            "title": v.title,
-            "description": v.description,
-            "category": v.category,
-            "severity": v.severity,
-            "status": v.status.as_str(),
-            "assignee": v.assignee,
-            "lon": v.location.lon(),
-            "lat": v.location.lat(),
-            "reported_ms": v.reported_ms,
-            "notes": v.notes.iter().map(|n| serde_json::json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
-            "conflicts": v.conflicts,
-            "media": d.media,
-            "history": d.history,
-        }));
-    }
-    println!("Event {}", d.id);
-    println!("  title        {}", v.title);
-    println!("  category     {}", v.category);
-    println!("  severity     {}", v.severity);
-    println!("  status       {}", v.status);
-    println!("  assignee     {}", v.assignee.as_deref().unwrap_or("-"));
-    println!(
-        "  location     {:.6}, {:.6}",
-        v.location.lon(),
-        v.location.lat()
-    );
-    println!("  reported     {}", format_time(v.reported_ms));
-    if !v.description.is_empty() {
-        println!("  description  {}", v.description);
-    }
-    if !v.conflicts.is_empty() {
-        println!("Conflicts (concurrent edits, all kept):");
-        for (field, values) in &v.conflicts {
-            println!("  {field}: {}", values.join(" | "));
-        }
-    }
-    if !v.notes.is_empty() {
-        println!("Notes:");
-        for n in &v.notes {
-            println!(
-                "  [{}] {}: {}",
-                format_time(n.at_ms),
-                n.actor.as_deref().unwrap_or("-"),
-                n.text
-            );
-        }
-    }
-    if !d.media.is_empty() {
-        println!("Media:");
-        for m in &d.media {
-            println!(
-                "  {} {} ({} bytes) sha256 {}",
-                m.name,
-                m.mime,
-                m.size,
-                &m.hash[..16]
-            );
-        }
-    }
-    println!("History:");
-    for h in &d.history {
-        println!(
-            "  hlc {}  {} #{}  {}  actor {}  entry {}",
-            h.hlc,
-            &h.author[..12],
-            h.seq,
-            h.kind,
-            h.actor.as_deref().unwrap_or("-"),
-            &h.entry[..12]
-        );
-    }
-    Ok(())
-}
-
 fn import(
     node: &mut Node,
     file: &Path,
@@ -715,143 +613,4 @@ fn import(
         println!("Imported {done} events ({skipped} already present).");
     }
     Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the network runtime")
-}
-
-fn resolve(peer: &str) -> Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let with_port = if peer.contains(':') {
-        peer.to_string()
-    } else {
-        format!("{peer}:{}", sentinel_node::net::DEFAULT_PORT)
-    };
-    with_port
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve peer {peer:?}"))?
-        .next()
-        .with_context(|| format!("no address for peer {peer:?}"))
-}
-
-fn serve(node: Node, dir: &Path, listen: &str, json: bool) -> Result<()> {
-    let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--listen {listen:?} is not HOST:PORT"))?;
-    let node = std::sync::Arc::new(std::sync::Mutex::new(node));
-    runtime()?.block_on(async move {
-        let endpoint = sentinel_node::net::listen(&net, addr)?;
-        let bound = endpoint.local_addr().map_err(anyhow::Error::from)?;
-        if json {
-            println!("{}", serde_json::json!({"listening": bound.to_string()}));
-        } else {
-            println!("Listening for peers on {bound} (Ctrl-C to stop)");
-        }
-        std::io::stdout().flush()?;
-        let serving = sentinel_node::net::serve(node, net, endpoint, move |s| {
-            if json {
-                println!("{}", serde_json::json!(s));
-            } else {
-                println!(
-                    "{} ({}): sent {}, received {}, applied {}, quarantined {} — {}",
-                    s.peer, s.peer_name, s.sent, s.received, s.applied, s.quarantined, s.closed
-                );
-            }
-            let _ = std::io::stdout().flush();
-        });
-        tokio::select! {
-            r = serving => r.map_err(anyhow::Error::from),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
-    })
-}
-
-fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCode> {
-    let peers = if peers.is_empty() {
-        let path = dir.join("peers");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("no peers given and none configured in {}", path.display()))?;
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect()
-    } else {
-        peers
-    };
-    let net = sentinel_node::net::Net::load(dir, &node)?;
-    let node = std::sync::Arc::new(std::sync::Mutex::new(node));
-    let rt = runtime()?;
-    let mut failed = false;
-    for peer in &peers {
-        let addr = resolve(peer)?;
-        let bar = if json {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::new_spinner()
-        };
-        let result = rt.block_on(sentinel_node::net::sync_once(
-            node.clone(),
-            &net,
-            addr,
-            |e| {
-                if let sentinel_sync::SessionEvent::Progress {
-                    sent,
-                    received,
-                    applied,
-                } = e
-                {
-                    bar.set_message(format!(
-                        "{peer}: sent {sent}, received {received}, applied {applied}"
-                    ));
-                    bar.tick();
-                }
-            },
-        ));
-        bar.finish_and_clear();
-        match result {
-            Ok(s) if json => println!("{}", serde_json::json!(s)),
-            Ok(s) => {
-                println!(
-                    "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
-                    s.peer_name,
-                    s.sent,
-                    s.received,
-                    s.applied,
-                    s.quarantined,
-                    s.forks,
-                    s.bytes_sent,
-                    s.bytes_received,
-                    if s.caught_up { "; in sync" } else { "" }
-                );
-                let m = &s.media;
-                if m.wanted > 0 || m.error.is_some() {
-                    println!(
-                        "  media: {} of {} fetched ({} bytes)",
-                        m.fetched, m.wanted, m.bytes_received
-                    );
-                }
-                if let Some(e) = &m.error {
-                    println!("  media: {e}");
-                }
-                for f in &m.failed {
-                    println!("  media: {f:?}");
-                }
-            }
-            Err(e) => {
-                failed = true;
-                eprintln!("error: {peer}: {e}");
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
