@@ -25,11 +25,17 @@ const T0: u64 = 1_795_000_000_000;
 const DAY: u64 = 24 * 3600 * 1000;
 
 fn scale() -> f64 {
-    std::env::var("SENTINEL_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
+    std::env::var("SENTINEL_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn main() {
@@ -37,12 +43,27 @@ fn main() {
     let n_sensors = 100usize;
     let per_sensor = n_total / n_sensors;
     let now = now_ms();
-    let ca = Ca::create("Bench CA", T0 - 2 * DAY, now + 365 * DAY, SigningKey::from_bytes(&[1; 32])).unwrap();
+    let ca = Ca::create(
+        "Bench CA",
+        T0 - 2 * DAY,
+        now + 365 * DAY,
+        SigningKey::from_bytes(&[1; 32]),
+    )
+    .unwrap();
     let dir = tempfile::TempDir::new().unwrap();
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     for (d, seed) in [(&a_dir, 2u8), (&b_dir, 3u8)] {
         drop(Node::init(d, SigningKey::from_bytes(&[seed + 100; 32])).unwrap());
-        let e = ca.enroll(DeviceRole::Node, "bench", SigningKey::from_bytes(&[seed; 32]), now - DAY, now + DAY, now).unwrap();
+        let e = ca
+            .enroll(
+                DeviceRole::Node,
+                "bench",
+                SigningKey::from_bytes(&[seed; 32]),
+                now - DAY,
+                now + DAY,
+                now,
+            )
+            .unwrap();
         enroll(d, &e).unwrap();
     }
 
@@ -56,8 +77,19 @@ fn main() {
             seed[..8].copy_from_slice(&(s as u64).to_be_bytes());
             seed
         });
-        let cert = ca.enroll(DeviceRole::Sensor, &format!("gauge-{s}"), key.clone(), T0 - DAY, now + DAY, now).unwrap();
-        a.store_mut().add_certificates(vec![(author_of(&key), cert.cert_der.clone())]).unwrap();
+        let cert = ca
+            .enroll(
+                DeviceRole::Sensor,
+                &format!("gauge-{s}"),
+                key.clone(),
+                T0 - DAY,
+                now + DAY,
+                now,
+            )
+            .unwrap();
+        a.store_mut()
+            .add_certificates(vec![(author_of(&key), cert.cert_der.clone())])
+            .unwrap();
         let mut prev: Option<(u64, EntryId)> = None;
         let mut batch = Vec::with_capacity(1024);
         for i in 0..per_sensor {
@@ -69,7 +101,11 @@ fn main() {
                 actor: None,
                 body: Body::SensorReading(SensorReading {
                     kind: "water_gauge".into(),
-                    values: vec![ReadingValue { name: "level".into(), value: 1.0 + (i % 100) as f64 / 100.0, unit: "m".into() }],
+                    values: vec![ReadingValue {
+                        name: "level".into(),
+                        value: 1.0 + (i % 100) as f64 / 100.0,
+                        unit: "m".into(),
+                    }],
                     location: Some(Point::new(13.4, 52.5).unwrap()),
                     measured_ms: T0 + i as u64,
                 }),
@@ -86,22 +122,32 @@ fn main() {
         a.store_mut().apply(batch, T0).unwrap();
     }
     let n = (per_sensor * n_sensors) as u64;
-    eprintln!("filled A with {n} entries in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "filled A with {n} entries in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let b = Node::open(&b_dir).unwrap();
     let a_net = Arc::new(Net::load(&a_dir, &a).unwrap());
     let b_net = Net::load(&b_dir, &b).unwrap();
     let a = Arc::new(Mutex::new(a));
     let b = Arc::new(Mutex::new(b));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (catch_up, secs, in_sync) = rt.block_on(async {
         let endpoint = net::listen(&a_net, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
         tokio::spawn(net::serve(a.clone(), a_net.clone(), endpoint, |_| {}));
         let t = Instant::now();
-        let s = net::sync_once(b.clone(), &b_net, addr, |_| {}).await.unwrap();
+        let s = net::sync_once(b.clone(), &b_net, addr, |_| {})
+            .await
+            .unwrap();
         let secs = t.elapsed().as_secs_f64();
-        let again = net::sync_once(b.clone(), &b_net, addr, |_| {}).await.unwrap();
+        let again = net::sync_once(b.clone(), &b_net, addr, |_| {})
+            .await
+            .unwrap();
         (s, secs, again)
     });
     assert_eq!(catch_up.applied, n, "B applied everything");
