@@ -1,0 +1,205 @@
+//! The hub's store: the entry log and its views in PostgreSQL/PostGIS.
+//!
+//! [`PgStore`] is async and pooled (deadpool). It keeps the semantics of
+//! the node's store: chain checks with [`sentinel_schema::check_link`],
+//! quarantine with [`sentinel_schema::ChainFault::code`], forks kept as
+//! evidence, gap-quarantined entries released when the gap closes. A batch
+//! is written with binary `COPY` into a staging table and moved into the
+//! log with one `INSERT … SELECT`, heads updated in the same transaction
+//! (see [`ingest`]). [`PgSyncStore`] is the blocking face the sync protocol
+//! drives.
+//!
+//! The schema is versioned migrations (`hub/migrations`, embedded with
+//! refinery) applied by [`PgStore::open`].
+
+mod apply;
+mod blocking;
+mod ingest;
+mod log;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use sentinel_schema::{AuthorId, DecodeError, EventId};
+use tokio_postgres::NoTls;
+
+pub use blocking::PgSyncStore;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The migrations hold this advisory lock while they run, so hubs starting
+/// together on one database do not migrate it twice at once.
+const MIGRATION_LOCK: i64 = 0x5345_4e54_494e_454c; // "SENTINEL"
+
+/// The `meta` key of the revocation list.
+const REVOCATION_LIST: &str = "revocation_list";
+
+/// Why a store operation failed. Nothing of a failed write was kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// PostgreSQL refused a statement or the connection broke.
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No connection could be had from the pool.
+    #[error("connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The pool could not be built from the configuration.
+    #[error("building the connection pool: {0}")]
+    BuildPool(#[from] deadpool_postgres::BuildError),
+    /// A migration failed; the database stays at the last one that ran.
+    #[error("migrating the schema: {0}")]
+    Migrate(#[from] refinery::Error),
+    /// Bytes in the log no longer decode as the entry they were.
+    #[error("corrupt entry at log position {pos}: {source}")]
+    CorruptEntry { pos: i64, source: DecodeError },
+    /// A column holds a value of the wrong shape (e.g. an id not 32 bytes).
+    #[error("corrupt value in column {column}")]
+    CorruptColumn { column: &'static str },
+    /// A number does not fit the column's signed 64-bit type.
+    #[error("{value} is out of range for column {column}")]
+    OutOfRange { column: &'static str, value: u64 },
+}
+
+/// The entry log and its views in one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects with at most `max_connections` pooled connections and
+    /// brings the schema to the newest migration. The caller must be inside
+    /// a tokio runtime; the pool's connections are driven by tasks spawned
+    /// on it, so it must outlive the store.
+    pub async fn open(
+        config: tokio_postgres::Config,
+        max_connections: usize,
+    ) -> Result<PgStore, StoreError> {
+        migrate(&config).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()?;
+        Ok(PgStore { pool })
+    }
+
+    /// A pooled connection, for queries this type does not offer yet.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The DER certificate of an author, if this store has one.
+    pub async fn certificate(&self, author: &AuthorId) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT der FROM certificates WHERE author = $1",
+                &[&author.as_bytes().as_slice()],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Stores certificates the caller verified against the deployment CA;
+    /// a newer certificate of an author replaces the one held.
+    pub async fn add_certificates(
+        &self,
+        certificates: &[(AuthorId, Vec<u8>)],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let authors: Vec<&[u8]> = certificates.iter().map(|(a, _)| a.0.as_slice()).collect();
+        let ders: Vec<&[u8]> = certificates.iter().map(|(_, d)| d.as_slice()).collect();
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO certificates (author, der, received_ms)
+                 SELECT author, der, $3 FROM unnest($1::bytea[], $2::bytea[]) AS c(author, der)
+                 ON CONFLICT (author) DO UPDATE SET der = excluded.der,
+                     received_ms = excluded.received_ms",
+                &[&authors, &ders, &int(now_ms, "certificates.received_ms")?],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The newest revocation list this store holds (the CA-signed bytes).
+    pub async fn revocation_list(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(REVOCATION_LIST).await
+    }
+
+    /// Replaces the revocation list with a newer one the caller verified.
+    pub async fn set_revocation_list(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.set_meta(REVOCATION_LIST, bytes).await
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Runs the embedded migrations on a connection of its own, under an
+/// advisory lock.
+async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let ran = embedded::migrations::runner().run_async(&mut client).await;
+    // Closing the connection releases the lock whatever happened.
+    drop(client);
+    let _ = driver.await;
+    ran?;
+    Ok(())
+}
+
+/// A u64 as the signed 64-bit integer PostgreSQL stores.
+fn int(value: u64, column: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { column, value })
+}
+
+/// A 32-byte id read back from a `bytea` column.
+fn id32(bytes: &[u8], column: &'static str) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::CorruptColumn { column })
+}
+
+/// The event an entry is about, if any (indexed for rebuilding documents).
+fn event_of(e: &sentinel_schema::SignedEntry) -> Option<EventId> {
+    use sentinel_schema::Body;
+    match &e.entry().body {
+        Body::EventChange(c) => Some(c.event),
+        Body::MediaAttached(m) => Some(m.event),
+        _ => None,
+    }
+}

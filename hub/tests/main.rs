@@ -1,0 +1,29 @@
+//! The hub crate's one integration test binary: every module shares one
+//! throwaway PostgreSQL server (`sentinel_hub::testing`), each test gets a
+//! fresh database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod contract;
+mod ingest;
+mod log;
+mod postgis;
+
+use sentinel_hub::testing::TestDatabase;
+use sentinel_hub::PgStore;
+use sentinel_schema::{verify_all, SignedEntry, VerifiedEntry};
+
+pub const NOW: u64 = 1_790_000_000_000;
+
+/// A fresh database and a store opened on it (migrations applied).
+pub async fn fresh_store() -> (TestDatabase, PgStore) {
+    let db = TestDatabase::create().await.expect("a test database");
+    let store = db.open_store().await.expect("the store opens");
+    (db, store)
+}
+
+pub fn verified(entries: &[SignedEntry]) -> Vec<VerifiedEntry> {
+    let (good, bad) = verify_all(entries.to_vec());
+    assert!(bad.is_empty(), "test entries verify");
+    good
+}
