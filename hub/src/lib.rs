@@ -4,15 +4,19 @@
 //! async and pooled, with bulk ingest through binary `COPY`), its blocking
 //! face for the sync protocol ([`store::PgSyncStore`], a
 //! [`sentinel_sync::SyncStore`]), the versioned migrations that shape the
-//! database, and (feature `testing`) a harness that starts a throwaway
-//! PostgreSQL server for tests. Still to come: many concurrent sync
-//! sessions, the projector filling the views, signed checkpoints, the admin
-//! HTTP API, live feed and exports.
+//! database, the projector that derives the PostGIS views from the log
+//! ([`store::project`]), the QUIC sync server for many nodes at once with
+//! live relay between them ([`server`]), its configuration ([`config`]),
+//! and (feature `testing`) a harness that starts a throwaway PostgreSQL
+//! server for tests. Still to come: signed checkpoints, the admin HTTP API,
+//! live feed, exports, media.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

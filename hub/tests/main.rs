@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contract;
+mod e2e;
 mod ingest;
 mod log;
 mod postgis;
+mod project;
 
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::PgStore;

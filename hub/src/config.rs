@@ -1,0 +1,330 @@
+//! The hub's configuration: a TOML file (`sentinel-hub serve --config
+//! hub.toml`), every setting overridable from the environment.
+//!
+//! | TOML key                | environment                        | default        |
+//! |-------------------------|------------------------------------|----------------|
+//! | `database_url`          | `DATABASE_URL`                     | required       |
+//! | `listen`                | `SENTINEL_LISTEN`                  | `0.0.0.0:7447` |
+//! | `bundle`                | `SENTINEL_BUNDLE`                  | required       |
+//! | —                       | `SENTINEL_BUNDLE_PASSWORD`         | required       |
+//! | `ca`                    | `SENTINEL_CA`                      | none           |
+//! | `revocation_max_age_ms` | `SENTINEL_REVOCATION_MAX_AGE_MS`   | lenient        |
+//! | `max_sessions`          | `SENTINEL_MAX_SESSIONS`            | 1000           |
+//! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
+//!
+//! **Identity.** The hub's identity is one enrollment bundle, as written by
+//! `sentinel-certs issue --role hub` (the CA certificate, the hub
+//! certificate and its encrypted key in one file). Its password comes only
+//! from `SENTINEL_BUNDLE_PASSWORD`, never from the file. `SENTINEL_CA`
+//! (optional) names the deployment CA certificate (PEM) the operator
+//! expects: when set, a bundle from any other CA is refused at start.
+//!
+//! **Revocation freshness.** With `SENTINEL_REVOCATION_MAX_AGE_MS` unset the
+//! hub applies whatever revocation list it holds, however old
+//! ([`FreshnessPolicy::Lenient`], as nodes do). Set, it refuses every peer
+//! while its list is older than that ([`FreshnessPolicy::MaxAge`]); a hub
+//! with no list then refuses everyone until an admin loads one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use sentinel_certs::FreshnessPolicy;
+use serde::Deserialize;
+
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+pub const LISTEN_ENV: &str = "SENTINEL_LISTEN";
+pub const BUNDLE_ENV: &str = "SENTINEL_BUNDLE";
+pub const BUNDLE_PASSWORD_ENV: &str = "SENTINEL_BUNDLE_PASSWORD";
+pub const CA_ENV: &str = "SENTINEL_CA";
+pub const REVOCATION_MAX_AGE_ENV: &str = "SENTINEL_REVOCATION_MAX_AGE_MS";
+pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
+pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A setting that is missing or does not parse, named as the operator
+/// writes it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{setting} is not set (set it in the configuration file or the environment)")]
+    Missing { setting: String },
+    #[error("{setting} = {value:?} is invalid: {reason}")]
+    Invalid {
+        setting: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The configuration file as written; every field optional so the
+/// environment can supply it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen: Option<String>,
+    bundle: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    revocation_max_age_ms: Option<u64>,
+    max_sessions: Option<usize>,
+    pool_size: Option<usize>,
+}
+
+/// Everything `sentinel-hub serve` needs, checked.
+pub struct HubConfig {
+    /// Connection settings for the hub's database.
+    pub database: tokio_postgres::Config,
+    pub listen: SocketAddr,
+    /// The hub's enrollment bundle.
+    pub bundle: PathBuf,
+    /// `SENTINEL_BUNDLE_PASSWORD`.
+    pub bundle_password: sentinel_certs::Password,
+    /// The CA the bundle must be issued by, if pinned.
+    pub ca: Option<PathBuf>,
+    pub freshness: FreshnessPolicy,
+    pub max_sessions: usize,
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for HubConfig {
+    /// Never prints the database password or the bundle password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("database", &self.database.get_dbname())
+            .field("listen", &self.listen)
+            .field("bundle", &self.bundle)
+            .field("ca", &self.ca)
+            .field("freshness", &self.freshness)
+            .field("max_sessions", &self.max_sessions)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubConfig {
+    /// Reads `file` (if any), then applies the process environment.
+    pub fn load(file: Option<&Path>) -> Result<HubConfig, ConfigError> {
+        HubConfig::load_with(file, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// [`HubConfig::load`] with the environment supplied by `env` (tests).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<HubConfig, ConfigError> {
+        let f = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+
+        let database_url = env(DATABASE_URL_ENV)
+            .or(f.database_url)
+            .ok_or_else(|| missing(DATABASE_URL_ENV, "database_url"))?;
+        let database = database_url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| ConfigError::Invalid {
+                setting: DATABASE_URL_ENV.into(),
+                // The URL may hold a password: never echo it.
+                value: "<hidden>".into(),
+                reason: e.to_string(),
+            })?;
+
+        let listen_text = env(LISTEN_ENV)
+            .or(f.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid(LISTEN_ENV, &listen_text, e))?;
+
+        let bundle = env(BUNDLE_ENV)
+            .map(PathBuf::from)
+            .or(f.bundle)
+            .ok_or_else(|| missing(BUNDLE_ENV, "bundle"))?;
+        let password = env(BUNDLE_PASSWORD_ENV).ok_or_else(|| ConfigError::Missing {
+            setting: format!("{BUNDLE_PASSWORD_ENV} (environment only)"),
+        })?;
+        let bundle_password =
+            sentinel_certs::Password::new(password).map_err(|e| ConfigError::Invalid {
+                setting: BUNDLE_PASSWORD_ENV.into(),
+                value: "<hidden>".into(),
+                reason: e.to_string(),
+            })?;
+
+        let ca = env(CA_ENV).map(PathBuf::from).or(f.ca);
+
+        let max_age = match env(REVOCATION_MAX_AGE_ENV) {
+            Some(v) => Some(parse_num::<u64>(REVOCATION_MAX_AGE_ENV, &v)?),
+            None => f.revocation_max_age_ms,
+        };
+        let freshness = max_age.map_or(FreshnessPolicy::Lenient, FreshnessPolicy::MaxAge);
+
+        let max_sessions = match env(MAX_SESSIONS_ENV) {
+            Some(v) => parse_num::<usize>(MAX_SESSIONS_ENV, &v)?,
+            None => f.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+        };
+        if max_sessions == 0 {
+            return Err(invalid(MAX_SESSIONS_ENV, "0", "must be at least 1"));
+        }
+        let pool_size = match env(POOL_SIZE_ENV) {
+            Some(v) => parse_num::<usize>(POOL_SIZE_ENV, &v)?,
+            None => f.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+        };
+        if pool_size == 0 {
+            return Err(invalid(POOL_SIZE_ENV, "0", "must be at least 1"));
+        }
+
+        Ok(HubConfig {
+            database,
+            listen,
+            bundle,
+            bundle_password,
+            ca,
+            freshness,
+            max_sessions,
+            pool_size,
+        })
+    }
+}
+
+fn missing(env: &str, key: &str) -> ConfigError {
+    ConfigError::Missing {
+        setting: format!("{env} (or `{key}` in the configuration file)"),
+    }
+}
+
+fn invalid(setting: &str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.into(),
+        value: value.into(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(setting: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| invalid(setting, value, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        (DATABASE_URL_ENV, "postgres://hub@localhost/sentinel"),
+        (BUNDLE_ENV, "/etc/sentinel/hub.bundle"),
+        (BUNDLE_PASSWORD_ENV, "secret"),
+    ];
+
+    #[test]
+    fn defaults_apply_when_only_required_settings_are_given() {
+        let c = HubConfig::load_with(None, env(BASE)).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.freshness, FreshnessPolicy::Lenient);
+        assert_eq!(c.max_sessions, DEFAULT_MAX_SESSIONS);
+        assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(c.ca, None);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"host=db dbname=x\"\nlisten = \"127.0.0.1:1\"\n\
+             bundle = \"/b\"\nrevocation_max_age_ms = 5\nmax_sessions = 7\n",
+        )
+        .unwrap();
+        let c = HubConfig::load_with(
+            Some(&path),
+            env(&[
+                (BUNDLE_PASSWORD_ENV, "pw"),
+                (LISTEN_ENV, "127.0.0.1:2"),
+                (REVOCATION_MAX_AGE_ENV, "60000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(c.bundle, PathBuf::from("/b"));
+        assert_eq!(c.database.get_dbname(), Some("x"));
+        assert_eq!(c.freshness, FreshnessPolicy::MaxAge(60_000));
+        assert_eq!(c.max_sessions, 7);
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_are_named() {
+        let e = HubConfig::load_with(None, env(&BASE[1..]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(DATABASE_URL_ENV), "{e}");
+        let e = HubConfig::load_with(None, env(&BASE[..2]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(BUNDLE_PASSWORD_ENV), "{e}");
+        let mut bad = BASE.to_vec();
+        bad.push((LISTEN_ENV, "nowhere"));
+        let e = HubConfig::load_with(None, env(&bad))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(LISTEN_ENV) && e.contains("nowhere"), "{e}");
+        let mut bad = BASE.to_vec();
+        bad.push((REVOCATION_MAX_AGE_ENV, "soon"));
+        let e = HubConfig::load_with(None, env(&bad))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(REVOCATION_MAX_AGE_ENV), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("lisen"), "{e}");
+    }
+}

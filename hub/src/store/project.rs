@@ -1,0 +1,635 @@
+//! The projector: derives the views (`documents`, `events` with geography
+//! and full-text search, `event_media`) from the hub's log, the way the
+//! node derives its own.
+//!
+//! # The cursor
+//!
+//! The node remembers "projected up to `pos` N": it has one writer, so
+//! positions commit in order. The hub has many concurrent `apply`
+//! transactions, and `entries.pos` is an identity column whose values are
+//! handed out at insert time, not commit time: a batch that commits late
+//! can hold positions below ones already projected. A high-water mark
+//! would skip it forever.
+//!
+//! So the cursor is a flag per entry, `entries.projected` (migration V3),
+//! with a partial index on the unprojected event entries (kinds
+//! `event_change` and `media_attached`; other kinds get views of their own
+//! later, with a marker of their own). One chunk is one transaction:
+//!
+//! 1. `SELECT … WHERE NOT projected AND kind IN (1, 2) ORDER BY pos LIMIT
+//!    4096 FOR UPDATE SKIP LOCKED` — entries of transactions not yet
+//!    committed are invisible and are picked up by a later run; several
+//!    projectors (hub processes, or calls) take disjoint chunks.
+//! 2. An advisory lock per touched event (two-key form, so it cannot
+//!    collide with `apply`'s one-key author locks), taken in ascending
+//!    order: two projectors never load and save one document at once (a
+//!    lost update), and never deadlock.
+//! 3. Documents loaded in one query; a complete one gets the chunk's
+//!    changes applied as one Automerge batch; an incomplete, missing-from-
+//!    the-view or unreadable one is rebuilt from every `event_change` of
+//!    the event in the log.
+//! 4. The chunk's entries are marked `projected`, then the views written,
+//!    then the transaction commits: views and cursor move together, so a
+//!    crash loses nothing and projects nothing twice.
+//!
+//! The derived columns follow the node: `created_by` is the author (64 hex
+//! digits) of the earliest-HLC `event_change` of the event, `updated_hlc` the
+//! newest HLC of its `event_change`/`media_attached` entries, `n_media` the
+//! count of its `event_media` rows — all over the entries projected so far,
+//! so the row is a function of the set of projected entries, whatever
+//! chunks they came in (a rebuild gives the same rows). `conflicts` is
+//! [`EventView::conflicts`] as a JSON object of string arrays; `notes` is
+//! the notes' text joined by newlines (weight C of the `search` tsvector).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sentinel_schema::{Body, EventDoc, EventId, EventView, SignedEntry};
+use tokio_postgres::Transaction;
+
+use super::{int, PgStore, StoreError};
+
+/// Entries projected per transaction.
+pub const CHUNK: i64 = 4096;
+
+/// The first key of the projector's per-event advisory locks ("PROJ").
+const EVENT_LOCK_CLASS: i32 = 0x5052_4f4a;
+
+/// `entries.kind` of an `event_change` entry.
+const KIND_EVENT_CHANGE: i16 = 1;
+
+/// What a projection did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProjectReport {
+    /// Log entries taken in (and marked projected).
+    pub entries: usize,
+    /// Transactions committed.
+    pub chunks: usize,
+    /// Events whose `events` row was written or updated, in the order of
+    /// their ids per chunk (an event may appear once per chunk).
+    pub events: Vec<EventId>,
+    /// Events whose document is incomplete (changes waiting for their
+    /// dependencies); they get a row once the missing changes arrive.
+    pub incomplete: Vec<EventId>,
+    /// Events whose complete document does not read as an event (kept in
+    /// the log and in `documents`, shown nowhere).
+    pub unviewable: Vec<EventId>,
+}
+
+impl ProjectReport {
+    fn merge(&mut self, other: ProjectReport) {
+        self.entries += other.entries;
+        self.chunks += other.chunks;
+        self.events.extend(other.events);
+        self.incomplete.extend(other.incomplete);
+        self.unviewable.extend(other.unviewable);
+    }
+}
+
+impl PgStore {
+    /// Projects every event entry committed and not projected yet, in
+    /// chunks of [`CHUNK`] entries, one transaction each. Safe to call from
+    /// several tasks or hubs at once (see the module docs). Entries of
+    /// transactions still running when it looks are left for the next call.
+    pub async fn project_pending(&self) -> Result<ProjectReport, StoreError> {
+        let mut total = ProjectReport::default();
+        let mut client = self.client().await?;
+        loop {
+            let tx = client.transaction().await?;
+            let done = project_chunk(&tx).await?;
+            if done.entries == 0 {
+                tx.commit().await?;
+                return Ok(total);
+            }
+            tx.commit().await?;
+            total.merge(done);
+        }
+    }
+
+    /// Empties every view, marks every event entry unprojected and projects
+    /// the whole log again. Projectors running meanwhile wait for the
+    /// emptying to commit (it locks the view tables).
+    pub async fn rebuild_views(&self) -> Result<ProjectReport, StoreError> {
+        {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.batch_execute(
+                "TRUNCATE documents, events, event_media;
+                 UPDATE entries SET projected = false WHERE projected;",
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.project_pending().await
+    }
+
+    /// The events whose location lies in the box, in id order, answered
+    /// with `ST_Intersects(geog, ST_MakeEnvelope(…, 4326)::geography)`
+    /// through the GiST index on `events.geog`.
+    ///
+    /// A geography polygon's edges are geodesics, and PostGIS refuses an
+    /// edge of 180° or more, so the box is cut into slices at most
+    /// [`BBOX_SLICE_DEG`] of longitude wide and 45° of latitude high (one
+    /// index probe each; a world-wide box is 1,440 probes): it works, and the east-west edges stay within about
+    /// 0.001° of their parallels. `min_lon > max_lon` is a box across the
+    /// antimeridian.
+    pub async fn ids_in_bbox(
+        &self,
+        min_lon: f64,
+        min_lat: f64,
+        max_lon: f64,
+        max_lat: f64,
+    ) -> Result<Vec<EventId>, StoreError> {
+        let (west, east) = if min_lon <= max_lon {
+            slices(min_lon, max_lon, BBOX_SLICE_DEG)
+        } else {
+            let (mut west, mut east) = slices(min_lon, 180.0, BBOX_SLICE_DEG);
+            let (w, e) = slices(-180.0, max_lon, BBOX_SLICE_DEG);
+            west.extend(w);
+            east.extend(e);
+            (west, east)
+        };
+        // Meridian edges are exact, but must stay short of 180° too.
+        let (south, north) = slices(min_lat, max_lat, 45.0);
+        let (mut lo, mut bottom, mut hi, mut top) = (vec![], vec![], vec![], vec![]);
+        for (s, n) in south.iter().zip(&north) {
+            for (w, e) in west.iter().zip(&east) {
+                lo.push(*w);
+                bottom.push(*s);
+                hi.push(*e);
+                top.push(*n);
+            }
+        }
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT e.event
+                 FROM unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[])
+                     AS b(lo, bottom, hi, top)
+                 JOIN events e ON ST_Intersects(e.geog,
+                     ST_MakeEnvelope(b.lo, b.bottom, b.hi, b.top, 4326)::geography)
+                 ORDER BY e.event",
+                &[&lo, &bottom, &hi, &top],
+            )
+            .await?;
+        rows.iter().map(|r| event_id(r.get(0))).collect()
+    }
+}
+
+/// The widest slice of longitude [`PgStore::ids_in_bbox`] asks PostGIS about.
+pub const BBOX_SLICE_DEG: f64 = 1.0;
+
+/// `[from, to]` cut into slices at most `step` wide, as the slices' lower
+/// and upper edges.
+fn slices(from: f64, to: f64, step: f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut lo, mut hi) = (Vec::new(), Vec::new());
+    let width = to - from;
+    if width.is_nan() || width < 0.0 {
+        return (lo, hi);
+    }
+    // At most 360 slices for any box on the globe.
+    let n = ((width / step).ceil() as usize).clamp(1, 360);
+    for i in 0..n {
+        lo.push(from + width * i as f64 / n as f64);
+        hi.push(if i + 1 == n {
+            to
+        } else {
+            from + width * (i + 1) as f64 / n as f64
+        });
+    }
+    (lo, hi)
+}
+
+/// One chunk, inside the caller's transaction.
+async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT pos, bytes FROM entries
+             WHERE NOT projected AND kind IN (1, 2)
+             ORDER BY pos LIMIT $1
+             FOR UPDATE SKIP LOCKED",
+            &[&CHUNK],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(ProjectReport::default());
+    }
+    let mut positions = Vec::with_capacity(rows.len());
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let pos: i64 = r.get(0);
+        let bytes: Vec<u8> = r.get(1);
+        positions.push(pos);
+        entries.push(
+            SignedEntry::from_bytes(bytes)
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?,
+        );
+    }
+
+    // Changes per event, in log order; media entries.
+    let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
+    let mut media = Vec::new();
+    let mut touched: BTreeSet<EventId> = BTreeSet::new();
+    for e in &entries {
+        match &e.entry().body {
+            Body::EventChange(c) => {
+                changes.entry(c.event).or_default().push(&c.change);
+                touched.insert(c.event);
+            }
+            Body::MediaAttached(m) => {
+                media.push((e, m));
+                touched.insert(m.event);
+            }
+            _ => {}
+        }
+    }
+
+    lock_events(tx, &touched).await?;
+
+    // The cursor moves first, so the derived columns below (which read the
+    // projected entries) include this chunk.
+    tx.execute(
+        "UPDATE entries SET projected = true WHERE pos = ANY($1)",
+        &[&positions],
+    )
+    .await?;
+
+    insert_media(tx, &media).await?;
+
+    let mut out = ProjectReport {
+        entries: entries.len(),
+        chunks: 1,
+        ..ProjectReport::default()
+    };
+    let docs = update_documents(tx, &changes).await?;
+    let mut views: Vec<(EventId, EventView)> = Vec::new();
+    for (event, doc) in docs {
+        match doc {
+            None => out.incomplete.push(event),
+            Some(doc) => match doc.view() {
+                Ok(view) => views.push((event, view)),
+                Err(_) => out.unviewable.push(event),
+            },
+        }
+    }
+    write_events(tx, &views).await?;
+    out.events = views.iter().map(|(e, _)| *e).collect();
+
+    // Media for events whose document did not change in this chunk.
+    let media_only: Vec<&[u8]> = touched
+        .iter()
+        .filter(|e| !changes.contains_key(e))
+        .map(|e| e.0.as_slice())
+        .collect();
+    if !media_only.is_empty() {
+        tx.execute(
+            "UPDATE events SET
+                 n_media = (SELECT count(*) FROM event_media m WHERE m.event = events.event),
+                 updated_hlc_ms = h.hlc_ms, updated_hlc_counter = h.hlc_counter
+             FROM unnest($1::bytea[]) AS t(event)
+             CROSS JOIN LATERAL (
+                 SELECT e.hlc_ms, e.hlc_counter FROM entries e
+                 WHERE e.event = t.event AND e.kind IN (1, 2) AND e.projected
+                 ORDER BY e.hlc_ms DESC, e.hlc_counter DESC LIMIT 1) AS h
+             WHERE events.event = t.event",
+            &[&media_only],
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Per-event advisory locks, in ascending key order, held to the end of
+/// the transaction.
+async fn lock_events(tx: &Transaction<'_>, events: &BTreeSet<EventId>) -> Result<(), StoreError> {
+    let mut keys: Vec<i32> = events
+        .iter()
+        .map(|e| {
+            let mut k = [0u8; 4];
+            k.copy_from_slice(&e.0[..4]);
+            i32::from_be_bytes(k)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "SELECT count(pg_advisory_xact_lock($1, k))
+         FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS ordered",
+        &[&EVENT_LOCK_CLASS, &keys],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `event_media` rows for `media_attached` entries; a hash already
+/// attached to the event keeps its first row.
+async fn insert_media(
+    tx: &Transaction<'_>,
+    media: &[(&SignedEntry, &sentinel_schema::MediaAttached)],
+) -> Result<(), StoreError> {
+    if media.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<[u8; 32]> = media.iter().map(|(e, _)| e.id().0).collect();
+    let mut events: Vec<&[u8]> = Vec::with_capacity(media.len());
+    let mut hashes: Vec<&[u8]> = Vec::with_capacity(media.len());
+    let mut mimes: Vec<&str> = Vec::with_capacity(media.len());
+    let mut sizes: Vec<i64> = Vec::with_capacity(media.len());
+    let mut names: Vec<&str> = Vec::with_capacity(media.len());
+    for (_, m) in media {
+        events.push(&m.event.0);
+        hashes.push(&m.hash);
+        mimes.push(m.mime.as_mime());
+        sizes.push(int(m.size, "event_media.size")?);
+        names.push(&m.name);
+    }
+    let entry_ids: Vec<&[u8]> = ids.iter().map(|i| i.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO event_media (event, hash, mime, size, name, entry)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::int8[],
+             $5::text[], $6::bytea[])
+         ON CONFLICT (event, hash) DO NOTHING",
+        &[&events, &hashes, &mimes, &sizes, &names, &entry_ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies each event's batch of changes to its document and saves it.
+/// Returns every event of `changes` with its document when complete.
+async fn update_documents(
+    tx: &Transaction<'_>,
+    changes: &BTreeMap<EventId, Vec<&[u8]>>,
+) -> Result<Vec<(EventId, Option<EventDoc>)>, StoreError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&[u8]> = changes.keys().map(|e| e.0.as_slice()).collect();
+    let mut stored: HashMap<EventId, EventDoc> = HashMap::new();
+    for r in tx
+        .query(
+            "SELECT event, doc FROM documents WHERE event = ANY($1) AND complete",
+            &[&keys],
+        )
+        .await?
+    {
+        let event = event_id(r.get(0))?;
+        // A saved document that no longer loads is rebuilt from the log.
+        if let Ok(doc) = EventDoc::load(r.get(1)) {
+            stored.insert(event, doc);
+        }
+    }
+
+    let mut docs: BTreeMap<EventId, EventDoc> = BTreeMap::new();
+    let mut skipped: Vec<EventId> = Vec::new();
+    let mut rebuild: Vec<&[u8]> = Vec::new();
+    for (event, batch) in changes {
+        match stored.remove(event) {
+            Some(mut doc) => {
+                apply_or_keep(&mut doc, batch);
+                docs.insert(*event, doc);
+            }
+            // Incomplete or missing: Automerge may have been holding
+            // changes in memory that a save does not keep; start again
+            // from every change of the event in the log.
+            None => rebuild.push(&event.0),
+        }
+    }
+    if !rebuild.is_empty() {
+        let mut all: BTreeMap<EventId, Vec<SignedEntry>> = BTreeMap::new();
+        for r in tx
+            .query(
+                "SELECT event, pos, bytes FROM entries
+                 WHERE event = ANY($1) AND kind = $2 ORDER BY pos",
+                &[&rebuild, &KIND_EVENT_CHANGE],
+            )
+            .await?
+        {
+            let event = event_id(r.get(0))?;
+            let pos: i64 = r.get(1);
+            let entry = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(2))
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+            all.entry(event).or_default().push(entry);
+        }
+        for bytes in rebuild {
+            let event = event_id(bytes)?;
+            let entries = all.remove(&event).unwrap_or_default();
+            let batch: Vec<&[u8]> = entries
+                .iter()
+                .filter_map(|e| match &e.entry().body {
+                    Body::EventChange(c) => Some(c.change.as_slice()),
+                    _ => None,
+                })
+                .collect();
+            // An empty document cannot fail to build; if it ever did, the
+            // event is left out of the views (and counted incomplete).
+            let Ok(mut doc) = EventDoc::from_changes(&[]) else {
+                skipped.push(event);
+                continue;
+            };
+            apply_or_keep(&mut doc, &batch);
+            docs.insert(event, doc);
+        }
+    }
+
+    let mut events: Vec<&[u8]> = Vec::with_capacity(docs.len());
+    let mut saved: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
+    let mut complete: Vec<bool> = Vec::with_capacity(docs.len());
+    let mut out: Vec<(EventId, Option<EventDoc>)> =
+        skipped.into_iter().map(|e| (e, None)).collect();
+    for (event, doc) in &mut docs {
+        events.push(&event.0);
+        saved.push(doc.save());
+        complete.push(doc.is_complete());
+    }
+    tx.execute(
+        "INSERT INTO documents (event, doc, complete)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bool[])
+         ON CONFLICT (event) DO UPDATE SET doc = excluded.doc, complete = excluded.complete",
+        &[&events, &saved, &complete],
+    )
+    .await?;
+    for ((event, doc), complete) in docs.into_iter().zip(complete) {
+        out.push((event, complete.then_some(doc)));
+    }
+    Ok(out)
+}
+
+/// Applies changes as one batch; if the batch is refused, one by one, so
+/// a change Automerge cannot take (still signed by its author and kept in
+/// the log) does not hold back the others.
+fn apply_or_keep(doc: &mut EventDoc, batch: &[&[u8]]) {
+    if doc.apply_changes(batch).is_err() {
+        for change in batch {
+            let _ = doc.apply_changes(std::slice::from_ref(change));
+        }
+    }
+}
+
+/// Upserts the `events` rows of viewable documents.
+async fn write_events(
+    tx: &Transaction<'_>,
+    views: &[(EventId, EventView)],
+) -> Result<(), StoreError> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let n = views.len();
+    let mut events: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut hexes: Vec<String> = Vec::with_capacity(n);
+    let mut titles: Vec<&str> = Vec::with_capacity(n);
+    let mut descriptions: Vec<&str> = Vec::with_capacity(n);
+    let mut categories: Vec<&str> = Vec::with_capacity(n);
+    let mut severities: Vec<i16> = Vec::with_capacity(n);
+    let mut statuses: Vec<&str> = Vec::with_capacity(n);
+    let mut assignees: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut notes: Vec<String> = Vec::with_capacity(n);
+    let mut lons: Vec<f64> = Vec::with_capacity(n);
+    let mut lats: Vec<f64> = Vec::with_capacity(n);
+    let mut reported: Vec<i64> = Vec::with_capacity(n);
+    let mut n_notes: Vec<i32> = Vec::with_capacity(n);
+    let mut conflicts: Vec<String> = Vec::with_capacity(n);
+    for (event, v) in views {
+        events.push(&event.0);
+        hexes.push(event.to_hex());
+        titles.push(&v.title);
+        descriptions.push(&v.description);
+        categories.push(&v.category);
+        severities.push(i16::from(v.severity));
+        statuses.push(v.status.as_str());
+        assignees.push(v.assignee.as_deref());
+        notes.push(
+            v.notes
+                .iter()
+                .map(|n| n.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        lons.push(v.location.lon());
+        lats.push(v.location.lat());
+        reported.push(int(v.reported_ms, "events.reported_ms")?);
+        n_notes.push(i32::try_from(v.notes.len()).unwrap_or(i32::MAX));
+        conflicts.push(conflicts_json(&v.conflicts));
+    }
+    tx.execute(
+        "INSERT INTO events (event, event_hex, title, description, category, severity,
+             status, assignee, notes, geog, reported_ms, created_by,
+             updated_hlc_ms, updated_hlc_counter, n_notes, n_media, conflicts)
+         SELECT v.event, v.hex, v.title, v.description, v.category, v.severity,
+             v.status, v.assignee, v.notes,
+             ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326)::geography, v.reported,
+             coalesce((SELECT encode(e.author, 'hex') FROM entries e
+                 WHERE e.event = v.event AND e.kind = 1 AND e.projected
+                 ORDER BY e.hlc_ms, e.hlc_counter, e.author LIMIT 1), ''),
+             coalesce(h.hlc_ms, 0), coalesce(h.hlc_counter, 0), v.n_notes,
+             (SELECT count(*) FROM event_media m WHERE m.event = v.event),
+             v.conflicts::jsonb
+         FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::int2[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[],
+             $12::int8[], $13::int4[], $14::text[])
+             AS v(event, hex, title, description, category, severity, status, assignee,
+                 notes, lon, lat, reported, n_notes, conflicts)
+         LEFT JOIN LATERAL (
+             SELECT e.hlc_ms, e.hlc_counter FROM entries e
+             WHERE e.event = v.event AND e.kind IN (1, 2) AND e.projected
+             ORDER BY e.hlc_ms DESC, e.hlc_counter DESC LIMIT 1) AS h ON true
+         ON CONFLICT (event) DO UPDATE SET
+             title = excluded.title, description = excluded.description,
+             category = excluded.category, severity = excluded.severity,
+             status = excluded.status, assignee = excluded.assignee,
+             notes = excluded.notes, geog = excluded.geog,
+             reported_ms = excluded.reported_ms, created_by = excluded.created_by,
+             updated_hlc_ms = excluded.updated_hlc_ms,
+             updated_hlc_counter = excluded.updated_hlc_counter,
+             n_notes = excluded.n_notes, n_media = excluded.n_media,
+             conflicts = excluded.conflicts",
+        &[
+            &events,
+            &hexes,
+            &titles,
+            &descriptions,
+            &categories,
+            &severities,
+            &statuses,
+            &assignees,
+            &notes,
+            &lons,
+            &lats,
+            &reported,
+            &n_notes,
+            &conflicts,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `{"field": ["value", …], …}`.
+fn conflicts_json(conflicts: &BTreeMap<String, Vec<String>>) -> String {
+    let mut out = String::from("{");
+    for (i, (field, values)) in conflicts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(&mut out, field);
+        out.push_str(":[");
+        for (j, value) in values.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            json_string(&mut out, value);
+        }
+        out.push(']');
+    }
+    out.push('}');
+    out
+}
+
+fn json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn event_id(bytes: &[u8]) -> Result<EventId, StoreError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(EventId)
+        .map_err(|_| StoreError::CorruptColumn {
+            column: "events.event",
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_json() {
+        let mut c = BTreeMap::new();
+        c.insert(
+            "title".to_owned(),
+            vec!["a \"b\"".to_owned(), "c\\\n\u{1}é".to_owned()],
+        );
+        c.insert("severity".to_owned(), vec!["2".to_owned(), "3".to_owned()]);
+        assert_eq!(
+            conflicts_json(&c),
+            r#"{"severity":["2","3"],"title":["a \"b\"","c\\\n\u0001é"]}"#
+        );
+        assert_eq!(conflicts_json(&BTreeMap::new()), "{}");
+    }
+}

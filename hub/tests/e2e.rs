@@ -1,0 +1,450 @@
+//! The hub's sync server end to end: a real PostgreSQL (the test harness),
+//! real QUIC on loopback, real certificates from a test CA and real
+//! SpatiaLite nodes from `sentinel-node`. Nodes that never meet converge
+//! through the hub; a node that stays connected receives what another node
+//! brings, live; a peer from another CA is refused. Every wait is bounded.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sentinel_certs::{Ca, Enrollment, FreshnessPolicy};
+use sentinel_hub::server::{self, HubNet, SessionReport};
+use sentinel_hub::testing::TestDatabase;
+use sentinel_hub::{PgStore, PgSyncStore};
+use sentinel_node::net::{self, Net, Summary};
+use sentinel_node::node::{self as node_mod, Node, Stats};
+use sentinel_schema::{DeviceRole, EventId, NewEvent, Point, SigningKey};
+use sentinel_sync::quic::{self, Side, Until};
+use sentinel_sync::{Session, SessionConfig, SyncStore};
+use tempfile::TempDir;
+use tokio::time::timeout;
+
+const DAY: u64 = 24 * 60 * 60 * 1000;
+const YEAR: u64 = 365 * DAY;
+/// Longest any single sync may take before the test calls it hung.
+const HANG: Duration = Duration::from_secs(30);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// A deployment CA valid from a year ago to five years ahead (the
+/// handshake runs on the real clock).
+fn deployment(name: &str, seed: u8) -> Ca {
+    let now = now_ms();
+    Ca::create(name, now - YEAR, now + 5 * YEAR, key(seed)).unwrap()
+}
+
+fn issue(ca: &Ca, role: DeviceRole, name: &str, seed: u8) -> Enrollment {
+    let now = now_ms();
+    ca.enroll(role, name, key(seed), now - DAY, now + YEAR, now)
+        .unwrap()
+}
+
+fn ev(n: u128) -> EventId {
+    EventId(n.to_be_bytes())
+}
+
+fn timed(name: &str) -> impl Drop {
+    struct T(String, Instant);
+    impl Drop for T {
+        fn drop(&mut self) {
+            eprintln!("{}: {:.2?}", self.0, self.1.elapsed());
+        }
+    }
+    T(name.to_string(), Instant::now())
+}
+
+/// Waits (bounded) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A field node enrolled with `ca`, as `sentinel-node init` + `enroll`
+/// leave it.
+struct Peer {
+    dir: TempDir,
+    node: Arc<Mutex<Node>>,
+}
+
+impl Peer {
+    fn new(ca: &Ca, name: &str, seed: u8) -> Peer {
+        let enrollment = issue(ca, DeviceRole::Node, name, seed);
+        let dir = TempDir::new().unwrap();
+        drop(Node::init(dir.path(), key(seed.wrapping_add(100))).unwrap());
+        node_mod::enroll(dir.path(), &enrollment).unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        Peer {
+            dir,
+            node: Arc::new(Mutex::new(node)),
+        }
+    }
+
+    fn net(&self) -> Net {
+        Net::load(self.dir.path(), &self.node.lock().unwrap()).unwrap()
+    }
+
+    fn stats(&self) -> Stats {
+        self.node.lock().unwrap().stats().unwrap()
+    }
+
+    fn digest(&self) -> String {
+        self.stats().heads_digest
+    }
+
+    fn report(&self, first: u128, n: u128) {
+        let mut node = self.node.lock().unwrap();
+        for i in first..first + n {
+            let at = (i % 360) as f64 - 180.0;
+            let event = NewEvent {
+                title: format!("event {i}"),
+                description: format!("event {i} described"),
+                category: "flood".into(),
+                severity: 3,
+                location: Point::new(at, 10.0).unwrap(),
+                reported_ms: now_ms(),
+            };
+            node.report(&event, ev(i), None, now_ms()).unwrap();
+        }
+    }
+
+    /// One event as `show` presents it, without what differs between
+    /// stores by design.
+    fn shown(&self, event: EventId) -> String {
+        let d = self.node.lock().unwrap().show(event).unwrap();
+        let history: Vec<_> = d
+            .history
+            .iter()
+            .map(|h| {
+                (
+                    h.entry.clone(),
+                    h.author.clone(),
+                    h.seq,
+                    h.hlc.clone(),
+                    h.kind,
+                )
+            })
+            .collect();
+        format!("{:?} {:?} {:?}", d.view, d.media, history)
+    }
+
+    /// Every event as GeoJSON, the way `export` writes it.
+    fn geojson(&self) -> String {
+        let mut node = self.node.lock().unwrap();
+        node.catch_up_views().unwrap();
+        let mut out = Vec::new();
+        sentinel_node::transfer::export(
+            sentinel_node::transfer::Format::GeoJson,
+            node.store().conn(),
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// The hub's sync server on a fresh database, on 127.0.0.1:0.
+struct Hub {
+    _db: TestDatabase,
+    store: PgStore,
+    addr: SocketAddr,
+    sessions: Arc<Mutex<Vec<SessionReport>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hub {
+    async fn start(ca: &Ca, max_sessions: usize) -> Hub {
+        let db = TestDatabase::create().await.expect("a test database");
+        let store = db.open_store().await.expect("the store opens");
+        let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
+        let hub_net = HubNet::for_store(enrollment, &store, FreshnessPolicy::Lenient)
+            .await
+            .unwrap();
+        let endpoint = server::listen(&hub_net, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let seen = sessions.clone();
+        let serving = server::serve(
+            store.clone(),
+            Arc::new(hub_net),
+            endpoint,
+            max_sessions,
+            move |r| seen.lock().unwrap().push(r),
+        );
+        let task = tokio::spawn(async move { serving.await.unwrap() });
+        Hub {
+            _db: db,
+            store,
+            addr,
+            sessions,
+            task,
+        }
+    }
+
+    /// The hub's heads digest through its blocking `SyncStore` face.
+    fn digest(&self) -> String {
+        let sync = PgSyncStore::new(self.store.clone(), tokio::runtime::Handle::current());
+        hex::encode(sync.heads().unwrap().digest())
+    }
+
+    fn sessions(&self) -> Vec<SessionReport> {
+        self.sessions.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One `sentinel-node sync` against the hub, bounded in time.
+async fn sync(client: &Peer, hub: &Hub) -> Summary {
+    let net = client.net();
+    timeout(
+        HANG,
+        net::sync_once(client.node.clone(), &net, hub.addr, |_| {}),
+    )
+    .await
+    .expect("sync hung")
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_that_never_meet_converge_through_the_hub() {
+    let _t = timed("three_nodes_converge_through_the_hub");
+    let ca = deployment("Sentinel hub test CA", 1);
+    let hub = Hub::start(&ca, 1000).await;
+    let n1 = Peer::new(&ca, "node-1", 11);
+    let n2 = Peer::new(&ca, "node-2", 12);
+    let n3 = Peer::new(&ca, "node-3", 13);
+    // Offline, each reports its own events.
+    n1.report(1_000, 5);
+    n2.report(2_000, 3);
+    n3.report(3_000, 4);
+
+    let s = sync(&n1, &hub).await;
+    assert!(s.caught_up, "{s:?}");
+    assert_eq!((s.sent, s.received, s.applied), (5, 0, 0), "{s:?}");
+    assert_eq!(s.peer_name, "hub-1");
+    let s = sync(&n2, &hub).await;
+    assert_eq!((s.sent, s.received, s.applied), (3, 5, 5), "{s:?}");
+    let s = sync(&n3, &hub).await;
+    assert_eq!((s.sent, s.received, s.applied), (4, 8, 8), "{s:?}");
+    // Back to the first two: they get what the others brought.
+    let s = sync(&n1, &hub).await;
+    assert_eq!((s.sent, s.received, s.applied), (0, 7, 7), "{s:?}");
+    let s = sync(&n2, &hub).await;
+    assert_eq!((s.sent, s.received, s.applied), (0, 4, 4), "{s:?}");
+    assert_eq!((s.quarantined, s.forks), (0, 0), "{s:?}");
+
+    eventually("the hub to hold every entry", || {
+        hub.digest() == n3.digest()
+    })
+    .await;
+    let d = hub.digest();
+    assert_eq!(n1.digest(), d);
+    assert_eq!(n2.digest(), d);
+    assert_eq!(n3.digest(), d);
+    for n in [&n1, &n2, &n3] {
+        let st = n.stats();
+        assert_eq!((st.entries, st.events, st.authors), (12, 12, 3));
+    }
+    let ids: Vec<u128> = (1_000..1_005)
+        .chain(2_000..2_003)
+        .chain(3_000..3_004)
+        .collect();
+    for id in ids {
+        let shown = n1.shown(ev(id));
+        assert_eq!(shown, n2.shown(ev(id)), "event {id}");
+        assert_eq!(shown, n3.shown(ev(id)), "event {id}");
+    }
+    let g = n1.geojson();
+    assert_eq!(g, n2.geojson());
+    assert_eq!(g, n3.geojson());
+
+    // The hub's views: its PostGIS answers match the nodes' R-tree.
+    hub.store
+        .project_pending()
+        .await
+        .expect("the hub projects its log");
+    let positions = n1.node.lock().unwrap().store().event_positions().unwrap();
+    assert_eq!(positions.len(), 12);
+    let mut boxes = vec![(-180.0, -90.0, 180.0, 90.0), (0.0, 0.0, 0.001, 0.001)];
+    for (_, p) in &positions {
+        boxes.push((
+            p.lon() - 0.02,
+            p.lat() - 0.02,
+            p.lon() + 0.01,
+            p.lat() + 0.03,
+        ));
+    }
+    for (x0, y0, x1, y1) in boxes {
+        let b = sentinel_node::spatial::BBox::new(
+            x0.max(-180.0),
+            y0.max(-90.0),
+            x1.min(180.0),
+            y1.min(90.0),
+        )
+        .unwrap();
+        let mut tree = n1.node.lock().unwrap().spatial().unwrap().bbox(&b);
+        let mut pg = hub
+            .store
+            .ids_in_bbox(b.min_lon(), b.min_lat(), b.max_lon(), b.max_lat())
+            .await
+            .unwrap();
+        tree.sort();
+        pg.sort();
+        assert_eq!(pg, tree, "box {x0},{y0},{x1},{y1}");
+    }
+
+    eventually("the hub to log all five sessions", || {
+        hub.sessions().len() >= 5
+    })
+    .await;
+    let first = &hub.sessions()[0];
+    assert_eq!(first.peer_name, "node-1");
+    assert_eq!((first.received, first.applied), (5, 5), "{first:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connected_node_receives_what_another_node_brings_live() {
+    let _t = timed("live_relay_through_the_hub");
+    let ca = deployment("Sentinel hub test CA", 2);
+    let hub = Hub::start(&ca, 1000).await;
+    let n1 = Peer::new(&ca, "node-1", 21);
+    let n2 = Peer::new(&ca, "node-2", 22);
+    n1.report(1_000, 2);
+
+    // Node 1 connects and stays connected (a live session, no reconnect).
+    let net1 = n1.net();
+    let endpoint =
+        quic::client_endpoint("127.0.0.1:0".parse().unwrap(), net1.client.clone()).unwrap();
+    let conn = timeout(HANG, quic::connect(&endpoint, hub.addr))
+        .await
+        .expect("connect hung")
+        .unwrap();
+    let session = Session::new(SessionConfig::new(DeviceRole::Node, net1.trust.clone()));
+    let live = {
+        let conn = conn.clone();
+        let node = n1.node.clone();
+        tokio::spawn(async move {
+            quic::drive(
+                &conn,
+                Side::Initiator,
+                session,
+                node,
+                Until::Closed,
+                None,
+                |_| {},
+            )
+            .await
+        })
+    };
+    eventually("node 1's entries to reach the hub", || {
+        hub.digest() == n1.digest()
+    })
+    .await;
+
+    // Node 2 brings new entries while node 1 is still connected.
+    n2.report(2_000, 3);
+    let s = sync(&n2, &hub).await;
+    assert_eq!((s.sent, s.received, s.applied), (3, 2, 2), "{s:?}");
+    eventually("node 1 to receive node 2's entries live", || {
+        n1.digest() == n2.digest()
+    })
+    .await;
+    assert_eq!(hub.digest(), n1.digest());
+    assert_eq!(n1.stats().entries, 5);
+    assert_eq!(n1.geojson(), n2.geojson());
+
+    // Node 1 got them over the connection it already had.
+    assert!(!live.is_finished(), "node 1's session is still live");
+    assert!(
+        hub.sessions().iter().all(|r| r.peer_name != "node-1"),
+        "node 1 never reconnected: {:?}",
+        hub.sessions()
+    );
+    conn.close(quinn::VarInt::from_u32(0), b"done");
+    let _ = timeout(HANG, live).await.expect("live session hung");
+    eventually("the hub to log node 1's session", || {
+        hub.sessions().iter().any(|r| r.peer_name == "node-1")
+    })
+    .await;
+    let r = hub
+        .sessions()
+        .into_iter()
+        .find(|r| r.peer_name == "node-1")
+        .unwrap();
+    assert_eq!((r.received, r.applied, r.sent), (2, 2, 3), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_from_another_ca_is_refused_by_the_hub() {
+    let _t = timed("other_ca_refused");
+    let ca = deployment("Sentinel hub test CA", 3);
+    let other = deployment("Someone else's CA", 4);
+    let hub = Hub::start(&ca, 1000).await;
+    let before = hub.digest();
+    let stranger = Peer::new(&other, "node-x", 31);
+    stranger.report(9_000, 2);
+    let net = stranger.net();
+    let refused = timeout(
+        HANG,
+        net::sync_once(stranger.node.clone(), &net, hub.addr, |_| {}),
+    )
+    .await
+    .expect("sync hung");
+    assert!(refused.is_err(), "{refused:?}");
+    eventually("the hub to log the refusal", || !hub.sessions().is_empty()).await;
+    let r = &hub.sessions()[0];
+    assert!(r.closed.contains("handshake refused"), "{r:?}");
+    assert_eq!((r.received, r.applied), (0, 0));
+    assert_eq!(hub.digest(), before, "nothing was stored");
+    assert_eq!(stranger.stats().entries, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_beyond_the_limit_are_refused() {
+    let _t = timed("session_limit");
+    let ca = deployment("Sentinel hub test CA", 5);
+    let hub = Hub::start(&ca, 1).await;
+    let n1 = Peer::new(&ca, "node-1", 51);
+    let n2 = Peer::new(&ca, "node-2", 52);
+    let net1 = n1.net();
+    let endpoint =
+        quic::client_endpoint("127.0.0.1:0".parse().unwrap(), net1.client.clone()).unwrap();
+    let conn = timeout(HANG, quic::connect(&endpoint, hub.addr))
+        .await
+        .expect("connect hung")
+        .unwrap();
+    // The one slot is taken by node 1's open connection.
+    let net2 = n2.net();
+    let refused = timeout(
+        HANG,
+        net::sync_once(n2.node.clone(), &net2, hub.addr, |_| {}),
+    )
+    .await
+    .expect("sync hung");
+    assert!(refused.is_err(), "{refused:?}");
+    // Once node 1 leaves, node 2 gets in.
+    conn.close(quinn::VarInt::from_u32(0), b"done");
+    eventually("node 1's slot to be released", || {
+        !hub.sessions().is_empty()
+    })
+    .await;
+    let s = sync(&n2, &hub).await;
+    assert!(s.caught_up, "{s:?}");
+}
