@@ -8,13 +8,15 @@
 //! ([`store::project`]), the QUIC sync server for many nodes at once with
 //! live relay between them ([`server`]), its configuration ([`config`]),
 //! and (feature `testing`) a harness that starts a throwaway PostgreSQL
-//! server for tests. Still to come: signed checkpoints, the admin HTTP API,
-//! live feed, exports, media.
+//! server for tests, and the admin read API ([`api`], no authentication
+//! yet). Still to come: signed checkpoints, authentication of the API,
+//! live feed, exports beyond GeoJSON, media.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod server;
 pub mod store;

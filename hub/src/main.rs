@@ -5,11 +5,17 @@
 //! `.env.example`), opens the database (running migrations), builds TLS
 //! from the hub's enrollment bundle, binds the sync port and prints the
 //! bound address as its first line of output (`{"listening":"ADDR"}` with
-//! `--json`), then serves nodes until Ctrl-C / SIGTERM.
+//! `--json`), then serves nodes until Ctrl-C / SIGTERM. Next to sync it
+//! serves the admin read API over HTTP (`sentinel_hub::api`) on `--http
+//! ADDR` (default `127.0.0.1:8080`: localhost, as the API has no
+//! authentication yet) and prints that address as its second line
+//! (`{"http":"ADDR"}` with `--json`).
 
 #![forbid(unsafe_code)]
 
+use std::future::IntoFuture;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,13 +43,16 @@ enum Command {
         /// Print machine-readable output (JSON lines).
         #[arg(long)]
         json: bool,
+        /// Serve the admin read API (HTTP, no authentication yet) here.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { json } => match run_serve(cli.config, json) {
+        Command::Serve { json, http } => match run_serve(cli.config, json, http) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sentinel-hub: {e}");
@@ -80,7 +89,7 @@ fn failure(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-fn run_serve(config_file: Option<PathBuf>, json: bool) -> Result<(), Failure> {
+fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
     let config = HubConfig::load(config_file.as_deref()).map_err(config_error)?;
     let enrollment = Bundle::open(&config.bundle, &config.bundle_password).map_err(|e| {
         config_error(format!(
@@ -119,16 +128,29 @@ fn run_serve(config_file: Option<PathBuf>, json: bool) -> Result<(), Failure> {
             ))
         })?;
         let addr = endpoint.local_addr().map_err(failure)?;
+        let http_listener = tokio::net::TcpListener::bind(http)
+            .await
+            .map_err(|e| failure(format!("listening on {http} (--http): {e}")))?;
+        let http_addr = http_listener.local_addr().map_err(failure)?;
         {
             let mut out = std::io::stdout().lock();
-            let line = if json {
-                serde_json::json!({ "listening": addr.to_string() }).to_string()
+            let (line, http_line) = if json {
+                (
+                    serde_json::json!({ "listening": addr.to_string() }).to_string(),
+                    serde_json::json!({ "http": http_addr.to_string() }).to_string(),
+                )
             } else {
-                format!("listening on {addr}")
+                (
+                    format!("listening on {addr}"),
+                    format!("admin API on http://{http_addr}"),
+                )
             };
             let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{http_line}");
             let _ = out.flush();
         }
+        let http_serving =
+            axum::serve(http_listener, sentinel_hub::api::router(store.clone())).into_future();
         let serving = server::serve(
             store,
             Arc::new(net),
@@ -138,6 +160,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool) -> Result<(), Failure> {
         );
         tokio::select! {
             r = serving => r.map_err(failure)?,
+            r = http_serving => r.map_err(|e| failure(format!("admin API: {e}")))?,
             _ = shutdown() => {
                 endpoint.close(quinn::VarInt::from_u32(0), b"hub shutting down");
                 let _ = tokio::time::timeout(

@@ -1,0 +1,102 @@
+//! Errors as `application/problem+json` (RFC 9457).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::StoreError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem: a status, a short title, a detail for people and, for bad
+/// parameters, the parameter at fault (extension member `field`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// A URI reference naming the kind of problem (`type`).
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// The query parameter (or path segment) that was refused.
+    pub field: Option<String>,
+}
+
+impl Problem {
+    /// 400: the parameter `field` is refused, for the reason `detail`.
+    pub fn bad_param(field: impl Into<String>, detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::BAD_REQUEST,
+            kind: "urn:sentinel:problem:bad-parameter",
+            title: "Bad request parameter",
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// 404: nothing is known by this name.
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::NOT_FOUND,
+            kind: "urn:sentinel:problem:not-found",
+            title: "Not found",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// 503: the database could not answer. The detail stays generic; the
+    /// cause is logged on stderr, not sent to the client.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Problem {
+        eprintln!("sentinel-hub api: {cause}");
+        Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "urn:sentinel:problem:unavailable",
+            title: "Service unavailable",
+            detail: "the database did not answer".into(),
+            field: None,
+        }
+    }
+
+    /// 413: the answer would exceed a bound.
+    pub fn too_large(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "urn:sentinel:problem:too-large",
+            title: "Answer too large",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        Problem::unavailable(&e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Problem {
+    fn from(e: tokio_postgres::Error) -> Problem {
+        Problem::unavailable(&e)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": self.kind,
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Some(field) = self.field {
+            body["field"] = json!(field);
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
