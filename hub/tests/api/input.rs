@@ -1,0 +1,186 @@
+//! Bad input, health, and the binary serving the API.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_400_problem_naming_the_field() {
+    let (_db, store) = fresh_store().await;
+    let cases: &[(&str, &str)] = &[
+        ("/api/v1/timeline?author=zz", "author"),
+        ("/api/v1/timeline?author=abcd", "author"),
+        ("/api/v1/timeline?event=123", "event"),
+        ("/api/v1/timeline?kind=gossip", "kind"),
+        ("/api/v1/timeline?from=10&to=5", "from"),
+        ("/api/v1/timeline?from=-1", "from"),
+        ("/api/v1/timeline?to=soon", "to"),
+        ("/api/v1/timeline?limit=0", "limit"),
+        ("/api/v1/timeline?limit=501", "limit"),
+        ("/api/v1/timeline?limit=ten", "limit"),
+        ("/api/v1/timeline?after=nonsense", "after"),
+        ("/api/v1/timeline?after=6869", "after"),
+        ("/api/v1/timeline?sort=desc", "sort"),
+        (
+            "/api/v1/timeline?kind=event_change&kind=media_attached",
+            "kind",
+        ),
+        ("/api/v1/events?bbox=1,2,3", "bbox"),
+        ("/api/v1/events?bbox=0,0,NaN,1", "bbox"),
+        ("/api/v1/events?bbox=0,0,inf,1", "bbox"),
+        ("/api/v1/events?bbox=0,0,181,1", "bbox"),
+        ("/api/v1/events?bbox=0,-91,1,1", "bbox"),
+        ("/api/v1/events?bbox=0,10,1,5", "bbox"),
+        ("/api/v1/events?bbox=a,b,c,d", "bbox"),
+        ("/api/v1/events?near=13,52", "radius"),
+        ("/api/v1/events?radius=100", "near"),
+        ("/api/v1/events?near=13,95&radius=100", "near"),
+        ("/api/v1/events?near=13,52&radius=-5", "radius"),
+        ("/api/v1/events?near=13,52&radius=NaN", "radius"),
+        ("/api/v1/events?near=13,52&radius=1e9", "radius"),
+        ("/api/v1/events?q=", "q"),
+        ("/api/v1/events?status=lost", "status"),
+        ("/api/v1/events?min_severity=0", "min_severity"),
+        ("/api/v1/events?max_severity=6", "max_severity"),
+        (
+            "/api/v1/events?min_severity=4&max_severity=2",
+            "min_severity",
+        ),
+        ("/api/v1/events?from=30&to=20", "from"),
+        ("/api/v1/events?limit=1000", "limit"),
+        ("/api/v1/events?after=zz", "after"),
+        ("/api/v1/events?author=00", "author"),
+        ("/api/v1/events/not-hex", "id"),
+        ("/api/v1/events/00", "id"),
+        ("/api/v1/events/0000000000000000000000000000000?x=1", "x"),
+        ("/api/v1/export.geojson?bbox=0,0,1,1", "bbox"),
+    ];
+    for (uri, field) in cases {
+        let (status, content_type, body) = get(&store, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(content_type, PROBLEM_JSON, "{uri}");
+        assert_eq!(body["status"], 400, "{uri}");
+        assert_eq!(body["field"], *field, "{uri}: {body}");
+        assert!(
+            body["type"].is_string() && body["title"].is_string(),
+            "{uri}"
+        );
+        assert!(body["detail"].is_string(), "{uri}");
+    }
+    // A cursor from one route is not one of the other.
+    seed_events(&store).await;
+    let page = ok(&store, "/api/v1/events?limit=1").await;
+    let cursor = page["next"].as_str().unwrap();
+    let (status, _, body) = get(&store, &format!("/api/v1/timeline?after={cursor}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let (_db, store) = fresh_store().await;
+    let (status, _, body) = get(&store, "/healthz").await;
+    assert_eq!((status, body), (StatusCode::OK, Value::from("ok")));
+    let (status, _, _) = get(&store, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = get(&store, "/api/v1/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Kills the child process when dropped, so a failing test leaves none.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET path` over a real socket: the status line and the body.
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `sentinel-hub serve --http` serves the API next to sync and prints its
+/// address as the second line of output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_the_api_next_to_sync() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    use sentinel_certs::{Bundle, Password};
+    use sentinel_hub::testing::TestDatabase;
+
+    let db = TestDatabase::create().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let year = 365 * 86_400_000;
+    let ca = Ca::create("API CA", now - year, now + year, key(331)).unwrap();
+    let hub = ca
+        .enroll(
+            DeviceRole::Hub,
+            "hub-1",
+            key(332),
+            now - 1_000,
+            now + year / 2,
+            now,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("hub.bundle");
+    let password = "correct horse battery staple";
+    Bundle::export(&bundle, &hub, &Password::new(password).unwrap()).unwrap();
+    let mut child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_sentinel-hub"))
+            .args(["serve", "--json", "--http", "127.0.0.1:0"])
+            .env("DATABASE_URL", db.connection_string())
+            .env("SENTINEL_BUNDLE", &bundle)
+            .env("SENTINEL_BUNDLE_PASSWORD", password)
+            .env("SENTINEL_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let (mut sync_line, mut http_line) = (String::new(), String::new());
+    out.read_line(&mut sync_line).unwrap();
+    out.read_line(&mut http_line).unwrap();
+    let sync: Value = serde_json::from_str(&sync_line).unwrap();
+    assert!(sync["listening"].is_string(), "{sync_line}");
+    let http: Value = serde_json::from_str(&http_line).unwrap();
+    let addr = http["http"].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    let (status, body) = http_get(&addr, "/readyz");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, "ready");
+    let (status, body) = http_get(&addr, "/api/v1/timeline?limit=2");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::json!({ "items": [], "next": null })
+    );
+    let (status, body) = http_get(&addr, "/api/v1/events?bbox=1");
+    assert!(status.contains(" 400 "), "{status}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["field"],
+        "bbox"
+    );
+}
