@@ -24,10 +24,10 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use quinn::Endpoint;
-use sentinel_certs::{Enrollment, FreshnessPolicy, RevocationHandle};
+use sentinel_certs::{Enrollment, FreshnessPolicy, Identity, RevocationHandle};
 use sentinel_schema::DeviceRole;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Side, Until};
@@ -35,6 +35,7 @@ use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{watch, Semaphore};
 
+use crate::store::peers::PeerSeen;
 use crate::store::{PgStore, PgSyncStore, StoreError};
 
 /// Why the server could not start.
@@ -139,8 +140,9 @@ pub struct SessionReport {
 }
 
 /// Accepts sync connections on `endpoint` until it is closed, at most
-/// `max_sessions` at once. Each finished session is logged to stderr (one
-/// JSON line) and passed to `report`.
+/// `max_sessions` at once. Each finished session with a verified peer is
+/// recorded in `peers` ([`PgStore::record_peer`]), then logged to stderr
+/// (one JSON line) and passed to `report`.
 pub async fn serve(
     store: PgStore,
     net: Arc<HubNet>,
@@ -181,8 +183,22 @@ pub async fn serve(
         let net = net.clone();
         let relay = relay.clone();
         let report = report.clone();
+        let peers = store.clone();
         tokio::spawn(async move {
-            let r = session(sync_store, &net, incoming, &relay).await;
+            let (r, identity) = session(sync_store, &net, incoming, &relay).await;
+            if let Some(identity) = identity {
+                let seen = PeerSeen {
+                    identity: &identity,
+                    at_ms: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64),
+                    addr: &r.peer,
+                    close: &r.closed,
+                };
+                if let Err(e) = peers.record_peer(&seen).await {
+                    eprintln!("peer {}: recording its status: {e}", r.peer);
+                }
+            }
             eprintln!(
                 "{}",
                 serde_json::to_string(&r).unwrap_or_else(|_| format!("{r:?}"))
@@ -194,13 +210,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end; the peer's identity if verified.
 async fn session(
     store: PgSyncStore,
     net: &HubNet,
     incoming: quinn::Incoming,
     relay: &watch::Sender<u64>,
-) -> SessionReport {
+) -> (SessionReport, Option<Identity>) {
     let started = Instant::now();
     let peer = incoming.remote_address();
     let mut r = SessionReport {
@@ -213,11 +229,13 @@ async fn session(
             // Refused handshakes (unknown CA, revoked, expired) end here.
             r.closed = format!("handshake refused: {e}");
             r.duration_ms = started.elapsed().as_millis() as u64;
-            return r;
+            return (r, None);
         }
     };
-    r.peer_name = quic::identity_of(&conn, &net.enrollment.ca)
-        .map(|i| i.name)
+    let identity = quic::identity_of(&conn, &net.enrollment.ca).ok();
+    r.peer_name = identity
+        .as_ref()
+        .map(|i| i.name.clone())
         .unwrap_or_default();
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
@@ -261,5 +279,5 @@ async fn session(
     }
     r.forks = forks;
     r.duration_ms = started.elapsed().as_millis() as u64;
-    r
+    (r, identity)
 }

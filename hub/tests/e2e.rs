@@ -38,7 +38,7 @@ fn key(seed: u8) -> SigningKey {
 
 /// A deployment CA valid from a year ago to five years ahead (the
 /// handshake runs on the real clock).
-fn deployment(name: &str, seed: u8) -> Ca {
+pub(crate) fn deployment(name: &str, seed: u8) -> Ca {
     let now = now_ms();
     Ca::create(name, now - YEAR, now + 5 * YEAR, key(seed)).unwrap()
 }
@@ -64,7 +64,7 @@ fn timed(name: &str) -> impl Drop {
 }
 
 /// Waits (bounded) until `done` holds.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -74,13 +74,13 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 /// A field node enrolled with `ca`, as `sentinel-node init` + `enroll`
 /// leave it.
-struct Peer {
+pub(crate) struct Peer {
     dir: TempDir,
     node: Arc<Mutex<Node>>,
 }
 
 impl Peer {
-    fn new(ca: &Ca, name: &str, seed: u8) -> Peer {
+    pub(crate) fn new(ca: &Ca, name: &str, seed: u8) -> Peer {
         let enrollment = issue(ca, DeviceRole::Node, name, seed);
         let dir = TempDir::new().unwrap();
         drop(Node::init(dir.path(), key(seed.wrapping_add(100))).unwrap());
@@ -104,7 +104,7 @@ impl Peer {
         self.stats().heads_digest
     }
 
-    fn report(&self, first: u128, n: u128) {
+    pub(crate) fn report(&self, first: u128, n: u128) {
         let mut node = self.node.lock().unwrap();
         for i in first..first + n {
             let at = (i % 360) as f64 - 180.0;
@@ -156,16 +156,16 @@ impl Peer {
 }
 
 /// The hub's sync server on a fresh database, on 127.0.0.1:0.
-struct Hub {
+pub(crate) struct Hub {
     _db: TestDatabase,
-    store: PgStore,
+    pub(crate) store: PgStore,
     addr: SocketAddr,
     sessions: Arc<Mutex<Vec<SessionReport>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Hub {
-    async fn start(ca: &Ca, max_sessions: usize) -> Hub {
+    pub(crate) async fn start(ca: &Ca, max_sessions: usize) -> Hub {
         let db = TestDatabase::create().await.expect("a test database");
         let store = db.open_store().await.expect("the store opens");
         let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
@@ -199,7 +199,7 @@ impl Hub {
         hex::encode(sync.heads().unwrap().digest())
     }
 
-    fn sessions(&self) -> Vec<SessionReport> {
+    pub(crate) fn sessions(&self) -> Vec<SessionReport> {
         self.sessions.lock().unwrap().clone()
     }
 }
@@ -211,7 +211,7 @@ impl Drop for Hub {
 }
 
 /// One `sentinel-node sync` against the hub, bounded in time.
-async fn sync(client: &Peer, hub: &Hub) -> Summary {
+pub(crate) async fn sync(client: &Peer, hub: &Hub) -> Summary {
     let net = client.net();
     timeout(
         HANG,

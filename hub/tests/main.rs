@@ -9,6 +9,7 @@ mod contract;
 mod e2e;
 mod ingest;
 mod log;
+mod nodes;
 mod postgis;
 mod project;
 

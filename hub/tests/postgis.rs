@@ -104,5 +104,5 @@ async fn events_view_has_geography_and_search() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
 }

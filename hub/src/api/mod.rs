@@ -15,6 +15,7 @@
 //! | `GET /api/v1/events` | the events view, newest report first |
 //! | `GET /api/v1/events/{id}` | one event, its history and conflicts |
 //! | `GET /api/v1/export.geojson` | every event as a GeoJSON FeatureCollection |
+//! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag |
 //!
 //! ## Timeline
 //!
@@ -39,6 +40,23 @@
 //! / `to` (exclusive) on `reported_ms`. Ordered by `reported_ms` DESC, then
 //! event id DESC.
 //!
+//! ## Nodes
+//!
+//! One item per certificate key that completed a handshake with the sync
+//! server, newest `last_seen_ms` first (then author); not paged, takes no
+//! parameters. Updated when a session ends (a node that stays connected
+//! shows its previous session until it disconnects): `author` (hex),
+//! `name` and `role` from its certificate, `last_seen_ms` (Unix ms at
+//! session end), `last_addr`, `sessions` (count), `last_close` (close code
+//! and reason, or the error), `hub_seq` (the seq of that author's head in
+//! the hub's log, `0` if the hub holds none of its entries) and
+//! `entries_behind`: entries the hub holds now minus those it held when
+//! that session ended, floored at 0 — entries that arrived after the node
+//! last synced, which it has likely not received. It is an estimate: it
+//! does not see entries that node lacked at the end of a session that
+//! failed before catching up (see `last_close`), and counts ones it may
+//! have had anyway from another node.
+//!
 //! ## Pagination
 //!
 //! Keyset: `limit` (1..=500) and `after`, the opaque `next` of the previous
@@ -55,6 +73,7 @@
 //! naming it. Bad parameters (unknown or repeated ones too) are `400`, an
 //! unknown event `404`, a database that does not answer `503`.
 
+mod nodes;
 mod params;
 mod problem;
 
@@ -96,6 +115,7 @@ pub fn router(store: PgStore) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
         .route("/api/v1/export.geojson", get(export))
+        .route("/api/v1/nodes", get(nodes::nodes))
         .with_state(store)
 }
 

@@ -17,10 +17,14 @@ impl Params {
             if !known.contains(&name.as_str()) {
                 return Err(Problem::bad_param(
                     name.clone(),
-                    format!(
-                        "unknown query parameter `{name}`; this route takes {}",
-                        known.join(", ")
-                    ),
+                    if known.is_empty() {
+                        format!("unknown query parameter `{name}`; this route takes none")
+                    } else {
+                        format!(
+                            "unknown query parameter `{name}`; this route takes {}",
+                            known.join(", ")
+                        )
+                    },
                 ));
             }
             if map.contains_key(&name) {

@@ -16,6 +16,7 @@ mod apply;
 mod blocking;
 mod ingest;
 mod log;
+pub mod peers;
 pub mod project;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
