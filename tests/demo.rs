@@ -39,4 +39,9 @@ fn demo_runs_and_detects_every_rewrite() {
             "demo output lacks {line:?}:\n{stdout}"
         );
     }
+    assert!(
+        stdout.contains("All three nodes and the hub hold the same heads")
+            || stdout.contains("(skipped: no PostgreSQL"),
+        "demo output lacks the hub part:\n{stdout}"
+    );
 }
