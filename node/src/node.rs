@@ -526,8 +526,13 @@ impl Node {
         Ok(projected)
     }
 
-    /// Applies verified entries from elsewhere (what sync calls): the log
-    /// commit first, then the views.
+    /// Applies entries from elsewhere: the log commit first, then the views.
+    ///
+    /// `VerifiedEntry` proves only the signature. The caller must already
+    /// have made the other checks of `docs/protocol.md` 2.6 — certificate,
+    /// validity, revocation, role, Automerge actor — as the sync session
+    /// does before it calls [`sentinel_sync::SyncStore::apply`]; otherwise
+    /// an entry no peer would accept could reach the views.
     pub fn apply_remote(
         &mut self,
         entries: Vec<VerifiedEntry>,

@@ -121,6 +121,8 @@ impl Store {
 
     /// Commits verified entries from other authors to the log (see
     /// [`log::apply_remote`]); the views follow with [`Store::project_pending`].
+    /// Only chain continuity is checked here: certificate, validity,
+    /// revocation and role are the caller's (the sync session's) checks.
     pub fn apply_remote(
         &mut self,
         entries: Vec<sentinel_schema::VerifiedEntry>,
