@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod body;
 pub mod cbor;
 pub mod chain;
