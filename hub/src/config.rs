@@ -11,6 +11,8 @@
 //! | `revocation_max_age_ms` | `SENTINEL_REVOCATION_MAX_AGE_MS`   | lenient        |
 //! | `max_sessions`          | `SENTINEL_MAX_SESSIONS`            | 1000           |
 //! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
+//! | `media_dir`             | `SENTINEL_MEDIA_DIR`               | see below      |
+//! | `checkpoint_interval_s` | `SENTINEL_CHECKPOINT_INTERVAL_S`   | 300            |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -24,6 +26,19 @@
 //! ([`FreshnessPolicy::Lenient`], as nodes do). Set, it refuses every peer
 //! while its list is older than that ([`FreshnessPolicy::MaxAge`]); a hub
 //! with no list then refuses everyone until an admin loads one.
+//!
+//! **Media.** Photos and videos that `media_attached` entries name are kept
+//! as content-addressed files (SHA-256 names, verified before they are
+//! stored, unfinished downloads under `partial/`) in `media_dir`, created
+//! at start if missing. Unset, it is the folder `media` beside the
+//! configuration file, or in the working directory when there is no file.
+//! Give the hub a folder of its own on a disk with room: nodes upload every
+//! blob the log names, up to 64 MiB each.
+//!
+//! **Checkpoints.** Every `checkpoint_interval_s` seconds, when any chain
+//! moved, the hub signs its heads as a checkpoint entry (nodes flag a hub
+//! that later presents less, or something else, than it signed). `0` turns
+//! checkpoints off.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,10 +54,16 @@ pub const CA_ENV: &str = "SENTINEL_CA";
 pub const REVOCATION_MAX_AGE_ENV: &str = "SENTINEL_REVOCATION_MAX_AGE_MS";
 pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
 pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
+pub const MEDIA_DIR_ENV: &str = "SENTINEL_MEDIA_DIR";
+pub const CHECKPOINT_INTERVAL_ENV: &str = "SENTINEL_CHECKPOINT_INTERVAL_S";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
+pub const DEFAULT_CHECKPOINT_INTERVAL_S: u64 = 300;
+/// The media folder's name when `media_dir` is not set: beside the
+/// configuration file, or in the working directory.
+pub const DEFAULT_MEDIA_DIR: &str = "media";
 
 /// A setting that is missing or does not parse, named as the operator
 /// writes it.
@@ -78,6 +99,8 @@ struct FileConfig {
     revocation_max_age_ms: Option<u64>,
     max_sessions: Option<usize>,
     pool_size: Option<usize>,
+    media_dir: Option<PathBuf>,
+    checkpoint_interval_s: Option<u64>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -94,6 +117,10 @@ pub struct HubConfig {
     pub freshness: FreshnessPolicy,
     pub max_sessions: usize,
     pub pool_size: usize,
+    /// The folder of media blobs.
+    pub media_dir: PathBuf,
+    /// How often to sign a checkpoint; `None`: never.
+    pub checkpoint_every: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -107,6 +134,8 @@ impl std::fmt::Debug for HubConfig {
             .field("freshness", &self.freshness)
             .field("max_sessions", &self.max_sessions)
             .field("pool_size", &self.pool_size)
+            .field("media_dir", &self.media_dir)
+            .field("checkpoint_every", &self.checkpoint_every)
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +223,26 @@ impl HubConfig {
             return Err(invalid(POOL_SIZE_ENV, "0", "must be at least 1"));
         }
 
+        let media_dir = match env(MEDIA_DIR_ENV).map(PathBuf::from).or(f.media_dir) {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(invalid(MEDIA_DIR_ENV, "", "must name a folder"));
+            }
+            Some(dir) => dir,
+            None => file
+                .and_then(Path::parent)
+                .unwrap_or(Path::new(""))
+                .join(DEFAULT_MEDIA_DIR),
+        };
+
+        let checkpoint_s = match env(CHECKPOINT_INTERVAL_ENV) {
+            Some(v) => parse_num::<u64>(CHECKPOINT_INTERVAL_ENV, &v)?,
+            None => f
+                .checkpoint_interval_s
+                .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_S),
+        };
+        let checkpoint_every =
+            (checkpoint_s > 0).then(|| std::time::Duration::from_secs(checkpoint_s));
+
         Ok(HubConfig {
             database,
             listen,
@@ -203,6 +252,8 @@ impl HubConfig {
             freshness,
             max_sessions,
             pool_size,
+            media_dir,
+            checkpoint_every,
         })
     }
 }
@@ -260,6 +311,52 @@ mod tests {
         assert_eq!(c.max_sessions, DEFAULT_MAX_SESSIONS);
         assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
         assert_eq!(c.ca, None);
+        assert_eq!(c.media_dir, PathBuf::from(DEFAULT_MEDIA_DIR));
+        assert_eq!(
+            c.checkpoint_every,
+            Some(std::time::Duration::from_secs(
+                DEFAULT_CHECKPOINT_INTERVAL_S
+            ))
+        );
+        let off = HubConfig::load_with(
+            None,
+            env(&[BASE, &[(CHECKPOINT_INTERVAL_ENV, "0")]].concat()),
+        )
+        .unwrap();
+        assert_eq!(off.checkpoint_every, None);
+        let bad = HubConfig::load_with(
+            None,
+            env(&[BASE, &[(CHECKPOINT_INTERVAL_ENV, "soon")]].concat()),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(bad.contains(CHECKPOINT_INTERVAL_ENV), "{bad}");
+    }
+
+    #[test]
+    fn the_media_folder_defaults_to_beside_the_file_and_can_be_set() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "pool_size = 2\n").unwrap();
+        let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+        assert_eq!(c.media_dir, dir.path().join("media"));
+
+        std::fs::write(&path, "media_dir = \"/srv/sentinel/media\"\n").unwrap();
+        let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+        assert_eq!(c.media_dir, PathBuf::from("/srv/sentinel/media"));
+
+        let mut with_env = BASE.to_vec();
+        with_env.push((MEDIA_DIR_ENV, "/var/lib/sentinel/media"));
+        let c = HubConfig::load_with(Some(&path), env(&with_env)).unwrap();
+        assert_eq!(c.media_dir, PathBuf::from("/var/lib/sentinel/media"));
+
+        std::fs::write(&path, "media_dir = \"\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(MEDIA_DIR_ENV), "{e}");
     }
 
     #[test]

@@ -6,17 +6,20 @@
 //! [`sentinel_sync::SyncStore`]), the versioned migrations that shape the
 //! database, the projector that derives the PostGIS views from the log
 //! ([`store::project`]), the QUIC sync server for many nodes at once with
-//! live relay between them ([`server`]), its configuration ([`config`]),
-//! and (feature `testing`) a harness that starts a throwaway PostgreSQL
-//! server for tests, and the admin read API ([`api`], no authentication
-//! yet). Still to come: signed checkpoints, authentication of the API,
-//! live feed, exports beyond GeoJSON, media.
+//! live relay between them and the two-way exchange of media blobs with
+//! them, kept in a folder on disk ([`server`], [`store::media`]), signed
+//! checkpoints of its heads ([`checkpoint`]), its configuration
+//! ([`config`]), the admin read API ([`api`], no authentication yet), and
+//! (feature `testing`) a harness that starts a throwaway PostgreSQL server
+//! for tests. Still to come: authentication of the API, live feed, exports
+//! beyond GeoJSON.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod checkpoint;
 pub mod config;
 pub mod server;
 pub mod store;

@@ -2,8 +2,9 @@
 //!
 //! `sentinel-hub [--config hub.toml] serve [--json]` loads the
 //! configuration (file, then environment; see `sentinel_hub::config` and
-//! `.env.example`), opens the database (running migrations), builds TLS
-//! from the hub's enrollment bundle, binds the sync port and prints the
+//! `.env.example`), opens the database (running migrations) and the media
+//! folder (`SENTINEL_MEDIA_DIR`, created if missing), builds TLS from the
+//! hub's enrollment bundle, binds the sync port (sessions and media) and prints the
 //! bound address as its first line of output (`{"listening":"ADDR"}` with
 //! `--json`), then serves nodes until Ctrl-C / SIGTERM. Next to sync it
 //! serves the admin read API over HTTP (`sentinel_hub::api`) on `--http
@@ -22,9 +23,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert};
-use sentinel_hub::config::{HubConfig, BUNDLE_ENV, CA_ENV};
+use sentinel_hub::config::{HubConfig, BUNDLE_ENV, CA_ENV, MEDIA_DIR_ENV};
 use sentinel_hub::server::{self, HubNet};
 use sentinel_hub::PgStore;
+use sentinel_sync::blobs::MediaStore;
 
 #[derive(Parser)]
 #[command(name = "sentinel-hub", version, about = "Sentinel's regional hub")]
@@ -118,9 +120,20 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         let store = PgStore::open(config.database.clone(), config.pool_size)
             .await
             .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))?;
+        let media = MediaStore::open(&config.media_dir).map_err(|e| {
+            config_error(format!(
+                "{MEDIA_DIR_ENV} = {}: cannot open the media folder: {e}",
+                config.media_dir.display()
+            ))
+        })?;
         let net = HubNet::for_store(enrollment, &store, config.freshness)
             .await
-            .map_err(failure)?;
+            .map_err(failure)?
+            .with_media(media);
+        let net = match config.checkpoint_every {
+            Some(every) => net.with_checkpoints(every),
+            None => net,
+        };
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
             failure(format!(
                 "listening on {} (SENTINEL_LISTEN): {e}",

@@ -18,23 +18,33 @@
 //!   never meet converge through the hub.
 //! - **Bounded.** At most `max_sessions` connections at once; beyond that
 //!   new connections are refused before the handshake.
-//! - **Media.** The hub does not serve media blobs (yet): a node fetching
-//!   blobs after a sync gets a refused media connection, reported per sync
-//!   by the node; entries are unaffected.
+//! - **Media.** With a blob folder ([`HubNet::with_media`]) the endpoint
+//!   also offers ALPN `sentinel-media/1`. On such a connection, which a
+//!   node opens after its session, the hub runs the two-way exchange of
+//!   `sentinel_sync::quic_media::exchange_blobs`: it fetches from the node
+//!   every blob its log names that is not in the folder
+//!   ([`PgStore::media_named`]), verified before it is stored, and serves
+//!   the node whatever it asks for. A media connection takes a session
+//!   slot while it runs, is logged as one JSON line (`{"media": …}`), and
+//!   is not a session: it is not recorded in `peers` nor passed to
+//!   `report`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quinn::Endpoint;
 use sentinel_certs::{Enrollment, FreshnessPolicy, Identity, RevocationHandle};
 use sentinel_schema::DeviceRole;
+use sentinel_sync::blobs::MediaStore;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Side, Until};
+use sentinel_sync::quic_media;
 use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{watch, Semaphore};
 
+use crate::checkpoint::{CheckpointError, Checkpointer};
 use crate::store::peers::PeerSeen;
 use crate::store::{PgStore, PgSyncStore, StoreError};
 
@@ -52,6 +62,8 @@ pub enum ServerError {
     Net(#[from] quic::DriverError),
     #[error("the hub must run on a multi-thread tokio runtime")]
     CurrentThreadRuntime,
+    #[error("checkpoints: {0}")]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// The hub's identity and TLS configuration.
@@ -63,12 +75,19 @@ pub struct HubNet {
     pub server: Arc<rustls::ServerConfig>,
     pub client: Arc<rustls::ClientConfig>,
     pub trust: Arc<CaTrust>,
+    /// The blob folder; `None`: the hub takes no media connections.
+    pub media: Option<Arc<MediaStore>>,
+    /// How often [`serve`] signs a checkpoint of the heads (when they
+    /// moved); `None`: never.
+    pub checkpoint_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for HubNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubNet")
             .field("enrollment", &self.enrollment)
+            .field("media", &self.media.as_ref().map(|m| m.dir().to_path_buf()))
+            .field("checkpoint_every", &self.checkpoint_every)
             .finish_non_exhaustive()
     }
 }
@@ -89,7 +108,23 @@ impl HubNet {
             revocations,
             server,
             client,
+            media: None,
+            checkpoint_every: None,
         })
+    }
+
+    /// Signs a checkpoint of the heads every `every` while they move (see
+    /// [`crate::checkpoint`]); live sessions push it at once.
+    pub fn with_checkpoints(mut self, every: Duration) -> HubNet {
+        self.checkpoint_every = Some(every);
+        self
+    }
+
+    /// Keeps media blobs in `media`: [`listen`] then also offers the media
+    /// protocol and [`serve`] exchanges blobs with nodes.
+    pub fn with_media(mut self, media: MediaStore) -> HubNet {
+        self.media = Some(Arc::new(media));
+        self
     }
 
     /// [`HubNet::new`] with the newest revocation list the store holds.
@@ -114,12 +149,13 @@ impl HubNet {
 }
 
 /// Binds the sync port (`:0` picks a free one; see `Endpoint::local_addr`).
+/// With a blob folder the port takes media connections too.
 pub fn listen(net: &HubNet, addr: SocketAddr) -> Result<Endpoint, ServerError> {
-    Ok(quic::server_endpoint(
-        addr,
-        net.server.clone(),
-        net.client.clone(),
-    )?)
+    let server = match net.media {
+        Some(_) => quic_media::with_media_alpn(&net.server),
+        None => net.server.clone(),
+    };
+    Ok(quic::server_endpoint(addr, server, net.client.clone())?)
 }
 
 /// How one session ended, for logs and tests.
@@ -136,6 +172,28 @@ pub struct SessionReport {
     pub caught_up: bool,
     /// Close code and reason, or the error that ended the session.
     pub closed: String,
+    pub duration_ms: u64,
+}
+
+/// How one media connection ended, for logs.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MediaReport {
+    pub peer: String,
+    pub peer_name: String,
+    /// Blobs the hub lacked when the exchange began.
+    pub wanted: u64,
+    /// Blobs fetched from the peer, verified and stored.
+    pub fetched: u64,
+    pub bytes_received: u64,
+    /// Blobs that could not be fetched: hex hash and reason.
+    pub failed: Vec<String>,
+    /// Blobs the peer fetched from the hub, in full.
+    pub served: u64,
+    pub bytes_sent: u64,
+    /// How the peer ended the exchange.
+    pub peer_end: String,
+    /// Why the hub could not tell what it wants (it still served).
+    pub error: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -170,6 +228,15 @@ pub async fn serve(
         }
     });
     let relay = Arc::new(relay);
+    if let Some(every) = net.checkpoint_every {
+        let e = &net.enrollment;
+        let enrollment = Enrollment::new(e.ca.clone(), e.cert_der.clone(), e.key.clone())?;
+        let checkpointer = Checkpointer::new(store.clone(), enrollment, now_ms()).await?;
+        let wake = relay.clone();
+        tokio::spawn(checkpointer.run(every, move |_| {
+            wake.send_modify(|n| *n = n.wrapping_add(1));
+        }));
+    }
     let slots = Arc::new(Semaphore::new(max_sessions.max(1)));
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
@@ -185,7 +252,18 @@ pub async fn serve(
         let report = report.clone();
         let peers = store.clone();
         tokio::spawn(async move {
-            let (r, identity) = session(sync_store, &net, incoming, &relay).await;
+            let (r, identity) = match session(sync_store, &net, incoming, &relay).await {
+                Handled::Session(r, identity) => (r, identity),
+                Handled::Media(m) => {
+                    eprintln!(
+                        "{}",
+                        serde_json::to_string(&serde_json::json!({ "media": m }))
+                            .unwrap_or_else(|_| format!("{m:?}"))
+                    );
+                    drop(permit);
+                    return;
+                }
+            };
             if let Some(identity) = identity {
                 let seen = PeerSeen {
                     identity: &identity,
@@ -210,13 +288,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs one connection to its end; the peer's identity if verified.
+/// What one accepted connection was.
+enum Handled {
+    /// A session, and the peer's identity if verified.
+    Session(SessionReport, Option<Identity>),
+    /// A media connection.
+    Media(MediaReport),
+}
+
+/// Runs one connection to its end.
 async fn session(
     store: PgSyncStore,
     net: &HubNet,
     incoming: quinn::Incoming,
     relay: &watch::Sender<u64>,
-) -> (SessionReport, Option<Identity>) {
+) -> Handled {
     let started = Instant::now();
     let peer = incoming.remote_address();
     let mut r = SessionReport {
@@ -229,7 +315,7 @@ async fn session(
             // Refused handshakes (unknown CA, revoked, expired) end here.
             r.closed = format!("handshake refused: {e}");
             r.duration_ms = started.elapsed().as_millis() as u64;
-            return (r, None);
+            return Handled::Session(r, None);
         }
     };
     let identity = quic::identity_of(&conn, &net.enrollment.ca).ok();
@@ -237,6 +323,14 @@ async fn session(
         .as_ref()
         .map(|i| i.name.clone())
         .unwrap_or_default();
+    if quic_media::is_media_connection(&conn) {
+        let m = MediaReport {
+            peer: r.peer,
+            peer_name: r.peer_name,
+            ..MediaReport::default()
+        };
+        return Handled::Media(media(store.store(), net, &conn, m, started).await);
+    }
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
     let mut forks = 0u64;
@@ -279,5 +373,71 @@ async fn session(
     }
     r.forks = forks;
     r.duration_ms = started.elapsed().as_millis() as u64;
-    (r, identity)
+    Handled::Session(r, identity)
+}
+
+/// The two-way blob exchange on a media connection: fetch what the hub
+/// wants from the peer, serve what the peer asks for.
+async fn media(
+    store: &PgStore,
+    net: &HubNet,
+    conn: &quinn::Connection,
+    mut m: MediaReport,
+    started: Instant,
+) -> MediaReport {
+    let Some(blobs) = net.media.clone() else {
+        // Only reachable with an endpoint not made by `listen`.
+        conn.close(quinn::VarInt::from_u32(0), b"no media here");
+        m.error = Some("the hub keeps no media".into());
+        return m;
+    };
+    let wanted = match wanted_media(store, &blobs).await {
+        Ok(wanted) => wanted,
+        Err(e) => {
+            // Still serve: what the hub holds is on disk, not in the database.
+            m.error = Some(e);
+            Vec::new()
+        }
+    };
+    m.wanted = wanted.len() as u64;
+    let report = quic_media::exchange_blobs(conn, blobs, wanted).await;
+    m.fetched = report.fetched.len() as u64;
+    m.bytes_received = report.bytes_received();
+    m.failed = report
+        .failed
+        .iter()
+        .map(|(hash, e)| format!("{}: {e}", hex::encode(hash)))
+        .collect();
+    m.served = report.served;
+    m.bytes_sent = report.bytes_sent;
+    m.peer_end = report
+        .peer_end
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    m.duration_ms = started.elapsed().as_millis() as u64;
+    m
+}
+
+/// The blobs the log names that the folder does not hold, with the size
+/// their entry announced.
+pub async fn wanted_media(
+    store: &PgStore,
+    blobs: &Arc<MediaStore>,
+) -> Result<Vec<([u8; 32], u64)>, String> {
+    let named = store.media_named().await.map_err(|e| e.to_string())?;
+    let blobs = blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        named
+            .into_iter()
+            .filter(|(hash, _)| !blobs.contains(hash))
+            .collect()
+    })
+    .await
+    .map_err(|e| format!("checking the media folder: {e}"))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -32,7 +32,7 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn deployment(name: &str, seed: u8) -> Ca {
     Ca::create(name, now - YEAR, now + 5 * YEAR, key(seed)).unwrap()
 }
 
-fn issue(ca: &Ca, role: DeviceRole, name: &str, seed: u8) -> Enrollment {
+pub(crate) fn issue(ca: &Ca, role: DeviceRole, name: &str, seed: u8) -> Enrollment {
     let now = now_ms();
     ca.enroll(role, name, key(seed), now - DAY, now + YEAR, now)
         .unwrap()
@@ -76,7 +76,7 @@ pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 /// leave it.
 pub(crate) struct Peer {
     dir: TempDir,
-    node: Arc<Mutex<Node>>,
+    pub(crate) node: Arc<Mutex<Node>>,
 }
 
 impl Peer {
@@ -100,7 +100,7 @@ impl Peer {
         self.node.lock().unwrap().stats().unwrap()
     }
 
-    fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         self.stats().heads_digest
     }
 
@@ -166,12 +166,23 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub(crate) async fn start(ca: &Ca, max_sessions: usize) -> Hub {
+        Hub::start_with(ca, max_sessions, |net| net).await
+    }
+
+    /// [`Hub::start`] with the network settings changed by `configure`.
+    pub(crate) async fn start_with(
+        ca: &Ca,
+        max_sessions: usize,
+        configure: impl FnOnce(HubNet) -> HubNet,
+    ) -> Hub {
         let db = TestDatabase::create().await.expect("a test database");
         let store = db.open_store().await.expect("the store opens");
         let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
-        let hub_net = HubNet::for_store(enrollment, &store, FreshnessPolicy::Lenient)
-            .await
-            .unwrap();
+        let hub_net = configure(
+            HubNet::for_store(enrollment, &store, FreshnessPolicy::Lenient)
+                .await
+                .unwrap(),
+        );
         let endpoint = server::listen(&hub_net, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let sessions = Arc::new(Mutex::new(Vec::new()));
@@ -194,7 +205,7 @@ impl Hub {
     }
 
     /// The hub's heads digest through its blocking `SyncStore` face.
-    fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         let sync = PgSyncStore::new(self.store.clone(), tokio::runtime::Handle::current());
         hex::encode(sync.heads().unwrap().digest())
     }

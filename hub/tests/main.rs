@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod checkpoints;
 mod contract;
 mod e2e;
 mod ingest;
 mod log;
+mod media;
 mod nodes;
 mod postgis;
 mod project;

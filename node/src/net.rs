@@ -64,8 +64,10 @@ impl Net {
         })
     }
 
-    fn session(&self) -> Session {
+    /// A session with `peer`, whose identity the TLS handshake proved.
+    fn session(&self, peer: Option<AuthorId>) -> Session {
         let mut config = SessionConfig::new(DeviceRole::Node, self.trust.clone());
+        config.peer = peer;
         // The largest batch the protocol allows: one durable commit (one
         // fsync) per 1,024 entries instead of per 512.
         config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
@@ -133,6 +135,10 @@ impl SyncStore for Node {
     fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.store_mut().set_revocation_list(bytes)
     }
+
+    fn attestations(&self) -> Result<Vec<sentinel_sync::Attestation>, StoreError> {
+        self.store().attestations()
+    }
 }
 
 /// What one session moved, for people.
@@ -145,15 +151,18 @@ pub struct Summary {
     pub applied: u64,
     pub quarantined: u64,
     pub forks: u64,
+    /// Contradictions of hub checkpoints found in this session (kept in
+    /// the store; `audit verify` lists them).
+    pub breaches: Vec<String>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub caught_up: bool,
     pub closed: String,
-    /// Media blobs fetched after the session (`sync` only).
+    /// Media blobs exchanged after the session (`sync` only).
     pub media: crate::net_media::MediaSummary,
 }
 
-fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, forks: u64) -> Summary {
+fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, tally: Tally) -> Summary {
     Summary {
         peer: peer.to_string(),
         peer_name,
@@ -161,7 +170,8 @@ fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, forks: u64) -> Summ
         received: o.stats.entries_received,
         applied: o.stats.entries_applied,
         quarantined: o.stats.entries_quarantined,
-        forks,
+        forks: tally.forks,
+        breaches: tally.breaches,
         bytes_sent: o.stats.bytes_sent,
         bytes_received: o.stats.bytes_received,
         caught_up: o.caught_up,
@@ -178,14 +188,19 @@ const VIEWS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Per-session bookkeeping for [`on_event`].
 struct Tally {
+    /// Who the peer is, for the breach records.
+    peer_name: String,
     forks: u64,
+    breaches: Vec<String>,
     views_projected: std::time::Instant,
 }
 
 impl Tally {
-    fn new() -> Self {
+    fn new(peer_name: &str) -> Self {
         Tally {
+            peer_name: peer_name.to_owned(),
             forks: 0,
+            breaches: Vec::new(),
             views_projected: std::time::Instant::now(),
         }
     }
@@ -215,6 +230,17 @@ fn on_event(
             }
         }
         SessionEvent::Fork { .. } => tally.forks += 1,
+        SessionEvent::CheckpointBreach(breach) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            if let Ok(mut n) = node.lock() {
+                if let Err(e) = n.store_mut().record_breach(breach, &tally.peer_name, now) {
+                    eprintln!("recording a checkpoint breach: {e}");
+                }
+            }
+            tally.breaches.push(breach.to_string());
+        }
         _ => {}
     }
     progress(event);
@@ -238,12 +264,12 @@ pub async fn sync_once(
     let endpoint = quic::client_endpoint(bind, net.client.clone()).map_err(net_err)?;
     let conn = quic::connect(&endpoint, peer).await.map_err(net_err)?;
     let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net_err)?;
-    let mut tally = Tally::new();
+    let mut tally = Tally::new(&who.name);
     let ca = net.enrollment.ca.clone();
     let outcome = quic::drive(
         &conn,
         Side::Initiator,
-        net.session(),
+        net.session(Some(who.author)),
         node.clone(),
         Until::CaughtUp,
         None,
@@ -255,11 +281,11 @@ pub async fn sync_once(
     if let Ok(mut n) = node.lock() {
         n.catch_up_views()?;
     }
-    let media = crate::net_media::fetch_missing(&node, net, &endpoint, peer).await;
+    let media = crate::net_media::exchange_media(&node, net, &endpoint, peer).await;
     endpoint.wait_idle().await;
     Ok(Summary {
         media,
-        ..summary(peer, who.name, &outcome, tally.forks)
+        ..summary(peer, who.name, &outcome, tally)
     })
 }
 
@@ -336,18 +362,26 @@ pub async fn serve(
                 }
             };
             if sentinel_sync::quic_media::is_media_connection(&conn) {
-                crate::net_media::serve_media(&node, &conn).await;
+                let media = crate::net_media::serve_media(&node, &conn).await;
+                if let Some(error) = &media.error {
+                    tracing_refusal(peer, &format!("media: {error}"));
+                }
+                for failed in &media.failed {
+                    tracing_refusal(
+                        peer,
+                        &format!("media: blob {}: {}", failed.hash, failed.reason),
+                    );
+                }
                 return;
             }
-            let name = quic::identity_of(&conn, &net.enrollment.ca)
-                .map(|i| i.name)
-                .unwrap_or_default();
+            let who = quic::identity_of(&conn, &net.enrollment.ca).ok();
+            let name = who.as_ref().map(|i| i.name.clone()).unwrap_or_default();
             let ca = net.enrollment.ca.clone();
-            let mut tally = Tally::new();
+            let mut tally = Tally::new(&name);
             let outcome = quic::drive(
                 &conn,
                 Side::Acceptor,
-                net.session(),
+                net.session(who.map(|i| i.author)),
                 node.clone(),
                 Until::Closed,
                 Some(local),
@@ -355,7 +389,7 @@ pub async fn serve(
             )
             .await;
             match outcome {
-                Ok(o) => report(summary(peer, name, &o, tally.forks)),
+                Ok(o) => report(summary(peer, name, &o, tally)),
                 Err(e) => tracing_refusal(peer, &e.to_string()),
             }
         });

@@ -1,66 +1,23 @@
-//! Media blobs between peers: which blobs the node lacks, fetching them
-//! from a peer after a sync session, and serving them to peers.
+//! Media blobs between peers: which blobs the node lacks, and the two-way
+//! exchange after a sync session in which the node fetches those from the
+//! peer and serves the peer whatever it asks for.
 //!
 //! The wire is `sentinel-sync`'s [`quic_media`] (its own QUIC connection,
-//! ALPN `sentinel-media/1`); the node's [`MediaStore`] is its
-//! [`BlobStore`], with unfinished downloads kept under `media/partial/` so
-//! a broken transfer resumes. A blob is wanted when a `media_attached`
-//! entry in the log names it (the `event_media` view) and the store does
-//! not hold it.
+//! ALPN `sentinel-media/1`, [`quic_media::exchange_blobs`] on both sides);
+//! the node's [`MediaStore`](crate::media::MediaStore) is its
+//! [`BlobStore`](quic_media::BlobStore), with unfinished downloads kept
+//! under `media/partial/` so a broken transfer resumes. A blob is wanted
+//! when a `media_attached` entry in the log names it (the `event_media`
+//! view) and the store does not hold it.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use sentinel_sync::quic_media::{self, BlobStore, FetchError};
+use sentinel_sync::quic_media::{self, FetchError, FetchReport};
 
-use crate::media::MediaStore;
 use crate::net::Net;
 use crate::node::{Node, NodeError};
 use crate::store::StoreError;
-
-impl BlobStore for MediaStore {
-    fn has(&self, hash: &[u8; 32]) -> bool {
-        self.contains(hash)
-    }
-
-    fn size(&self, hash: &[u8; 32]) -> Option<u64> {
-        std::fs::metadata(self.path(hash))
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-    }
-
-    /// Reads the bytes as they are on disk, without checking the blob's
-    /// hash: that would read the whole blob for every chunk. The receiver
-    /// verifies what it got before storing it.
-    fn read_at(&self, hash: &[u8; 32], offset: u64, max: usize) -> io::Result<Vec<u8>> {
-        let mut file = File::open(self.path(hash))?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut bytes = Vec::with_capacity(max);
-        file.take(max as u64).read_to_end(&mut bytes)?;
-        Ok(bytes)
-    }
-
-    fn partial_len(&self, hash: &[u8; 32]) -> u64 {
-        MediaStore::partial_len(self, hash)
-    }
-
-    fn append_partial(&self, hash: &[u8; 32], offset: u64, bytes: &[u8]) -> io::Result<()> {
-        MediaStore::append_partial(self, hash, offset, bytes).map_err(io::Error::other)
-    }
-
-    fn finish_partial(&self, hash: &[u8; 32], expected_size: u64) -> Result<(), String> {
-        MediaStore::finish_partial(self, hash, expected_size)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn discard_partial(&self, hash: &[u8; 32]) -> io::Result<()> {
-        MediaStore::discard_partial(self, hash).map_err(io::Error::other)
-    }
-}
 
 /// Blobs that entries in the log name and the node does not hold, with
 /// the size their entry announced, in hash order. A hash announced with
@@ -99,18 +56,39 @@ pub struct FailedBlob {
     pub reason: String,
 }
 
-/// What fetching media from one peer did.
+/// What the media exchange with one peer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MediaSummary {
-    /// Blobs the node lacked when the fetch began.
+    /// Blobs the node lacked when the exchange began.
     pub wanted: u64,
     /// Blobs fetched, verified and stored.
     pub fetched: u64,
     /// Blob bytes received (resumed downloads count only the rest).
     pub bytes_received: u64,
     pub failed: Vec<FailedBlob>,
-    /// Why no blob could be asked for at all (no media connection).
+    /// Blobs the peer fetched from this node, in full.
+    pub served: u64,
+    /// Blob bytes sent to the peer.
+    pub bytes_sent: u64,
+    /// Why no blob could be exchanged at all (no media connection).
     pub error: Option<String>,
+}
+
+impl MediaSummary {
+    fn add(&mut self, report: &FetchReport) {
+        self.fetched = report.fetched.len() as u64;
+        self.bytes_received = report.bytes_received();
+        self.served = report.served;
+        self.bytes_sent = report.bytes_sent;
+        self.failed = report
+            .failed
+            .iter()
+            .map(|(hash, e): &([u8; 32], FetchError)| FailedBlob {
+                hash: hex::encode(hash),
+                reason: e.to_string(),
+            })
+            .collect();
+    }
 }
 
 /// The server TLS configuration for `listen`: sessions and media.
@@ -118,25 +96,56 @@ pub fn server_config(net: &Net) -> Arc<rustls::ServerConfig> {
     quic_media::with_media_alpn(&net.server)
 }
 
-/// Fetches every wanted blob from `peer` over a media connection from
-/// `endpoint`. Opens no connection when nothing is wanted. Failures are
-/// reported per blob in the summary, never as an error: the entries are
-/// synced either way, and the next sync tries again.
-pub async fn fetch_missing(
+/// Whether the log names any media at all: if not, the node can neither
+/// want a blob nor hold one a peer could want.
+fn names_media(node: &Node) -> Result<bool, NodeError> {
+    Ok(node
+        .store()
+        .conn()
+        .query_row("SELECT EXISTS (SELECT 1 FROM event_media)", [], |r| {
+            r.get::<_, bool>(0)
+        })
+        .map_err(StoreError::from)?)
+}
+
+/// What the node brings to a media exchange.
+struct Prepared {
+    /// See [`wanted`].
+    wanted: Vec<([u8; 32], u64)>,
+    /// Whether the log names any media at all.
+    any: bool,
+    media: crate::media::MediaStore,
+}
+
+/// The views caught up, then what the node wants, whether it has anything
+/// to exchange at all, and its blob store.
+fn prepare(node: &Arc<Mutex<Node>>) -> Result<Prepared, String> {
+    let mut n = node
+        .lock()
+        .map_err(|_| "the node lock is poisoned".to_string())?;
+    n.catch_up_views().map_err(|e| e.to_string())?;
+    let wanted = wanted(&n).map_err(|e| e.to_string())?;
+    let any = !wanted.is_empty() || names_media(&n).map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        wanted,
+        any,
+        media: n.media().clone(),
+    })
+}
+
+/// Exchanges blobs with `peer` over a media connection from `endpoint`:
+/// fetches every wanted blob and serves every blob the peer asks for
+/// (the peer may lack blobs this node attached). Opens no connection when
+/// the log names no media at all. Failures are reported per blob in the
+/// summary, never as an error: the entries are synced either way, and the
+/// next sync tries again.
+pub async fn exchange_media(
     node: &Arc<Mutex<Node>>,
     net: &Net,
     endpoint: &quinn::Endpoint,
     peer: SocketAddr,
 ) -> MediaSummary {
-    let found = node
-        .lock()
-        .map_err(|_| "the node lock is poisoned".to_string())
-        .and_then(|n| {
-            wanted(&n)
-                .map(|w| (w, n.media().clone()))
-                .map_err(|e| e.to_string())
-        });
-    let (wanted, media) = match found {
+    let Prepared { wanted, any, media } = match prepare(node) {
         Ok(found) => found,
         Err(error) => {
             return MediaSummary {
@@ -149,7 +158,7 @@ pub async fn fetch_missing(
         wanted: wanted.len() as u64,
         ..MediaSummary::default()
     };
-    if wanted.is_empty() {
+    if !any {
         return summary;
     }
     let conn = match quic_media::connect_media(endpoint, peer, &net.client).await {
@@ -159,28 +168,29 @@ pub async fn fetch_missing(
             return summary;
         }
     };
-    let report = quic_media::fetch_blobs(&conn, Arc::new(media), wanted, |_, _| {}).await;
-    conn.close(quinn::VarInt::from_u32(0), b"done");
-    summary.fetched = report.fetched.len() as u64;
-    summary.bytes_received = report.bytes_received();
-    summary.failed = report
-        .failed
-        .iter()
-        .map(|(hash, e): &([u8; 32], FetchError)| FailedBlob {
-            hash: hex::encode(hash),
-            reason: e.to_string(),
-        })
-        .collect();
+    let report = quic_media::exchange_blobs(&conn, Arc::new(media), wanted).await;
+    summary.add(&report);
     summary
 }
 
-/// Answers blob requests on a media connection until the peer closes it.
-pub async fn serve_media(node: &Arc<Mutex<Node>>, conn: &quinn::Connection) {
-    let media = match node.lock() {
-        Ok(n) => n.media().clone(),
-        Err(_) => return,
+/// Runs the two-way exchange on a media connection a peer opened: serves
+/// what the peer asks for and fetches what this node lacks from it.
+pub async fn serve_media(node: &Arc<Mutex<Node>>, conn: &quinn::Connection) -> MediaSummary {
+    let Prepared { wanted, media, .. } = match prepare(node) {
+        Ok(found) => found,
+        Err(error) => {
+            conn.close(quinn::VarInt::from_u32(quic_media::CLOSE_DONE), b"error");
+            return MediaSummary {
+                error: Some(error),
+                ..MediaSummary::default()
+            };
+        }
     };
-    if let Err(e) = quic_media::serve_blobs(conn, Arc::new(media)).await {
-        eprintln!("peer {}: media: {e}", conn.remote_address());
-    }
+    let mut summary = MediaSummary {
+        wanted: wanted.len() as u64,
+        ..MediaSummary::default()
+    };
+    let report = quic_media::exchange_blobs(conn, Arc::new(media), wanted).await;
+    summary.add(&report);
+    summary
 }

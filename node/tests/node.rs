@@ -649,3 +649,70 @@ fn enrolling_takes_on_the_certified_identity_only_before_any_write() {
         Err(NodeError::EnrollAfterWrites(1))
     ));
 }
+
+#[test]
+fn a_checkpoint_is_kept_and_one_contradicting_the_local_log_is_a_breach() {
+    let (_a, mut a) = node(1);
+    let (_b, mut b) = node(2);
+    for i in 0..3u128 {
+        a.report(&new_event(&format!("e{i}"), 0.0, 0.0), ev(i), None, T0)
+            .unwrap();
+    }
+    sync(&a, &mut b, T0);
+    let chain = entries_after(a.store().conn(), &a.author(), 0, 100).unwrap();
+    let hub = SigningKey::from_bytes(&[9; 32]);
+    let checkpoint = |seq: u64, prev: Option<&SignedEntry>, attested: &SignedEntry| {
+        Entry {
+            author: author_of(&hub),
+            seq,
+            prev: prev.map(SignedEntry::id),
+            hlc: Hlc::new(T0 + seq, 0),
+            actor: None,
+            body: Body::HubCheckpoint(HubCheckpoint {
+                heads: vec![(
+                    attested.author(),
+                    Head {
+                        seq: attested.seq(),
+                        id: attested.id(),
+                    },
+                )],
+            }),
+        }
+        .sign(&hub)
+        .unwrap()
+    };
+    // An honest checkpoint of seq 2, then one of seq 3: the higher is kept.
+    let c1 = checkpoint(1, None, &chain[1]);
+    let c2 = checkpoint(2, Some(&c1), &chain[2]);
+    b.apply_remote(verify_all(vec![c1.clone(), c2.clone()]).0, T0)
+        .unwrap();
+    b.catch_up_views().unwrap();
+    let attested = b.store().attestations().unwrap();
+    assert_eq!(attested.len(), 1, "{attested:?}");
+    assert_eq!(attested[0].head.seq, 3);
+    assert!(b.store().breaches().unwrap().is_empty());
+    // A checkpoint attesting another entry at seq 3 than the one held.
+    let forged = Entry {
+        seq: 3,
+        ..chain[2].entry().clone()
+    };
+    let forged = Entry {
+        hlc: Hlc::new(T0 + 77, 0),
+        ..forged
+    }
+    .sign(&SigningKey::from_bytes(&[1; 32]))
+    .unwrap();
+    let c3 = checkpoint(3, Some(&c2), &forged);
+    b.apply_remote(verify_all(vec![c3]).0, T0).unwrap();
+    b.catch_up_views().unwrap();
+    let breaches = b.store().breaches().unwrap();
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(breaches[0].kind, "forked");
+    assert_eq!(breaches[0].peer, "local log");
+    assert_eq!(breaches[0].presented_id, Some(chain[2].id().to_hex()));
+    assert_eq!(b.store().audit().unwrap().checkpoint_breaches.len(), 1);
+    // Rebuilding the views keeps the evidence and the attested heads.
+    b.store_mut().rebuild_views().unwrap();
+    assert_eq!(b.store().breaches().unwrap().len(), 1);
+    assert_eq!(b.store().attestations().unwrap().len(), 1);
+}

@@ -4,7 +4,8 @@
 use crate::cbor::{Reader, Writer};
 use crate::error::DecodeError;
 use crate::geo::Point;
-use crate::ids::{AuthorId, EventId};
+use crate::heads::Head;
+use crate::ids::{AuthorId, EntryId, EventId};
 use crate::limits::*;
 
 /// The kinds of body, with their wire numbers.
@@ -179,12 +180,17 @@ pub struct Revocation {
     pub reason: String,
 }
 
+/// A hub's signed statement of heads it held: for each author listed,
+/// the hub held that author's chain up to `seq`, ending in `id`. Because
+/// chains are hash-linked, the head fixes every earlier entry too.
+///
+/// One checkpoint lists at most [`MAX_CHECKPOINT_HEADS`] authors, in
+/// strictly ascending order; a hub with more authors writes several
+/// checkpoint entries in a row, each covering a range of authors. A
+/// reader keeps, per hub and author, the highest seq attested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubCheckpoint {
-    /// [`crate::Heads::digest`] of the hub's heads at the checkpoint.
-    pub heads_digest: [u8; 32],
-    pub n_authors: u64,
-    pub n_entries: u64,
+    pub heads: Vec<(AuthorId, Head)>,
 }
 
 impl Body {
@@ -262,11 +268,15 @@ impl Body {
                 w.text(&b.reason);
             }
             Body::HubCheckpoint(b) => {
-                w.array(4);
+                w.array(2);
                 w.uint(BodyKind::HubCheckpoint as u64);
-                w.bytes(&b.heads_digest);
-                w.uint(b.n_authors);
-                w.uint(b.n_entries);
+                w.array(b.heads.len());
+                for (author, head) in &b.heads {
+                    w.array(3);
+                    w.bytes(author.as_bytes());
+                    w.uint(head.seq);
+                    w.bytes(head.id.as_bytes());
+                }
             }
         }
     }
@@ -373,12 +383,29 @@ impl Body {
                 })
             }
             BodyKind::HubCheckpoint => {
-                expect(4)?;
-                Body::HubCheckpoint(HubCheckpoint {
-                    heads_digest: r.fixed("heads_digest")?,
-                    n_authors: r.uint("n_authors")?,
-                    n_entries: r.uint("n_entries")?,
-                })
+                expect(2)?;
+                let n = r.array_len("checkpoint.heads", 1, MAX_CHECKPOINT_HEADS)?;
+                let mut heads: Vec<(AuthorId, Head)> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    r.array("checkpoint.head", 3)?;
+                    let author = AuthorId(r.fixed("head.author")?);
+                    let seq = r.uint("head.seq")?;
+                    let id = EntryId(r.fixed("head.id")?);
+                    if seq == 0 {
+                        return Err(DecodeError::OutOfRange {
+                            field: "head.seq",
+                            what: "a head's seq starts at 1".into(),
+                        });
+                    }
+                    if heads.last().is_some_and(|(prev, _)| *prev >= author) {
+                        return Err(DecodeError::OutOfRange {
+                            field: "checkpoint.heads",
+                            what: "authors must be in strictly ascending byte order".into(),
+                        });
+                    }
+                    heads.push((author, Head { seq, id }));
+                }
+                Body::HubCheckpoint(HubCheckpoint { heads })
             }
         })
     }

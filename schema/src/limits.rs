@@ -19,6 +19,9 @@ pub const MAX_KIND_BYTES: usize = 64;
 pub const MAX_UNIT_BYTES: usize = 32;
 /// Most values in one sensor reading.
 pub const MAX_READING_VALUES: usize = 32;
+/// Most authors one hub checkpoint lists (a head is 77 bytes on the wire,
+/// so a full checkpoint stays well inside [`MAX_ENTRY_BYTES`]).
+pub const MAX_CHECKPOINT_HEADS: usize = 10_000;
 /// Longest revocation reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 256;
 /// Longest event title, in UTF-8 bytes, after trimming surrounding

@@ -42,9 +42,22 @@ fn all_bodies() -> Vec<Body> {
             reason: "device lost".into(),
         }),
         Body::HubCheckpoint(HubCheckpoint {
-            heads_digest: [5; 32],
-            n_authors: 3,
-            n_entries: 300,
+            heads: vec![
+                (
+                    AuthorId([1; 32]),
+                    Head {
+                        seq: 300,
+                        id: EntryId([5; 32]),
+                    },
+                ),
+                (
+                    AuthorId([2; 32]),
+                    Head {
+                        seq: 1,
+                        id: EntryId([6; 32]),
+                    },
+                ),
+            ],
         }),
     ]
 }
@@ -495,13 +508,23 @@ fn arb_body() -> impl Strategy<Value = Body> {
                 reason,
             })
         }),
-        (any::<[u8; 32]>(), any::<u64>(), any::<u64>()).prop_map(|(d, a, n)| {
-            Body::HubCheckpoint(HubCheckpoint {
-                heads_digest: d,
-                n_authors: a,
-                n_entries: n,
-            })
-        }),
+        proptest::collection::btree_map(any::<[u8; 32]>(), (1..u64::MAX, any::<[u8; 32]>()), 1..8)
+            .prop_map(|heads| {
+                Body::HubCheckpoint(HubCheckpoint {
+                    heads: heads
+                        .into_iter()
+                        .map(|(a, (seq, id))| {
+                            (
+                                AuthorId(a),
+                                Head {
+                                    seq,
+                                    id: EntryId(id),
+                                },
+                            )
+                        })
+                        .collect(),
+                })
+            }),
     ]
 }
 
@@ -564,4 +587,41 @@ proptest! {
         let _ = SignedEntry::from_bytes(b.clone());
         let _ = cbor::check_well_formed(&b, cbor::WellFormedLimits::default());
     }
+}
+
+#[test]
+fn checkpoint_heads_must_be_ascending_nonempty_and_start_at_seq_1() {
+    let head = |a: u8, seq: u64| {
+        (
+            AuthorId([a; 32]),
+            Head {
+                seq,
+                id: EntryId([a; 32]),
+            },
+        )
+    };
+    let cp = |heads| Body::HubCheckpoint(HubCheckpoint { heads });
+    assert!(cp(vec![head(1, 1), head(2, 9)]).validate().is_ok());
+    let refused = |body: Body, field: &str| {
+        let err = body.validate().unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+    };
+    refused(cp(vec![]), "checkpoint.heads");
+    refused(cp(vec![head(2, 1), head(1, 1)]), "checkpoint.heads");
+    refused(cp(vec![head(1, 1), head(1, 2)]), "checkpoint.heads");
+    refused(cp(vec![head(1, 0)]), "head.seq");
+    let too_many = (0..=sentinel_schema::limits::MAX_CHECKPOINT_HEADS as u32)
+        .map(|i| {
+            let mut a = [0u8; 32];
+            a[..4].copy_from_slice(&i.to_be_bytes());
+            (
+                AuthorId(a),
+                Head {
+                    seq: 1,
+                    id: EntryId([7; 32]),
+                },
+            )
+        })
+        .collect();
+    refused(cp(too_many), "checkpoint.heads");
 }

@@ -40,8 +40,10 @@ fn body_json(b: &Body) -> Value {
             "kind": "revocation", "key": r.key.to_hex(), "last_valid_seq": r.last_valid_seq, "reason": r.reason
         }),
         Body::HubCheckpoint(c) => json!({
-            "kind": "hub_checkpoint", "heads_digest": hex::encode(c.heads_digest),
-            "n_authors": c.n_authors, "n_entries": c.n_entries
+            "kind": "hub_checkpoint",
+            "heads": c.heads.iter().map(|(a, h)| json!({
+                "author": a.to_hex(), "seq": h.seq, "id": h.id.to_hex()
+            })).collect::<Vec<_>>()
         }),
     }
 }
@@ -144,9 +146,27 @@ fn generate() -> Value {
             reason: "device lost".into(),
         }),
         Body::HubCheckpoint(HubCheckpoint {
-            heads_digest: Heads::new().digest(),
-            n_authors: 0,
-            n_entries: 0,
+            heads: {
+                // Two authors in ascending byte order, as the format demands.
+                let mut heads = vec![
+                    (
+                        author_of(&alice),
+                        Head {
+                            seq: 5,
+                            id: EntryId([0x55; 32]),
+                        },
+                    ),
+                    (
+                        author_of(&bob),
+                        Head {
+                            seq: 2,
+                            id: EntryId([0x22; 32]),
+                        },
+                    ),
+                ];
+                heads.sort_by_key(|(a, _)| *a);
+                heads
+            },
         }),
     ];
     let mut chain_a: Vec<SignedEntry> = Vec::new();

@@ -42,6 +42,9 @@ impl ExpectHello {
         // A node sends nothing to a sensor: sensors only push readings.
         let send_to_peer = hello.role != DeviceRole::Sensor;
         if hello.heads_digest == self.heads.digest() {
+            // The peer holds exactly our heads.
+            let ours: Vec<(AuthorId, Head)> = self.heads.iter().map(|(a, h)| (*a, *h)).collect();
+            check_checkpoints(&ours, ctx);
             ctx.out.event(SessionEvent::CaughtUp);
             let mut x = Box::new(Exchange::in_sync(send_to_peer, &self.heads));
             // Entries written since Hello was sent go out now.
@@ -99,6 +102,7 @@ impl ExpectHeads {
         if !last {
             return Ok(State::ExpectHeads(self));
         }
+        check_checkpoints(&self.received, ctx);
         let mut x = Box::new(Exchange::from_heads(
             self.send_to_peer,
             &self.received,
@@ -107,5 +111,18 @@ impl ExpectHeads {
         )?);
         x.fill(store, ctx)?;
         Ok(State::Reconciling(x))
+    }
+}
+
+/// Reports every way the peer's heads contradict a hub checkpoint. The
+/// session carries on: a truncated hub gets back what it lost, and
+/// entries at a contradicted position are refused when they arrive.
+fn check_checkpoints(peer_heads: &[(AuthorId, Head)], ctx: &mut Ctx<'_>) {
+    for breach in ctx
+        .verifier
+        .attested
+        .check_heads(ctx.config.peer.as_ref(), peer_heads)
+    {
+        ctx.out.event(SessionEvent::CheckpointBreach(breach));
     }
 }

@@ -6,11 +6,13 @@
 //! reconciliation, batching and acknowledgements, the [`SyncStore`] trait
 //! with an in-memory implementation ([`MemoryStore`]) and its contract
 //! test suite, the [`TrustAnchor`] seam for certificates and revocation
-//! lists (with [`ca_trust::CaTrust`] over the deployment CA), and a thin
-//! QUIC driver in [`quic`] (feature `quic`, on by default).
+//! lists (with [`ca_trust::CaTrust`] over the deployment CA), and (feature
+//! `quic`, on by default) a thin QUIC driver in [`quic`], media streams in
+//! [`quic_media`] and the content-addressed blob folder node and hub share
+//! in [`blobs`] (`quic_media::blobs`).
 //!
-//! Never does: SQL, IO outside the `quic` module, reading the
-//! clock, or knowing whether it runs in a node or a hub. A tidy test
+//! Never does: SQL, IO outside the `quic` and `quic_media` modules,
+//! reading the clock, or knowing whether it runs in a node or a hub. A tidy test
 //! (`tests/tidy.rs`) fails if that changes.
 
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@
 #[cfg(feature = "quic")]
 pub mod ca_trust;
 mod cbor;
+pub mod checkpoint;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod exchange;
@@ -28,6 +31,8 @@ pub mod message;
 pub mod quic;
 #[cfg(feature = "quic")]
 pub mod quic_media;
+#[cfg(feature = "quic")]
+pub use quic_media::blobs;
 mod receive;
 pub mod session;
 pub mod store;
@@ -35,6 +40,7 @@ pub mod store;
 pub mod testing;
 pub mod trust;
 
+pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
 pub use receive::Refusal;

@@ -17,6 +17,7 @@ use sentinel_schema::{
     Head, Heads, Link, SignedEntry, VerifiedEntry,
 };
 
+use crate::checkpoint::{Attestation, Attested};
 use crate::store::{ApplyReport, SyncStore};
 
 /// Why a [`MemoryStore`] call failed.
@@ -351,5 +352,18 @@ impl SyncStore for MemoryStore {
     fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), MemoryStoreError> {
         self.revocation_list = Some(bytes);
         Ok(())
+    }
+
+    /// Read from the log on every call: the checkpoint entries it holds.
+    fn attestations(&self) -> Result<Vec<Attestation>, MemoryStoreError> {
+        let mut attested = Attested::default();
+        for (hub, log) in &self.logs {
+            for e in log {
+                if let Body::HubCheckpoint(c) = &e.entry().body {
+                    attested.learn(*hub, c);
+                }
+            }
+        }
+        Ok(attested.iter().collect())
     }
 }

@@ -6,37 +6,54 @@
 //! connection by ALPN ([`MEDIA_ALPN`] instead of `sentinel/1`), so they
 //! never share a stream, a read-ahead channel or a close with a session:
 //! the session driver in [`crate::quic`] owns its connection and closes it
-//! when it is done. On a media connection the side that wants blobs opens
-//! one bidirectional stream per blob, starting with the stream type byte
-//! [`BLOB_STREAM`] and a fixed-size request (hash, offset); the other side
-//! answers with a fixed-size header and length-prefixed chunks, then
-//! finishes the stream.
+//! when it is done.
+//!
+//! A media connection is two-way ([`exchange_blobs`]): either side opens
+//! one bidirectional stream per blob it wants, starting with the stream
+//! type byte [`BLOB_STREAM`] and a fixed-size request (hash, offset); the
+//! other side answers with a fixed-size header and length-prefixed chunks,
+//! then finishes the stream. A side that has fetched all it wanted says so
+//! on one more bidirectional stream holding the type byte [`DONE_STREAM`],
+//! which the peer answers by finishing its half; once both sides are done
+//! (or the peer has been silent for [`PEER_IDLE`]) the connection is
+//! closed.
 //!
 //! The type byte also keeps the door open for carrying blob streams on a
 //! session connection later: a session stream starts with the 4-byte
 //! length of its first frame, whose first byte is always `0x00` (frames are
-//! far below 16 MiB), never [`BLOB_STREAM`].
+//! far below 16 MiB), never [`BLOB_STREAM`] or [`DONE_STREAM`].
 //!
 //! The receiver trusts nothing the peer says: the size must be the one the
 //! signed `media_attached` entry announced, no more than the missing bytes
 //! may arrive, and [`BlobStore::finish_partial`] checks the SHA-256 (and
 //! whatever else the store checks) before the blob is stored.
+//!
+//! [`blobs`] is the store both the node and the hub use: a folder of
+//! content-addressed files with resumable, verified downloads.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use sentinel_schema::limits::MAX_MEDIA_BYTES;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::quic::{transport_config, SERVER_NAME};
+
+pub mod blobs;
 
 /// The application protocol of media connections.
 pub const MEDIA_ALPN: &[u8] = b"sentinel-media/1";
 /// First byte of a blob stream ('B').
 pub const BLOB_STREAM: u8 = 0x42;
+/// First and only byte of a done stream ('D'): the sender has fetched all
+/// it wanted and opens no more blob streams.
+pub const DONE_STREAM: u8 = 0x44;
 /// Size of a blob request: type byte, hash, offset.
 pub const REQUEST_BYTES: usize = 1 + 32 + 8;
 /// Size of a response header: status, blob size.
@@ -44,8 +61,15 @@ pub const HEADER_BYTES: usize = 1 + 8;
 /// Largest chunk a sender sends and a receiver accepts.
 pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Blob streams a fetcher keeps open at once. The transport allows four
-/// bidirectional streams per connection; one is left spare.
+/// bidirectional streams per connection; one is left spare (for the done
+/// stream).
 pub const MAX_CONCURRENT_FETCHES: usize = 3;
+/// How long a side that has finished its own fetches waits for a peer that
+/// has not said it is done and makes no progress (opens no stream, takes
+/// no chunk). A slow transfer is not silence: every chunk resets the wait.
+pub const PEER_IDLE: Duration = Duration::from_secs(10);
+/// Close code of a media connection both sides are done with.
+pub const CLOSE_DONE: u32 = 0;
 
 /// Stream reset code: the request was not a blob request.
 const RESET_BAD_REQUEST: u32 = 1;
@@ -297,50 +321,138 @@ pub async fn connect_media(
     Ok(conn)
 }
 
-/// Serves blob requests on a media connection until the peer closes it.
-/// Each stream is answered on its own task; the transport's stream limit
-/// bounds how many run at once.
+/// Serves the peer's blob requests on a media connection until the
+/// connection closes, without fetching anything. Each stream is answered
+/// on its own task; the transport's stream limit bounds how many run at
+/// once. A done stream from the peer is answered; the connection is left
+/// for the peer to close.
 pub async fn serve_blobs(
     conn: &Connection,
     store: Arc<dyn BlobStore>,
 ) -> Result<(), quinn::ConnectionError> {
+    let (state, _seen) = watch::channel(Serving::default());
+    serve_streams(conn.clone(), store, state, Arc::new(Meter::default())).await
+}
+
+/// What serving one stream the peer opened came to.
+enum Served {
+    /// A blob, from the requested offset to its end.
+    Blob,
+    /// The peer said it is done fetching.
+    Done,
+    /// Refused, not held, or broken off.
+    Nothing,
+}
+
+/// What the serving half of a media connection has seen so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Serving {
+    /// The peer sent a done stream.
+    peer_done: bool,
+    /// The connection is closed (by either side, or lost).
+    closed: bool,
+    /// Blobs sent in full.
+    blobs_served: u64,
+}
+
+/// Progress of the serving half, counted from the stream tasks.
+#[derive(Debug, Default)]
+struct Meter {
+    /// Streams accepted plus chunks sent: what "the peer is not silent"
+    /// means.
+    events: AtomicU64,
+    /// Blob bytes sent.
+    bytes_sent: AtomicU64,
+}
+
+/// Accepts the peer's streams until the connection closes, each served on
+/// its own task, and keeps `state` up to date.
+async fn serve_streams(
+    conn: Connection,
+    store: Arc<dyn BlobStore>,
+    state: watch::Sender<Serving>,
+    meter: Arc<Meter>,
+) -> Result<(), quinn::ConnectionError> {
+    let tally = |joined: Result<Served, tokio::task::JoinError>| match joined {
+        Ok(Served::Blob) => state.send_modify(|s| s.blobs_served += 1),
+        Ok(Served::Done) => state.send_modify(|s| s.peer_done = true),
+        Ok(Served::Nothing) | Err(_) => {}
+    };
     let mut streams = JoinSet::new();
-    loop {
-        match conn.accept_bi().await {
-            Ok((send, recv)) => {
-                streams.spawn(serve_one(send, recv, store.clone()));
-                while streams.try_join_next().is_some() {}
-            }
-            Err(
-                quinn::ConnectionError::ApplicationClosed(_)
-                | quinn::ConnectionError::LocallyClosed,
-            ) => return Ok(()),
-            Err(e) => return Err(e),
+    let ended = loop {
+        tokio::select! {
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    meter.events.fetch_add(1, Ordering::Relaxed);
+                    streams.spawn(serve_stream(send, recv, store.clone(), meter.clone()));
+                }
+                Err(e) => break e,
+            },
+            Some(joined) = streams.join_next() => tally(joined),
         }
+    };
+    // The connection is gone, so the streams still running end at their
+    // next write; count the ones that had finished.
+    while let Some(joined) = streams.join_next().await {
+        tally(joined);
+    }
+    state.send_modify(|s| s.closed = true);
+    match ended {
+        quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed => {
+            Ok(())
+        }
+        e => Err(e),
     }
 }
 
-async fn serve_one(mut send: SendStream, mut recv: RecvStream, store: Arc<dyn BlobStore>) {
+async fn serve_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    store: Arc<dyn BlobStore>,
+    meter: Arc<Meter>,
+) -> Served {
     let mut bytes = [0u8; REQUEST_BYTES];
-    let request = match recv.read_exact(&mut bytes).await {
-        Ok(()) => BlobRequest::decode(&bytes),
-        Err(_) => None,
+    let kind = match recv.read_exact(&mut bytes[..1]).await {
+        Ok(()) => bytes[0],
+        Err(_) => 0,
     };
-    let Some(BlobRequest { hash, offset }) = request else {
+    if kind == DONE_STREAM {
+        // The answer is the end of our half: "heard you".
+        let _ = send.finish();
+        return Served::Done;
+    }
+    let request = if kind == BLOB_STREAM {
+        match recv.read_exact(&mut bytes[1..]).await {
+            Ok(()) => BlobRequest::decode(&bytes),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let Some(request) = request else {
         let _ = send.reset(VarInt::from_u32(RESET_BAD_REQUEST));
         let _ = recv.stop(VarInt::from_u32(RESET_BAD_REQUEST));
-        return;
+        return Served::Nothing;
     };
+    serve_blob(send, request, store, &meter).await
+}
+
+async fn serve_blob(
+    mut send: SendStream,
+    BlobRequest { hash, offset }: BlobRequest,
+    store: Arc<dyn BlobStore>,
+    meter: &Meter,
+) -> Served {
     let size = match store.size(&hash) {
         None => {
             let _ = send.write_all(&Response::NotFound.encode()).await;
             let _ = send.finish();
-            return;
+            return Served::Nothing;
         }
         Some(size) if offset > size => {
             let _ = send.write_all(&Response::BadOffset.encode()).await;
             let _ = send.finish();
-            return;
+            return Served::Nothing;
         }
         Some(size) => size,
     };
@@ -349,7 +461,7 @@ async fn serve_one(mut send: SendStream, mut recv: RecvStream, store: Arc<dyn Bl
         .await
         .is_err()
     {
-        return;
+        return Served::Nothing;
     }
     let mut at = offset;
     while at < size {
@@ -362,16 +474,145 @@ async fn serve_one(mut send: SendStream, mut recv: RecvStream, store: Arc<dyn Bl
             // keeps what it has and resumes from another peer or later.
             _ => {
                 let _ = send.reset(VarInt::from_u32(RESET_READ_FAILED));
-                return;
+                return Served::Nothing;
             }
         };
         let len = (chunk.len() as u32).to_be_bytes();
         if send.write_all(&len).await.is_err() || send.write_all(&chunk).await.is_err() {
-            return;
+            return Served::Nothing;
         }
         at += chunk.len() as u64;
+        meter.events.fetch_add(1, Ordering::Relaxed);
+        meter
+            .bytes_sent
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
-    let _ = send.finish();
+    match send.finish() {
+        Ok(()) => Served::Blob,
+        Err(_) => Served::Nothing,
+    }
+}
+
+/// How the peer ended a two-way exchange ([`exchange_blobs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEnd {
+    /// It sent a done stream: it fetched all it wanted.
+    Done,
+    /// It answered this side's done stream with a reset: a peer that only
+    /// serves, from before two-way exchanges, which never fetches over
+    /// this connection and never says it is done.
+    OnlyServes,
+    /// It closed the connection (or the connection was lost).
+    Closed,
+    /// It neither said it was done nor made progress for the idle limit.
+    Silent,
+}
+
+/// Runs a two-way media exchange on `conn`, whichever side opened it:
+/// serves every blob the peer asks for while fetching the `wanted` blobs
+/// (as [`fetch_blobs`] does); then tells the peer this side is done and
+/// waits until the peer is done too, has closed the connection, turns out
+/// to be a serve-only peer, or has made no progress for [`PEER_IDLE`];
+/// then closes the connection (code [`CLOSE_DONE`]).
+pub async fn exchange_blobs(
+    conn: &Connection,
+    store: Arc<dyn BlobStore>,
+    wanted: Vec<([u8; 32], u64)>,
+) -> FetchReport {
+    exchange_blobs_with(conn, store, wanted, PEER_IDLE, |_, _| {}).await
+}
+
+/// [`exchange_blobs`] with the idle limit given and a `progress` callback
+/// that sees each fetched blob's result.
+pub async fn exchange_blobs_with(
+    conn: &Connection,
+    store: Arc<dyn BlobStore>,
+    wanted: Vec<([u8; 32], u64)>,
+    peer_idle: Duration,
+    progress: impl FnMut(&[u8; 32], &Result<Fetched, FetchError>),
+) -> FetchReport {
+    let (state, mut seen) = watch::channel(Serving::default());
+    let meter = Arc::new(Meter::default());
+    let serving = tokio::spawn(serve_streams(
+        conn.clone(),
+        store.clone(),
+        state,
+        meter.clone(),
+    ));
+    let mut report = fetch_blobs(conn, store, wanted, progress).await;
+    let end = match tell_done(conn, peer_idle).await {
+        Told::Refused => PeerEnd::OnlyServes,
+        Told::Heard | Told::Unknown => wait_for_peer(&mut seen, &meter, peer_idle).await,
+    };
+    conn.close(VarInt::from_u32(CLOSE_DONE), b"done");
+    // The close makes the serving loop's accept fail at once; its
+    // unfinished streams are dropped with it.
+    let _ = serving.await;
+    report.served = seen.borrow().blobs_served;
+    report.bytes_sent = meter.bytes_sent.load(Ordering::Relaxed);
+    report.peer_end = Some(end);
+    report
+}
+
+/// What came of telling the peer this side is done.
+enum Told {
+    /// The peer finished its half of the done stream: it heard.
+    Heard,
+    /// The peer reset the done stream as a bad request: it predates them.
+    Refused,
+    /// No answer in time, or the connection closed.
+    Unknown,
+}
+
+async fn tell_done(conn: &Connection, wait: Duration) -> Told {
+    let attempt = async {
+        let (mut send, mut recv) = conn.open_bi().await.ok()?;
+        send.write_all(&[DONE_STREAM]).await.ok()?;
+        let _ = send.finish();
+        Some(recv.read_to_end(0).await)
+    };
+    match tokio::time::timeout(wait, attempt).await {
+        Ok(Some(Ok(_))) => Told::Heard,
+        Ok(Some(Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)))))
+            if code == VarInt::from_u32(RESET_BAD_REQUEST) =>
+        {
+            Told::Refused
+        }
+        _ => Told::Unknown,
+    }
+}
+
+/// Waits until the peer is done or the connection closed, or the peer
+/// made no progress for `idle`.
+async fn wait_for_peer(
+    seen: &mut watch::Receiver<Serving>,
+    meter: &Meter,
+    idle: Duration,
+) -> PeerEnd {
+    let mut last = meter.events.load(Ordering::Relaxed);
+    loop {
+        let now = *seen.borrow_and_update();
+        if now.peer_done {
+            return PeerEnd::Done;
+        }
+        if now.closed {
+            return PeerEnd::Closed;
+        }
+        tokio::select! {
+            changed = seen.changed() => {
+                if changed.is_err() {
+                    return PeerEnd::Closed;
+                }
+            }
+            () = tokio::time::sleep(idle) => {
+                let events = meter.events.load(Ordering::Relaxed);
+                if events == last {
+                    return PeerEnd::Silent;
+                }
+                last = events;
+            }
+        }
+    }
 }
 
 /// One blob fetched and stored.
@@ -386,11 +627,17 @@ pub struct Fetched {
     pub bytes_received: u64,
 }
 
-/// What [`fetch_blobs`] did.
+/// What [`fetch_blobs`] or [`exchange_blobs`] did.
 #[derive(Debug, Default)]
 pub struct FetchReport {
     pub fetched: Vec<Fetched>,
     pub failed: Vec<([u8; 32], FetchError)>,
+    /// Blobs sent in full to the peer (exchanges only).
+    pub served: u64,
+    /// Blob bytes sent to the peer (exchanges only).
+    pub bytes_sent: u64,
+    /// How the peer ended the exchange (exchanges only).
+    pub peer_end: Option<PeerEnd>,
 }
 
 impl FetchReport {
@@ -619,6 +866,320 @@ mod tests {
         // A resumed download that already holds every byte expects none.
         let r = Receiving::start(Response::Sending { size: 10 }, 10, 10).unwrap();
         r.end().unwrap();
+    }
+
+    /// Blobs in memory, checked like the disk store: size and SHA-256
+    /// before a download becomes a blob.
+    #[derive(Default)]
+    struct MemBlobs {
+        blobs: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<u8>>>,
+        partials: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<u8>>>,
+    }
+
+    impl MemBlobs {
+        fn with(blobs: &[(&[u8; 32], &[u8])]) -> Arc<MemBlobs> {
+            let store = MemBlobs::default();
+            for (hash, bytes) in blobs {
+                store.blobs.lock().unwrap().insert(**hash, bytes.to_vec());
+            }
+            Arc::new(store)
+        }
+
+        fn get(&self, hash: &[u8; 32]) -> Option<Vec<u8>> {
+            self.blobs.lock().unwrap().get(hash).cloned()
+        }
+    }
+
+    impl BlobStore for MemBlobs {
+        fn has(&self, hash: &[u8; 32]) -> bool {
+            self.blobs.lock().unwrap().contains_key(hash)
+        }
+        fn size(&self, hash: &[u8; 32]) -> Option<u64> {
+            self.get(hash).map(|b| b.len() as u64)
+        }
+        fn read_at(&self, hash: &[u8; 32], offset: u64, max: usize) -> io::Result<Vec<u8>> {
+            let blob = self.get(hash).ok_or(io::ErrorKind::NotFound)?;
+            let start = (offset as usize).min(blob.len());
+            let end = (start + max).min(blob.len());
+            Ok(blob[start..end].to_vec())
+        }
+        fn partial_len(&self, hash: &[u8; 32]) -> u64 {
+            self.partials
+                .lock()
+                .unwrap()
+                .get(hash)
+                .map_or(0, |p| p.len() as u64)
+        }
+        fn append_partial(&self, hash: &[u8; 32], offset: u64, bytes: &[u8]) -> io::Result<()> {
+            let mut partials = self.partials.lock().unwrap();
+            let partial = partials.entry(*hash).or_default();
+            if partial.len() as u64 != offset {
+                return Err(io::Error::other("out of step"));
+            }
+            partial.extend_from_slice(bytes);
+            Ok(())
+        }
+        fn finish_partial(&self, hash: &[u8; 32], expected_size: u64) -> Result<(), String> {
+            use sha2::Digest;
+            let bytes = self
+                .partials
+                .lock()
+                .unwrap()
+                .remove(hash)
+                .unwrap_or_default();
+            if bytes.len() as u64 != expected_size {
+                return Err(format!("{} bytes, expected {expected_size}", bytes.len()));
+            }
+            let actual: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            if actual != *hash {
+                return Err(format!("found sha256 {}", hex::encode(actual)));
+            }
+            self.blobs.lock().unwrap().insert(*hash, bytes);
+            Ok(())
+        }
+        fn discard_partial(&self, hash: &[u8; 32]) -> io::Result<()> {
+            self.partials.lock().unwrap().remove(hash);
+            Ok(())
+        }
+    }
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).into()
+    }
+
+    /// `n` bytes of a deterministic pattern, tagged so two blobs differ.
+    fn blob(tag: u8, n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ tag).collect()
+    }
+
+    /// Two enrolled peers of one test CA: an acceptor endpoint offering
+    /// media and a client endpoint.
+    struct Link {
+        server: Endpoint,
+        client: Endpoint,
+        client_tls: Arc<rustls::ClientConfig>,
+    }
+
+    impl Link {
+        fn new() -> Link {
+            use sentinel_certs::{Ca, FreshnessPolicy, RevocationHandle, SigningKey};
+            use sentinel_schema::DeviceRole;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            let day = 24 * 3600 * 1000;
+            let ca = Ca::create(
+                "Media test CA",
+                now - day,
+                now + day,
+                SigningKey::from_bytes(&[1; 32]),
+            )
+            .unwrap();
+            let enroll = |name: &str, seed: u8| {
+                ca.enroll(
+                    DeviceRole::Node,
+                    name,
+                    SigningKey::from_bytes(&[seed; 32]),
+                    now - day,
+                    now + day,
+                    now,
+                )
+                .unwrap()
+            };
+            let (a, b) = (enroll("peer-a", 2), enroll("peer-b", 3));
+            let revocations = RevocationHandle::empty();
+            let lenient = FreshnessPolicy::Lenient;
+            let server_tls = sentinel_certs::server_config(&a, &revocations, lenient).unwrap();
+            let a_client = sentinel_certs::client_config(&a, &revocations, lenient).unwrap();
+            let client_tls = sentinel_certs::client_config(&b, &revocations, lenient).unwrap();
+            let server = crate::quic::server_endpoint(
+                "127.0.0.1:0".parse().unwrap(),
+                with_media_alpn(&server_tls),
+                a_client,
+            )
+            .unwrap();
+            let client =
+                crate::quic::client_endpoint("127.0.0.1:0".parse().unwrap(), client_tls.clone())
+                    .unwrap();
+            Link {
+                server,
+                client,
+                client_tls,
+            }
+        }
+
+        /// A media connection, as both sides see it.
+        async fn connect(&self) -> (Connection, Connection) {
+            let addr = self.server.local_addr().unwrap();
+            let (client, server) =
+                tokio::join!(connect_media(&self.client, addr, &self.client_tls), async {
+                    self.server.accept().await.unwrap().await.unwrap()
+                });
+            let client = client.unwrap();
+            assert!(is_media_connection(&server));
+            (client, server)
+        }
+    }
+
+    const HANG: Duration = Duration::from_secs(20);
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn both_sides_fetch_and_serve_on_one_connection() {
+        let link = Link::new();
+        let (x, y) = (blob(1, 150_000), blob(2, 70_000));
+        let (hx, hy) = (sha(&x), sha(&y));
+        let a = MemBlobs::with(&[(&hx, &x)]);
+        let b = MemBlobs::with(&[(&hy, &y)]);
+        let (client, server) = link.connect().await;
+        let (ra, rb) = tokio::time::timeout(HANG, async {
+            tokio::join!(
+                exchange_blobs(&client, a.clone(), vec![(hy, y.len() as u64)]),
+                exchange_blobs(&server, b.clone(), vec![(hx, x.len() as u64)]),
+            )
+        })
+        .await
+        .expect("the exchange hung");
+        assert_eq!(a.get(&hy).unwrap(), y);
+        assert_eq!(b.get(&hx).unwrap(), x);
+        for (r, got, sent) in [(&ra, &y, &x), (&rb, &x, &y)] {
+            assert!(r.failed.is_empty(), "{r:?}");
+            assert_eq!(r.fetched.len(), 1);
+            assert_eq!(r.bytes_received(), got.len() as u64);
+            assert_eq!((r.served, r.bytes_sent), (1, sent.len() as u64), "{r:?}");
+        }
+        // Whoever heard the other's done first closed; the other saw
+        // either the done or the close.
+        for r in [&ra, &rb] {
+            assert!(
+                matches!(r.peer_end, Some(PeerEnd::Done | PeerEnd::Closed)),
+                "{r:?}"
+            );
+        }
+        assert!(
+            ra.peer_end == Some(PeerEnd::Done) || rb.peer_end == Some(PeerEnd::Done),
+            "{ra:?} {rb:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_side_that_wants_nothing_still_serves_until_the_peer_is_done() {
+        let link = Link::new();
+        let x = blob(3, 200_000);
+        let hx = sha(&x);
+        let a = MemBlobs::with(&[(&hx, &x)]);
+        let b = MemBlobs::with(&[]);
+        let (client, server) = link.connect().await;
+        let (ra, rb) = tokio::time::timeout(HANG, async {
+            tokio::join!(
+                exchange_blobs(&client, a.clone(), Vec::new()),
+                exchange_blobs(&server, b.clone(), vec![(hx, x.len() as u64)]),
+            )
+        })
+        .await
+        .expect("the exchange hung");
+        assert_eq!(b.get(&hx).unwrap(), x);
+        assert_eq!(ra.served, 1, "{ra:?}");
+        assert!(ra.fetched.is_empty() && ra.failed.is_empty());
+        assert_eq!(rb.fetched.len(), 1, "{rb:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bytes_that_do_not_match_their_hash_are_refused_and_not_stored() {
+        let link = Link::new();
+        let good = blob(4, 100_000);
+        let h = sha(&good);
+        let mut rotten = good.clone();
+        rotten[99_000] ^= 1;
+        // The peer holds other bytes under the hash.
+        let a = MemBlobs::with(&[(&h, &rotten)]);
+        let b = MemBlobs::with(&[]);
+        let (client, server) = link.connect().await;
+        let (_, rb) = tokio::time::timeout(HANG, async {
+            tokio::join!(
+                exchange_blobs(&client, a.clone(), Vec::new()),
+                exchange_blobs(&server, b.clone(), vec![(h, good.len() as u64)]),
+            )
+        })
+        .await
+        .expect("the exchange hung");
+        assert!(rb.fetched.is_empty(), "{rb:?}");
+        match &rb.failed[..] {
+            [(hash, FetchError::Refused(reason))] => {
+                assert_eq!(*hash, h);
+                assert!(reason.contains("found sha256"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!b.has(&h));
+        assert_eq!(b.partial_len(&h), 0);
+    }
+
+    /// A serve-only peer as it was before two-way exchanges: it takes
+    /// every stream as a 41-byte blob request and resets anything else.
+    async fn serve_only_as_before(conn: Connection, store: Arc<dyn BlobStore>) {
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut bytes = [0u8; REQUEST_BYTES];
+                let request = match recv.read_exact(&mut bytes).await {
+                    Ok(()) => BlobRequest::decode(&bytes),
+                    Err(_) => None,
+                };
+                let Some(request) = request else {
+                    let _ = send.reset(VarInt::from_u32(RESET_BAD_REQUEST));
+                    let _ = recv.stop(VarInt::from_u32(RESET_BAD_REQUEST));
+                    return;
+                };
+                serve_blob(send, request, store, &Meter::default()).await;
+            });
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_serve_only_peer_ends_the_exchange_without_waiting() {
+        let link = Link::new();
+        let x = blob(5, 80_000);
+        let hx = sha(&x);
+        let old = MemBlobs::with(&[(&hx, &x)]);
+        let b = MemBlobs::with(&[]);
+        let (client, server) = link.connect().await;
+        tokio::spawn(serve_only_as_before(server, old));
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(
+            HANG,
+            exchange_blobs(&client, b.clone(), vec![(hx, x.len() as u64)]),
+        )
+        .await
+        .expect("the exchange hung");
+        assert_eq!(r.fetched.len(), 1, "{r:?}");
+        assert_eq!(b.get(&hx).unwrap(), x);
+        assert_eq!(r.peer_end, Some(PeerEnd::OnlyServes));
+        assert!(started.elapsed() < PEER_IDLE, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_silent_peer_cannot_hold_the_connection_open() {
+        let link = Link::new();
+        let b = MemBlobs::with(&[]);
+        let (client, server) = link.connect().await;
+        // The peer keeps the connection but never answers a stream.
+        let idle = Duration::from_millis(300);
+        let r = tokio::time::timeout(
+            HANG,
+            exchange_blobs_with(&client, b, Vec::new(), idle, |_, _| {}),
+        )
+        .await
+        .expect("the exchange hung");
+        assert_eq!(r.peer_end, Some(PeerEnd::Silent));
+        assert!(
+            matches!(
+                tokio::time::timeout(HANG, server.closed()).await,
+                Ok(quinn::ConnectionError::ApplicationClosed(_))
+            ),
+            "the connection is closed"
+        );
     }
 
     #[test]

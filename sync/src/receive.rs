@@ -11,9 +11,10 @@
 //! 4. the revocation list keeps its seq valid;
 //! 5. its author's role may write its body kind;
 //! 6. an event change's Automerge actor is its author;
-//! 7. chain continuity, forks and duplicates: the store, in `apply`.
+//! 7. no hub checkpoint attests another entry at its position;
+//! 8. chain continuity, forks and duplicates: the store, in `apply`.
 //!
-//! An entry refused at 2–6 is quarantined, and later entries of the same
+//! An entry refused at 2–7 is quarantined, and later entries of the same
 //! author in this session are skipped: they could not link. They are not
 //! acknowledged, so the sender still has them.
 
@@ -24,6 +25,7 @@ use sentinel_schema::{
     SignedEntry, VerifyError,
 };
 
+use crate::checkpoint::{Attested, Breach};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Message};
 use crate::session::{store_fault, Ctx, Fault, Outbox, SessionConfig, SessionEvent};
@@ -63,6 +65,9 @@ pub enum Refusal {
     /// not the entry's author.
     #[error("event change: {0}")]
     BadChange(EventError),
+    /// A hub checkpoint attests another entry at this entry's position.
+    #[error("{0}")]
+    ContradictsCheckpoint(Box<Breach>),
 }
 
 impl Refusal {
@@ -75,6 +80,7 @@ impl Refusal {
             Refusal::Revoked { .. } => "revoked",
             Refusal::RoleNotAllowed { .. } => "role_not_allowed",
             Refusal::BadChange(_) => "bad_change",
+            Refusal::ContradictsCheckpoint(_) => "contradicts_checkpoint",
         }
     }
 }
@@ -86,6 +92,9 @@ pub(crate) struct Verifier {
     pub(crate) revocations: Revocations,
     /// Verified certificates; `None` when none is known (cached misses).
     authors: BTreeMap<AuthorId, Option<AuthorInfo>>,
+    /// Heads the store's hub checkpoints attest, read when the session
+    /// started.
+    pub(crate) attested: Attested,
 }
 
 impl Verifier {
@@ -110,7 +119,7 @@ impl Verifier {
         Ok(info)
     }
 
-    /// Checks 3–6 of the module doc for one signature-checked entry.
+    /// Checks 3–7 of the module doc for one signature-checked entry.
     fn check(&self, e: &SignedEntry, info: Option<AuthorInfo>) -> Result<(), Refusal> {
         let entry = e.entry();
         let info = info.ok_or(Refusal::UnknownAuthor(entry.author))?;
@@ -140,6 +149,9 @@ impl Verifier {
         }
         if let Body::EventChange(change) = &entry.body {
             check_change(&entry.author, &change.change).map_err(Refusal::BadChange)?;
+        }
+        if let Some(breach) = self.attested.check_entry(entry.author, entry.seq, e.id()) {
+            return Err(Refusal::ContradictsCheckpoint(Box::new(breach)));
         }
         Ok(())
     }
@@ -242,6 +254,9 @@ impl Exchange {
             match ctx.verifier.check(&e, info) {
                 Ok(()) => passing.push(e),
                 Err(refusal) => {
+                    if let Refusal::ContradictsCheckpoint(breach) = &refusal {
+                        ctx.out.event(SessionEvent::CheckpointBreach(**breach));
+                    }
                     self.refuse(&e);
                     rejected.push((e.into_signed(), refusal.code().into(), refusal.to_string()));
                 }

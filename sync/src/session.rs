@@ -40,6 +40,7 @@ use std::sync::Arc;
 use sentinel_schema::limits::MAX_FRAME_BYTES;
 use sentinel_schema::{AuthorId, DeviceRole, EntryId, Hlc};
 
+use crate::checkpoint::{Attested, Breach};
 use crate::exchange::Exchange;
 use crate::handshake::{ExpectHeads, ExpectHello};
 use crate::message::{self, CloseCode, Hello, Message, PROTOCOL_VERSION};
@@ -66,6 +67,10 @@ pub struct SessionConfig {
     pub idle_timeout_ms: u64,
     /// Most authors accepted in the peer's heads.
     pub max_authors: usize,
+    /// The peer's author id, as its certificate proved (the driver knows
+    /// it after the TLS handshake). When the peer is a hub whose
+    /// checkpoints the store holds, its heads are checked for truncation.
+    pub peer: Option<AuthorId>,
 }
 
 impl SessionConfig {
@@ -80,6 +85,7 @@ impl SessionConfig {
             max_in_flight: 4,
             idle_timeout_ms: 30_000,
             max_authors: 1_000_000,
+            peer: None,
         }
     }
 }
@@ -93,6 +99,7 @@ impl fmt::Debug for SessionConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("max_authors", &self.max_authors)
+            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +135,11 @@ pub enum SessionEvent {
     CertificateRefused { author: AuthorId, reason: String },
     /// Both sides hold everything the other had: the session is live.
     CaughtUp,
+    /// What the peer presents contradicts a hub checkpoint the store holds
+    /// (see [`crate::checkpoint`]): a truncated hub log, or a fork at an
+    /// attested position. Entries at a contradicted position are also
+    /// quarantined (`contradicts_checkpoint`).
+    CheckpointBreach(Breach),
     /// A newer revocation list was verified and stored.
     RevocationListLearned { number: u64 },
     /// The session ended; `remote` when the peer closed it.
@@ -315,8 +327,8 @@ impl Session {
         self.last_heard_ms = now_ms;
         let read = store
             .revocation_list()
-            .and_then(|list| Ok((list, store.heads()?)));
-        let (list, heads) = match read {
+            .and_then(|list| Ok((list, store.heads()?, store.attestations()?)));
+        let (list, heads, attestations) = match read {
             Ok(x) => x,
             Err(e) => {
                 self.fail(CloseCode::StoreFailed, e.to_string());
@@ -343,6 +355,7 @@ impl Session {
             revocation_number: revocations.number,
         }));
         self.verifier.revocations = revocations;
+        self.verifier.attested = Attested::new(attestations);
         self.state = State::ExpectHello(Box::new(ExpectHello { heads }));
         Ok(())
     }

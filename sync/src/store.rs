@@ -4,6 +4,7 @@
 //! simulator), the node's SpatiaLite store and the hub's PostgreSQL store;
 //! one contract test suite runs against all of them.
 
+use crate::checkpoint::Attestation;
 use sentinel_schema::{AuthorId, EntryId, Head, Heads, Hlc, SignedEntry, VerifiedEntry};
 
 /// What applying a batch of verified entries did.
@@ -97,4 +98,12 @@ pub trait SyncStore {
 
     /// Replaces the revocation list with a newer one the caller verified.
     fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), Self::Error>;
+
+    /// The heads hub checkpoints in this store attest: per hub and author,
+    /// the highest (see [`crate::checkpoint`]). A session reads them once,
+    /// when it starts. The default is none: a store that does not keep
+    /// attestations checks no checkpoint.
+    fn attestations(&self) -> Result<Vec<Attestation>, Self::Error> {
+        Ok(Vec::new())
+    }
 }

@@ -32,6 +32,9 @@ pub(crate) fn cid() -> SigningKey {
 pub(crate) struct Side {
     pub(crate) role: DeviceRole,
     pub(crate) store: MemoryStore,
+    /// This side's own author id: the other side's session is told it, as
+    /// a driver would after the TLS handshake (`SessionConfig::peer`).
+    pub(crate) own: Option<AuthorId>,
 }
 
 impl Side {
@@ -43,7 +46,11 @@ impl Side {
                 ca().certificate(author_of(own), role),
             )])
             .unwrap();
-        Side { role, store }
+        Side {
+            role,
+            store,
+            own: Some(author_of(own)),
+        }
     }
 
     pub(crate) fn node(own: &SigningKey) -> Side {
@@ -120,8 +127,12 @@ pub(crate) fn config(role: DeviceRole, batch: usize, in_flight: usize) -> Sessio
 pub(crate) type Outcome = Pair<MemoryStore, MemoryStore>;
 
 pub(crate) fn run(s: Scenario) -> Outcome {
-    let a = Peer::new(s.a.store, config(s.a.role, s.batch, s.in_flight));
-    let b = Peer::new(s.b.store, config(s.b.role, s.batch, s.in_flight));
+    let mut config_a = config(s.a.role, s.batch, s.in_flight);
+    config_a.peer = s.b.own;
+    let mut config_b = config(s.b.role, s.batch, s.in_flight);
+    config_b.peer = s.a.own;
+    let a = Peer::new(s.a.store, config_a);
+    let b = Peer::new(s.b.store, config_b);
     let mut pair = Pair::new(a, b);
     pair.start().unwrap();
     match s.link {
@@ -204,6 +215,7 @@ pub(crate) fn render_event(e: &SessionEvent) -> Option<String> {
         SessionEvent::Quarantined { code, .. } => format!("quarantined({code})"),
         SessionEvent::CertificateRefused { .. } => "certificate_refused".into(),
         SessionEvent::CaughtUp => "caught_up".into(),
+        SessionEvent::CheckpointBreach(b) => format!("breach({} #{})", b.kind(), b.attested().seq),
         SessionEvent::RevocationListLearned { number } => format!("revocation_list({number})"),
         SessionEvent::Closed { code, remote, .. } => {
             format!(

@@ -90,10 +90,12 @@ fn resume_after_a_drop_sends_nothing_acknowledged_twice() {
             Side {
                 role: DeviceRole::Node,
                 store: a,
+                own: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
+                own: None,
             },
         )
         .batch(256),
@@ -230,10 +232,12 @@ fn a_store_failure_closes_and_the_next_session_delivers_everything() {
             Side {
                 role: DeviceRole::Node,
                 store: a,
+                own: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
+                own: None,
             },
         ),
         "

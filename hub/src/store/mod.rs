@@ -16,6 +16,7 @@ mod apply;
 mod blocking;
 mod ingest;
 mod log;
+pub mod media;
 pub mod peers;
 pub mod project;
 

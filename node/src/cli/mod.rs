@@ -431,6 +431,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 for p in &report.problems {
                     println!("BROKEN: author {} seq {}: {}", p.author, p.seq, p.reason);
                 }
+                for b in &report.checkpoint_breaches {
+                    println!("{}", describe_breach(b));
+                }
                 if report.ok() {
                     println!("Every chain verifies.");
                 }
@@ -613,4 +616,26 @@ fn import(
         println!("Imported {done} events ({skipped} already present).");
     }
     Ok(())
+}
+
+/// One line for a checkpoint breach, for people.
+pub(crate) fn describe_breach(b: &sentinel_node::store::checkpoints::BreachRecord) -> String {
+    let what = match (b.kind.as_str(), b.presented_seq, &b.presented_id) {
+        ("truncated", Some(seq), _) => format!(
+            "TRUNCATED: hub {} attested author {} up to seq {}, but presented seq {seq}",
+            b.hub, b.author, b.attested_seq
+        ),
+        (_, _, Some(id)) => format!(
+            "FORKED: hub {} attested author {} seq {} as {}, but {id} was presented there",
+            b.hub, b.author, b.attested_seq, b.attested_id
+        ),
+        _ => format!(
+            "{}: hub {} author {} seq {}",
+            b.kind.to_uppercase(),
+            b.hub,
+            b.author,
+            b.attested_seq
+        ),
+    };
+    format!("{what} (by {}, {} time(s))", b.peer, b.times)
 }

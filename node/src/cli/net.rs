@@ -132,6 +132,9 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
                 for f in &m.failed {
                     println!("  media: {f:?}");
                 }
+                for b in &s.breaches {
+                    println!("  CHECKPOINT BREACH: {b}");
+                }
             }
             Err(e) => {
                 failed = true;

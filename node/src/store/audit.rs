@@ -32,6 +32,10 @@ pub struct AuditReport {
     pub quarantined: u64,
     /// The first bad entry of each author whose chain is broken.
     pub problems: Vec<AuditProblem>,
+    /// Contradictions of hub checkpoints found so far (a hub that lost or
+    /// rewrote entries it attested, or a forked author): evidence about
+    /// others, so they do not make this store's chains fail.
+    pub checkpoint_breaches: Vec<super::checkpoints::BreachRecord>,
 }
 
 impl AuditReport {
@@ -62,6 +66,7 @@ impl Store {
             authors: authors.len(),
             forks: conn.query_row("SELECT count(*) FROM forks", [], |r| r.get(0))?,
             quarantined: conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?,
+            checkpoint_breaches: self.breaches()?,
             ..AuditReport::default()
         };
         for author in authors {

@@ -22,7 +22,7 @@ use super::StoreError;
 /// One migration: runs inside a transaction, then `user_version` is set.
 type Migration = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
-const MIGRATIONS: &[Migration] = &[v1_log_and_views, v2_certificates];
+const MIGRATIONS: &[Migration] = &[v1_log_and_views, v2_certificates, v3_checkpoints];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -161,6 +161,11 @@ fn v2_certificates(tx: &Transaction<'_>) -> Result<(), StoreError> {
          ) STRICT, WITHOUT ROWID;",
     )?;
     Ok(())
+}
+
+/// Hub checkpoints: attested heads (a view) and breaches (evidence).
+fn v3_checkpoints(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::checkpoints::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

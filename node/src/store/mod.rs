@@ -5,9 +5,11 @@
 //! outside input too. One writer (this process), readers in parallel.
 //!
 //! Submodules: [`log`] (entries, heads, forks, quarantine), [`project`]
-//! (log → views), [`query`] (search), [`audit`] (chain verification).
+//! (log → views), [`query`] (search), [`audit`] (chain verification),
+//! [`checkpoints`] (hub checkpoints and breaches against them).
 
 pub mod audit;
+pub mod checkpoints;
 pub mod log;
 pub mod migrations;
 pub mod project;

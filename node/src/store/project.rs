@@ -88,6 +88,7 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM documents;
              DELETE FROM event_media;
+             DELETE FROM checkpoint_heads;
              DELETE FROM events_fts;
              DELETE FROM idx_events_geom;
              DELETE FROM events;",
@@ -150,8 +151,11 @@ pub(crate) fn project_entries(
                 let h = newest.entry(m.event).or_default();
                 *h = (*h).max(e.entry().hlc);
             }
-            // Readings, grants, revocations and checkpoints get their own
-            // views with the issues that use them.
+            Body::HubCheckpoint(c) => {
+                super::checkpoints::project(conn, e.author(), e.id(), c, wall_clock_ms())?;
+            }
+            // Readings, grants and revocations get their own views with
+            // the issues that use them.
             _ => {}
         }
     }
@@ -334,4 +338,12 @@ fn write_event_row(
     )?
     .execute(params![fid, v.title, v.description, notes.join("\n")])?;
     Ok(())
+}
+
+/// When a breach found while projecting is recorded: the projector has no
+/// caller-supplied time, and the record is for people.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
