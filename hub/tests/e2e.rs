@@ -25,7 +25,7 @@ const YEAR: u64 = 365 * DAY;
 /// Longest any single sync may take before the test calls it hung.
 const HANG: Duration = Duration::from_secs(30);
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

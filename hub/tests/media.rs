@@ -5,26 +5,15 @@
 //! and from there a node that never met their author; bytes that do not
 //! match their hash are refused and never stored. Every wait is bounded.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sentinel_certs::{Ca, FreshnessPolicy};
-use sentinel_hub::server::{self, HubNet};
-use sentinel_hub::testing::TestDatabase;
-use sentinel_hub::PgStore;
-use sentinel_node::net::{self, Net, Summary};
-use sentinel_node::node::{self as node_mod, Node};
-use sentinel_schema::{DeviceRole, EventId, NewEvent, Point, SigningKey};
+use sentinel_certs::Ca;
+use sentinel_hub::server;
+use sentinel_schema::EventId;
 use sentinel_sync::blobs::MediaStore;
 use tempfile::TempDir;
-use tokio::time::timeout;
 
-use crate::e2e::{deployment, eventually};
-
-const DAY: u64 = 24 * 60 * 60 * 1000;
-const HANG: Duration = Duration::from_secs(60);
+use crate::e2e::{deployment, eventually, now_ms, sync, Hub, Peer};
 
 /// A real 2×2 RGBA PNG (74 bytes).
 const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x06\x00\x00\x00\x72\xb6\x0d\x24\x00\x00\x00\x11\x49\x44\x41\x54\x78\xda\x63\x38\x21\x27\xf7\x1f\x84\x19\x60\x0c\x00\x47\x34\x08\x0d\x1b\x27\x91\xb7\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
@@ -42,17 +31,6 @@ fn big_jpeg() -> Vec<u8> {
         bytes.push(x as u8);
     }
     bytes
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
 }
 
 /// The SHA-256 name a blob store gives these bytes.
@@ -83,105 +61,39 @@ fn files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A field node enrolled with `ca`.
-struct Field {
-    dir: TempDir,
-    node: Arc<Mutex<Node>>,
+/// Reports an event on `peer` and attaches each photo to it.
+fn report_with_photos(peer: &Peer, id: u128, photos: &[(&[u8], &str)]) {
+    peer.report(id, 1);
+    let mut n = peer.node.lock().unwrap();
+    let event = EventId(id.to_be_bytes());
+    let now = now_ms();
+    for (i, (bytes, name)) in photos.iter().enumerate() {
+        n.attach(event, bytes, name, None, now + 1 + i as u64)
+            .unwrap();
+    }
 }
 
-impl Field {
-    fn new(ca: &Ca, name: &str, seed: u8) -> Field {
-        let now = now_ms();
-        let enrollment = ca
-            .enroll(DeviceRole::Node, name, key(seed), now - DAY, now + DAY, now)
-            .unwrap();
-        let dir = TempDir::new().unwrap();
-        drop(Node::init(dir.path(), key(seed.wrapping_add(100))).unwrap());
-        node_mod::enroll(dir.path(), &enrollment).unwrap();
-        let node = Node::open(dir.path()).unwrap();
-        Field {
-            dir,
-            node: Arc::new(Mutex::new(node)),
-        }
-    }
-
-    /// Reports an event and attaches each photo to it.
-    fn report_with_photos(&self, id: u128, photos: &[(&[u8], &str)]) {
-        let mut n = self.node.lock().unwrap();
-        let event = EventId(id.to_be_bytes());
-        let now = now_ms();
-        n.report(
-            &NewEvent {
-                title: format!("event {id}"),
-                description: "photos attached".into(),
-                category: "flood".into(),
-                severity: 3,
-                location: Point::new(13.4, 52.5).unwrap(),
-                reported_ms: now,
-            },
-            event,
-            None,
-            now,
-        )
-        .unwrap();
-        for (i, (bytes, name)) in photos.iter().enumerate() {
-            n.attach(event, bytes, name, None, now + 1 + i as u64)
-                .unwrap();
-        }
-    }
-
-    fn media(&self) -> MediaStore {
-        self.node.lock().unwrap().media().clone()
-    }
-
-    /// One `sentinel-node sync` against the hub, bounded in time.
-    async fn sync(&self, hub: &MediaHub) -> Summary {
-        let net = Net::load(self.dir.path(), &self.node.lock().unwrap()).unwrap();
-        timeout(
-            HANG,
-            net::sync_once(self.node.clone(), &net, hub.addr, |_| {}),
-        )
-        .await
-        .expect("sync hung")
-        .unwrap()
-    }
+fn media(peer: &Peer) -> MediaStore {
+    peer.node.lock().unwrap().media().clone()
 }
 
 /// The hub's sync server with a blob folder, on a fresh database.
 struct MediaHub {
-    _db: TestDatabase,
-    store: PgStore,
+    hub: Hub,
     _media_dir: TempDir,
-    blobs: Arc<MediaStore>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    blobs: std::sync::Arc<MediaStore>,
 }
 
 impl MediaHub {
     async fn start(ca: &Ca) -> MediaHub {
-        let db = TestDatabase::create().await.expect("a test database");
-        let store = db.open_store().await.expect("the store opens");
-        let now = now_ms();
-        let enrollment = ca
-            .enroll(DeviceRole::Hub, "hub-1", key(90), now - DAY, now + DAY, now)
-            .unwrap();
         let media_dir = TempDir::new().unwrap();
         let blobs = MediaStore::open(media_dir.path().join("media")).unwrap();
-        let hub_net = HubNet::for_store(enrollment, &store, FreshnessPolicy::Lenient)
-            .await
-            .unwrap()
-            .with_media(blobs.clone());
-        let endpoint = server::listen(&hub_net, "127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = endpoint.local_addr().unwrap();
-        let serving = server::serve(store.clone(), Arc::new(hub_net), endpoint, 100, |_| {});
-        let task = tokio::spawn(async move { serving.await.unwrap() });
+        let with = blobs.clone();
+        let hub = Hub::start_with(ca, 100, move |net| net.with_media(with)).await;
         MediaHub {
-            _db: db,
-            store,
+            hub,
             _media_dir: media_dir,
-            blobs: Arc::new(blobs),
-            addr,
-            task,
+            blobs: std::sync::Arc::new(blobs),
         }
     }
 
@@ -190,15 +102,9 @@ impl MediaHub {
     }
 
     async fn wanted(&self) -> Vec<([u8; 32], u64)> {
-        server::wanted_media(&self.store, &self.blobs)
+        server::wanted_media(&self.hub.store, &self.blobs)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for MediaHub {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -206,15 +112,15 @@ impl Drop for MediaHub {
 async fn photos_reach_the_hub_and_a_node_that_never_met_their_author() {
     let ca = deployment("Sentinel media test CA", 61);
     let hub = MediaHub::start(&ca).await;
-    let a = Field::new(&ca, "node-a", 62);
-    let b = Field::new(&ca, "node-b", 63);
+    let a = Peer::new(&ca, "node-a", 62);
+    let b = Peer::new(&ca, "node-b", 63);
     let jpeg = big_jpeg();
     let (small, big) = (hash_of(PNG), hash_of(&jpeg));
-    a.report_with_photos(1, &[(PNG, "small.png"), (&jpeg, "bridge.jpg")]);
+    report_with_photos(&a, 1, &[(PNG, "small.png"), (&jpeg, "bridge.jpg")]);
     assert!(files(hub.dir()).is_empty());
 
     // A syncs: the entries go up, then the hub fetches the photos from A.
-    let s = a.sync(&hub).await;
+    let s = sync(&a, &hub.hub).await;
     assert_eq!(s.sent, 3, "{s:?}");
     assert_eq!(s.media.error, None, "{:?}", s.media);
     assert_eq!((s.media.wanted, s.media.fetched), (0, 0), "{:?}", s.media);
@@ -237,15 +143,15 @@ async fn photos_reach_the_hub_and_a_node_that_never_met_their_author() {
     names.sort();
     assert_eq!(files(hub.dir()), names, "two blobs, no partial downloads");
     assert!(hub.wanted().await.is_empty());
-    let mut named = hub.store.media_named().await.unwrap();
+    let mut named = hub.hub.store.media_named().await.unwrap();
     named.sort();
     let mut expected = vec![(small, PNG.len() as u64), (big, jpeg.len() as u64)];
     expected.sort();
     assert_eq!(named, expected);
 
     // B never met A: it gets the entries and the photos from the hub.
-    assert!(!b.media().contains(&small));
-    let s = b.sync(&hub).await;
+    assert!(!media(&b).contains(&small));
+    let s = sync(&b, &hub.hub).await;
     assert_eq!(s.received, 3, "{s:?}");
     assert_eq!(
         (s.media.wanted, s.media.fetched, s.media.failed.len()),
@@ -255,10 +161,10 @@ async fn photos_reach_the_hub_and_a_node_that_never_met_their_author() {
     );
     assert_eq!(s.media.bytes_received, (PNG.len() + jpeg.len()) as u64);
     assert_eq!(s.media.served, 0);
-    assert_eq!(b.media().read(&small).unwrap(), PNG);
-    assert_eq!(b.media().read(&big).unwrap(), jpeg);
+    assert_eq!(media(&b).read(&small).unwrap(), PNG);
+    assert_eq!(media(&b).read(&big).unwrap(), jpeg);
     assert_eq!(
-        std::fs::read(b.media().path(&big)).unwrap(),
+        std::fs::read(media(&b).path(&big)).unwrap(),
         std::fs::read(hub.blobs.path(&big)).unwrap(),
         "identical bytes on B and on the hub"
     );
@@ -267,7 +173,7 @@ async fn photos_reach_the_hub_and_a_node_that_never_met_their_author() {
         .is_empty());
 
     // Everyone in sync and holding everything: the exchange moves nothing.
-    let s = a.sync(&hub).await;
+    let s = sync(&a, &hub.hub).await;
     assert_eq!((s.media.wanted, s.media.served), (0, 0), "{:?}", s.media);
 }
 
@@ -275,17 +181,17 @@ async fn photos_reach_the_hub_and_a_node_that_never_met_their_author() {
 async fn the_hub_refuses_bytes_that_do_not_match_their_hash() {
     let ca = deployment("Sentinel media test CA", 64);
     let hub = MediaHub::start(&ca).await;
-    let a = Field::new(&ca, "node-a", 65);
+    let a = Peer::new(&ca, "node-a", 65);
     let jpeg = big_jpeg();
     let (small, big) = (hash_of(PNG), hash_of(&jpeg));
-    a.report_with_photos(2, &[(PNG, "small.png"), (&jpeg, "bridge.jpg")]);
+    report_with_photos(&a, 2, &[(PNG, "small.png"), (&jpeg, "bridge.jpg")]);
     // A's copy of the big photo rots on disk: same length, one bit flipped.
-    let path = a.media().path(&big);
+    let path = media(&a).path(&big);
     let mut rotten = std::fs::read(&path).unwrap();
     rotten[150_000] ^= 0x01;
     std::fs::write(&path, &rotten).unwrap();
 
-    let s = a.sync(&hub).await;
+    let s = sync(&a, &hub.hub).await;
     assert_eq!(s.sent, 3, "the entries sync regardless: {s:?}");
     eventually("the hub to store the good photo", || {
         hub.blobs.contains(&small)
@@ -305,8 +211,8 @@ async fn the_hub_refuses_bytes_that_do_not_match_their_hash() {
     assert_eq!(hub.wanted().await, vec![(big, jpeg.len() as u64)]);
 
     // A repairs its copy; the next sync delivers the real bytes.
-    a.media().put(&jpeg).unwrap();
-    let s = a.sync(&hub).await;
+    media(&a).put(&jpeg).unwrap();
+    let s = sync(&a, &hub.hub).await;
     assert_eq!(s.media.served, 1, "{:?}", s.media);
     eventually("the hub to store the repaired photo", || {
         hub.blobs.contains(&big)
