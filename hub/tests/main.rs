@@ -14,6 +14,7 @@ mod media;
 mod nodes;
 mod postgis;
 mod project;
+mod receipts;
 
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::PgStore;

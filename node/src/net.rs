@@ -190,20 +190,32 @@ const VIEWS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 struct Tally {
     /// Who the peer is, for the breach records.
     peer_name: String,
+    /// The peer's author id when its certificate says it is a hub: only a
+    /// hub's acknowledgements are receipts.
+    hub: Option<AuthorId>,
     forks: u64,
     breaches: Vec<String>,
     views_projected: std::time::Instant,
 }
 
 impl Tally {
-    fn new(peer_name: &str) -> Self {
+    /// For a session with the peer the TLS handshake proved (`None`: its
+    /// certificate could not be read, so nothing it says is a receipt).
+    fn new(peer: Option<&sentinel_certs::Identity>) -> Self {
         Tally {
-            peer_name: peer_name.to_owned(),
+            peer_name: peer.map(|p| p.name.clone()).unwrap_or_default(),
+            hub: peer.filter(|p| p.role == DeviceRole::Hub).map(|p| p.author),
             forks: 0,
             breaches: Vec::new(),
             views_projected: std::time::Instant::now(),
         }
     }
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn on_event(
@@ -230,10 +242,23 @@ fn on_event(
             }
         }
         SessionEvent::Fork { .. } => tally.forks += 1,
+        // A receipt needs both: the certificate proves a hub, and the
+        // session's Hello claimed one.
+        SessionEvent::Acknowledged {
+            by: DeviceRole::Hub,
+            heads,
+        } => {
+            if let (Some(hub), Ok(mut n)) = (tally.hub, node.lock()) {
+                let recorded =
+                    n.store_mut()
+                        .record_receipts(hub, &tally.peer_name, heads, wall_ms());
+                if let Err(e) = recorded {
+                    eprintln!("recording a receipt from hub {}: {e}", tally.peer_name);
+                }
+            }
+        }
         SessionEvent::CheckpointBreach(breach) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now = wall_ms();
             if let Ok(mut n) = node.lock() {
                 if let Err(e) = n.store_mut().record_breach(breach, &tally.peer_name, now) {
                     eprintln!("recording a checkpoint breach: {e}");
@@ -264,7 +289,7 @@ pub async fn sync_once(
     let endpoint = quic::client_endpoint(bind, net.client.clone()).map_err(net_err)?;
     let conn = quic::connect(&endpoint, peer).await.map_err(net_err)?;
     let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net_err)?;
-    let mut tally = Tally::new(&who.name);
+    let mut tally = Tally::new(Some(&who));
     let ca = net.enrollment.ca.clone();
     let outcome = quic::drive(
         &conn,
@@ -377,7 +402,7 @@ pub async fn serve(
             let who = quic::identity_of(&conn, &net.enrollment.ca).ok();
             let name = who.as_ref().map(|i| i.name.clone()).unwrap_or_default();
             let ca = net.enrollment.ca.clone();
-            let mut tally = Tally::new(&name);
+            let mut tally = Tally::new(who.as_ref());
             let outcome = quic::drive(
                 &conn,
                 Side::Acceptor,

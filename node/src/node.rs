@@ -640,6 +640,7 @@ impl Node {
             media: count("SELECT count(*) FROM event_media")?,
             forks: count("SELECT count(*) FROM forks")?,
             quarantined: count("SELECT count(*) FROM quarantine")?,
+            awaiting_receipt: self.store.outbox_len()?,
             heads_digest: hex::encode(log::heads(conn)?.digest()),
         })
     }
@@ -674,5 +675,7 @@ pub struct Stats {
     pub media: u64,
     pub forks: u64,
     pub quarantined: u64,
+    /// Entries written here that no hub has acknowledged yet (the outbox).
+    pub awaiting_receipt: u64,
     pub heads_digest: String,
 }

@@ -201,3 +201,52 @@ fn a_missing_spatialite_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn everything_saved_on_a_node_that_never_met_a_hub_is_in_its_outbox() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path();
+    // No node here yet: a clear error, non-zero exit.
+    refused(dir, &["outbox"], "sentinel-node init");
+    ok(dir, &["init"]);
+    let empty = json(dir, &["outbox"]);
+    assert_eq!(empty["awaiting_receipt"], 0);
+    assert_eq!(empty["entries"].as_array().unwrap().len(), 0);
+    assert!(empty["last_receipt"].is_null());
+    let out = ok(dir, &["outbox"]);
+    assert!(
+        out.contains("Every entry written here has a hub receipt"),
+        "{out}"
+    );
+
+    let id = json(dir, REPORT)[0]["event"].as_str().unwrap().to_string();
+    ok(dir, &["note", &id[..8], "Road closed by police"]);
+    let outbox = json(dir, &["outbox"]);
+    assert_eq!(outbox["awaiting_receipt"], 2);
+    let entries = outbox["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    // Newest last, with kind, event and HLC.
+    assert_eq!(entries[0]["seq"], 1);
+    assert_eq!(entries[1]["seq"], 2);
+    for e in entries {
+        assert_eq!(e["kind"], "event_change");
+        assert_eq!(e["event"], id.as_str());
+        assert_eq!(e["entry"].as_str().unwrap().len(), 64);
+        assert!(e["hlc"].as_str().unwrap().contains('.'));
+    }
+    assert!(outbox["last_receipt"].is_null());
+    assert_eq!(json(dir, &["stats"])["awaiting_receipt"], 2);
+
+    let text = ok(dir, &["outbox"]);
+    assert!(
+        text.contains("2 entries written here await a hub receipt"),
+        "{text}"
+    );
+    assert!(text.contains(&id), "{text}");
+    assert!(text.contains("No hub has acknowledged"), "{text}");
+    let stats = ok(dir, &["stats"]);
+    assert!(stats.contains("awaiting a hub receipt: 2"), "{stats}");
+    // Receipts are not a view: rebuilding the views keeps the outbox as is.
+    ok(dir, &["rebuild-views"]);
+    assert_eq!(json(dir, &["outbox"])["awaiting_receipt"], 2);
+}

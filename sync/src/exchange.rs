@@ -389,6 +389,11 @@ impl Exchange {
         }
         ctx.out.stats.entries_acked += batch.n_entries as u64;
         ctx.out.progress();
+        let held: Vec<(AuthorId, Head)> = heads.into_iter().filter(|(_, h)| h.seq > 0).collect();
+        if let (Some(by), false) = (ctx.peer_role, held.is_empty()) {
+            ctx.out
+                .event(SessionEvent::Acknowledged { by, heads: held });
+        }
         Ok(())
     }
 

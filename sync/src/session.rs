@@ -38,7 +38,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use sentinel_schema::limits::MAX_FRAME_BYTES;
-use sentinel_schema::{AuthorId, DeviceRole, EntryId, Hlc};
+use sentinel_schema::{AuthorId, DeviceRole, EntryId, Head, Hlc};
 
 use crate::checkpoint::{Attested, Breach};
 use crate::exchange::Exchange;
@@ -142,6 +142,20 @@ pub enum SessionEvent {
     CheckpointBreach(Breach),
     /// A newer revocation list was verified and stored.
     RevocationListLearned { number: u64 },
+    /// The peer's committed heads for some authors: what it durably holds.
+    /// Emitted for every `Ack` (the authors of the acknowledged batch), and
+    /// for the heads the peer presented at the start of the session (its
+    /// `Heads` frames, or ours when the digests were equal): entries a
+    /// peer already held are never sent, so never acknowledged. Records
+    /// with seq 0 (nothing of that author) are left out. `by` is the role
+    /// the peer claimed in its Hello: an acknowledgement from a hub is a
+    /// **receipt**, which the node keeps (its outbox is what no hub has
+    /// acknowledged). The receiver checks the ids against its own log: a
+    /// head it does not hold, or another entry at that seq, covers nothing.
+    Acknowledged {
+        by: DeviceRole,
+        heads: Vec<(AuthorId, Head)>,
+    },
     /// The session ended; `remote` when the peer closed it.
     Closed {
         code: CloseCode,
@@ -250,6 +264,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut Outbox,
     pub(crate) verifier: &'a mut Verifier,
     pub(crate) now_ms: u64,
+    /// The role the peer claimed in its Hello, once it has arrived.
+    pub(crate) peer_role: Option<DeviceRole>,
 }
 
 /// Where a session is. Each handler consumes its state and returns the
@@ -292,6 +308,10 @@ pub struct Session {
     verifier: Verifier,
     /// The number the peer's next frame must carry.
     expected_number: u64,
+    /// The role the peer claimed in its Hello.
+    peer_role: Option<DeviceRole>,
+    /// The heads digest our Hello carried.
+    hello_digest: [u8; 32],
     last_heard_ms: u64,
     closed: Option<(CloseCode, String)>,
 }
@@ -314,6 +334,8 @@ impl Session {
             out: Outbox::default(),
             verifier: Verifier::default(),
             expected_number: 0,
+            peer_role: None,
+            hello_digest: [0; 32],
             last_heard_ms: 0,
             closed: None,
         }
@@ -346,10 +368,11 @@ impl Session {
                 return Err(SessionError::LocalRevocationList(why));
             }
         };
+        self.hello_digest = heads.digest();
         self.out.send(&Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             role: self.config.role,
-            heads_digest: heads.digest(),
+            heads_digest: self.hello_digest,
             n_authors: heads.n_authors() as u64,
             n_entries: heads.n_entries(),
             revocation_number: revocations.number,
@@ -408,20 +431,46 @@ impl Session {
             return Ok(());
         }
         self.expected_number += 1;
+        let held = self.peer_holds(&frame.message);
         let state = std::mem::replace(&mut self.state, State::Closed);
         let mut ctx = Ctx {
             config: &self.config,
             out: &mut self.out,
             verifier: &mut self.verifier,
             now_ms,
+            peer_role: self.peer_role,
         };
         match dispatch(state, frame.message, store, &mut ctx) {
             Ok(next) => {
                 self.state = next;
+                if let (Some(by), Some(heads)) = (self.peer_role, held) {
+                    self.out.event(SessionEvent::Acknowledged { by, heads });
+                }
                 Ok(())
             }
             Err(fault) => self.fault(fault),
         }
+    }
+
+    /// Notes the peer's role from its Hello, and what the peer durably
+    /// holds as the heads exchange shows it (for
+    /// [`SessionEvent::Acknowledged`]): the heads in its `Heads` frame, or
+    /// ours when its Hello carries the same digest. Acks are the
+    /// exchange's.
+    fn peer_holds(&mut self, message: &Message) -> Option<Vec<(AuthorId, Head)>> {
+        let heads: Vec<(AuthorId, Head)> = match (&self.state, message) {
+            (State::ExpectHello(s), Message::Hello(hello)) => {
+                self.peer_role = Some(hello.role);
+                if hello.version != PROTOCOL_VERSION || hello.heads_digest != self.hello_digest {
+                    return None;
+                }
+                s.heads.iter().map(|(a, h)| (*a, *h)).collect()
+            }
+            (State::ExpectHeads(_), Message::Heads { heads, .. }) => heads.clone(),
+            _ => return None,
+        };
+        let heads: Vec<(AuthorId, Head)> = heads.into_iter().filter(|(_, h)| h.seq > 0).collect();
+        (!heads.is_empty()).then_some(heads)
     }
 
     /// Tells the session that the store holds new entries (written
@@ -439,6 +488,7 @@ impl Session {
             out: &mut self.out,
             verifier: &mut self.verifier,
             now_ms: self.last_heard_ms,
+            peer_role: self.peer_role,
         };
         match x.push_new(store, &mut ctx) {
             Ok(()) => Ok(()),
@@ -504,6 +554,13 @@ impl Session {
     /// Why the session closed, once it has.
     pub fn close_reason(&self) -> Option<(CloseCode, &str)> {
         self.closed.as_ref().map(|(c, r)| (*c, r.as_str()))
+    }
+
+    /// The role the peer claimed in its Hello (`None` before it arrives).
+    /// The driver checks it against the peer's certificate where it
+    /// matters: a receipt counts only from a hub's certificate.
+    pub fn peer_role(&self) -> Option<DeviceRole> {
+        self.peer_role
     }
 
     /// The name of the current state, for logs.

@@ -209,7 +209,7 @@ pub(crate) fn runs(items: impl Iterator<Item = String>) -> String {
 
 pub(crate) fn render_event(e: &SessionEvent) -> Option<String> {
     Some(match e {
-        SessionEvent::Progress { .. } => return None,
+        SessionEvent::Progress { .. } | SessionEvent::Acknowledged { .. } => return None,
         SessionEvent::Applied { n_entries, .. } => format!("applied({n_entries})"),
         SessionEvent::Fork { seq, .. } => format!("fork(#{seq})"),
         SessionEvent::Quarantined { code, .. } => format!("quarantined({code})"),

@@ -6,6 +6,7 @@ mod checkpoints;
 mod contract;
 mod faults;
 mod harness;
+mod receipts;
 mod refusals;
 mod session;
 mod sim;

@@ -2,6 +2,7 @@
 //! are in [`net`].
 
 mod net;
+mod outbox;
 mod show;
 
 use show::{print_page, show};
@@ -105,6 +106,9 @@ enum Cmd {
     },
     /// Counts and the heads digest.
     Stats,
+    /// Entries written here that no hub has acknowledged yet (saved, not
+    /// yet synced), and the last hub receipt.
+    Outbox,
     /// Drop every view and rebuild it from the log.
     RebuildViews,
 }
@@ -457,10 +461,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 println!("media           {}", s.media);
                 println!("forks           {}", s.forks);
                 println!("quarantined     {}", s.quarantined);
+                println!("awaiting a hub receipt: {}", s.awaiting_receipt);
                 println!("heads digest    {}", s.heads_digest);
                 println!("store           {}", dir.join(DB_FILE).display());
             }
         }
+        Cmd::Outbox => outbox::outbox(&node, json)?,
         Cmd::RebuildViews => {
             let p = node.store_mut().rebuild_views()?;
             if json {

@@ -135,6 +135,11 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
                 for b in &s.breaches {
                     println!("  CHECKPOINT BREACH: {b}");
                 }
+                // Saved is not synced: only a hub's receipt empties the outbox.
+                let waiting = node.lock().ok().map(|n| n.store().outbox_len());
+                if let Some(Ok(n)) = waiting {
+                    println!("  awaiting a hub receipt: {n} (sentinel-node outbox)");
+                }
             }
             Err(e) => {
                 failed = true;

@@ -1,7 +1,8 @@
 //! Versioned schema migrations, tracked in `PRAGMA user_version`.
 //!
 //! Tables split in two: the **log** (entries, heads, forks, quarantine,
-//! meta) is the truth; the **views** (documents, events with geometry,
+//! meta) is the truth, kept with the evidence about it (checkpoint
+//! breaches, hub receipts); the **views** (documents, events with geometry,
 //! full-text index, media) are derived from it and can be emptied and
 //! rebuilt at any time (`sentinel-node rebuild-views`).
 //!
@@ -22,7 +23,12 @@ use super::StoreError;
 /// One migration: runs inside a transaction, then `user_version` is set.
 type Migration = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
-const MIGRATIONS: &[Migration] = &[v1_log_and_views, v2_certificates, v3_checkpoints];
+const MIGRATIONS: &[Migration] = &[
+    v1_log_and_views,
+    v2_certificates,
+    v3_checkpoints,
+    v4_receipts,
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -166,6 +172,12 @@ fn v2_certificates(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// Hub checkpoints: attested heads (a view) and breaches (evidence).
 fn v3_checkpoints(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::checkpoints::migrate(tx)
+}
+
+/// Receipts: per hub and author, the highest seq the hub acknowledged
+/// (evidence, kept across `rebuild-views`).
+fn v4_receipts(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::receipts::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

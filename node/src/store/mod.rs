@@ -6,7 +6,8 @@
 //!
 //! Submodules: [`log`] (entries, heads, forks, quarantine), [`project`]
 //! (log → views), [`query`] (search), [`audit`] (chain verification),
-//! [`checkpoints`] (hub checkpoints and breaches against them).
+//! [`checkpoints`] (hub checkpoints and breaches against them),
+//! [`receipts`] (what hubs acknowledged; the outbox).
 
 pub mod audit;
 pub mod checkpoints;
@@ -14,6 +15,7 @@ pub mod log;
 pub mod migrations;
 pub mod project;
 pub mod query;
+pub mod receipts;
 pub mod sync_store;
 
 use std::path::{Path, PathBuf};

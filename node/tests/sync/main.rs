@@ -233,4 +233,5 @@ fn timed(name: &str) -> impl Drop {
 
 mod converge;
 mod kill;
+mod receipts;
 mod refusals;
