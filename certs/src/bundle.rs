@@ -26,6 +26,7 @@ pub const BUNDLE_HEADER: &str = "Sentinel enrollment bundle, format 1";
 
 /// Everything a device needs to take part: the CA to check peers against,
 /// its own verified identity and certificate, and its key.
+#[derive(Clone)]
 pub struct Enrollment {
     pub ca: CaCert,
     pub identity: Identity,

@@ -9,10 +9,12 @@
 //! live relay between them and the two-way exchange of media blobs with
 //! them, kept in a folder on disk ([`server`], [`store::media`]), signed
 //! checkpoints of its heads ([`checkpoint`]), its configuration
-//! ([`config`]), the admin read API ([`api`], no authentication yet), and
-//! (feature `testing`) a harness that starts a throwaway PostgreSQL server
-//! for tests. Still to come: authentication of the API, live feed, exports
-//! beyond GeoJSON.
+//! ([`config`]), the hub's own chain of entries it signs ([`own`]),
+//! accounts, tokens and roles ([`people`]), the admin API ([`api`],
+//! bearer tokens, the authorisation matrix of `sentinel_schema::access`),
+//! and (feature `testing`) a harness that starts a throwaway PostgreSQL
+//! server for tests. Still to come: live feed, OpenAPI, metrics, HTTPS,
+//! exports beyond GeoJSON.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
@@ -21,6 +23,8 @@
 pub mod api;
 pub mod checkpoint;
 pub mod config;
+pub mod own;
+pub mod people;
 pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]

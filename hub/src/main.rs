@@ -7,10 +7,15 @@
 //! hub's enrollment bundle, binds the sync port (sessions and media) and prints the
 //! bound address as its first line of output (`{"listening":"ADDR"}` with
 //! `--json`), then serves nodes until Ctrl-C / SIGTERM. Next to sync it
-//! serves the admin read API over HTTP (`sentinel_hub::api`) on `--http
-//! ADDR` (default `127.0.0.1:8080`: localhost, as the API has no
-//! authentication yet) and prints that address as its second line
-//! (`{"http":"ADDR"}` with `--json`).
+//! serves the HTTP API (`sentinel_hub::api`, bearer tokens from
+//! `/api/v1/login`) on `--http ADDR` (default `127.0.0.1:8080`: localhost
+//! until it is served over HTTPS) and prints that address as its second
+//! line (`{"http":"ADDR"}` with `--json`).
+//!
+//! `sentinel-hub user add NAME --role admin` creates an account (the first
+//! admin comes from here): the password is read from
+//! `SENTINEL_USER_PASSWORD` or, when unset, the first line of standard
+//! input — never a default. The role is a `role_grant` entry the hub signs.
 
 #![forbid(unsafe_code)]
 
@@ -22,8 +27,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use sentinel_certs::{Bundle, CaCert};
+use sentinel_certs::{Bundle, CaCert, Enrollment};
+use sentinel_hub::api::ApiState;
 use sentinel_hub::config::{HubConfig, BUNDLE_ENV, CA_ENV, MEDIA_DIR_ENV};
+use sentinel_hub::own::OwnChain;
 use sentinel_hub::server::{self, HubNet};
 use sentinel_hub::PgStore;
 use sentinel_sync::blobs::MediaStore;
@@ -45,24 +52,137 @@ enum Command {
         /// Print machine-readable output (JSON lines).
         #[arg(long)]
         json: bool,
-        /// Serve the admin read API (HTTP, no authentication yet) here.
+        /// Serve the HTTP API here.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+    },
+    /// People who sign in to the HTTP API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; its password comes from SENTINEL_USER_PASSWORD
+    /// or the first line of standard input.
+    Add {
+        name: String,
+        /// admin, officer or public.
+        #[arg(long)]
+        role: String,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve { json, http } => match run_serve(cli.config, json, http) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("sentinel-hub: {e}");
-                ExitCode::from(e.code)
-            }
-        },
+    let result = match cli.command {
+        Command::Serve { json, http } => run_serve(cli.config, json, http),
+        Command::User {
+            command: UserCommand::Add { name, role },
+        } => add_user(cli.config, &name, &role),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sentinel-hub: {e}");
+            ExitCode::from(e.code)
+        }
     }
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The configuration and the hub's identity, checked.
+fn load(config_file: Option<PathBuf>) -> Result<(HubConfig, Enrollment), Failure> {
+    let config = HubConfig::load(config_file.as_deref()).map_err(config_error)?;
+    let enrollment = Bundle::open(&config.bundle, &config.bundle_password).map_err(|e| {
+        config_error(format!(
+            "{BUNDLE_ENV} = {}: cannot open the bundle: {e}",
+            config.bundle.display()
+        ))
+    })?;
+    if let Some(ca_path) = &config.ca {
+        let ca = CaCert::load(ca_path)
+            .map_err(|e| config_error(format!("{CA_ENV} = {}: {e}", ca_path.display())))?;
+        if ca.der() != enrollment.ca.der() {
+            return Err(config_error(format!(
+                "{BUNDLE_ENV} = {} was issued by the CA \"{}\", not by {CA_ENV} = {} (\"{}\")",
+                config.bundle.display(),
+                enrollment.ca.name(),
+                ca_path.display(),
+                ca.name()
+            )));
+        }
+    }
+    Ok((config, enrollment))
+}
+
+/// `user add NAME --role ROLE`.
+fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), Failure> {
+    let role = sentinel_schema::access::parse_role(role)
+        .filter(|r| *r != sentinel_schema::PersonRole::None)
+        .ok_or_else(|| usage(format!("--role {role:?}: one of admin, officer, public")))?;
+    sentinel_hub::people::check_name(name).map_err(usage)?;
+    let password = match std::env::var(USER_PASSWORD_ENV) {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(failure)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let hash = sentinel_hub::people::hash_password(&password)
+        .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))?;
+    let (config, enrollment) = load(config_file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(failure)?;
+    runtime.block_on(async move {
+        let store = PgStore::open(config.database.clone(), config.pool_size)
+            .await
+            .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))?;
+        let now = now_ms();
+        if !store
+            .create_account(name, &hash, now)
+            .await
+            .map_err(failure)?
+        {
+            return Err(usage(format!("an account {name:?} exists already")));
+        }
+        let own = OwnChain::new(store, enrollment, now)
+            .await
+            .map_err(failure)?;
+        let entry =
+            sentinel_hub::people::grant_role(&own, name, role, "sentinel-hub user add", now)
+                .await
+                .map_err(failure)?;
+        println!(
+            "account {name} created, role {} granted in entry {} (seq {})",
+            sentinel_schema::access::role_name(role),
+            entry.id(),
+            entry.seq()
+        );
+        Ok(())
+    })
+}
+
+/// Bad input on the command line: exit code 2.
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code: 2,
+    }
+}
+
+/// Where `user add` reads the password from, when set.
+const USER_PASSWORD_ENV: &str = "SENTINEL_USER_PASSWORD";
 
 struct Failure {
     message: String,
@@ -92,26 +212,7 @@ fn failure(message: impl std::fmt::Display) -> Failure {
 }
 
 fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
-    let config = HubConfig::load(config_file.as_deref()).map_err(config_error)?;
-    let enrollment = Bundle::open(&config.bundle, &config.bundle_password).map_err(|e| {
-        config_error(format!(
-            "{BUNDLE_ENV} = {}: cannot open the bundle: {e}",
-            config.bundle.display()
-        ))
-    })?;
-    if let Some(ca_path) = &config.ca {
-        let ca = CaCert::load(ca_path)
-            .map_err(|e| config_error(format!("{CA_ENV} = {}: {e}", ca_path.display())))?;
-        if ca.der() != enrollment.ca.der() {
-            return Err(config_error(format!(
-                "{BUNDLE_ENV} = {} was issued by the CA \"{}\", not by {CA_ENV} = {} (\"{}\")",
-                config.bundle.display(),
-                enrollment.ca.name(),
-                ca_path.display(),
-                ca.name()
-            )));
-        }
-    }
+    let (config, enrollment) = load(config_file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,13 +227,18 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
                 config.media_dir.display()
             ))
         })?;
+        let own = Arc::new(
+            OwnChain::new(store.clone(), enrollment.clone(), now_ms())
+                .await
+                .map_err(failure)?,
+        );
         let net = HubNet::for_store(enrollment, &store, config.freshness)
             .await
             .map_err(failure)?
             .with_media(media);
         let net = match config.checkpoint_every {
-            Some(every) => net.with_checkpoints(every),
-            None => net,
+            Some(every) => net.with_checkpoints(own.clone(), every),
+            None => net.with_own_chain(own.clone()),
         };
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
             failure(format!(
@@ -162,8 +268,11 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = writeln!(out, "{http_line}");
             let _ = out.flush();
         }
-        let http_serving =
-            axum::serve(http_listener, sentinel_hub::api::router(store.clone())).into_future();
+        let http_serving = axum::serve(
+            http_listener,
+            sentinel_hub::api::router(ApiState::new(store.clone(), Some(own))),
+        )
+        .into_future();
         let serving = server::serve(
             store,
             Arc::new(net),

@@ -44,7 +44,8 @@ use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{watch, Semaphore};
 
-use crate::checkpoint::{CheckpointError, Checkpointer};
+use crate::checkpoint::Checkpointer;
+use crate::own::OwnChain;
 use crate::store::peers::PeerSeen;
 use crate::store::{PgStore, PgSyncStore, StoreError};
 
@@ -62,8 +63,6 @@ pub enum ServerError {
     Net(#[from] quic::DriverError),
     #[error("the hub must run on a multi-thread tokio runtime")]
     CurrentThreadRuntime,
-    #[error("checkpoints: {0}")]
-    Checkpoint(#[from] CheckpointError),
 }
 
 /// The hub's identity and TLS configuration.
@@ -77,8 +76,11 @@ pub struct HubNet {
     pub trust: Arc<CaTrust>,
     /// The blob folder; `None`: the hub takes no media connections.
     pub media: Option<Arc<MediaStore>>,
+    /// The hub's own chain: [`serve`] pushes what is appended to it to
+    /// live sessions at once.
+    pub own: Option<Arc<OwnChain>>,
     /// How often [`serve`] signs a checkpoint of the heads (when they
-    /// moved); `None`: never.
+    /// moved) into the own chain; `None`: never.
     pub checkpoint_every: Option<Duration>,
 }
 
@@ -109,15 +111,23 @@ impl HubNet {
             server,
             client,
             media: None,
+            own: None,
             checkpoint_every: None,
         })
     }
 
-    /// Signs a checkpoint of the heads every `every` while they move (see
-    /// [`crate::checkpoint`]); live sessions push it at once.
-    pub fn with_checkpoints(mut self, every: Duration) -> HubNet {
-        self.checkpoint_every = Some(every);
+    /// Pushes entries the hub itself writes (role grants, checkpoints) to
+    /// live sessions as they are appended.
+    pub fn with_own_chain(mut self, own: Arc<OwnChain>) -> HubNet {
+        self.own = Some(own);
         self
+    }
+
+    /// Signs a checkpoint of the heads into `own` every `every` while they
+    /// move (see [`crate::checkpoint`]); live sessions push it at once.
+    pub fn with_checkpoints(mut self, own: Arc<OwnChain>, every: Duration) -> HubNet {
+        self.checkpoint_every = Some(every);
+        self.with_own_chain(own)
     }
 
     /// Keeps media blobs in `media`: [`listen`] then also offers the media
@@ -228,14 +238,17 @@ pub async fn serve(
         }
     });
     let relay = Arc::new(relay);
-    if let Some(every) = net.checkpoint_every {
-        let e = &net.enrollment;
-        let enrollment = Enrollment::new(e.ca.clone(), e.cert_der.clone(), e.key.clone())?;
-        let checkpointer = Checkpointer::new(store.clone(), enrollment, now_ms()).await?;
+    if let Some(own) = &net.own {
+        let mut written = own.subscribe();
         let wake = relay.clone();
-        tokio::spawn(checkpointer.run(every, move |_| {
-            wake.send_modify(|n| *n = n.wrapping_add(1));
-        }));
+        tokio::spawn(async move {
+            while written.changed().await.is_ok() {
+                wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        });
+        if let Some(every) = net.checkpoint_every {
+            tokio::spawn(Checkpointer::new(own.clone()).run(every));
+        }
     }
     let slots = Arc::new(Semaphore::new(max_sessions.max(1)));
     let report = Arc::new(report);
@@ -434,10 +447,4 @@ pub async fn wanted_media(
     })
     .await
     .map_err(|e| format!("checking the media folder: {e}"))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -5,10 +5,10 @@
 //! SpatiaLite nodes.
 
 use sentinel_hub::checkpoint::Checkpointer;
-use sentinel_schema::{verify_all, Body, DeviceRole, Entry, Hlc, MediaAttached, MediaType};
+use sentinel_schema::{verify_all, Body, Entry, Hlc, MediaAttached, MediaType};
 use sentinel_sync::{Attestation, SyncStore};
 
-use crate::e2e::{deployment, issue, key, sync, Hub, Peer};
+use crate::e2e::{deployment, key, sync, Hub, Peer};
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -40,11 +40,8 @@ async fn a_node_flags_a_hub_that_truncates_or_rewrites_what_it_checkpointed() {
     sync(&n1, &hub).await;
 
     // The hub signs its heads once; with nothing new, not again.
-    let hub_identity = issue(&ca, DeviceRole::Hub, "hub-1", 90);
-    let hub_author = hub_identity.identity.author;
-    let mut checkpointer = Checkpointer::new(hub.store.clone(), hub_identity, now_ms())
-        .await
-        .unwrap();
+    let hub_author = hub.own.author();
+    let mut checkpointer = Checkpointer::new(hub.own.clone());
     let written = checkpointer.write_if_changed(now_ms()).await.unwrap();
     assert_eq!(written.len(), 1);
     let Body::HubCheckpoint(cp) = &written[0].entry().body else {
@@ -162,14 +159,14 @@ async fn a_node_flags_a_hub_that_truncates_or_rewrites_what_it_checkpointed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_serving_hub_signs_checkpoints_as_chains_move() {
     let ca = deployment("Sentinel checkpoint test CA", 4);
-    let hub = Hub::start_with(&ca, 100, |net| {
-        net.with_checkpoints(std::time::Duration::from_millis(100))
+    let hub = Hub::start_with(&ca, 100, |net, own| {
+        net.with_checkpoints(own, std::time::Duration::from_millis(100))
     })
     .await;
     let n1 = Peer::new(&ca, "node-1", 41);
     n1.report(1, 3);
     sync(&n1, &hub).await;
-    let hub_author = issue(&ca, DeviceRole::Hub, "hub-1", 90).identity.author;
+    let hub_author = hub.own.author();
     let hub_seq = || {
         let sync_store =
             sentinel_hub::PgSyncStore::new(hub.store.clone(), tokio::runtime::Handle::current());

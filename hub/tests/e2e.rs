@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sentinel_certs::{Ca, Enrollment, FreshnessPolicy};
+use sentinel_hub::own::OwnChain;
 use sentinel_hub::server::{self, HubNet, SessionReport};
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::{PgStore, PgSyncStore};
@@ -159,6 +160,8 @@ impl Peer {
 pub(crate) struct Hub {
     _db: TestDatabase,
     pub(crate) store: PgStore,
+    /// The hub's own chain (for tests that make the hub write).
+    pub(crate) own: Arc<OwnChain>,
     addr: SocketAddr,
     sessions: Arc<Mutex<Vec<SessionReport>>>,
     task: tokio::task::JoinHandle<()>,
@@ -166,22 +169,28 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub(crate) async fn start(ca: &Ca, max_sessions: usize) -> Hub {
-        Hub::start_with(ca, max_sessions, |net| net).await
+        Hub::start_with(ca, max_sessions, |net, _| net).await
     }
 
     /// [`Hub::start`] with the network settings changed by `configure`.
     pub(crate) async fn start_with(
         ca: &Ca,
         max_sessions: usize,
-        configure: impl FnOnce(HubNet) -> HubNet,
+        configure: impl FnOnce(HubNet, Arc<OwnChain>) -> HubNet,
     ) -> Hub {
         let db = TestDatabase::create().await.expect("a test database");
         let store = db.open_store().await.expect("the store opens");
         let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
+        let own = Arc::new(
+            OwnChain::new(store.clone(), enrollment.clone(), now_ms())
+                .await
+                .unwrap(),
+        );
         let hub_net = configure(
             HubNet::for_store(enrollment, &store, FreshnessPolicy::Lenient)
                 .await
                 .unwrap(),
+            own.clone(),
         );
         let endpoint = server::listen(&hub_net, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
@@ -198,6 +207,7 @@ impl Hub {
         Hub {
             _db: db,
             store,
+            own,
             addr,
             sessions,
             task,

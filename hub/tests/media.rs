@@ -89,7 +89,7 @@ impl MediaHub {
         let media_dir = TempDir::new().unwrap();
         let blobs = MediaStore::open(media_dir.path().join("media")).unwrap();
         let with = blobs.clone();
-        let hub = Hub::start_with(ca, 100, move |net| net.with_media(with)).await;
+        let hub = Hub::start_with(ca, 100, move |net, _| net.with_media(with)).await;
         MediaHub {
             hub,
             _media_dir: media_dir,

@@ -2,35 +2,11 @@
 //! real certificates, real PostgreSQL) records each peer at session end;
 //! the admin API lists them, newest first, with how far behind they are.
 
-use axum::body::Body as HttpBody;
-use axum::http::{header, Request, StatusCode};
-use sentinel_hub::api::{router, PROBLEM_JSON};
-use sentinel_hub::PgStore;
-use serde_json::Value;
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use sentinel_hub::api::PROBLEM_JSON;
 
+use crate::api::get;
 use crate::e2e::{deployment, eventually, sync, Hub, Peer};
-
-async fn get(store: &PgStore, uri: &str) -> (StatusCode, String, Value) {
-    let response = router(store.clone())
-        .oneshot(Request::get(uri).body(HttpBody::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        content_type,
-        serde_json::from_slice(&bytes).unwrap(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_lists_each_peer_with_how_far_behind_it_is() {

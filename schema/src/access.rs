@@ -84,8 +84,8 @@ impl Action {
     pub fn routes(self) -> &'static str {
         match self {
             Action::ReadEvents => "`GET /events`, `GET /events/{id}`",
-            Action::ReadHistory => "`GET /events/{id}/history`",
-            Action::ReadMedia => "`GET /media/{hash}`",
+            Action::ReadHistory => "history and conflicts in `GET /events/{id}`",
+            Action::ReadMedia => "`GET /media/{hash}` (node)",
             Action::Report => "`POST /events`",
             Action::Edit => "`PATCH /events/{id}`",
             Action::Note => "`POST /events/{id}/notes`",
@@ -178,6 +178,18 @@ pub fn role_name(role: PersonRole) -> &'static str {
         PersonRole::Officer => "officer",
         PersonRole::Admin => "admin",
     }
+}
+
+/// A person role from its API name (`admin`, `officer`, `public`, `none`).
+pub fn parse_role(name: &str) -> Option<PersonRole> {
+    [
+        PersonRole::None,
+        PersonRole::Public,
+        PersonRole::Officer,
+        PersonRole::Admin,
+    ]
+    .into_iter()
+    .find(|r| role_name(*r) == name)
 }
 
 /// Decides one request: `person` with `role` doing `action`, on `event`

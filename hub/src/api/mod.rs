@@ -1,9 +1,11 @@
-//! The hub's admin read API: JSON over HTTP (axum), read-only.
+//! The hub's admin API: JSON over HTTP (axum).
 //!
-//! **No authentication yet.** Authentication and authorisation come with a
-//! later issue; until then the binary binds this API to localhost unless
-//! configured otherwise (`sentinel-hub serve --http ADDR`), and nothing
-//! here writes.
+//! **Signed in.** Every `/api/v1` route but `login` wants a bearer token
+//! (`POST /api/v1/login`) and checks the caller's role against the matrix in
+//! `sentinel_schema::access` (`docs/security.md` 3.3): the public gets
+//! redacted events, only admins read the timeline, node status and
+//! accounts. The API is plain HTTP: the binary binds it to localhost unless
+//! configured otherwise (`sentinel-hub serve --http ADDR`).
 //!
 //! # Routes
 //!
@@ -11,6 +13,8 @@
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the process runs |
 //! | `GET /readyz` | `200` when the database answers `SELECT 1`, else `503` |
+//! | `POST /api/v1/login`, `POST /api/v1/logout` | bearer tokens |
+//! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable` | accounts (admins) |
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order |
 //! | `GET /api/v1/events` | the events view, newest report first |
 //! | `GET /api/v1/events/{id}` | one event, its history and conflicts |
@@ -73,6 +77,7 @@
 //! naming it. Bad parameters (unknown or repeated ones too) are `400`, an
 //! unknown event `404`, a database that does not answer `503`.
 
+mod auth;
 mod nodes;
 mod params;
 mod problem;
@@ -84,14 +89,20 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use sentinel_schema::{BodyKind, Status};
 use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use std::sync::Arc;
+
+use sentinel_schema::access::{self, Action, Scope};
+
+use crate::own::OwnChain;
 use crate::PgStore;
+pub use auth::Caller;
 use params::{check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Params};
 pub use problem::{Problem, PROBLEM_JSON};
 
@@ -106,17 +117,83 @@ pub const MAX_RADIUS_M: f64 = 20_100_000.0;
 /// How long `/readyz` waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The API's router, reading from `store`.
-pub fn router(store: PgStore) -> Router {
+/// What every handler reads: the store, and the hub's own chain for the
+/// entries the API writes (role grants); without it those routes answer
+/// 503.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: PgStore,
+    pub own: Option<Arc<OwnChain>>,
+    /// Test hook (feature `testing`): requests without an Authorization
+    /// header act as this person with this role, so tests of what a route
+    /// answers need not sign in. Never set outside tests.
+    #[cfg(feature = "testing")]
+    pub trusted: Option<(String, sentinel_schema::PersonRole)>,
+}
+
+impl ApiState {
+    pub fn new(store: PgStore, own: Option<Arc<OwnChain>>) -> ApiState {
+        ApiState {
+            store,
+            own,
+            #[cfg(feature = "testing")]
+            trusted: None,
+        }
+    }
+
+    /// Test hook: see [`ApiState::trusted`].
+    #[cfg(feature = "testing")]
+    pub fn trusting(store: PgStore, name: &str, role: sentinel_schema::PersonRole) -> ApiState {
+        ApiState {
+            trusted: Some((name.to_owned(), role)),
+            ..ApiState::new(store, None)
+        }
+    }
+}
+
+/// The API's router.
+pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/users", get(auth::users).post(auth::create_user))
+        .route("/api/v1/users/{name}/role", post(auth::set_role))
+        .route("/api/v1/users/{name}/disable", post(auth::disable_user))
         .route("/api/v1/timeline", get(timeline))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
         .route("/api/v1/export.geojson", get(export))
         .route("/api/v1/nodes", get(nodes::nodes))
-        .with_state(store)
+        .with_state(state)
+}
+
+/// Removes what the public may not see from an event (`docs/security.md`):
+/// people, notes, conflicts, history; the location snapped to the grid of
+/// [`sentinel_schema::access::COARSE_DEGREES`].
+fn redact_event(event: &mut Value) {
+    if let Some(obj) = event.as_object_mut() {
+        for field in [
+            "assignee",
+            "notes",
+            "n_notes",
+            "created_by",
+            "conflicts",
+            "history",
+        ] {
+            obj.remove(field);
+        }
+    }
+    let snap =
+        |v: Option<f64>| v.map(|x| (x / access::COARSE_DEGREES).round() * access::COARSE_DEGREES);
+    if let Some(loc) = event.get_mut("location") {
+        for axis in ["lon", "lat"] {
+            if let Some(x) = snap(loc.get(axis).and_then(Value::as_f64)) {
+                loc[axis] = json!(x);
+            }
+        }
+    }
 }
 
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -130,7 +207,7 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(store): State<PgStore>) -> Response {
+async fn readyz(State(ApiState { store, .. }): State<ApiState>) -> Response {
     let check = async {
         let client = store.client().await?;
         client.query_one("SELECT 1", &[]).await?;
@@ -193,7 +270,12 @@ fn common_name(der: &[u8]) -> Option<String> {
 
 const TIMELINE_PARAMS: &[&str] = &["author", "event", "kind", "from", "to", "limit", "after"];
 
-async fn timeline(State(store): State<PgStore>, query: Pairs) -> Result<Json<Value>, Problem> {
+async fn timeline(
+    State(ApiState { store, .. }): State<ApiState>,
+    caller: Caller,
+    query: Pairs,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::ReadTimeline, None)?;
     let p = params(query, TIMELINE_PARAMS)?;
     let author = p.hex_id::<32>("author")?;
     let event = p.hex_id::<16>("event")?;
@@ -394,7 +476,12 @@ fn severity(p: &Params, name: &str) -> Result<Option<i16>, Problem> {
     Ok(v)
 }
 
-async fn events(State(store): State<PgStore>, query: Pairs) -> Result<Json<Value>, Problem> {
+async fn events(
+    State(ApiState { store, .. }): State<ApiState>,
+    caller: Caller,
+    query: Pairs,
+) -> Result<Json<Value>, Problem> {
+    let scope = caller.may(Action::ReadEvents, None)?;
     let p = params(query, EVENTS_PARAMS)?;
     let mut w = Filter::default();
 
@@ -538,7 +625,10 @@ async fn events(State(store): State<PgStore>, query: Pairs) -> Result<Json<Value
     let rows = client.query(&sql, &w.refs()).await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
-    let items: Vec<Value> = rows.iter().map(event_json).collect();
+    let mut items: Vec<Value> = rows.iter().map(event_json).collect();
+    if scope == Scope::Redacted {
+        items.iter_mut().for_each(redact_event);
+    }
     let next = match rows.last() {
         Some(r) if more => Some(encode_cursor(&[
             r.get::<_, i64>(10).to_string(),
@@ -550,10 +640,12 @@ async fn events(State(store): State<PgStore>, query: Pairs) -> Result<Json<Value
 }
 
 async fn event(
-    State(store): State<PgStore>,
+    State(ApiState { store, .. }): State<ApiState>,
+    caller: Caller,
     Path(id): Path<String>,
     query: Pairs,
 ) -> Result<Json<Value>, Problem> {
+    let scope = caller.may(Action::ReadEvents, None)?;
     params(query, &[])?;
     let event = hex_bytes::<16>(&id)
         .ok_or_else(|| Problem::bad_param("id", "an event id is 32 hex digits"))?;
@@ -577,11 +669,20 @@ async fn event(
         .map(entry_json)
         .collect();
     let mut body = event_json(&row);
+    if scope == Scope::Redacted {
+        redact_event(&mut body);
+        return Ok(Json(body));
+    }
     body["history"] = json!(history);
     Ok(Json(body))
 }
 
-async fn export(State(store): State<PgStore>, query: Pairs) -> Result<Response, Problem> {
+async fn export(
+    State(ApiState { store, .. }): State<ApiState>,
+    caller: Caller,
+    query: Pairs,
+) -> Result<Response, Problem> {
+    let scope = caller.may(Action::Export, None)?;
     params(query, &[])?;
     let client = store.client().await?;
     let n: i64 = client
@@ -618,6 +719,33 @@ async fn export(State(store): State<PgStore>, query: Pairs) -> Result<Response, 
             &[&MAX_EXPORT],
         )
         .await?;
-    let body: String = row.get(0);
+    let mut body: String = row.get(0);
+    if scope == Scope::Redacted {
+        body = redact_collection(&body)?;
+    }
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
+}
+
+/// A GeoJSON FeatureCollection of events as the public sees it.
+fn redact_collection(body: &str) -> Result<String, Problem> {
+    let mut fc: Value = serde_json::from_str(body).map_err(|e| Problem::unavailable(&e))?;
+    if let Some(features) = fc.get_mut("features").and_then(Value::as_array_mut) {
+        for f in features {
+            if let Some(props) = f.get_mut("properties") {
+                redact_event(props);
+            }
+            if let Some(coords) = f
+                .get_mut("geometry")
+                .and_then(|g| g.get_mut("coordinates"))
+                .and_then(Value::as_array_mut)
+            {
+                for c in coords.iter_mut() {
+                    if let Some(x) = c.as_f64() {
+                        *c = json!((x / access::COARSE_DEGREES).round() * access::COARSE_DEGREES);
+                    }
+                }
+            }
+        }
+    }
+    Ok(fc.to_string())
 }

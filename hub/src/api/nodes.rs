@@ -6,12 +6,13 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{params, Pairs, Problem};
-use crate::PgStore;
 
 pub(super) async fn nodes(
-    State(store): State<PgStore>,
+    State(super::ApiState { store, .. }): State<super::ApiState>,
+    caller: super::Caller,
     query: Pairs,
 ) -> Result<Json<Value>, Problem> {
+    caller.may(sentinel_schema::access::Action::ReadNodes, None)?;
     params(query, &[])?;
     let client = store.client().await?;
     let rows = client

@@ -70,6 +70,53 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// 401: no valid bearer token (missing, unknown, expired, revoked, or
+    /// its account disabled), or a failed login.
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "urn:sentinel:problem:unauthorized",
+            title: "Not signed in",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// 403: signed in, but the role (or the object rule) forbids it.
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::FORBIDDEN,
+            kind: "urn:sentinel:problem:forbidden",
+            title: "Forbidden",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// 400: a field of the JSON body is refused.
+    pub fn bad_field(field: impl Into<String>, detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::BAD_REQUEST,
+            kind: "urn:sentinel:problem:bad-field",
+            title: "Bad request body",
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// 409: the request conflicts with what exists (a taken name).
+    pub fn conflict(field: impl Into<String>, detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::CONFLICT,
+            kind: "urn:sentinel:problem:conflict",
+            title: "Conflict",
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {
         Problem::unavailable(&e)
@@ -93,10 +140,17 @@ impl IntoResponse for Problem {
         if let Some(field) = self.field {
             body["field"] = json!(field);
         }
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
         let mut response = (self.status, body.to_string()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sentinel\""),
+            );
+        }
         response
     }
 }

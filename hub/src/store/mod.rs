@@ -18,6 +18,7 @@ mod ingest;
 mod log;
 pub mod media;
 pub mod peers;
+pub mod people;
 pub mod project;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -97,13 +97,33 @@ impl Drop for Reap {
 
 /// `GET path` over a real socket: the status line and the body.
 fn http_get(addr: &str, path: &str) -> (String, String) {
+    http_request(addr, "GET", path, None, None)
+}
+
+/// A request over a real socket, with a bearer token and a JSON body if
+/// given: the status line and the body.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> (String, String) {
     use std::io::{Read, Write};
+    let mut auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    if let Some(body) = json {
+        auth.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    let body = json.unwrap_or("");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n{body}"
     )
     .unwrap();
     let mut response = String::new();
@@ -147,13 +167,40 @@ async fn the_binary_serves_the_api_next_to_sync() {
     let bundle = dir.path().join("hub.bundle");
     let password = "correct horse battery staple";
     Bundle::export(&bundle, &hub, &Password::new(password).unwrap()).unwrap();
-    let mut child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_sentinel-hub"))
-            .args(["serve", "--json", "--http", "127.0.0.1:0"])
-            .env("DATABASE_URL", db.connection_string())
+    let hub_cmd = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sentinel-hub"));
+        c.env("DATABASE_URL", db.connection_string())
             .env("SENTINEL_BUNDLE", &bundle)
             .env("SENTINEL_BUNDLE_PASSWORD", password)
-            .env("SENTINEL_LISTEN", "127.0.0.1:0")
+            .env("SENTINEL_LISTEN", "127.0.0.1:0");
+        c
+    };
+    // The first admin comes from the command line; a short password, a
+    // bad role and a taken name are refused with exit code 2.
+    let add = |name: &str, role: &str, pw: &str| {
+        hub_cmd()
+            .args(["user", "add", name, "--role", role])
+            .env("SENTINEL_USER_PASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    let out = add("chief", "admin", "a long enough password");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("account chief created"));
+    for (name, role, pw, says) in [
+        ("chief", "admin", "a long enough password", "exists already"),
+        ("other", "admin", "short", "at least 12"),
+        ("other", "king", "a long enough password", "--role"),
+        ("bad name", "admin", "a long enough password", "name"),
+    ] {
+        let out = add(name, role, pw);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    let mut child = Reap(
+        hub_cmd()
+            .args(["serve", "--json", "--http", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -171,13 +218,28 @@ async fn the_binary_serves_the_api_next_to_sync() {
     let (status, body) = http_get(&addr, "/readyz");
     assert!(status.contains(" 200 "), "{status}");
     assert_eq!(body, "ready");
+    // Signed out: refused.
     let (status, body) = http_get(&addr, "/api/v1/timeline?limit=2");
-    assert!(status.contains(" 200 "), "{status}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        serde_json::json!({ "items": [], "next": null })
+    assert!(status.contains(" 401 "), "{status} {body}");
+    let (status, body) = http_request(
+        &addr,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(r#"{"name":"chief","password":"a long enough password"}"#),
     );
-    let (status, body) = http_get(&addr, "/api/v1/events?bbox=1");
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let login: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(login["role"], "admin");
+    let token = login["token"].as_str().unwrap().to_owned();
+    // The log holds one entry: the hub's grant of the admin role.
+    let (status, body) = http_request(&addr, "GET", "/api/v1/timeline?limit=2", Some(&token), None);
+    assert!(status.contains(" 200 "), "{status}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["items"][0]["kind"], "role_grant");
+    assert_eq!(page["items"][0]["actor"], "sentinel-hub user add");
+    let (status, body) = http_request(&addr, "GET", "/api/v1/events?bbox=1", Some(&token), None);
     assert!(status.contains(" 400 "), "{status}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["field"],

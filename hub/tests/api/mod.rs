@@ -9,11 +9,11 @@ use std::collections::BTreeSet;
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use sentinel_certs::Ca;
-use sentinel_hub::api::{router, PROBLEM_JSON};
+use sentinel_hub::api::{router, ApiState, PROBLEM_JSON};
 use sentinel_hub::PgStore;
 use sentinel_schema::{
     author_of, Body, DeviceRole, Entry, EventChange, EventDoc, EventEdit, EventId, Hlc,
-    MediaAttached, MediaType, NewEvent, Point, SignedEntry, SigningKey, Status,
+    MediaAttached, MediaType, NewEvent, PersonRole, Point, SignedEntry, SigningKey, Status,
 };
 use sentinel_sync::testing::key;
 use serde_json::Value;
@@ -71,8 +71,11 @@ fn ev(n: u8) -> EventId {
 
 /// GETs `uri`: the status, the content type and the body (JSON if it
 /// parses, else a JSON string).
-async fn get(store: &PgStore, uri: &str) -> (StatusCode, String, Value) {
-    let response = router(store.clone())
+pub(crate) async fn get(store: &PgStore, uri: &str) -> (StatusCode, String, Value) {
+    // Read semantics as an admin sees them; who may read what is tested
+    // with real accounts and tokens in `auth.rs`.
+    let state = ApiState::trusting(store.clone(), "admin", PersonRole::Admin);
+    let response = router(state)
         .oneshot(Request::get(uri).body(HttpBody::empty()).unwrap())
         .await
         .unwrap();
@@ -146,7 +149,7 @@ fn order_key(i: &Value) -> (u64, u64, String, u64) {
 type Spec = (u8, &'static str, f64, f64, u8, u64, Option<Status>);
 
 /// Seeds six events (two across the antimeridian) and projects them.
-async fn seed_events(store: &PgStore) -> Vec<EventId> {
+pub(crate) async fn seed_events(store: &PgStore) -> Vec<EventId> {
     let k = key(311);
     let a = author_of(&k);
     let specs: [Spec; 6] = [
@@ -214,6 +217,7 @@ fn event_ids(body: &Value) -> Vec<String> {
     ids(body["items"].as_array().unwrap())
 }
 
+mod auth;
 mod events;
 mod input;
 mod timeline;

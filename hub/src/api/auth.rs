@@ -1,0 +1,324 @@
+//! Signing in, and who the caller is.
+//!
+//! `POST /api/v1/login` with `{"name", "password"}` answers a bearer token
+//! valid [`TOKEN_LIFETIME_MS`]; every other `/api/v1` route wants
+//! `Authorization: Bearer TOKEN` and checks the caller's role against the
+//! matrix in `sentinel_schema::access` (`docs/security.md`). Roles are read
+//! from the log on every request, so a role change, like a logout or a
+//! disabled account, takes effect on the next request.
+//!
+//! Accounts: `GET /api/v1/users`, `POST /api/v1/users` (`{"name",
+//! "password", "role"}`), `POST /api/v1/users/{name}/role` (`{"role"}`),
+//! `POST /api/v1/users/{name}/disable` — admins only. A role is a
+//! `role_grant` entry the hub signs with the admin as actor.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sentinel_schema::access::{check, parse_role, role_name, Action, EventFacts, Scope};
+use sentinel_schema::PersonRole;
+use serde_json::{json, Map, Value};
+
+use super::{ApiState, Problem};
+use crate::own::OwnChain;
+use crate::people::{
+    check_name, grant_role, hash_password, new_token, token_hash, verify_password,
+    TOKEN_LIFETIME_MS,
+};
+
+/// Largest JSON body accepted by these routes.
+pub const MAX_JSON_BYTES: usize = 16 * 1024;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The signed-in person making a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub role: PersonRole,
+    /// The digest of the token presented (for logout).
+    token: [u8; 32],
+}
+
+impl Caller {
+    /// The matrix's verdict for this caller; 403 when refused.
+    pub fn may(&self, action: Action, event: Option<EventFacts<'_>>) -> Result<Scope, Problem> {
+        check(&self.name, self.role, action, event).map_err(|d| Problem::forbidden(d.to_string()))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("sign in: send Authorization: Bearer TOKEN"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(Problem::unauthorized(
+            "the Authorization header must be: Bearer TOKEN",
+        )),
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, Problem> {
+        #[cfg(feature = "testing")]
+        if let Some((name, role)) = &state.trusted {
+            if !parts.headers.contains_key(header::AUTHORIZATION) {
+                return Ok(Caller {
+                    name: name.clone(),
+                    role: *role,
+                    token: [0; 32],
+                });
+            }
+        }
+        let token = token_hash(bearer(&parts.headers)?);
+        let name = state
+            .store
+            .token_account(&token, now_ms())
+            .await?
+            .ok_or_else(|| {
+                Problem::unauthorized("the token is unknown, expired or revoked: sign in again")
+            })?;
+        let role = state.store.role_of(&name).await?;
+        Ok(Caller { name, role, token })
+    }
+}
+
+/// A JSON object body: `application/json`, at most [`MAX_JSON_BYTES`]
+/// (refused before more is read), only the `allowed` members.
+async fn json_object(
+    headers: &HeaderMap,
+    body: Body,
+    allowed: &[&str],
+) -> Result<Map<String, Value>, Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        return Err(Problem {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            kind: "urn:sentinel:problem:unsupported-media-type",
+            title: "Unsupported media type",
+            detail: format!("send application/json, not {content_type:?}"),
+            field: None,
+        });
+    }
+    let too_large = || {
+        Problem::too_large(format!(
+            "the body is over {MAX_JSON_BYTES} bytes, the most accepted"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_JSON_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, MAX_JSON_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| Problem::bad_field("body", format!("not JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(Problem::bad_field("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Problem::bad_field(
+            unknown.clone(),
+            format!("unknown field; allowed: {}", allowed.join(", ")),
+        ));
+    }
+    Ok(map)
+}
+
+fn text<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, Problem> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(Problem::bad_field(field, "must be a string")),
+        None => Err(Problem::bad_field(field, "is required")),
+    }
+}
+
+fn role_field(map: &Map<String, Value>) -> Result<PersonRole, Problem> {
+    let name = text(map, "role")?;
+    parse_role(name).ok_or_else(|| {
+        Problem::bad_field(
+            "role",
+            format!("{name:?}: one of admin, officer, public, none"),
+        )
+    })
+}
+
+fn own_chain(state: &ApiState) -> Result<&Arc<OwnChain>, Problem> {
+    state.own.as_ref().ok_or_else(|| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        kind: "urn:sentinel:problem:unavailable",
+        title: "Service unavailable",
+        detail: "this hub has no identity to sign role grants with".into(),
+        field: None,
+    })
+}
+
+/// `POST /api/v1/login`.
+pub(super) async fn login(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
+    let map = json_object(&headers, body, &["name", "password"]).await?;
+    let name = text(&map, "name")?;
+    let password = text(&map, "password")?;
+    let refused = || Problem::unauthorized("unknown name, wrong password, or a disabled account");
+    let Some((hash, disabled)) = state.store.account_secret(name).await? else {
+        // Spend the same time as a real check, so names cannot be probed.
+        let _ = verify_password(dummy_hash(), password);
+        return Err(refused());
+    };
+    if !verify_password(&hash, password) || disabled {
+        return Err(refused());
+    }
+    let (token, digest) = new_token();
+    let now = now_ms();
+    let expires_ms = now + TOKEN_LIFETIME_MS;
+    state
+        .store
+        .insert_token(&digest, name, now, expires_ms)
+        .await?;
+    let role = state.store.role_of(name).await?;
+    Ok(Json(json!({
+        "token": token,
+        "expires_ms": expires_ms,
+        "name": name,
+        "role": role_name(role),
+    })))
+}
+
+/// A valid argon2id hash of a password nobody knows, checked against when
+/// the name is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let (random, _) = new_token();
+        hash_password(&random).unwrap_or_default()
+    })
+}
+
+/// `POST /api/v1/logout`: revokes the token presented.
+pub(super) async fn logout(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Response, Problem> {
+    state.store.revoke_token(&caller.token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/users`.
+pub(super) async fn users(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    let roles = state.store.roles().await?;
+    let items: Vec<Value> = state
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .map(|a| {
+            let role = roles.get(&a.name).copied().unwrap_or(PersonRole::None);
+            json!({
+                "name": a.name,
+                "role": role_name(role),
+                "disabled": a.disabled,
+                "created_ms": a.created_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `POST /api/v1/users`: an account and its role grant.
+pub(super) async fn create_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    let map = json_object(&headers, body, &["name", "password", "role"]).await?;
+    let name = text(&map, "name")?;
+    check_name(name).map_err(|e| Problem::bad_field("name", e.to_string()))?;
+    let password = text(&map, "password")?;
+    let role = role_field(&map)?;
+    let own = own_chain(&state)?;
+    let hash =
+        hash_password(password).map_err(|e| Problem::bad_field("password", e.to_string()))?;
+    let now = now_ms();
+    if !state.store.create_account(name, &hash, now).await? {
+        return Err(Problem::conflict("name", format!("{name:?} is taken")));
+    }
+    grant_role(own, name, role, &caller.name, now)
+        .await
+        .map_err(|e| Problem::unavailable(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": name, "role": role_name(role), "disabled": false })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/users/{name}/role`.
+pub(super) async fn set_role(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    let map = json_object(&headers, body, &["role"]).await?;
+    let role = role_field(&map)?;
+    if state.store.account_secret(&name).await?.is_none() {
+        return Err(Problem::not_found(format!("no account {name:?}")));
+    }
+    let own = own_chain(&state)?;
+    grant_role(own, &name, role, &caller.name, now_ms())
+        .await
+        .map_err(|e| Problem::unavailable(&e))?;
+    Ok(Json(json!({ "name": name, "role": role_name(role) })))
+}
+
+/// `POST /api/v1/users/{name}/disable`: refuses its tokens from now on.
+pub(super) async fn disable_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    if !state.store.disable_account(&name).await? {
+        return Err(Problem::not_found(format!("no account {name:?}")));
+    }
+    Ok(Json(json!({ "name": name, "disabled": true })))
+}

@@ -1,0 +1,142 @@
+//! The hub's own chain: entries the hub itself authors (checkpoints, role
+//! grants for admins, later admin actions), signed with its identity key.
+//!
+//! One writer per hub process: appends take a lock, read the hub's head,
+//! sign the next entries and apply them through the same store path as
+//! synced entries (verified first), so the chain stays gap-free however
+//! many tasks write. Every append bumps a watch counter the sync server
+//! listens to, so live sessions push the new entries at once.
+
+use sentinel_certs::Enrollment;
+use sentinel_schema::{verify_all, AuthorId, Body, Clock, Entry, Head, SignedEntry};
+use tokio::sync::{watch, Mutex};
+
+use crate::store::{PgStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnChainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the hub's clock: {0}")]
+    Clock(String),
+    #[error("signing: {0}")]
+    Sign(String),
+    #[error("the store did not append the hub's entries: {0}")]
+    NotApplied(String),
+}
+
+/// Writes the hub's own entries.
+pub struct OwnChain {
+    store: PgStore,
+    enrollment: Enrollment,
+    clock: Mutex<Option<Clock>>,
+    written: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for OwnChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnChain")
+            .field("author", &self.enrollment.identity.author)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnChain {
+    /// Stores the hub's certificate (a store holds the certificate of
+    /// every author it holds entries of).
+    pub async fn new(
+        store: PgStore,
+        enrollment: Enrollment,
+        now_ms: u64,
+    ) -> Result<OwnChain, OwnChainError> {
+        store
+            .add_certificates(
+                &[(enrollment.identity.author, enrollment.cert_der.clone())],
+                now_ms,
+            )
+            .await?;
+        Ok(OwnChain {
+            store,
+            enrollment,
+            clock: Mutex::new(None),
+            written: watch::channel(0).0,
+        })
+    }
+
+    pub fn author(&self) -> AuthorId {
+        self.enrollment.identity.author
+    }
+
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// Changes whenever entries were appended.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    /// Signs `bodies` as the hub's next entries, with `actor` (the person
+    /// on whose behalf, if any), and commits them in one transaction.
+    pub async fn append(
+        &self,
+        bodies: Vec<Body>,
+        actor: Option<&str>,
+        now_ms: u64,
+    ) -> Result<Vec<SignedEntry>, OwnChainError> {
+        let own = self.author();
+        let mut clock = self.clock.lock().await;
+        let mut prev = self.store.head(&own).await?;
+        if clock.is_none() {
+            // Resume after the newest entry of the chain, so HLCs never go
+            // backwards across restarts.
+            let mut resumed = Clock::resume(Default::default());
+            if let Some(head) = prev {
+                if let Some(e) = self
+                    .store
+                    .entries_after(&own, head.seq - 1, 1, usize::MAX)
+                    .await?
+                    .first()
+                {
+                    resumed = Clock::resume(e.entry().hlc);
+                }
+            }
+            *clock = Some(resumed);
+        }
+        let Some(clock) = clock.as_mut() else {
+            return Err(OwnChainError::Clock("no clock".into()));
+        };
+        let mut signed = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let entry = Entry {
+                author: own,
+                seq: prev.map_or(1, |h| h.seq + 1),
+                prev: prev.map(|h| h.id),
+                hlc: clock
+                    .tick(now_ms)
+                    .map_err(|e| OwnChainError::Clock(e.to_string()))?,
+                actor: actor.map(str::to_owned),
+                body,
+            };
+            let e = entry
+                .sign(&self.enrollment.key)
+                .map_err(|e| OwnChainError::Sign(e.to_string()))?;
+            prev = Some(Head {
+                seq: e.seq(),
+                id: e.id(),
+            });
+            signed.push(e);
+        }
+        let (verified, bad) = verify_all(signed.clone());
+        if let Some(r) = bad.first() {
+            return Err(OwnChainError::Sign(r.error.to_string()));
+        }
+        let report = self.store.apply(verified, now_ms).await?;
+        if report.applied != signed.len() {
+            return Err(OwnChainError::NotApplied(format!("{report:?}")));
+        }
+        self.written.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(signed)
+    }
+}

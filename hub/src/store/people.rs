@@ -1,0 +1,187 @@
+//! Accounts and bearer tokens of the HTTP API (migration V5), and each
+//! person's role from the `role_grant` entries in the log.
+//!
+//! Secrets never leave this hub: passwords are kept as argon2id hashes and
+//! tokens as SHA-256 digests. Roles are entries (signed, replicated); an
+//! account without a granted role can sign in but may do nothing.
+
+use std::collections::BTreeMap;
+
+use sentinel_schema::access::{effective_roles, Grant};
+use sentinel_schema::{Body, PersonRole, SignedEntry};
+
+use super::{int, PgStore, StoreError};
+
+/// One account, as admins list them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Account {
+    pub name: String,
+    pub disabled: bool,
+    pub created_ms: u64,
+}
+
+impl PgStore {
+    /// Creates an account; `false` when the name is taken.
+    pub async fn create_account(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO accounts (name, password_hash, created_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &password_hash, &int(now_ms, "accounts.created_ms")?],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The password hash and whether the account is disabled.
+    pub async fn account_secret(&self, name: &str) -> Result<Option<(String, bool)>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT password_hash, disabled FROM accounts WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Every account, by name.
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT name, disabled, created_ms FROM accounts ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Account {
+                name: r.get(0),
+                disabled: r.get(1),
+                created_ms: r.get::<_, i64>(2).max(0) as u64,
+            })
+            .collect())
+    }
+
+    /// Disables an account and revokes its tokens in one transaction;
+    /// `false` when there is no such account.
+    pub async fn disable_account(&self, name: &str) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET disabled = true WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        tx.execute(
+            "UPDATE tokens SET revoked = true WHERE account = $1",
+            &[&name],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Keeps a new token's digest.
+    pub async fn insert_token(
+        &self,
+        hash: &[u8; 32],
+        account: &str,
+        issued_ms: u64,
+        expires_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO tokens (hash, account, issued_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+                &[
+                    &hash.as_slice(),
+                    &account,
+                    &int(issued_ms, "tokens.issued_ms")?,
+                    &int(expires_ms, "tokens.expires_ms")?,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The account a token belongs to, if the token is known, not revoked,
+    /// not expired at `now_ms`, and its account is not disabled.
+    pub async fn token_account(
+        &self,
+        hash: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT t.account FROM tokens t JOIN accounts a ON a.name = t.account
+                 WHERE t.hash = $1 AND NOT t.revoked AND t.expires_ms > $2 AND NOT a.disabled",
+                &[&hash.as_slice(), &int(now_ms, "now")?],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Revokes one token (logout).
+    pub async fn revoke_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE tokens SET revoked = true WHERE hash = $1",
+                &[&hash.as_slice()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every person's role from the `role_grant` entries in the log (the
+    /// session admitted them only from authors whose role may write them).
+    pub async fn roles(&self) -> Result<BTreeMap<String, PersonRole>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT pos, bytes FROM entries WHERE kind = 4", &[])
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let pos: i64 = r.get(0);
+            let e = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(1))
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+            entries.push(e);
+        }
+        Ok(effective_roles(entries.iter().filter_map(
+            |e| match &e.entry().body {
+                Body::RoleGrant(grant) => Some(Grant {
+                    hlc: e.entry().hlc,
+                    author: e.author(),
+                    id: e.id(),
+                    grant,
+                }),
+                _ => None,
+            },
+        )))
+    }
+
+    /// One person's role ([`PersonRole::None`] without a grant).
+    pub async fn role_of(&self, person: &str) -> Result<PersonRole, StoreError> {
+        Ok(self
+            .roles()
+            .await?
+            .get(person)
+            .copied()
+            .unwrap_or(PersonRole::None))
+    }
+}
