@@ -58,15 +58,29 @@ fn dependencies_point_one_way() {
             &[
                 "sentinel-certs",
                 "sentinel-sync",
+                "sentinel-http",
                 "sentinel-node",
                 "sentinel-hub",
             ],
         ),
         (
             "sentinel-certs",
+            &[
+                "sentinel-sync",
+                "sentinel-http",
+                "sentinel-node",
+                "sentinel-hub",
+            ],
+        ),
+        (
+            "sentinel-sync",
+            &["sentinel-http", "sentinel-node", "sentinel-hub"],
+        ),
+        // What both HTTP APIs share; below the two servers, beside sync.
+        (
+            "sentinel-http",
             &["sentinel-sync", "sentinel-node", "sentinel-hub"],
         ),
-        ("sentinel-sync", &["sentinel-node", "sentinel-hub"]),
         ("sentinel-node", &["sentinel-hub"]),
         ("sentinel-hub", &["sentinel-node"]),
     ];

@@ -1,105 +1,23 @@
-//! People on the hub's HTTP API: password hashing (argon2id), bearer
-//! tokens, and the checks on names and passwords. The storage is
-//! [`crate::store::people`]; roles are `role_grant` entries the hub signs
-//! ([`grant_role`]).
+//! People on the hub's HTTP API. Passwords and tokens are
+//! [`sentinel_http::people`]'s (shared with the node); accounts and token
+//! digests live in [`crate::store::people`]; roles are `role_grant` entries
+//! the hub signs ([`grant_role`]).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use rand_core::{OsRng, RngCore};
-use sentinel_schema::access::role_name;
-use sentinel_schema::limits::MAX_ACTOR_BYTES;
 use sentinel_schema::{Body, PersonRole, RoleGrant, SignedEntry};
-use sha2::{Digest, Sha256};
+
+pub use sentinel_http::people::*;
 
 use crate::own::{OwnChain, OwnChainError};
 
-/// Shortest password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Longest password accepted (hashing cost is bounded).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// How long a token is valid.
-pub const TOKEN_LIFETIME_MS: u64 = 12 * 60 * 60 * 1000;
-
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PeopleError {
-    #[error("name: {0}")]
-    BadName(String),
-    #[error("password: {0}")]
-    BadPassword(String),
-    #[error("hashing the password: {0}")]
-    Hash(String),
+pub enum GrantError {
+    #[error(transparent)]
+    People(#[from] PeopleError),
     #[error(transparent)]
     OwnChain(#[from] OwnChainError),
-}
-
-/// A person's name: 1–128 bytes (the entry `actor` limit) of letters,
-/// digits and `.`, `-`, `_`, `@`.
-pub fn check_name(name: &str) -> Result<(), PeopleError> {
-    if name.is_empty() || name.len() > MAX_ACTOR_BYTES {
-        return Err(PeopleError::BadName(format!(
-            "must be 1 to {MAX_ACTOR_BYTES} bytes"
-        )));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
-    {
-        return Err(PeopleError::BadName(
-            "only letters, digits and . - _ @ are allowed".into(),
-        ));
-    }
-    Ok(())
-}
-
-pub fn check_password(password: &str) -> Result<(), PeopleError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(PeopleError::BadPassword(format!(
-            "must be at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(PeopleError::BadPassword(format!(
-            "must be at most {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// An argon2id hash (PHC string) of `password`, with a fresh salt.
-pub fn hash_password(password: &str) -> Result<String, PeopleError> {
-    check_password(password)?;
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PeopleError::Hash(e.to_string()))
-}
-
-/// Whether `password` matches the stored hash. A malformed hash matches
-/// nothing.
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A new bearer token (64 hex digits) and the digest the store keeps.
-pub fn new_token() -> (String, [u8; 32]) {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-/// The digest of a presented token.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    #[error("no entry was written")]
+    NotWritten,
 }
 
 /// Grants `role` to `person` as an entry the hub signs, on behalf of
@@ -110,54 +28,17 @@ pub async fn grant_role(
     role: PersonRole,
     granted_by: &str,
     now_ms: u64,
-) -> Result<SignedEntry, PeopleError> {
+) -> Result<SignedEntry, GrantError> {
     check_name(person)?;
-    let mut entries = own
-        .append(
-            vec![Body::RoleGrant(RoleGrant {
-                person: person.to_owned(),
-                role,
-            })],
-            Some(granted_by),
-            now_ms,
-        )
-        .await?;
-    entries
-        .pop()
-        .ok_or_else(|| PeopleError::Hash(format!("no entry written for {}", role_name(role))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_with_a_salt_and_verify() {
-        let h1 = hash_password("correct horse battery").unwrap();
-        let h2 = hash_password("correct horse battery").unwrap();
-        assert_ne!(h1, h2, "salted");
-        assert!(h1.starts_with("$argon2id$"));
-        assert!(verify_password(&h1, "correct horse battery"));
-        assert!(!verify_password(&h1, "correct horse batterY"));
-        assert!(!verify_password("not a hash", "x"));
-        assert!(hash_password("short").is_err());
-        assert!(hash_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
-    }
-
-    #[test]
-    fn names_are_checked() {
-        assert!(check_name("officer.ada@north").is_ok());
-        assert!(check_name("").is_err());
-        assert!(check_name("a b").is_err());
-        assert!(check_name(&"a".repeat(129)).is_err());
-    }
-
-    #[test]
-    fn tokens_are_random_and_only_their_digest_is_kept() {
-        let (t1, h1) = new_token();
-        let (t2, _) = new_token();
-        assert_ne!(t1, t2);
-        assert_eq!(t1.len(), 64);
-        assert_eq!(token_hash(&t1), h1);
-    }
+    own.append(
+        vec![Body::RoleGrant(RoleGrant {
+            person: person.to_owned(),
+            role,
+        })],
+        Some(granted_by),
+        now_ms,
+    )
+    .await?
+    .pop()
+    .ok_or(GrantError::NotWritten)
 }

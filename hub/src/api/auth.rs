@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sentinel_schema::access::{check, parse_role, role_name, Action, EventFacts, Scope};
@@ -26,13 +26,13 @@ use serde_json::{json, Map, Value};
 
 use super::{ApiState, Problem};
 use crate::own::OwnChain;
-use crate::people::{
-    check_name, grant_role, hash_password, new_token, token_hash, verify_password,
+use crate::people::grant_role;
+use sentinel_http::bearer;
+use sentinel_http::body::{json_object, text};
+use sentinel_http::people::{
+    check_name, dummy_hash, hash_password, new_token, token_hash, verify_password,
     TOKEN_LIFETIME_MS,
 };
-
-/// Largest JSON body accepted by these routes.
-pub const MAX_JSON_BYTES: usize = 16 * 1024;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -56,30 +56,16 @@ impl Caller {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| Problem::unauthorized("sign in: send Authorization: Bearer TOKEN"))?;
-    let value = value
-        .to_str()
-        .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
-            Ok(token.trim())
-        }
-        _ => Err(Problem::unauthorized(
-            "the Authorization header must be: Bearer TOKEN",
-        )),
-    }
-}
-
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, Problem> {
         #[cfg(feature = "testing")]
         if let Some((name, role)) = &state.trusted {
-            if !parts.headers.contains_key(header::AUTHORIZATION) {
+            if !parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION)
+            {
                 return Ok(Caller {
                     name: name.clone(),
                     role: *role,
@@ -97,67 +83,6 @@ impl FromRequestParts<ApiState> for Caller {
             })?;
         let role = state.store.role_of(&name).await?;
         Ok(Caller { name, role, token })
-    }
-}
-
-/// A JSON object body: `application/json`, at most [`MAX_JSON_BYTES`]
-/// (refused before more is read), only the `allowed` members.
-async fn json_object(
-    headers: &HeaderMap,
-    body: Body,
-    allowed: &[&str],
-) -> Result<Map<String, Value>, Problem> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-    {
-        return Err(Problem {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            kind: "urn:sentinel:problem:unsupported-media-type",
-            title: "Unsupported media type",
-            detail: format!("send application/json, not {content_type:?}"),
-            field: None,
-        });
-    }
-    let too_large = || {
-        Problem::too_large(format!(
-            "the body is over {MAX_JSON_BYTES} bytes, the most accepted"
-        ))
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_JSON_BYTES as u64) {
-        return Err(too_large());
-    }
-    let body = axum::body::to_bytes(body, MAX_JSON_BYTES)
-        .await
-        .map_err(|_| too_large())?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| Problem::bad_field("body", format!("not JSON: {e}")))?;
-    let Value::Object(map) = value else {
-        return Err(Problem::bad_field("body", "must be a JSON object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(Problem::bad_field(
-            unknown.clone(),
-            format!("unknown field; allowed: {}", allowed.join(", ")),
-        ));
-    }
-    Ok(map)
-}
-
-fn text<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, Problem> {
-    match map.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Problem::bad_field(field, "must be a string")),
-        None => Err(Problem::bad_field(field, "is required")),
     }
 }
 
@@ -213,16 +138,6 @@ pub(super) async fn login(
         "name": name,
         "role": role_name(role),
     })))
-}
-
-/// A valid argon2id hash of a password nobody knows, checked against when
-/// the name is unknown.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let (random, _) = new_token();
-        hash_password(&random).unwrap_or_default()
-    })
 }
 
 /// `POST /api/v1/logout`: revokes the token presented.

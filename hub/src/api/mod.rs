@@ -80,7 +80,6 @@
 mod auth;
 mod nodes;
 mod params;
-mod problem;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -104,7 +103,7 @@ use crate::own::OwnChain;
 use crate::PgStore;
 pub use auth::Caller;
 use params::{check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Params};
-pub use problem::{Problem, PROBLEM_JSON};
+pub use sentinel_http::{Problem, PROBLEM_JSON};
 
 /// The largest `limit` of a page.
 pub const MAX_LIMIT: i64 = 500;
@@ -748,4 +747,10 @@ fn redact_collection(body: &str) -> Result<String, Problem> {
         }
     }
     Ok(fc.to_string())
+}
+
+impl From<crate::StoreError> for Problem {
+    fn from(e: crate::StoreError) -> Problem {
+        Problem::unavailable(&e)
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use super::problem::Problem;
+use sentinel_http::Problem;
 
 /// The query of one request, checked against the parameters a route knows:
 /// an unknown or repeated parameter is refused.

@@ -4,8 +4,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::StoreError;
-
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -48,7 +46,7 @@ impl Problem {
     /// 503: the database could not answer. The detail stays generic; the
     /// cause is logged on stderr, not sent to the client.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Problem {
-        eprintln!("sentinel-hub api: {cause}");
+        eprintln!("api: {cause}");
         Problem {
             status: StatusCode::SERVICE_UNAVAILABLE,
             kind: "urn:sentinel:problem:unavailable",
@@ -117,12 +115,7 @@ impl Problem {
     }
 }
 
-impl From<StoreError> for Problem {
-    fn from(e: StoreError) -> Problem {
-        Problem::unavailable(&e)
-    }
-}
-
+#[cfg(feature = "postgres")]
 impl From<tokio_postgres::Error> for Problem {
     fn from(e: tokio_postgres::Error) -> Problem {
         Problem::unavailable(&e)

@@ -1,0 +1,36 @@
+//! What the node's and the hub's HTTP APIs share, so both answer the same
+//! way: errors as `application/problem+json` ([`problem`]), strict JSON
+//! bodies ([`body`]), bearer tokens and argon2id password hashes
+//! ([`people`]). Who may do what is `sentinel_schema::access`.
+//!
+//! Never does: storage (each server keeps its accounts and tokens in its
+//! own store), or know whether it runs in a node or a hub.
+
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod people;
+pub mod problem;
+
+use axum::http::{header, HeaderMap};
+
+pub use problem::{Problem, PROBLEM_JSON};
+
+/// The token of an `Authorization: Bearer TOKEN` header; 401 when it is
+/// missing or malformed.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("sign in: send Authorization: Bearer TOKEN"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(Problem::unauthorized(
+            "the Authorization header must be: Bearer TOKEN",
+        )),
+    }
+}
