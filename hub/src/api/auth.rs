@@ -96,7 +96,7 @@ fn role_field(map: &Map<String, Value>) -> Result<PersonRole, Problem> {
     })
 }
 
-fn own_chain(state: &ApiState) -> Result<&Arc<OwnChain>, Problem> {
+pub(super) fn own_chain(state: &ApiState) -> Result<&Arc<OwnChain>, Problem> {
     state.own.as_ref().ok_or_else(|| Problem {
         status: StatusCode::SERVICE_UNAVAILABLE,
         kind: "urn:sentinel:problem:unavailable",

@@ -18,6 +18,7 @@
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order |
 //! | `GET /api/v1/events` | the events view, newest report first |
 //! | `GET /api/v1/events/{id}` | one event, its history and conflicts |
+//! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (see `actions.rs`) |
 //! | `GET /api/v1/export.geojson` | every event as a GeoJSON FeatureCollection |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag |
 //!
@@ -77,6 +78,7 @@
 //! naming it. Bad parameters (unknown or repeated ones too) are `400`, an
 //! unknown event `404`, a database that does not answer `503`.
 
+mod actions;
 mod auth;
 mod nodes;
 mod params;
@@ -163,6 +165,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/timeline", get(timeline))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
+        .route("/api/v1/events/{id}/assign", post(actions::assign))
+        .route("/api/v1/events/{id}/close", post(actions::close))
+        .route("/api/v1/events/{id}/reopen", post(actions::reopen))
         .route("/api/v1/export.geojson", get(export))
         .route("/api/v1/nodes", get(nodes::nodes))
         .with_state(state)

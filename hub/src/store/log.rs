@@ -20,6 +20,27 @@ impl PgStore {
         Ok(heads)
     }
 
+    /// Every entry about `event` (changes and media), in log order.
+    pub async fn event_entries(
+        &self,
+        event: &sentinel_schema::EventId,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT pos, bytes FROM entries WHERE event = $1 ORDER BY pos",
+                &[&event.0.as_slice()],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let pos: i64 = r.get(0);
+                SignedEntry::from_bytes(r.get::<_, Vec<u8>>(1))
+                    .map_err(|source| StoreError::CorruptEntry { pos, source })
+            })
+            .collect()
+    }
+
     /// The author's newest entry held, if any.
     pub async fn head(&self, author: &AuthorId) -> Result<Option<Head>, StoreError> {
         let client = self.client().await?;

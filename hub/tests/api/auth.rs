@@ -128,8 +128,27 @@ fn now() -> u64 {
 
 /// Every route with the action it is checked against; `{n}` is replaced
 /// by a name unique to the caller (for routes that change accounts).
-fn routes(event: &str) -> Vec<(&'static str, String, Option<Value>, Action)> {
+fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Value>, Action)> {
     vec![
+        (
+            "POST",
+            format!("/api/v1/events/{event}/assign"),
+            Some(json!({"assignee": "officer-{n}"})),
+            Action::Assign,
+        ),
+        // Resolved -> closed -> worked again (only the admin gets through).
+        (
+            "POST",
+            format!("/api/v1/events/{resolved}/close"),
+            None,
+            Action::CloseReopen,
+        ),
+        (
+            "POST",
+            format!("/api/v1/events/{resolved}/reopen"),
+            None,
+            Action::CloseReopen,
+        ),
         ("GET", "/api/v1/timeline".into(), None, Action::ReadTimeline),
         ("GET", "/api/v1/events".into(), None, Action::ReadEvents),
         (
@@ -179,11 +198,12 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             .await;
     }
     let event = hex::encode(events[1].0);
+    let resolved = hex::encode(events[3].0);
     let mut checked = 0;
     for (name, role) in callers {
         let token = api.login(name).await;
         let role = role.unwrap_or(PersonRole::None);
-        for (method, uri, body, action) in routes(&event) {
+        for (method, uri, body, action) in routes(&event, &resolved) {
             let uri = uri.replace("{n}", name);
             let body =
                 body.map(|b| serde_json::from_str(&b.to_string().replace("{n}", name)).unwrap());
@@ -207,7 +227,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4 * routes(&event).len());
+    assert_eq!(checked, 4 * routes(&event, &resolved).len());
 }
 
 #[tokio::test]

@@ -1,0 +1,153 @@
+//! Admin actions on events from the hub: `POST /api/v1/events/{id}/assign`
+//! (`{"assignee"}`), `…/close` and `…/reopen`.
+//!
+//! Each is an Automerge change to the event's document, made by the hub
+//! (its key is the change's actor and the entry's author) with the admin
+//! as the entry's `actor`, appended to the hub's own chain. It reaches the
+//! officers' nodes through sync like any entry, and merges with whatever
+//! they changed meanwhile. The document is rebuilt from every change of the
+//! event in the log, so the edit builds on all the hub holds, projected or
+//! not.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use sentinel_http::body::{json_object, text};
+use sentinel_schema::access::Action;
+use sentinel_schema::{
+    Body as EntryBody, EventChange, EventDoc, EventEdit, EventError, EventId, Status,
+};
+use serde_json::{json, Value};
+
+use super::auth::{own_chain, Caller};
+use super::params::hex_bytes;
+use super::{ApiState, Problem};
+use crate::people::check_name;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The event's document from every `event_change` of it in the log.
+async fn document(state: &ApiState, id: &str) -> Result<(EventId, EventDoc), Problem> {
+    let event = EventId(
+        hex_bytes::<16>(id)
+            .ok_or_else(|| Problem::bad_param("id", "an event id is 32 hex digits"))?,
+    );
+    let entries = state.store.event_entries(&event).await?;
+    let changes: Vec<&[u8]> = entries
+        .iter()
+        .filter_map(|e| match &e.entry().body {
+            EntryBody::EventChange(c) => Some(c.change.as_slice()),
+            _ => None,
+        })
+        .collect();
+    if changes.is_empty() {
+        return Err(Problem::not_found(format!("no event {id}")));
+    }
+    let doc = EventDoc::from_changes(&changes).map_err(|e| Problem::unavailable(&e))?;
+    if !doc.is_complete() {
+        return Err(Problem::conflict(
+            "id",
+            "the hub does not hold every change of this event yet; try again after the next sync",
+        ));
+    }
+    Ok((event, doc))
+}
+
+/// Makes `edit` as the hub, on behalf of `caller`, and appends it.
+async fn apply(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    edit: EventEdit,
+    field: &str,
+) -> Result<Json<Value>, Problem> {
+    let own = own_chain(state)?;
+    let (event, mut doc) = document(state, id).await?;
+    let now = now_ms();
+    let change = doc.edit(&own.author(), &edit, now).map_err(|e| match e {
+        EventError::InvalidTransition { .. } | EventError::Unchanged => {
+            Problem::conflict(field, e.to_string())
+        }
+        EventError::Invalid { .. } => Problem::bad_field(field, e.to_string()),
+        other => Problem::unavailable(&other),
+    })?;
+    let entries = own
+        .append(
+            vec![EntryBody::EventChange(EventChange { event, change })],
+            Some(&caller.name),
+            now,
+        )
+        .await
+        .map_err(|e| Problem::unavailable(&e))?;
+    let view = doc.view().map_err(|e| Problem::unavailable(&e))?;
+    let entry = entries.last().map(|e| (e.id().to_hex(), e.seq()));
+    Ok(Json(json!({
+        "event": id,
+        "status": view.status.as_str(),
+        "assignee": view.assignee,
+        "entry": entry.as_ref().map(|(id, _)| id),
+        "seq": entry.map(|(_, seq)| seq),
+    })))
+}
+
+/// `POST /api/v1/events/{id}/assign` with `{"assignee": NAME}`.
+pub(super) async fn assign(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::Assign, None)?;
+    let map = json_object(&headers, body, &["assignee"]).await?;
+    let assignee = text(&map, "assignee")?;
+    check_name(assignee).map_err(|e| Problem::bad_field("assignee", e.to_string()))?;
+    apply(
+        &state,
+        &caller,
+        &id,
+        EventEdit::Assign(assignee.to_owned()),
+        "assignee",
+    )
+    .await
+}
+
+/// `POST /api/v1/events/{id}/close`: a resolved event is closed.
+pub(super) async fn close(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::CloseReopen, None)?;
+    apply(
+        &state,
+        &caller,
+        &id,
+        EventEdit::Status(Status::Closed),
+        "status",
+    )
+    .await
+}
+
+/// `POST /api/v1/events/{id}/reopen`: a resolved or closed event is worked
+/// again.
+pub(super) async fn reopen(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::CloseReopen, None)?;
+    apply(
+        &state,
+        &caller,
+        &id,
+        EventEdit::Status(Status::InProgress),
+        "status",
+    )
+    .await
+}
