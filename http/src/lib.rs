@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod limit;
+pub mod ops;
 pub mod people;
 pub mod problem;
 

@@ -13,6 +13,10 @@
 //! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
 //! | `media_dir`             | `SENTINEL_MEDIA_DIR`               | see below      |
 //! | `checkpoint_interval_s` | `SENTINEL_CHECKPOINT_INTERVAL_S`   | 300            |
+//! | `log_format`            | `SENTINEL_LOG_FORMAT`              | `text`         |
+//! | `rate_limit_per_s`      | `SENTINEL_RATE_LIMIT_PER_S`        | 10             |
+//! | `rate_limit_burst`      | `SENTINEL_RATE_LIMIT_BURST`        | 50             |
+//! | `cors_origins`          | `SENTINEL_CORS_ORIGINS`            | none           |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -39,11 +43,29 @@
 //! moved, the hub signs its heads as a checkpoint entry (nodes flag a hub
 //! that later presents less, or something else, than it signed). `0` turns
 //! checkpoints off.
+//!
+//! **Logs.** `log_format` is `text` (for people) or `json` (one JSON object
+//! per line, for a log collector); `RUST_LOG` filters them (default
+//! `info`). The HTTP API logs one line per request.
+//!
+//! **Rate limit.** Each client address (IPv6: its /64) of the HTTP API
+//! has a token bucket: `rate_limit_burst` requests at once, refilled at
+//! `rate_limit_per_s` per second; beyond it the API answers `429` with
+//! `Retry-After`. `0` in either turns the limit off. `/healthz`, `/readyz`
+//! and `/metrics` are never limited. Behind a reverse proxy every client is
+//! the proxy: limit there instead (see `sentinel_http::limit`).
+//!
+//! **CORS.** `cors_origins` lists the browser origins (`https://host[:port]`)
+//! that may call the API from a web page; in the environment, comma-separated.
+//! Empty (the default), the API sends no CORS headers at all.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use axum::http::HeaderValue;
 use sentinel_certs::FreshnessPolicy;
+use sentinel_http::limit::Limits;
+use sentinel_http::ops::{parse_origin, OpsError};
 use serde::Deserialize;
 
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
@@ -56,14 +78,30 @@ pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
 pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
 pub const MEDIA_DIR_ENV: &str = "SENTINEL_MEDIA_DIR";
 pub const CHECKPOINT_INTERVAL_ENV: &str = "SENTINEL_CHECKPOINT_INTERVAL_S";
+pub const LOG_FORMAT_ENV: &str = "SENTINEL_LOG_FORMAT";
+pub const RATE_LIMIT_PER_S_ENV: &str = "SENTINEL_RATE_LIMIT_PER_S";
+pub const RATE_LIMIT_BURST_ENV: &str = "SENTINEL_RATE_LIMIT_BURST";
+pub const CORS_ORIGINS_ENV: &str = "SENTINEL_CORS_ORIGINS";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_CHECKPOINT_INTERVAL_S: u64 = 300;
+pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 50;
 /// The media folder's name when `media_dir` is not set: beside the
 /// configuration file, or in the working directory.
 pub const DEFAULT_MEDIA_DIR: &str = "media";
+
+/// How the binary writes its logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// A setting that is missing or does not parse, named as the operator
 /// writes it.
@@ -101,6 +139,10 @@ struct FileConfig {
     pool_size: Option<usize>,
     media_dir: Option<PathBuf>,
     checkpoint_interval_s: Option<u64>,
+    log_format: Option<String>,
+    rate_limit_per_s: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    cors_origins: Option<Vec<String>>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -121,6 +163,11 @@ pub struct HubConfig {
     pub media_dir: PathBuf,
     /// How often to sign a checkpoint; `None`: never.
     pub checkpoint_every: Option<std::time::Duration>,
+    pub log_format: LogFormat,
+    /// The HTTP API's per-client rate limit (off when either is 0).
+    pub rate_limit: Limits,
+    /// Browser origins allowed to call the HTTP API (CORS); empty: none.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -136,6 +183,9 @@ impl std::fmt::Debug for HubConfig {
             .field("pool_size", &self.pool_size)
             .field("media_dir", &self.media_dir)
             .field("checkpoint_every", &self.checkpoint_every)
+            .field("log_format", &self.log_format)
+            .field("rate_limit", &self.rate_limit)
+            .field("cors_origins", &self.cors_origins)
             .finish_non_exhaustive()
     }
 }
@@ -243,6 +293,44 @@ impl HubConfig {
         let checkpoint_every =
             (checkpoint_s > 0).then(|| std::time::Duration::from_secs(checkpoint_s));
 
+        let log_format = match env(LOG_FORMAT_ENV).or(f.log_format) {
+            None => LogFormat::default(),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(invalid(LOG_FORMAT_ENV, &v, "must be text or json")),
+            },
+        };
+
+        let per_s = match env(RATE_LIMIT_PER_S_ENV) {
+            Some(v) => parse_num::<u32>(RATE_LIMIT_PER_S_ENV, &v)?,
+            None => f.rate_limit_per_s.unwrap_or(DEFAULT_RATE_LIMIT_PER_S),
+        };
+        let burst = match env(RATE_LIMIT_BURST_ENV) {
+            Some(v) => parse_num::<u32>(RATE_LIMIT_BURST_ENV, &v)?,
+            None => f.rate_limit_burst.unwrap_or(DEFAULT_RATE_LIMIT_BURST),
+        };
+        let rate_limit = Limits { per_s, burst };
+
+        let origins: Vec<String> = match env(CORS_ORIGINS_ENV) {
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => f.cors_origins.unwrap_or_default(),
+        };
+        let cors_origins = origins
+            .iter()
+            .map(|o| {
+                parse_origin(o).map_err(|e| match e {
+                    OpsError::Origin { reason, .. } => invalid(CORS_ORIGINS_ENV, o, reason),
+                    other => invalid(CORS_ORIGINS_ENV, o, other),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(HubConfig {
             database,
             listen,
@@ -254,6 +342,9 @@ impl HubConfig {
             pool_size,
             media_dir,
             checkpoint_every,
+            log_format,
+            rate_limit,
+            cors_origins,
         })
     }
 }
@@ -411,6 +502,111 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains(REVOCATION_MAX_AGE_ENV), "{e}");
+    }
+
+    #[test]
+    fn operations_settings_default_and_parse() {
+        let c = HubConfig::load_with(None, env(BASE)).unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(
+            c.rate_limit,
+            Limits {
+                per_s: DEFAULT_RATE_LIMIT_PER_S,
+                burst: DEFAULT_RATE_LIMIT_BURST
+            }
+        );
+        assert!(!c.rate_limit.is_off());
+        assert!(c.cors_origins.is_empty(), "no CORS unless configured");
+
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\nrate_limit_per_s = 0\nrate_limit_burst = 5\n\
+             cors_origins = [\"https://admin.example.org\", \"http://localhost:5173/\"]\n",
+        )
+        .unwrap();
+        let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.rate_limit, Limits { per_s: 0, burst: 5 });
+        assert!(c.rate_limit.is_off(), "0 turns it off");
+        assert_eq!(
+            c.cors_origins,
+            ["https://admin.example.org", "http://localhost:5173"]
+        );
+
+        let c = HubConfig::load_with(
+            Some(&path),
+            env(&[
+                BASE,
+                &[
+                    (LOG_FORMAT_ENV, "TEXT"),
+                    (RATE_LIMIT_PER_S_ENV, "3"),
+                    (RATE_LIMIT_BURST_ENV, "7"),
+                    (
+                        CORS_ORIGINS_ENV,
+                        " https://a.example , ,https://b.example:8443",
+                    ),
+                ],
+            ]
+            .concat()),
+        )
+        .unwrap();
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.rate_limit, Limits { per_s: 3, burst: 7 });
+        assert_eq!(
+            c.cors_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
+    }
+
+    #[test]
+    fn bad_operations_settings_are_named() {
+        for (setting, value) in [
+            (LOG_FORMAT_ENV, "xml"),
+            (RATE_LIMIT_PER_S_ENV, "-1"),
+            (RATE_LIMIT_PER_S_ENV, "fast"),
+            (RATE_LIMIT_BURST_ENV, "1.5"),
+            (CORS_ORIGINS_ENV, "*"),
+            (CORS_ORIGINS_ENV, "https://ok.example,admin.example.org"),
+            (CORS_ORIGINS_ENV, "https://example.org/app"),
+        ] {
+            let e = HubConfig::load_with(None, env(&[BASE, &[(setting, value)]].concat()))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(setting), "{setting}={value}: {e}");
+        }
+        let e = HubConfig::load_with(
+            None,
+            env(&[
+                BASE,
+                &[(CORS_ORIGINS_ENV, "https://ok.example,ftp://x.example")],
+            ]
+            .concat()),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("ftp://x.example"),
+            "the bad origin is named: {e}"
+        );
+
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "cors_origins = \"https://a.example\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("cors_origins"), "{e}");
+        std::fs::write(&path, "log_format = \"yaml\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(LOG_FORMAT_ENV) && e.contains("yaml"), "{e}");
     }
 
     #[test]

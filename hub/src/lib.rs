@@ -13,8 +13,9 @@
 //! accounts, tokens and roles ([`people`]), the admin API ([`api`],
 //! bearer tokens, the authorisation matrix of `sentinel_schema::access`),
 //! and (feature `testing`) a harness that starts a throwaway PostgreSQL
-//! server for tests. Still to come: live feed, OpenAPI, metrics, HTTPS,
-//! exports beyond GeoJSON.
+//! server for tests, the live feed ([`api::Feed`]), `/metrics`, rate
+//! limits and CORS (through `sentinel_http::ops`). Still to come: OpenAPI,
+//! HTTPS, exports beyond GeoJSON.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 

@@ -12,6 +12,12 @@
 //! until it is served over HTTPS) and prints that address as its second
 //! line (`{"http":"ADDR"}` with `--json`).
 //!
+//! Logs go to standard error through `tracing` (`log_format` text or json,
+//! filtered by `RUST_LOG`, default `info`), one line per HTTP request among
+//! them. `/metrics` on the HTTP address serves Prometheus metrics; the API
+//! applies the configured rate limit and CORS origins
+//! (`sentinel_hub::api::router_with`).
+//!
 //! `sentinel-hub user add NAME --role admin` creates an account (the first
 //! admin comes from here): the password is read from
 //! `SENTINEL_USER_PASSWORD` or, when unset, the first line of standard
@@ -28,8 +34,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
-use sentinel_hub::api::ApiState;
-use sentinel_hub::config::{HubConfig, BUNDLE_ENV, CA_ENV, MEDIA_DIR_ENV};
+use sentinel_hub::api::{ApiOptions, ApiState};
+use sentinel_hub::config::{HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, MEDIA_DIR_ENV};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::server::{self, HubNet};
 use sentinel_hub::PgStore;
@@ -211,8 +217,34 @@ fn failure(message: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `tracing` to standard error, as `format` says, filtered by `RUST_LOG`
+/// (default `info`).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Only fails if a subscriber is set already; keep that one.
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}
+
 fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
     let (config, enrollment) = load(config_file)?;
+    init_logs(config.log_format);
+    if let Err(e) = sentinel_http::ops::metrics() {
+        tracing::warn!("metrics are off: {e}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -239,6 +271,12 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         let net = match config.checkpoint_every {
             Some(every) => net.with_checkpoints(own.clone(), every),
             None => net.with_own_chain(own.clone()),
+        };
+        let feed = sentinel_hub::api::Feed::new();
+        let net = net.with_feed(feed.clone());
+        let state = ApiState {
+            feed: Some(feed),
+            ..ApiState::new(store.clone(), Some(own))
         };
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
             failure(format!(
@@ -268,9 +306,17 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = writeln!(out, "{http_line}");
             let _ = out.flush();
         }
+        tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
+        let options = ApiOptions {
+            rate_limit: config.rate_limit,
+            cors_origins: config.cors_origins.clone(),
+        };
+        let app = sentinel_hub::api::router_with(state, &options);
+        // Connect info: the rate limit and the request log need the
+        // client's address.
         let http_serving = axum::serve(
             http_listener,
-            sentinel_hub::api::router(ApiState::new(store.clone(), Some(own))),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .into_future();
         let serving = server::serve(

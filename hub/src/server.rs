@@ -28,6 +28,12 @@
 //!   slot while it runs, is logged as one JSON line (`{"media": …}`), and
 //!   is not a session: it is not recorded in `peers` nor passed to
 //!   `report`.
+//! - **Metrics.** Through the `metrics` facade (rendered at the HTTP API's
+//!   `/metrics` once `sentinel_http::ops::metrics` installed the recorder):
+//!   [`SESSIONS_STARTED`], [`SESSIONS_OPEN`], [`SESSIONS_ENDED`] by
+//!   `outcome`, [`SESSIONS_REFUSED`], and [`ENTRIES_APPLIED`] and
+//!   [`ENTRIES_QUARANTINED`], counted as each batch is applied (a live
+//!   session may last for hours).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -44,10 +50,70 @@ use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{watch, Semaphore};
 
+use crate::api::Feed;
 use crate::checkpoint::Checkpointer;
 use crate::own::OwnChain;
 use crate::store::peers::PeerSeen;
 use crate::store::{PgStore, PgSyncStore, StoreError};
+
+/// Connections accepted on the sync port (sessions, and media connections,
+/// which are only told apart after the handshake).
+pub const SESSIONS_STARTED: &str = "sentinel_hub_sync_sessions_started_total";
+/// Connections accepted and not yet ended.
+pub const SESSIONS_OPEN: &str = "sentinel_hub_sync_sessions_open";
+/// Ended connections by `outcome`: `handshake_refused` (unknown CA,
+/// revoked, expired…), `closed` (the session ran and was closed, by either
+/// side), `error` (it broke off), `media` (a media exchange ended).
+pub const SESSIONS_ENDED: &str = "sentinel_hub_sync_sessions_ended_total";
+/// Connections refused because `max_sessions` were running.
+pub const SESSIONS_REFUSED: &str = "sentinel_hub_sync_sessions_refused_total";
+/// Entries from peers applied to the hub's log (ingested).
+pub const ENTRIES_APPLIED: &str = "sentinel_hub_sync_entries_applied_total";
+/// Entries from peers that failed a check and were quarantined.
+pub const ENTRIES_QUARANTINED: &str = "sentinel_hub_sync_entries_quarantined_total";
+
+/// Describes the sync metrics and shows the counters from 0.
+fn describe_metrics() {
+    metrics::describe_counter!(SESSIONS_STARTED, "Sync connections accepted");
+    metrics::describe_gauge!(SESSIONS_OPEN, "Sync connections open now");
+    metrics::describe_counter!(SESSIONS_ENDED, "Sync connections ended, by outcome");
+    metrics::describe_counter!(
+        SESSIONS_REFUSED,
+        "Sync connections refused: max_sessions were running"
+    );
+    metrics::describe_counter!(ENTRIES_APPLIED, "Entries from peers applied to the log");
+    metrics::describe_counter!(ENTRIES_QUARANTINED, "Entries from peers quarantined");
+    for name in [
+        SESSIONS_STARTED,
+        SESSIONS_REFUSED,
+        ENTRIES_APPLIED,
+        ENTRIES_QUARANTINED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!(SESSIONS_OPEN).increment(0.0);
+}
+
+/// Counts a connection as open until dropped (also when its task panics),
+/// then as ended with the outcome set last.
+struct OpenSession {
+    outcome: &'static str,
+}
+
+impl OpenSession {
+    fn start() -> OpenSession {
+        metrics::counter!(SESSIONS_STARTED).increment(1);
+        metrics::gauge!(SESSIONS_OPEN).increment(1.0);
+        OpenSession { outcome: "error" }
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        metrics::gauge!(SESSIONS_OPEN).decrement(1.0);
+        metrics::counter!(SESSIONS_ENDED, "outcome" => self.outcome).increment(1);
+    }
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +148,8 @@ pub struct HubNet {
     /// How often [`serve`] signs a checkpoint of the heads (when they
     /// moved) into the own chain; `None`: never.
     pub checkpoint_every: Option<Duration>,
+    /// Where the projector announces the events it wrote.
+    pub feed: Option<Feed>,
 }
 
 impl std::fmt::Debug for HubNet {
@@ -113,7 +181,15 @@ impl HubNet {
             media: None,
             own: None,
             checkpoint_every: None,
+            feed: None,
         })
+    }
+
+    /// Announces every event the projector writes on `feed` (the API's
+    /// `GET /api/v1/feed`).
+    pub fn with_feed(mut self, feed: Feed) -> HubNet {
+        self.feed = Some(feed);
+        self
     }
 
     /// Pushes entries the hub itself writes (role grants, checkpoints) to
@@ -222,15 +298,25 @@ pub async fn serve(
     if runtime.runtime_flavor() != RuntimeFlavor::MultiThread {
         return Err(ServerError::CurrentThreadRuntime);
     }
+    describe_metrics();
     let (relay, _keep) = watch::channel(0u64);
     // The projector follows the log: once at start, then whenever a session
     // applied entries (changes coalesce while it works, so it never queues).
+    // What it wrote goes out on the live feed, if there is one.
     let projector_store = store.clone();
     let mut applied = relay.subscribe();
+    let feed = net.feed.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(e) = projector_store.project_pending().await {
-                eprintln!("projector: {e}");
+            match projector_store.project_pending().await {
+                Ok(report) => {
+                    if let Some(feed) = &feed {
+                        if let Err(e) = feed.publish(&projector_store, &report.events).await {
+                            eprintln!("live feed: {e}");
+                        }
+                    }
+                }
+                Err(e) => eprintln!("projector: {e}"),
             }
             if applied.changed().await.is_err() {
                 return;
@@ -256,6 +342,7 @@ pub async fn serve(
         let peer = incoming.remote_address();
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             eprintln!("peer {peer}: refused, {max_sessions} sessions already running");
+            metrics::counter!(SESSIONS_REFUSED).increment(1);
             incoming.refuse();
             continue;
         };
@@ -264,15 +351,21 @@ pub async fn serve(
         let relay = relay.clone();
         let report = report.clone();
         let peers = store.clone();
+        let mut open = OpenSession::start();
         tokio::spawn(async move {
             let (r, identity) = match session(sync_store, &net, incoming, &relay).await {
-                Handled::Session(r, identity) => (r, identity),
+                Handled::Session(r, identity) => {
+                    open.outcome = session_outcome(&r);
+                    (r, identity)
+                }
                 Handled::Media(m) => {
+                    open.outcome = "media";
                     eprintln!(
                         "{}",
                         serde_json::to_string(&serde_json::json!({ "media": m }))
                             .unwrap_or_else(|_| format!("{m:?}"))
                     );
+                    drop(open);
                     drop(permit);
                     return;
                 }
@@ -294,11 +387,23 @@ pub async fn serve(
                 "{}",
                 serde_json::to_string(&r).unwrap_or_else(|_| format!("{r:?}"))
             );
+            drop(open);
             report(r);
             drop(permit);
         });
     }
     Ok(())
+}
+
+/// How a session ended, for [`SESSIONS_ENDED`].
+fn session_outcome(r: &SessionReport) -> &'static str {
+    if r.closed.starts_with("handshake refused") {
+        "handshake_refused"
+    } else if r.closed.starts_with("error") {
+        "error"
+    } else {
+        "closed"
+    }
 }
 
 /// What one accepted connection was.
@@ -356,7 +461,11 @@ async fn session(
         Some(relay.subscribe()),
         |event| match event {
             SessionEvent::Applied { n_entries, .. } if *n_entries > 0 => {
+                metrics::counter!(ENTRIES_APPLIED).increment(*n_entries as u64);
                 relay.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            SessionEvent::Quarantined { .. } => {
+                metrics::counter!(ENTRIES_QUARANTINED).increment(1);
             }
             SessionEvent::RevocationListLearned { .. } => {
                 if let Ok(Some(bytes)) = lists.revocation_list() {

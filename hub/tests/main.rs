@@ -9,6 +9,7 @@ mod api;
 mod checkpoints;
 mod contract;
 mod e2e;
+mod feed;
 mod ingest;
 mod log;
 mod media;

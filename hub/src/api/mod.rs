@@ -13,12 +13,14 @@
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the process runs |
 //! | `GET /readyz` | `200` when the database answers `SELECT 1`, else `503` |
+//! | `GET /metrics` | Prometheus text format, unauthenticated: keep it off the public network |
 //! | `POST /api/v1/login`, `POST /api/v1/logout` | bearer tokens |
 //! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable` | accounts (admins) |
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order |
 //! | `GET /api/v1/events` | the events view, newest report first |
 //! | `GET /api/v1/events/{id}` | one event, its history and conflicts |
 //! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (see `actions.rs`) |
+//! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (see [`Feed`]) |
 //! | `GET /api/v1/export.geojson` | every event as a GeoJSON FeatureCollection |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag |
 //!
@@ -71,6 +73,16 @@
 //! so an entry that arrives late with an HLC before the cursor is not seen
 //! by that walk (start again, or filter with `from`).
 //!
+//! ## Operations
+//!
+//! [`router_with`] puts every `/api/v1` route behind a per-client rate
+//! limit (`429` with `Retry-After`; `/healthz`, `/readyz` and `/metrics`
+//! are never limited), allows the configured CORS origins only, and times
+//! and logs every request (`sentinel_http::ops`, `sentinel_http::limit`).
+//! `/metrics` shows request latency per method, route template and status
+//! class, failed logins, rate-limited requests and the sync server's
+//! sessions and entries ([`crate::server`]).
+//!
 //! ## Errors
 //!
 //! `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
@@ -80,6 +92,7 @@
 
 mod actions;
 mod auth;
+mod feed;
 mod nodes;
 mod params;
 
@@ -104,7 +117,11 @@ use sentinel_schema::access::{self, Action, Scope};
 use crate::own::OwnChain;
 use crate::PgStore;
 pub use auth::Caller;
+use axum::http::Method;
+pub use feed::Feed;
 use params::{check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Params};
+use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
+use sentinel_http::ops;
 pub use sentinel_http::{Problem, PROBLEM_JSON};
 
 /// The largest `limit` of a page.
@@ -125,6 +142,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct ApiState {
     pub store: PgStore,
     pub own: Option<Arc<OwnChain>>,
+    /// The live feed (`GET /api/v1/feed`); `None`: that route answers 503.
+    pub feed: Option<Feed>,
     /// Test hook (feature `testing`): requests without an Authorization
     /// header act as this person with this role, so tests of what a route
     /// answers need not sign in. Never set outside tests.
@@ -137,6 +156,7 @@ impl ApiState {
         ApiState {
             store,
             own,
+            feed: None,
             #[cfg(feature = "testing")]
             trusted: None,
         }
@@ -153,10 +173,30 @@ impl ApiState {
 }
 
 /// The API's router.
+///
+/// With no rate limit and no CORS ([`ApiOptions::default`]); the binary
+/// uses [`router_with`] and the configured options.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    router_with(state, &ApiOptions::default())
+}
+
+/// How the API is served, beyond its routes (see [`crate::config`]).
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// Per-client token bucket for `/api/v1` routes; off when either is 0.
+    pub rate_limit: Limits,
+    /// Browser origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+}
+
+/// The methods the API answers, for CORS preflights.
+const API_METHODS: [Method; 2] = [Method::GET, Method::POST];
+
+/// The API's router with `options`: `/api/v1` behind the rate limit; every
+/// route with CORS (if configured), request metrics and one log line per
+/// request (`sentinel_http::ops`).
+pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
+    let api = Router::new()
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/users", get(auth::users).post(auth::create_user))
@@ -170,7 +210,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/events/{id}/reopen", post(actions::reopen))
         .route("/api/v1/export.geojson", get(export))
         .route("/api/v1/nodes", get(nodes::nodes))
-        .with_state(state)
+        .route("/api/v1/feed", get(feed::feed));
+    let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(ops::metrics_endpoint))
+        .merge(limit::limited(api, limiter));
+    let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
+    let observe = ops::Observe {
+        login_route: Some("/api/v1/login"),
+    };
+    ops::observed(app, observe).with_state(state)
 }
 
 /// Removes what the public may not see from an event (`docs/security.md`):

@@ -220,4 +220,5 @@ fn event_ids(body: &Value) -> Vec<String> {
 mod auth;
 mod events;
 mod input;
+mod ops;
 mod timeline;
