@@ -11,6 +11,7 @@
 pub mod body;
 pub mod limit;
 pub mod ops;
+pub mod params;
 pub mod people;
 pub mod problem;
 

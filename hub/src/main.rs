@@ -129,6 +129,21 @@ fn load(config_file: Option<PathBuf>) -> Result<(HubConfig, Enrollment), Failure
     Ok((config, enrollment))
 }
 
+/// The hub's runtime: multi-threaded (the sync store blocks in place).
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(failure)
+}
+
+/// Opens the database named by `DATABASE_URL`, running migrations.
+async fn open_store(config: &HubConfig) -> Result<PgStore, Failure> {
+    PgStore::open(config.database.clone(), config.pool_size)
+        .await
+        .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))
+}
+
 /// `user add NAME --role ROLE`.
 fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), Failure> {
     let role = sentinel_schema::access::parse_role(role)
@@ -146,14 +161,8 @@ fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), 
     let hash = sentinel_hub::people::hash_password(&password)
         .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))?;
     let (config, enrollment) = load(config_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(failure)?;
-    runtime.block_on(async move {
-        let store = PgStore::open(config.database.clone(), config.pool_size)
-            .await
-            .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
         let now = now_ms();
         if !store
             .create_account(name, &hash, now)
@@ -245,14 +254,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
     if let Err(e) = sentinel_http::ops::metrics() {
         tracing::warn!("metrics are off: {e}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(failure)?;
-    runtime.block_on(async move {
-        let store = PgStore::open(config.database.clone(), config.pool_size)
-            .await
-            .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
         let media = MediaStore::open(&config.media_dir).map_err(|e| {
             config_error(format!(
                 "{MEDIA_DIR_ENV} = {}: cannot open the media folder: {e}",

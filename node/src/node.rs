@@ -478,6 +478,51 @@ impl Node {
         Ok(Node::ack(event, &e))
     }
 
+    /// Makes several edits to one event as one commit: each becomes its own
+    /// entry, but all are committed in one transaction, or none is (the
+    /// first refused edit refuses them all). An edit that would change
+    /// nothing is left out; no edit left means no entry and an empty answer.
+    pub fn edit_many(
+        &mut self,
+        event: EventId,
+        edits: &[EventEdit],
+        actor: Option<&str>,
+        now_ms: u64,
+    ) -> Result<Vec<Ack>, NodeError> {
+        self.store.project_pending()?;
+        let mut doc = self.document(event)?;
+        let mut bodies = Vec::with_capacity(edits.len());
+        for edit in edits {
+            match doc.edit(&self.author, edit, now_ms) {
+                Ok(change) => bodies.push(Body::EventChange(EventChange { event, change })),
+                Err(EventError::Unchanged) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = self.commit_local_batch(bodies, actor, now_ms)?;
+        Ok(entries.iter().map(|e| Node::ack(event, e)).collect())
+    }
+
+    /// Who reported an event: the actor of the entry that created it (the
+    /// event's first change in HLC order), if that entry names one.
+    pub fn reporter(&self, event: EventId) -> Result<Option<String>, NodeError> {
+        let actor: Option<Option<String>> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT actor FROM entries WHERE event = ?1 AND kind = ?2
+                 ORDER BY hlc_ms, hlc_counter, author, seq LIMIT 1",
+                params![event.0, sentinel_schema::BodyKind::EventChange as u8],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)?;
+        Ok(actor.flatten())
+    }
+
     /// Attaches a photo or video. The blob is stored durably before the
     /// entry that names it is committed.
     pub fn attach(

@@ -21,9 +21,9 @@ use sentinel_schema::{
 use serde_json::{json, Value};
 
 use super::auth::{own_chain, Caller};
-use super::params::hex_bytes;
 use super::{ApiState, Problem};
 use crate::people::check_name;
+use sentinel_http::params::hex_bytes;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -117,21 +117,24 @@ pub(super) async fn assign(
     .await
 }
 
+/// Moves the event to `to`, as an admin.
+async fn set_status(
+    state: ApiState,
+    caller: Caller,
+    id: String,
+    to: Status,
+) -> Result<Json<Value>, Problem> {
+    caller.may(Action::CloseReopen, None)?;
+    apply(&state, &caller, &id, EventEdit::Status(to), "status").await
+}
+
 /// `POST /api/v1/events/{id}/close`: a resolved event is closed.
 pub(super) async fn close(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.may(Action::CloseReopen, None)?;
-    apply(
-        &state,
-        &caller,
-        &id,
-        EventEdit::Status(Status::Closed),
-        "status",
-    )
-    .await
+    set_status(state, caller, id, Status::Closed).await
 }
 
 /// `POST /api/v1/events/{id}/reopen`: a resolved or closed event is worked
@@ -141,13 +144,5 @@ pub(super) async fn reopen(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.may(Action::CloseReopen, None)?;
-    apply(
-        &state,
-        &caller,
-        &id,
-        EventEdit::Status(Status::InProgress),
-        "status",
-    )
-    .await
+    set_status(state, caller, id, Status::InProgress).await
 }

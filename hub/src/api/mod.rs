@@ -94,13 +94,11 @@ mod actions;
 mod auth;
 mod feed;
 mod nodes;
-mod params;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -119,9 +117,11 @@ use crate::PgStore;
 pub use auth::Caller;
 use axum::http::Method;
 pub use feed::Feed;
-use params::{check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Params};
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::ops;
+use sentinel_http::params::{
+    check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Pairs, Params,
+};
 pub use sentinel_http::{Problem, PROBLEM_JSON};
 
 /// The largest `limit` of a page.
@@ -251,11 +251,8 @@ fn redact_event(event: &mut Value) {
     }
 }
 
-type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
-
 fn params(query: Pairs, known: &[&str]) -> Result<Params, Problem> {
-    let Query(pairs) = query.map_err(|e| Problem::bad_param("query", e.body_text()))?;
-    Params::parse(pairs, known)
+    Params::from_query(query, known)
 }
 
 async fn healthz() -> &'static str {
@@ -538,6 +535,18 @@ async fn events(
 ) -> Result<Json<Value>, Problem> {
     let scope = caller.may(Action::ReadEvents, None)?;
     let p = params(query, EVENTS_PARAMS)?;
+    if scope == Scope::Redacted {
+        // Full text searches notes, and a small radius pins a place: both
+        // would reveal what redaction hides.
+        for hidden in ["q", "near", "radius"] {
+            if p.get(hidden).is_some() {
+                return Err(Problem::bad_param(
+                    hidden,
+                    format!("`{hidden}` is not available to the public role"),
+                ));
+            }
+        }
+    }
     let mut w = Filter::default();
 
     if let Some(b) = p.numbers("bbox", 4, "minLon,minLat,maxLon,maxLat")? {

@@ -248,6 +248,16 @@ async fn the_public_sees_events_without_people_notes_or_exact_places() {
     }
     assert_eq!(redacted["title"], full["title"]);
     assert_eq!(redacted["location"], json!({"lon": 13.41, "lat": 52.53}));
+    for hidden in ["q=flood", "near=13.4,52.5&radius=100"] {
+        let (status, p) = api
+            .call("GET", &format!("/api/v1/events?{hidden}"), Some(&pat), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hidden}: {p}");
+        let (status, _) = api
+            .call("GET", &format!("/api/v1/events?{hidden}"), Some(&ada), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{hidden}");
+    }
     let (_, list) = api.call("GET", "/api/v1/events", Some(&pat), None).await;
     assert!(list["items"]
         .as_array()

@@ -4,6 +4,7 @@
 mod net;
 mod outbox;
 mod show;
+mod user;
 
 use show::{print_page, show};
 
@@ -95,6 +96,16 @@ enum Cmd {
         /// Address to listen on (UDP).
         #[arg(long, default_value = "0.0.0.0:7447")]
         listen: String,
+        /// Also serve the officer's HTTP API (`/api/v1`), on this address
+        /// (default 127.0.0.1:8081, this device only: it is plain HTTP).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1,
+              default_missing_value = sentinel_node::http::DEFAULT_HTTP_ADDR)]
+        http: Option<String>,
+    },
+    /// Accounts for the HTTP API (roles come from hub grants, by sync).
+    User {
+        #[command(subcommand)]
+        what: UserCmd,
     },
     /// Sync once with peers: the ones given, else those in DATA_DIR/peers
     /// (one HOST:PORT per line).
@@ -111,6 +122,17 @@ enum Cmd {
     Outbox,
     /// Drop every view and rebuild it from the log.
     RebuildViews,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Create an account (password: SENTINEL_USER_PASSWORD or the first
+    /// line of standard input). Its role is granted on a hub.
+    Add { name: String },
+    /// Disable an account and revoke its tokens.
+    Disable { name: String },
+    /// List the accounts and their roles.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -414,7 +436,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("Exported {n} events");
             }
         }
-        Cmd::Serve { listen } => net::serve(node, &dir, &listen, json)?,
+        Cmd::Serve { listen, http } => net::serve(node, &dir, &listen, http.as_deref(), json)?,
+        Cmd::User { what } => match what {
+            UserCmd::Add { name } => user::add(&node, &name, json)?,
+            UserCmd::Disable { name } => user::disable(&mut node, &name, json)?,
+            UserCmd::List => user::list(&node, json)?,
+        },
         Cmd::Sync { peers } => return net::sync(node, &dir, peers, json),
         Cmd::Import {
             file,

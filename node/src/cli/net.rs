@@ -28,12 +28,27 @@ fn resolve(peer: &str) -> Result<std::net::SocketAddr> {
         .with_context(|| format!("no address for peer {peer:?}"))
 }
 
-pub(super) fn serve(node: Node, dir: &Path, listen: &str, json: bool) -> Result<()> {
+pub(super) fn serve(
+    node: Node,
+    dir: &Path,
+    listen: &str,
+    http: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
     let addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not HOST:PORT"))?;
+    let http_addr: Option<std::net::SocketAddr> = http
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("--http {a:?} is not HOST:PORT"))
+        })
+        .transpose()?;
     let node = std::sync::Arc::new(std::sync::Mutex::new(node));
+    let api = http_addr
+        .map(|_| sentinel_node::http::ApiState::new(node.clone()))
+        .transpose()?;
     runtime()?.block_on(async move {
         let endpoint = sentinel_node::net::listen(&net, addr)?;
         let bound = endpoint.local_addr().map_err(anyhow::Error::from)?;
@@ -42,6 +57,27 @@ pub(super) fn serve(node: Node, dir: &Path, listen: &str, json: bool) -> Result<
         } else {
             println!("Listening for peers on {bound} (Ctrl-C to stop)");
         }
+        let api = match (http_addr, api) {
+            (Some(addr), Some(state)) => {
+                let listener = sentinel_node::http::bind(addr)
+                    .await
+                    .with_context(|| format!("--http {addr}: cannot listen"))?;
+                let bound = listener.local_addr()?;
+                if json {
+                    println!("{}", serde_json::json!({"http": bound.to_string()}));
+                } else {
+                    println!("HTTP API on http://{bound}/api/v1");
+                    if !bound.ip().is_loopback() {
+                        println!(
+                            "Warning: the HTTP API is plain HTTP and reachable from other machines; \
+                             prefer 127.0.0.1 or a TLS proxy."
+                        );
+                    }
+                }
+                Some(tokio::spawn(sentinel_node::http::serve(listener, state)))
+            }
+            _ => None,
+        };
         std::io::stdout().flush()?;
         let serving = sentinel_node::net::serve(node, net, endpoint, move |s| {
             if json {
@@ -54,8 +90,18 @@ pub(super) fn serve(node: Node, dir: &Path, listen: &str, json: bool) -> Result<
             }
             let _ = std::io::stdout().flush();
         });
+        let http = async {
+            match api {
+                Some(task) => match task.await {
+                    Ok(r) => r.context("the HTTP API stopped"),
+                    Err(e) => Err(anyhow::Error::from(e)),
+                },
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = serving => r.map_err(anyhow::Error::from),
+            r = http => r,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     v2_certificates,
     v3_checkpoints,
     v4_receipts,
+    v5_people,
 ];
 
 /// The schema version this code writes.
@@ -178,6 +179,12 @@ fn v3_checkpoints(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// (evidence, kept across `rebuild-views`).
 fn v4_receipts(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::receipts::migrate(tx)
+}
+
+/// Accounts and bearer tokens of the HTTP API (secrets of this device,
+/// kept across `rebuild-views`).
+fn v5_people(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::people::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

@@ -7,12 +7,14 @@
 //! Submodules: [`log`] (entries, heads, forks, quarantine), [`project`]
 //! (log → views), [`query`] (search), [`audit`] (chain verification),
 //! [`checkpoints`] (hub checkpoints and breaches against them),
-//! [`receipts`] (what hubs acknowledged; the outbox).
+//! [`receipts`] (what hubs acknowledged; the outbox), [`people`] (accounts
+//! and tokens of the HTTP API; roles from the log).
 
 pub mod audit;
 pub mod checkpoints;
 pub mod log;
 pub mod migrations;
+pub mod people;
 pub mod project;
 pub mod query;
 pub mod receipts;

@@ -1,9 +1,17 @@
-//! Query parameters: parsed strictly, each refusal naming its parameter.
+//! Query parameters: parsed strictly, each refusal naming its parameter;
+//! coordinates and keyset cursors as both APIs take them.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use sentinel_http::Problem;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
+
+use crate::Problem;
+
+/// A route's query as axum extracts it (a rejection is refused by
+/// [`Params::from_query`] as a bad `query`).
+pub type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// The query of one request, checked against the parameters a route knows:
 /// an unknown or repeated parameter is refused.
@@ -11,6 +19,12 @@ use sentinel_http::Problem;
 pub struct Params(BTreeMap<String, String>);
 
 impl Params {
+    /// [`Params::parse`] on an extracted query.
+    pub fn from_query(query: Pairs, known: &[&str]) -> Result<Params, Problem> {
+        let Query(pairs) = query.map_err(|e| Problem::bad_param("query", e.body_text()))?;
+        Params::parse(pairs, known)
+    }
+
     pub fn parse(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Params, Problem> {
         let mut map = BTreeMap::new();
         for (name, value) in pairs {

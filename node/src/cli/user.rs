@@ -1,0 +1,98 @@
+//! `user add`, `user disable`, `user list`: accounts for the HTTP API.
+//!
+//! An account is a name and an argon2id password hash, kept in this
+//! node's store only. Its role is not set here: roles are `role_grant`
+//! entries a hub signs (`sentinel-hub user add NAME --role ROLE`, or an
+//! admin on the hub's API), and they reach this node by sync.
+
+use anyhow::{bail, Context, Result};
+use sentinel_http::people::{check_name, hash_password};
+use sentinel_node::node::Node;
+use sentinel_schema::access::role_name;
+use sentinel_schema::PersonRole;
+
+use super::{now_ms, print_json};
+
+/// The password: `SENTINEL_USER_PASSWORD`, else the first line of
+/// standard input. Never a default.
+fn password() -> Result<String> {
+    if let Ok(p) = std::env::var("SENTINEL_USER_PASSWORD") {
+        return Ok(p);
+    }
+    eprint!("Password: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        bail!("no password: set SENTINEL_USER_PASSWORD or write it on standard input");
+    }
+    Ok(line)
+}
+
+fn roles(node: &Node) -> Result<std::collections::BTreeMap<String, PersonRole>> {
+    let ca = node.dir().join(sentinel_node::node::CA_FILE);
+    let ca = if ca.exists() {
+        Some(sentinel_certs::CaCert::load(&ca)?)
+    } else {
+        None
+    };
+    Ok(sentinel_node::http::auth::roles(node, ca.as_ref())?)
+}
+
+pub(super) fn add(node: &Node, name: &str, json: bool) -> Result<()> {
+    check_name(name)?;
+    let hash = hash_password(&password()?)?;
+    if !node.store().create_account(name, &hash, now_ms())? {
+        bail!("an account {name:?} exists already");
+    }
+    let role = roles(node)?.get(name).copied().unwrap_or(PersonRole::None);
+    if json {
+        print_json(&serde_json::json!({"name": name, "role": role_name(role)}))?;
+    } else {
+        println!("Created account {name} (role now: {}).", role_name(role));
+        println!(
+            "Note: the role is not set here. A hub grants it (sentinel-hub user add {name} --role officer, \
+             or an admin on the hub's API), and the grant reaches this node by sync."
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn disable(node: &mut Node, name: &str, json: bool) -> Result<()> {
+    if !node.store_mut().disable_account(name)? {
+        bail!("no account {name:?}");
+    }
+    if json {
+        print_json(&serde_json::json!({"name": name, "disabled": true}))?;
+    } else {
+        println!("Disabled account {name}; its tokens are revoked.");
+    }
+    Ok(())
+}
+
+pub(super) fn list(node: &Node, json: bool) -> Result<()> {
+    let roles = roles(node)?;
+    let accounts = node.store().accounts()?;
+    let role = |n: &str| role_name(roles.get(n).copied().unwrap_or(PersonRole::None));
+    if json {
+        let items: Vec<_> = accounts
+            .iter()
+            .map(|a| serde_json::json!({"name": a.name, "role": role(&a.name), "disabled": a.disabled, "created_ms": a.created_ms}))
+            .collect();
+        return print_json(&items);
+    }
+    if accounts.is_empty() {
+        println!("No accounts: create one with `sentinel-node user add NAME`.");
+    }
+    for a in &accounts {
+        println!(
+            "{:<24} {:<8}{}",
+            a.name,
+            role(&a.name),
+            if a.disabled { "  disabled" } else { "" }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Photos and videos: `POST /api/v1/events/{id}/media` (multipart) and
+//! `GET /api/v1/media/{hash}`.
+//!
+//! An upload is `multipart/form-data` with one part `file` (the bytes; its
+//! file name is recorded unless a part `name` gives another). A body whose
+//! `Content-Length` exceeds the cap is refused (413) before it is read;
+//! one without is counted while it streams and refused as soon as it
+//! passes the cap. The media type is decided by the bytes (JPEG, PNG,
+//! WebP, MP4), never by what the client declares. The blob is stored
+//! before the entry that names it is committed; a refused upload leaves no
+//! entry (a blob without an entry names nothing and is never served).
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rusqlite::OptionalExtension;
+use sentinel_schema::access::Action;
+use sentinel_schema::limits::{MAX_MEDIA_BYTES, MAX_NAME_BYTES};
+use serde_json::json;
+
+use super::events::{checked, event_id, precheck};
+use super::params::{Pairs, Params};
+use super::{now_ms, with_node, ApiState, Caller, Problem, CREATED};
+use crate::media::MediaError;
+
+/// The largest upload body: one blob and the multipart framing around it.
+pub(super) const MAX_UPLOAD_BYTES: usize = MAX_MEDIA_BYTES as usize + 64 * 1024;
+
+fn too_large() -> Problem {
+    Problem::too_large(format!(
+        "media is at most {MAX_MEDIA_BYTES} bytes (the upload at most {MAX_UPLOAD_BYTES})"
+    ))
+}
+
+fn unsupported(detail: impl Into<String>) -> Problem {
+    Problem {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        kind: "urn:sentinel:problem:unsupported-media-type",
+        title: "Unsupported media type",
+        detail: detail.into(),
+        field: Some("file".into()),
+    }
+}
+
+fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        Problem::bad_field("body", e.body_text())
+    }
+}
+
+/// `POST /api/v1/events/{id}/media`.
+pub(super) async fn upload(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, Problem> {
+    let event = event_id(&id)?;
+    precheck(&state, &caller, event, Action::Attach).await?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut multipart = multipart.map_err(|e| {
+        unsupported(format!(
+            "send multipart/form-data with a part `file`: {}",
+            e.body_text()
+        ))
+    })?;
+    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    let mut name: Option<String> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let file_name = field.file_name().map(str::to_owned);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
+                    if bytes.len() as u64 + chunk.len() as u64 > MAX_MEDIA_BYTES {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some((bytes, file_name));
+            }
+            Some("name") if name.is_none() => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
+                    if bytes.len() + chunk.len() > MAX_NAME_BYTES {
+                        return Err(Problem::bad_field(
+                            "name",
+                            format!("at most {MAX_NAME_BYTES} bytes"),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                name = Some(
+                    String::from_utf8(bytes)
+                        .map_err(|_| Problem::bad_field("name", "must be UTF-8 text"))?,
+                );
+            }
+            Some(other @ ("file" | "name")) => {
+                return Err(Problem::bad_field(other, "given more than once"));
+            }
+            other => {
+                return Err(Problem::bad_field(
+                    other.unwrap_or("body"),
+                    "unknown part; allowed: file, name",
+                ));
+            }
+        }
+    }
+    let (bytes, file_name) = file.ok_or_else(|| Problem::bad_field("file", "is required"))?;
+    if bytes.is_empty() {
+        return Err(Problem::bad_field("file", "is empty"));
+    }
+    crate::media::sniff(&bytes).map_err(|e| unsupported(e.to_string()))?;
+    let name = name
+        .or(file_name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "media".to_owned());
+    if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(Problem::bad_field(
+            "name",
+            format!("at most {MAX_NAME_BYTES} bytes, no control characters"),
+        ));
+    }
+    let ack = with_node(&state, move |node| {
+        checked(node, &caller, event, Action::Attach)?;
+        node.attach(event, &bytes, &name, Some(&caller.name), now_ms())
+            .map_err(|e| match e {
+                crate::node::NodeError::Media(MediaError::TooLarge { .. }) => too_large(),
+                crate::node::NodeError::Media(e @ MediaError::UnsupportedType { .. }) => {
+                    unsupported(e.to_string())
+                }
+                crate::node::NodeError::Sign(e) => Problem::bad_field("name", e.to_string()),
+                other => other.into(),
+            })
+    })
+    .await?;
+    Ok((CREATED, Json(json!(ack))).into_response())
+}
+
+/// `GET /api/v1/media/{hash}`: a blob an event on this node names.
+pub(super) async fn download(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+    query: Pairs,
+) -> Result<Response, Problem> {
+    caller.may(Action::ReadMedia, None)?;
+    Params::from_query(query, &[])?;
+    let mut digest = [0u8; 32];
+    if hash.len() != 64 || hex::decode_to_slice(&hash, &mut digest).is_err() {
+        return Err(Problem::bad_param("hash", "a media hash is 64 hex digits"));
+    }
+    let (mime, bytes) = with_node(&state, move |node| {
+        let mime: Option<String> = node
+            .store()
+            .conn()
+            .query_row(
+                "SELECT mime FROM event_media WHERE hash = ?1 LIMIT 1",
+                [digest.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Problem::unavailable(&e))?;
+        let mime = mime.ok_or_else(|| Problem::not_found("no event here names this media"))?;
+        match node.media().read(&digest) {
+            Ok(bytes) => Ok((mime, bytes)),
+            Err(MediaError::NotFound { .. }) => Err(Problem::not_found(
+                "this media is not on this device yet (it arrives with the next sync)",
+            )),
+            Err(e) => Err(Problem::unavailable(&e)),
+        }
+    })
+    .await?;
+    let content_type = HeaderValue::from_str(&mime)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,199 @@
+//! Accounts and bearer tokens of the node's HTTP API (migration 5), and
+//! each person's role from the `role_grant` entries in the log.
+//!
+//! Accounts and tokens are this device's secrets: passwords are kept as
+//! argon2id hashes, tokens as SHA-256 digests; neither is signed, synced
+//! or rebuilt with the views. Roles are not kept here: they are entries a
+//! hub signed (`docs/security.md` 3.2), read from the log on every request.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use sentinel_schema::access::{effective_roles, Grant};
+use sentinel_schema::{AuthorId, Body, BodyKind, PersonRole, SignedEntry};
+
+use super::{blob, Store, StoreError};
+
+/// Creates the accounts and tokens tables (migration 5).
+pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "-- People who sign in to this node's HTTP API (secrets, never synced).
+        CREATE TABLE accounts (
+            name          TEXT    PRIMARY KEY,
+            password_hash TEXT    NOT NULL,
+            disabled      INTEGER NOT NULL DEFAULT 0,
+            created_ms    INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+
+        -- Bearer tokens, by the SHA-256 of the token.
+        CREATE TABLE tokens (
+            hash       BLOB    PRIMARY KEY,
+            account    TEXT    NOT NULL REFERENCES accounts (name),
+            issued_ms  INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            revoked    INTEGER NOT NULL DEFAULT 0
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX tokens_by_account ON tokens (account);",
+    )?;
+    Ok(())
+}
+
+/// One account, as `user` commands list them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Account {
+    pub name: String,
+    pub disabled: bool,
+    pub created_ms: u64,
+}
+
+/// A time as SQLite stores it (refusing values past `i64::MAX`).
+fn int(ms: u64) -> Result<i64, StoreError> {
+    i64::try_from(ms).map_err(|_| StoreError::CorruptColumn { column: "time" })
+}
+
+impl Store {
+    /// Creates an account; `false` when the name is taken.
+    pub fn create_account(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "INSERT INTO accounts (name, password_hash, created_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, password_hash, int(now_ms)?],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The password hash and whether the account is disabled.
+    pub fn account_secret(&self, name: &str) -> Result<Option<(String, bool)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT password_hash, disabled FROM accounts WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Every account, by name.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT name, disabled, created_ms FROM accounts ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Account {
+                name: r.get(0)?,
+                disabled: r.get(1)?,
+                created_ms: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Disables an account and revokes its tokens in one transaction;
+    /// `false` when there is no such account.
+    pub fn disable_account(&mut self, name: &str) -> Result<bool, StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        let n = tx.execute("UPDATE accounts SET disabled = 1 WHERE name = ?1", [name])?;
+        tx.execute("UPDATE tokens SET revoked = 1 WHERE account = ?1", [name])?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Keeps a new token's digest.
+    pub fn insert_token(
+        &self,
+        hash: &[u8; 32],
+        account: &str,
+        issued_ms: u64,
+        expires_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO tokens (hash, account, issued_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![hash.as_slice(), account, int(issued_ms)?, int(expires_ms)?],
+        )?;
+        Ok(())
+    }
+
+    /// The account a token belongs to, if the token is known, not revoked,
+    /// not expired at `now_ms`, and its account is not disabled.
+    pub fn token_account(
+        &self,
+        hash: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT t.account FROM tokens t JOIN accounts a ON a.name = t.account
+                 WHERE t.hash = ?1 AND t.revoked = 0 AND t.expires_ms > ?2 AND a.disabled = 0",
+                params![hash.as_slice(), int(now_ms)?],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Revokes one token (logout).
+    pub fn revoke_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
+            [hash.as_slice()],
+        )?;
+        Ok(())
+    }
+
+    /// Every `role_grant` entry in the log.
+    pub fn role_grants(&self) -> Result<Vec<SignedEntry>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = ?1 ORDER BY pos")?;
+        let mut rows = stmt.query([BodyKind::RoleGrant as u8])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let pos: i64 = r.get(0)?;
+            let bytes: Vec<u8> = r.get(1)?;
+            out.push(
+                SignedEntry::from_bytes(bytes)
+                    .map_err(|source| StoreError::CorruptEntry { pos, source })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The authors of the `role_grant` entries in the log.
+    pub fn role_grant_authors(&self) -> Result<Vec<AuthorId>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT DISTINCT author FROM entries WHERE kind = ?1")?;
+        let mut rows = stmt.query([BodyKind::RoleGrant as u8])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(AuthorId(blob(r, 0, "entries.author")?));
+        }
+        Ok(out)
+    }
+
+    /// Every person's role, from the grants of the authors `trusted`
+    /// accepts (hubs): the newest grant wins ([`effective_roles`]).
+    pub fn roles(
+        &self,
+        trusted: impl Fn(&AuthorId) -> bool,
+    ) -> Result<BTreeMap<String, PersonRole>, StoreError> {
+        let entries = self.role_grants()?;
+        Ok(effective_roles(entries.iter().filter_map(
+            |e| match &e.entry().body {
+                Body::RoleGrant(grant) if trusted(&e.author()) => Some(Grant {
+                    hlc: e.entry().hlc,
+                    author: e.author(),
+                    id: e.id(),
+                    grant,
+                }),
+                _ => None,
+            },
+        )))
+    }
+}

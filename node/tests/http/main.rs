@@ -1,0 +1,320 @@
+//! The node's HTTP API against a real SpatiaLite store, through the real
+//! router (`tower::ServiceExt::oneshot`), with real accounts, argon2id
+//! passwords and tokens, and roles from `role_grant` entries a hub signed
+//! and the node applied (`Node::apply_remote`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod input;
+mod matrix;
+mod tokens;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body as HttpBody;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use sentinel_certs::{Ca, Enrollment};
+use sentinel_http::people::hash_password;
+use sentinel_node::http::{router, ApiState, PROBLEM_JSON};
+use sentinel_node::node::{enroll, Node};
+use sentinel_schema::{
+    verify_all, Body, DeviceRole, Entry, EventEdit, EventId, Head, Hlc, NewEvent, PersonRole,
+    Point, RoleGrant, SigningKey, Status,
+};
+use sentinel_sync::testing::key;
+use sentinel_sync::SyncStore;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "a long enough password";
+const DAY: u64 = 24 * 60 * 60 * 1000;
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A minimal JPEG (by its magic bytes, which is all the node checks).
+pub const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1];
+
+/// A signer of entries with a certificate the node holds.
+pub struct Signer {
+    pub enrollment: Enrollment,
+    head: Option<Head>,
+}
+
+pub struct Api {
+    pub app: Router,
+    pub node: Arc<Mutex<Node>>,
+    pub hub: std::cell::RefCell<Signer>,
+    pub ca: Ca,
+    _dir: TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: axum::http::HeaderMap,
+}
+
+impl Api {
+    /// An enrolled node that knows one hub's certificate.
+    pub fn start() -> Api {
+        let t = now();
+        let ca = Ca::create("http test CA", t - 2 * DAY, t + 400 * DAY, key(901)).unwrap();
+        let dir = TempDir::new().unwrap();
+        Node::init(dir.path(), SigningKey::from_bytes(&[7; 32])).unwrap();
+        let e = ca
+            .enroll(
+                DeviceRole::Node,
+                "node-1",
+                key(902),
+                t - DAY,
+                t + 365 * DAY,
+                t,
+            )
+            .unwrap();
+        enroll(dir.path(), &e).unwrap();
+        let node = Arc::new(Mutex::new(Node::open(dir.path()).unwrap()));
+        let hub = Api::signer_with(&ca, &node, DeviceRole::Hub, "hub-1", 903);
+        let app = router(ApiState::new(node.clone()).unwrap());
+        Api {
+            app,
+            node,
+            hub: std::cell::RefCell::new(hub),
+            ca,
+            _dir: dir,
+        }
+    }
+
+    fn signer_with(
+        ca: &Ca,
+        node: &Arc<Mutex<Node>>,
+        role: DeviceRole,
+        name: &str,
+        seed: u64,
+    ) -> Signer {
+        let t = now();
+        let e = ca
+            .enroll(role, name, key(seed), t - DAY, t + 365 * DAY, t)
+            .unwrap();
+        node.lock()
+            .unwrap()
+            .store_mut()
+            .add_certificates(vec![(e.identity.author, e.cert_der.clone())])
+            .unwrap();
+        Signer {
+            enrollment: e,
+            head: None,
+        }
+    }
+
+    /// Another signer (any device role) whose certificate the node holds.
+    pub fn signer(&self, role: DeviceRole, name: &str, seed: u64) -> Signer {
+        Api::signer_with(&self.ca, &self.node, role, name, seed)
+    }
+
+    /// `signer` grants `person` the `role`, and the node applies it.
+    pub fn grant_by(&self, signer: &mut Signer, person: &str, role: PersonRole) {
+        let e = &signer.enrollment;
+        let entry = Entry {
+            author: e.identity.author,
+            seq: signer.head.map_or(1, |h| h.seq + 1),
+            prev: signer.head.map(|h| h.id),
+            hlc: Hlc::new(now(), 0),
+            actor: Some("boss".into()),
+            body: Body::RoleGrant(RoleGrant {
+                person: person.into(),
+                role,
+            }),
+        };
+        let signed = entry.sign(&e.key).unwrap();
+        signer.head = Some(Head {
+            seq: signed.seq(),
+            id: signed.id(),
+        });
+        let (good, bad) = verify_all(vec![signed]);
+        assert!(bad.is_empty());
+        self.node.lock().unwrap().apply_remote(good, now()).unwrap();
+    }
+
+    /// The hub grants `person` the `role`.
+    pub fn grant(&self, person: &str, role: PersonRole) {
+        let mut hub = self.hub.borrow_mut();
+        self.grant_by(&mut hub, person, role);
+    }
+
+    /// An account, with a role granted by the hub (or none).
+    pub fn account(&self, name: &str, role: Option<PersonRole>) {
+        let hash = hash_password(PASSWORD).unwrap();
+        assert!(self
+            .node
+            .lock()
+            .unwrap()
+            .store()
+            .create_account(name, &hash, now())
+            .unwrap());
+        if let Some(role) = role {
+            self.grant(name, role);
+        }
+    }
+
+    /// An event `reporter` reported (through the node, as the CLI does).
+    pub fn event(&self, reporter: &str) -> EventId {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&now().to_be_bytes());
+        id[8..].copy_from_slice(&rand_id());
+        let event = EventId(id);
+        let new = NewEvent {
+            title: "Flooded underpass".into(),
+            description: "water up to the knees".into(),
+            category: "flood".into(),
+            severity: 3,
+            location: Point::new(13.404954, 52.520008).unwrap(),
+            reported_ms: now(),
+        };
+        self.node
+            .lock()
+            .unwrap()
+            .report(&new, event, Some(reporter), now())
+            .unwrap();
+        event
+    }
+
+    /// An edit by `actor`, through the node.
+    pub fn edit(&self, event: EventId, actor: &str, edit: EventEdit) {
+        self.node
+            .lock()
+            .unwrap()
+            .edit(event, &edit, Some(actor), now())
+            .unwrap();
+    }
+
+    /// An event reported by `reporter`, assigned to `assignee` and moved
+    /// on to `status`.
+    pub fn event_in(&self, reporter: &str, assignee: &str, status: Status) -> EventId {
+        let event = self.event(reporter);
+        self.edit(event, "boss", EventEdit::Assign(assignee.into()));
+        let path: &[Status] = match status {
+            Status::Reported | Status::Assigned => &[],
+            Status::InProgress => &[Status::InProgress],
+            Status::Resolved => &[Status::InProgress, Status::Resolved],
+            Status::Closed => &[Status::InProgress, Status::Resolved, Status::Closed],
+        };
+        for s in path {
+            self.edit(event, assignee, EventEdit::Status(*s));
+        }
+        event
+    }
+
+    pub fn entries(&self) -> i64 {
+        self.node
+            .lock()
+            .unwrap()
+            .store()
+            .conn()
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    pub async fn send(&self, req: Request<HttpBody>) -> Reply {
+        let what = format!("{} {}", req.method(), req.uri());
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_client_error() || status.is_server_error() {
+            assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON, "{what}");
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 128 << 20)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_client_error() {
+            assert!(body["detail"].is_string(), "{what}: {body}");
+        }
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                HttpBody::from(v.to_string())
+            }
+            None => HttpBody::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    pub async fn upload(&self, event: &str, token: Option<&str>, bytes: &[u8]) -> Reply {
+        let (content_type, body) = multipart(&[("file", Some("photo.jpg"), bytes)]);
+        let mut req = Request::post(format!("/api/v1/events/{event}/media"))
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(HttpBody::from(body)).unwrap()).await
+    }
+
+    pub async fn login(&self, name: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(json!({"name": name, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A `multipart/form-data` body of `(name, file name, bytes)` parts.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "sentinel-test-boundary";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn rand_id() -> [u8; 8] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed).to_be_bytes()
+}

@@ -1,0 +1,154 @@
+//! Tokens and roles take effect on the next request: logout, a disabled
+//! account, an expired token, a new role grant arriving from a hub, and
+//! grants from an author that is not a hub (ignored).
+
+use axum::http::StatusCode;
+use sentinel_http::people::new_token;
+use sentinel_schema::{DeviceRole, PersonRole};
+use serde_json::json;
+
+use crate::{now, Api, PASSWORD};
+
+#[tokio::test]
+async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request() {
+    let api = Api::start();
+    api.account("ada", Some(PersonRole::Officer));
+    let ada = api.login("ada").await;
+    let close_target = api.event_in("boss", "bo", sentinel_schema::Status::Resolved);
+    let close = format!("/api/v1/events/{}/close", close_target.to_hex());
+    let outbox = "/api/v1/outbox";
+    assert_eq!(
+        api.call("POST", &close, Some(&ada), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A hub's grant arrives (by sync): ada is an admin on the next request.
+    api.grant("ada", PersonRole::Admin);
+    assert_eq!(
+        api.call("POST", &close, Some(&ada), None).await.status,
+        StatusCode::OK
+    );
+    // Withdrawn: `none` takes every role away.
+    api.grant("ada", PersonRole::None);
+    assert_eq!(
+        api.call("GET", outbox, Some(&ada), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    api.grant("ada", PersonRole::Officer);
+    // Logout revokes that token only; replaying it is refused.
+    let second = api.login("ada").await;
+    assert_eq!(
+        api.call("POST", "/api/v1/logout", Some(&ada), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    for _ in 0..2 {
+        let r = api.call("GET", outbox, Some(&ada), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.headers.contains_key("www-authenticate"));
+    }
+    assert_eq!(
+        api.call("POST", "/api/v1/logout", Some(&ada), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.call("GET", outbox, Some(&second), None).await.status,
+        StatusCode::OK
+    );
+    // Disabled (as `sentinel-node user disable` does): every token refused,
+    // and no new one.
+    assert!(api
+        .node
+        .lock()
+        .unwrap()
+        .store_mut()
+        .disable_account("ada")
+        .unwrap());
+    assert_eq!(
+        api.call("GET", outbox, Some(&second), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = api
+        .call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"name": "ada", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Expired and malformed tokens.
+    api.account("bo", Some(PersonRole::Officer));
+    let (token, digest) = new_token();
+    api.node
+        .lock()
+        .unwrap()
+        .store()
+        .insert_token(&digest, "bo", now() - 10_000, now() - 1)
+        .unwrap();
+    assert_eq!(
+        api.call("GET", outbox, Some(&token), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for header in ["Basic Ym86eA==", "Bearer", "token"] {
+        let req = axum::http::Request::get(outbox)
+            .header("authorization", header)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(
+            api.send(req).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_names_and_roles_without_a_hub_get_nothing() {
+    let api = Api::start();
+    api.account("ada", None);
+    let login = |name: &str, password: &str| {
+        api.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"name": name, "password": password})),
+        )
+    };
+    let wrong = login("ada", "not the password at all").await;
+    let ghost = login("ghost", PASSWORD).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ghost.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.body["detail"], ghost.body["detail"],
+        "names cannot be probed"
+    );
+    // Signed in without a role: may do nothing.
+    let r = login("ada", PASSWORD).await;
+    assert_eq!(r.body["role"], "none");
+    let ada = r.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.call("GET", "/api/v1/events", Some(&ada), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // A grant signed by a node (which may not write grants; sync would have
+    // refused it) is not counted, even when it reached the log.
+    let mut rogue = api.signer(DeviceRole::Node, "rogue-node", 950);
+    api.grant_by(&mut rogue, "ada", PersonRole::Admin);
+    assert_eq!(
+        api.call("GET", "/api/v1/events", Some(&ada), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // The hub's grant is.
+    api.grant("ada", PersonRole::Public);
+    let r = api.call("GET", "/api/v1/events", Some(&ada), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = login("ada", PASSWORD).await;
+    assert_eq!(r.body["role"], "public");
+}
