@@ -337,6 +337,10 @@ pub async fn serve(
         }
     }
     let slots = Arc::new(Semaphore::new(max_sessions.max(1)));
+    // Sessions touch the store (which blocks its thread on PostgreSQL) a
+    // pool's worth at a time; the rest wait as tasks, so a thousand
+    // sessions do not park a thousand threads and starve the handshakes.
+    let store_work = Arc::new(Semaphore::new(store.pool_size().max(1)));
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
         let peer = incoming.remote_address();
@@ -347,13 +351,15 @@ pub async fn serve(
             continue;
         };
         let sync_store = PgSyncStore::new(store.clone(), runtime.clone());
+        let store_work = store_work.clone();
         let net = net.clone();
         let relay = relay.clone();
         let report = report.clone();
         let peers = store.clone();
         let mut open = OpenSession::start();
         tokio::spawn(async move {
-            let (r, identity) = match session(sync_store, &net, incoming, &relay).await {
+            let (r, identity) = match session(sync_store, &net, incoming, &relay, store_work).await
+            {
                 Handled::Session(r, identity) => {
                     open.outcome = session_outcome(&r);
                     (r, identity)
@@ -420,6 +426,7 @@ async fn session(
     net: &HubNet,
     incoming: quinn::Incoming,
     relay: &watch::Sender<u64>,
+    store_work: Arc<Semaphore>,
 ) -> Handled {
     let started = Instant::now();
     let peer = incoming.remote_address();
@@ -452,13 +459,14 @@ async fn session(
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
     let mut forks = 0u64;
-    let outcome = quic::drive(
+    let outcome = quic::drive_limited(
         &conn,
         Side::Acceptor,
         net.session(),
         Arc::new(Mutex::new(store)),
         Until::Closed,
         Some(relay.subscribe()),
+        Some(store_work),
         |event| match event {
             SessionEvent::Applied { n_entries, .. } if *n_entries > 0 => {
                 metrics::counter!(ENTRIES_APPLIED).increment(*n_entries as u64);

@@ -17,7 +17,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use sentinel_certs::{peer_identity, CaCert, Identity};
 use sentinel_schema::limits::MAX_FRAME_BYTES;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::message::CloseCode;
 use crate::session::{Session, SessionError, SessionEvent, SessionStats};
@@ -233,12 +233,37 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
 pub async fn drive<S: SyncStore>(
     conn: &Connection,
     side: Side,
+    session: Session,
+    store: Arc<Mutex<S>>,
+    until: Until,
+    local: Option<watch::Receiver<u64>>,
+    on_event: impl FnMut(&SessionEvent),
+) -> Result<Outcome, DriverError> {
+    drive_limited(conn, side, session, store, until, local, None, on_event).await
+}
+
+/// [`drive`], touching the store only while holding a permit of `store_work`
+/// (when given). A server with many sessions and a store that blocks (a
+/// pooled database) bounds how many sessions use the store at once, so
+/// sessions waiting for the store wait as tasks, not as parked threads,
+/// and the endpoint keeps accepting handshakes.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive_limited<S: SyncStore>(
+    conn: &Connection,
+    side: Side,
     mut session: Session,
     store: Arc<Mutex<S>>,
     until: Until,
     mut local: Option<watch::Receiver<u64>>,
+    store_work: Option<Arc<Semaphore>>,
     mut on_event: impl FnMut(&SessionEvent),
 ) -> Result<Outcome, DriverError> {
+    let permit = || async {
+        match &store_work {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    };
     let (mut send, recv) = match side {
         Side::Initiator => conn.open_bi().await?,
         Side::Acceptor => conn.accept_bi().await?,
@@ -246,6 +271,7 @@ pub async fn drive<S: SyncStore>(
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
     let reader = tokio::spawn(read_frames(recv, tx));
     {
+        let _permit = permit().await;
         let guard = store.lock().map_err(|_| poisoned())?;
         session.start(&*guard, now_ms())?;
     }
@@ -275,6 +301,7 @@ pub async fn drive<S: SyncStore>(
             tokio::select! {
                 frame = rx.recv() => match frame {
                     Some(Ok(frame)) => {
+                        let _permit = permit().await;
                         let mut guard = store.lock().map_err(|_| poisoned())?;
                         session.handle(&frame, &mut *guard, now_ms())?;
                     }
@@ -288,6 +315,7 @@ pub async fn drive<S: SyncStore>(
                 _ = tokio::time::sleep(timeout) => session.handle_timeout(now_ms()),
                 changed = wait_changed(&mut local) => {
                     if changed {
+                        let _permit = permit().await;
                         let guard = store.lock().map_err(|_| poisoned())?;
                         session.on_local_entries(&*guard)?;
                     } else {

@@ -103,6 +103,11 @@ impl PgStore {
     }
 
     /// A pooled connection, for queries this type does not offer yet.
+    /// Most connections the pool holds.
+    pub fn pool_size(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
     }
