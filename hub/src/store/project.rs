@@ -307,9 +307,11 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
                  updated_hlc_ms = h.hlc_ms, updated_hlc_counter = h.hlc_counter
              FROM unnest($1::bytea[]) AS t(event)
              CROSS JOIN LATERAL (
-                 SELECT e.hlc_ms, e.hlc_counter FROM entries e
-                 WHERE e.event = t.event AND e.kind IN (1, 2) AND e.projected
-                 ORDER BY e.hlc_ms DESC, e.hlc_counter DESC LIMIT 1) AS h
+                 SELECT x.hlc_ms, x.hlc_counter FROM (
+                     SELECT e.hlc_ms, e.hlc_counter FROM entries e
+                     WHERE e.event = t.event AND e.kind IN (1, 2) AND e.projected
+                     OFFSET 0) AS x
+                 ORDER BY x.hlc_ms DESC, x.hlc_counter DESC LIMIT 1) AS h
              WHERE events.event = t.event",
             &[&media_only],
         )
@@ -489,6 +491,10 @@ fn apply_or_keep(doc: &mut EventDoc, batch: &[&[u8]]) {
 }
 
 /// Upserts the `events` rows of viewable documents.
+/// The per-event lookups below filter by event inside `OFFSET 0` (an
+/// optimisation fence) and only then sort: left to itself, the planner may
+/// walk an HLC-ordered index of the whole log to satisfy `ORDER BY … LIMIT
+/// 1`, once per event, which at a million entries took minutes per chunk.
 async fn write_events(
     tx: &Transaction<'_>,
     views: &[(EventId, EventView)],
@@ -540,9 +546,11 @@ async fn write_events(
          SELECT v.event, v.hex, v.title, v.description, v.category, v.severity,
              v.status, v.assignee, v.notes,
              ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326)::geography, v.reported,
-             coalesce((SELECT encode(e.author, 'hex') FROM entries e
-                 WHERE e.event = v.event AND e.kind = 1 AND e.projected
-                 ORDER BY e.hlc_ms, e.hlc_counter, e.author LIMIT 1), ''),
+             coalesce((SELECT encode(x.author, 'hex') FROM (
+                     SELECT e.author, e.hlc_ms, e.hlc_counter FROM entries e
+                     WHERE e.event = v.event AND e.kind = 1 AND e.projected
+                     OFFSET 0) AS x
+                 ORDER BY x.hlc_ms, x.hlc_counter, x.author LIMIT 1), ''),
              coalesce(h.hlc_ms, 0), coalesce(h.hlc_counter, 0), v.n_notes,
              (SELECT count(*) FROM event_media m WHERE m.event = v.event),
              v.conflicts::jsonb
@@ -552,9 +560,11 @@ async fn write_events(
              AS v(event, hex, title, description, category, severity, status, assignee,
                  notes, lon, lat, reported, n_notes, conflicts)
          LEFT JOIN LATERAL (
-             SELECT e.hlc_ms, e.hlc_counter FROM entries e
-             WHERE e.event = v.event AND e.kind IN (1, 2) AND e.projected
-             ORDER BY e.hlc_ms DESC, e.hlc_counter DESC LIMIT 1) AS h ON true
+             SELECT x.hlc_ms, x.hlc_counter FROM (
+                 SELECT e.hlc_ms, e.hlc_counter FROM entries e
+                 WHERE e.event = v.event AND e.kind IN (1, 2) AND e.projected
+                 OFFSET 0) AS x
+             ORDER BY x.hlc_ms DESC, x.hlc_counter DESC LIMIT 1) AS h ON true
          ON CONFLICT (event) DO UPDATE SET
              title = excluded.title, description = excluded.description,
              category = excluded.category, severity = excluded.severity,

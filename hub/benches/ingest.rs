@@ -1,0 +1,393 @@
+//! Node → hub: a million entries over QUIC into PostGIS, then box queries
+//! on the hub's views.
+//!
+//! Run: `cargo bench -p sentinel-hub --bench ingest`
+//! (`SENTINEL_BENCH_SCALE=0.01` for a quick run). Prints a Markdown table.
+//!
+//! - A real `sentinel-node` store (SpatiaLite, on disk) holds 1,000,000
+//!   `event_change` entries: each creates one event (an Automerge
+//!   document), signed by one of 100 officer identities (role `node`)
+//!   whose certificates the node holds; events lie uniformly in a region
+//!   of 10° × 10° (lon 5–15, lat 45–55). The node's own views are brought
+//!   up to date before the sync, as a field node's would be.
+//! - The real `sentinel-hub serve` binary runs as a child process on a
+//!   throwaway PostgreSQL/PostGIS database (the test harness's server),
+//!   with its own certificate from the same deployment CA.
+//! - The node runs one `sync` (`sentinel_node::net::sync_once`) against
+//!   the hub: QUIC on loopback with mutual TLS; every entry is verified on
+//!   the hub (batch signatures, certificate, validity, revocation, role,
+//!   Automerge actor, chain) and committed to the log before it is
+//!   acknowledged. The hub's projector runs as in production, behind the
+//!   log; the bench then waits until every event entry is projected into
+//!   the PostGIS views (`documents`, `events` with geography and search).
+//! - Box queries with at most ~100 hits on the 1,000,000 events: through
+//!   `PgStore::ids_in_bbox` (in this process) and through the admin API,
+//!   `GET /api/v1/events?bbox=…` over HTTP on the hub process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sentinel_hub::testing::TestDatabase;
+use sentinel_node::net::{self, Net};
+use sentinel_node::node::{enroll, Node};
+use sentinel_schema::*;
+use sentinel_sync::{SessionEvent, SyncStore};
+
+const AUTHORS: usize = 100;
+/// The region the events lie in: lon 5–15, lat 45–55.
+const REGION: (f64, f64, f64, f64) = (5.0, 45.0, 15.0, 55.0);
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn officer(a: usize) -> SigningKey {
+    key(7, a as u64)
+}
+
+/// One author's chain: `n` entries, each creating one event.
+fn chain(a: usize, n: usize, t0: u64) -> Vec<SignedEntry> {
+    let key = officer(a);
+    let author = author_of(&key);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (a as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut out: Vec<SignedEntry> = Vec::with_capacity(n);
+    for i in 0..n {
+        let (x0, y0, x1, y1) = REGION;
+        let new = NewEvent {
+            title: format!("Incident {a}-{i}: water over the road"),
+            description: "Reported from the field; crew requested.".into(),
+            category: ["flood", "fire", "obstruction", "medical"][i % 4].into(),
+            severity: (i % 5) as u8 + 1,
+            location: Point::new(x0 + (x1 - x0) * rng.next(), y0 + (y1 - y0) * rng.next()).unwrap(),
+            reported_ms: t0 + i as u64,
+        };
+        let (_, change) = EventDoc::create(&author, &new, t0 + i as u64).unwrap();
+        let prev = out.last();
+        let entry = Entry {
+            author,
+            seq: prev.map_or(1, |p| p.seq() + 1),
+            prev: prev.map(|p| p.id()),
+            hlc: Hlc::new(t0 + i as u64, 0),
+            actor: Some(format!("officer.{a}")),
+            body: Body::EventChange(EventChange {
+                event: EventId((((a as u128) << 64) | (i as u128 + 1)).to_be_bytes()),
+                change,
+            }),
+        };
+        out.push(entry.sign(&key).unwrap());
+    }
+    out
+}
+
+fn main() {
+    let n_total = scaled(1_000_000, 1_000);
+    let per_author = n_total / AUTHORS;
+    let n = per_author * AUTHORS;
+    let now = now_ms();
+    let t0 = now - 20 * DAY;
+    let ca = deployment("Bench CA");
+    let dir = tempfile::TempDir::new().unwrap();
+    let node_dir = dir.path().join("node");
+    drop(Node::init(&node_dir, key(3, 3)).unwrap());
+    enroll(
+        &node_dir,
+        &issue(&ca, DeviceRole::Node, "field-node", key(2, 2)),
+    )
+    .unwrap();
+
+    // Entries: generated and signed on both cores, one author per task.
+    let t = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chains: Vec<Vec<VerifiedEntry>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                s.spawn(move || {
+                    (k..AUTHORS)
+                        .step_by(threads)
+                        .map(|a| {
+                            let (good, bad) = verify_all(chain(a, per_author, t0));
+                            assert!(bad.is_empty());
+                            (a, good)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Vec<VerifiedEntry>)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_by_key(|(a, _)| *a);
+        all.into_iter().map(|(_, c)| c).collect()
+    });
+    let entry_bytes: u64 = chains
+        .iter()
+        .flatten()
+        .map(|e| e.as_bytes().len() as u64)
+        .sum();
+    eprintln!("signed {n} entries in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Into the node's durable log, then its views.
+    let t = Instant::now();
+    let mut node = Node::open(&node_dir).unwrap();
+    for (a, c) in chains.into_iter().enumerate() {
+        let cert = issue(&ca, DeviceRole::Node, &format!("officer-{a}"), officer(a));
+        node.store_mut()
+            .add_certificates(vec![(author_of(&officer(a)), cert.cert_der.clone())])
+            .unwrap();
+        let mut it = c.into_iter().peekable();
+        while it.peek().is_some() {
+            node.store_mut()
+                .apply_remote(it.by_ref().take(1024).collect(), now)
+                .unwrap();
+        }
+    }
+    eprintln!("node log filled in {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    node.catch_up_views().unwrap();
+    eprintln!("node views caught up in {:.1} s", t.elapsed().as_secs_f64());
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(TestDatabase::create()).unwrap();
+    let hub = HubProcess::start(&db, &ca, dir.path(), 1000, None);
+    let store = rt.block_on(db.open_store()).unwrap();
+    let node_net = Net::load(&node_dir, &node).unwrap();
+    let node = Arc::new(Mutex::new(node));
+
+    // 1. The sync, node → hub.
+    let load_before = load_average();
+    let started = Instant::now();
+    let mut next_report = 100_000u64;
+    let summary = rt
+        .block_on(net::sync_once(
+            node.clone(),
+            &node_net,
+            hub.sync_addr,
+            |e| {
+                if let SessionEvent::Progress { sent, .. } = e {
+                    if *sent >= next_report {
+                        eprintln!(
+                            "  {sent} acknowledged at {:.1} s",
+                            started.elapsed().as_secs_f64()
+                        );
+                        next_report += 100_000;
+                    }
+                }
+            },
+        ))
+        .unwrap();
+    let sync_secs = started.elapsed().as_secs_f64();
+    let load_after_sync = load_average();
+    assert_eq!(summary.sent, n as u64, "{summary:?}");
+    assert!(summary.caught_up, "{summary:?}");
+    let client = rt.block_on(store.client()).unwrap();
+    let count = |sql: &str| -> i64 { rt.block_on(client.query_one(sql, &[])).unwrap().get(0) };
+    // The bench's own queries go through the projector's partial index
+    // (`entries_unprojected`), never a sequential scan of the log, so that
+    // watching the projector does not slow it down.
+    rt.block_on(client.batch_execute("SET enable_seqscan = off"))
+        .unwrap();
+
+    // 2. The projector: how far behind the log it was, and how long until
+    //    every event is in the PostGIS views.
+    let behind_at_sync_end =
+        count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+    // The hub's projector gets a time budget; if it has not finished by
+    // then, its running statement is cancelled and the same projector code
+    // (`PgStore::project_pending`) runs from this process after `ANALYZE`.
+    let budget = std::env::var("SENTINEL_BENCH_PROJECTOR_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(300.0);
+    let pending = || {
+        count(
+            "SELECT count(*) FROM (SELECT 1 FROM entries
+             WHERE NOT projected AND kind IN (1, 2) LIMIT 1) AS p",
+        )
+    };
+    let mut fallback = None;
+    let caught_up_at = loop {
+        if pending() == 0 {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed().as_secs_f64() - sync_secs > budget {
+            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+            let running: Vec<String> = rt
+                .block_on(client.query(
+                    "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text
+                         || ' s: ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+                     FROM pg_stat_activity
+                     WHERE datname = current_database() AND state <> 'idle'
+                         AND pid <> pg_backend_pid()",
+                    &[],
+                ))
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            eprintln!("projector budget spent, {left} left; running: {running:?}");
+            rt.block_on(client.batch_execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                     AND state <> 'idle';
+                 ANALYZE",
+            ))
+            .unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+            let t = Instant::now();
+            // Until nothing is left (a chunk still rolling back from the
+            // cancel is skipped by the first pass).
+            let mut projected = 0;
+            while pending() > 0 {
+                projected += rt.block_on(store.project_pending()).unwrap().entries;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            fallback = Some((left, projected, secs, running));
+            break started.elapsed().as_secs_f64();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let load_after_views = load_average();
+    rt.block_on(client.batch_execute("RESET enable_seqscan"))
+        .unwrap();
+    // The hub may write entries of its own (at least `n`).
+    assert!(count("SELECT count(*) FROM entries") >= n as i64);
+    assert_eq!(count("SELECT count(*) FROM quarantine"), 0);
+    let n_events = count("SELECT count(*) FROM events");
+    if n_events != n as i64 {
+        eprintln!("only {n_events} of {n} events have their row");
+    }
+    let catch_up_secs = caught_up_at - sync_secs;
+
+    println!("| measurement | result | goal |");
+    println!("|---|---|---|");
+    println!(
+        "| {n} entries ({} B average, {AUTHORS} authors, each creating one event) synced node → hub over QUIC on loopback, verified and committed to the hub's log | {sync_secs:.1} s, {:.0} entries/s | ≥ 30,000/s |",
+        entry_bytes / n as u64,
+        n as f64 / sync_secs
+    );
+    println!(
+        "| frame bytes node → hub / the entries' own bytes | {} / {entry_bytes} = {:.3} | — |",
+        summary.bytes_sent,
+        summary.bytes_sent as f64 / entry_bytes as f64
+    );
+    println!(
+        "| hub projector (runs behind the log during the sync): event entries not yet in the views when the sync ended | {behind_at_sync_end} of {n} | — |"
+    );
+    println!(
+        "| views complete (documents, events with geography + search): after the sync ended / from the sync's start | +{catch_up_secs:.1} s / {caught_up_at:.1} s: {:.0} events/s end to end; {:.0} events/s for the catch-up alone | — |",
+        n as f64 / caught_up_at,
+        behind_at_sync_end as f64 / catch_up_secs.max(1e-9)
+    );
+    if let Some((left, projected, secs, running)) = &fallback {
+        println!(
+            "| the hub's projector did not finish within {budget:.0} s of the sync's end ({left} event entries left; its running statement: {}); cancelled, then `ANALYZE` and `PgStore::project_pending` from the bench process | {projected} entries in {secs:.1} s: {:.0} events/s | — |",
+            running.join("; "),
+            *projected as f64 / secs
+        );
+    }
+    eprintln!(
+        "load average: before {load_before}; after the sync {load_after_sync}; after the views {load_after_views}"
+    );
+
+    // 3. Box queries with at most ~100 hits.
+    rt.block_on(client.batch_execute("ANALYZE")).unwrap();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    // Box sides 0.02°–0.09° at 1M events in 100 square degrees: 4 to 81
+    // events expected per box; scaled up when the run has fewer events.
+    let stretch = (1_000_000.0 / n as f64).sqrt();
+    let mut boxes = Vec::new();
+    for _ in 0..2_200 {
+        let w = (0.02 + 0.07 * rng.next()) * stretch;
+        let h = (0.02 + 0.07 * rng.next()) * stretch;
+        let (x0, y0, x1, y1) = REGION;
+        let x = x0 + (x1 - x0 - w) * rng.next();
+        let y = y0 + (y1 - y0 - h) * rng.next();
+        boxes.push((x, y, x + w, y + h));
+    }
+    let (warm, measured) = boxes.split_at(200);
+    let load_before_q = load_average();
+    for b in warm {
+        rt.block_on(store.ids_in_bbox(b.0, b.1, b.2, b.3)).unwrap();
+    }
+    let mut lat = Vec::new();
+    let mut hits = Vec::new();
+    for b in measured {
+        let t = Instant::now();
+        let ids = rt.block_on(store.ids_in_bbox(b.0, b.1, b.2, b.3)).unwrap();
+        lat.push(t.elapsed());
+        hits.push(ids.len());
+    }
+    lat.sort();
+    let mean_hits = hits.iter().sum::<usize>() as f64 / hits.len() as f64;
+    let max_hits = *hits.iter().max().unwrap();
+    println!(
+        "| bbox, `PgStore::ids_in_bbox` (PostGIS GiST on geography), {n_events} events, {} boxes (mean {mean_hits:.1} hits, max {max_hits}) | p50 {}, p95 {}, p99 {}, max {} | p99 ≤ 20 ms |",
+        lat.len(),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.95)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+
+    let mut http = Http::connect(hub.http_addr);
+    http.login();
+    let path = |b: &(f64, f64, f64, f64)| {
+        format!(
+            "/api/v1/events?bbox={:.6},{:.6},{:.6},{:.6}&limit=500",
+            b.0, b.1, b.2, b.3
+        )
+    };
+    for b in warm {
+        let (status, _) = http.get(&path(b));
+        assert_eq!(status, 200);
+    }
+    let mut lat = Vec::new();
+    let mut http_hits = Vec::new();
+    for b in measured {
+        let t = Instant::now();
+        let (status, body) = http.get(&path(b));
+        lat.push(t.elapsed());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        http_hits.push(v["items"].as_array().unwrap().len());
+    }
+    lat.sort();
+    let mismatched = hits.iter().zip(&http_hits).filter(|(a, b)| a != b).count();
+    let mean_hits = http_hits.iter().sum::<usize>() as f64 / http_hits.len() as f64;
+    println!(
+        "| bbox, `GET /api/v1/events?bbox=…&limit=500` over HTTP on the hub process (whole rows as JSON), same boxes (mean {mean_hits:.1} hits; {mismatched} boxes answered differently from the store) | p50 {}, p95 {}, p99 {}, max {} | p99 ≤ 20 ms |",
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.95)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+    eprintln!(
+        "load average: before the queries {load_before_q}; after {}",
+        load_average()
+    );
+    let other = hub.other_stderr();
+    if !other.is_empty() {
+        eprintln!("hub stderr (not session reports):");
+        for l in other.iter().take(20) {
+            eprintln!("  {l}");
+        }
+    }
+    drop(client);
+    drop(hub);
+}
