@@ -16,8 +16,12 @@ use super::{event_of, int, StoreError};
 /// Per connection, emptied at every commit (`ON COMMIT DELETE ROWS`) and
 /// gone with a rollback of the transaction that created it; `IF NOT
 /// EXISTS` makes it again when needed. The primary key refuses a batch
-/// that names one entry twice while it is being copied.
-const CREATE_STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging_entries (
+/// that names one entry twice while it is being copied. PostgreSQL answers
+/// an existing table with a NOTICE, which the driver logs: the transaction
+/// raises its message threshold first, so a busy hub does not log one line
+/// per batch.
+const CREATE_STAGING: &str = "SET LOCAL client_min_messages = warning;
+    CREATE TEMP TABLE IF NOT EXISTS staging_entries (
         ord         bigint   NOT NULL,
         author      bytea    NOT NULL,
         seq         bigint   NOT NULL,
