@@ -4,9 +4,10 @@
 //! identities whose certificate key *is* the entry-signing key, with the
 //! role in the certificate; CA-signed revocation lists that name the last
 //! valid seq of each revoked author; encrypted key files and enrollment
-//! bundles; and the rustls client/server configurations (TLS 1.3 only,
-//! ALPN `sentinel/1`, mutual authentication against the deployment CA,
-//! revocation checked at every handshake).
+//! bundles; TLS server certificates for the hub's HTTPS API (ECDSA P-256,
+//! signed by the CA); and the rustls client/server configurations (TLS 1.3
+//! only, ALPN `sentinel/1`, mutual authentication against the deployment
+//! CA, revocation checked at every handshake).
 //!
 //! Never does: storage of entries, sync logic. Reads no clock: times come
 //! in as Unix milliseconds, except the handshake time rustls supplies
@@ -21,6 +22,7 @@ mod cbor;
 mod error;
 mod files;
 mod handle;
+mod https;
 mod identity;
 mod keyfile;
 mod revocation;
@@ -30,7 +32,8 @@ mod x509;
 pub use bundle::{Bundle, BundleSummary, Enrollment, BUNDLE_HEADER};
 pub use ca::{read_cert_file, Ca, CaCert, CA_CERT_FILE, CA_KEY_FILE, REVOCATIONS_FILE};
 pub use error::{CertError, CertsError, RevocationError};
-pub use handle::{Offered, RevocationHandle};
+pub use handle::{EntryRevocationAdded, Offered, RevocationHandle};
+pub use https::{HttpsCert, HttpsIssueError, HttpsNames, MAX_HTTPS_NAMES};
 pub use identity::{verify_identity, Identity, IdentityCert, ROLE_URI_PREFIX};
 pub use keyfile::{read_key_file, write_key_file, Password};
 pub use revocation::{

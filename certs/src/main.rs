@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,8 +15,8 @@ use clap::{Parser, Subcommand};
 use rand_core::OsRng;
 use sentinel_certs::{
     read_cert_file, read_signed_list, verify_identity, write_signed_list, AuthorId, Bundle, Ca,
-    CaCert, CertsError, DeviceRole, Identity, Password, RevocationList, Revoked, SigningKey,
-    BUNDLE_HEADER, CA_CERT_FILE, REVOCATIONS_FILE,
+    CaCert, CertsError, DeviceRole, HttpsIssueError, HttpsNames, Identity, Password,
+    RevocationList, Revoked, SigningKey, BUNDLE_HEADER, CA_CERT_FILE, REVOCATIONS_FILE,
 };
 
 const CA_PASSWORD_ENV: &str = "SENTINEL_CA_PASSWORD";
@@ -29,7 +30,8 @@ const CLOCK_SKEW_MS: u64 = 60 * 60 * 1000;
 #[command(
     name = "sentinel-certs",
     version,
-    about = "Sentinel's offline deployment CA: create it, issue device bundles, revoke keys.",
+    about = "Sentinel's offline deployment CA: create it, issue device bundles and HTTPS \
+             certificates, revoke keys.",
     after_help = "Passwords come from SENTINEL_CA_PASSWORD and SENTINEL_BUNDLE_PASSWORD, or \
                   from standard input (one per line, CA password first). There is no default."
 )]
@@ -60,6 +62,34 @@ enum Command {
         /// The bundle file to create (never overwritten).
         #[arg(long, value_name = "BUNDLE")]
         out: PathBuf,
+    },
+    /// Issue a TLS server certificate for the hub's HTTPS API: a fresh
+    /// ECDSA P-256 key, the given DNS names and IP addresses, serverAuth.
+    /// Writes the chain (certificate, then CA) and the unencrypted key
+    /// (PKCS#8 PEM, mode 0600) for SENTINEL_HTTPS_CERT and
+    /// SENTINEL_HTTPS_KEY.
+    #[command(name = "issue-https", visible_alias = "https")]
+    IssueHttps {
+        #[arg(long, value_name = "DIR")]
+        ca_dir: PathBuf,
+        /// A label for people (the certificate's common name), e.g.
+        /// hub-north.
+        #[arg(long)]
+        name: String,
+        /// A host name clients use to reach the hub (repeatable).
+        #[arg(long = "dns", value_name = "HOST")]
+        dns: Vec<String>,
+        /// An IP address clients use to reach the hub (repeatable).
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<IpAddr>,
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+        days: u64,
+        /// The certificate chain to create (PEM; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out_cert: PathBuf,
+        /// The private key to create (PEM, mode 0600; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out_key: PathBuf,
     },
     /// Revoke an author key: its entries after --last-valid-seq are
     /// refused everywhere, and it can no longer connect.
@@ -138,6 +168,23 @@ fn run(command: Command) -> Result<()> {
             days,
             out,
         } => issue(&mut passwords, &ca_dir, role, &name, days, &out),
+        Command::IssueHttps {
+            ca_dir,
+            name,
+            dns,
+            ips,
+            days,
+            out_cert,
+            out_key,
+        } => issue_https(
+            &mut passwords,
+            &ca_dir,
+            &name,
+            &dns,
+            &ips,
+            days,
+            (&out_cert, &out_key),
+        ),
         Command::Revoke {
             ca_dir,
             key,
@@ -252,6 +299,80 @@ fn issue(
         fmt_ms(id.not_after_ms)
     );
     println!("  record  {}", record.display());
+    Ok(())
+}
+
+fn issue_https(
+    passwords: &mut Passwords,
+    ca_dir: &Path,
+    name: &str,
+    dns: &[String],
+    ips: &[IpAddr],
+    days: u64,
+    (out_cert, out_key): (&Path, &Path),
+) -> Result<()> {
+    // Everything that can be checked without the CA password is checked
+    // first.
+    let names = HttpsNames::new(dns, ips).map_err(|e| match e {
+        HttpsIssueError::NoNames => {
+            anyhow::anyhow!("{e}: use --dns HOST and/or --ip ADDR (repeatable)")
+        }
+        e => anyhow::Error::new(e),
+    })?;
+    if out_cert == out_key {
+        bail!("--out-cert and --out-key name the same file");
+    }
+    for out in [out_cert, out_key] {
+        if out.exists() {
+            bail!("{} exists already; refusing to overwrite it", out.display());
+        }
+    }
+    let ca = load_ca(passwords, ca_dir)?;
+    let now = now_ms()?;
+    let from = now
+        .saturating_sub(CLOCK_SKEW_MS)
+        .max(ca.cert().not_before_ms());
+    let until = now.saturating_add(days.saturating_mul(DAY_MS));
+    let cert = ca
+        .issue_https(name, &names, from, until, now)
+        .map_err(|e| match e {
+            HttpsIssueError::Certs(CertsError::ValidityOutsideCa {
+                ca_not_after_ms, ..
+            }) => anyhow::anyhow!(
+                "the CA expires at {}: use --days {} or fewer",
+                fmt_ms(ca_not_after_ms),
+                ca_not_after_ms.saturating_sub(now) / DAY_MS
+            ),
+            HttpsIssueError::Certs(CertsError::CaExpired { not_after_ms, .. }) => {
+                anyhow::anyhow!(
+                    "the CA expired at {}: create a new CA and re-enroll every device",
+                    fmt_ms(not_after_ms)
+                )
+            }
+            e => anyhow::Error::new(e).context("cannot issue the HTTPS certificate"),
+        })?;
+    cert.write(out_cert, out_key).with_context(|| {
+        format!(
+            "cannot write {} and {}",
+            out_cert.display(),
+            out_key.display()
+        )
+    })?;
+    let shown: Vec<String> = names
+        .dns()
+        .iter()
+        .cloned()
+        .chain(names.ips().iter().map(IpAddr::to_string))
+        .collect();
+    println!("issued HTTPS certificate {name:?} for {}", shown.join(", "));
+    println!(
+        "  valid   {} to {}",
+        fmt_ms(cert.not_before_ms()),
+        fmt_ms(cert.not_after_ms())
+    );
+    println!("  chain   {} (certificate, then CA)", out_cert.display());
+    println!("  key     {} (unencrypted, mode 0600)", out_key.display());
+    println!("  serve with SENTINEL_HTTPS_CERT and SENTINEL_HTTPS_KEY");
     Ok(())
 }
 

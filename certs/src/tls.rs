@@ -111,11 +111,11 @@ impl PeerVerifier {
     fn check(&self, end_entity: &CertificateDer<'_>, now_ms: u64) -> Result<Identity, CertError> {
         let identity = verify_identity(end_entity, &self.ca)?;
         identity.check_valid_at(now_ms)?;
-        // One snapshot of the list for both checks, read now: a list
-        // installed since the last handshake applies to this one.
-        let list = self.revocations.current();
-        self.freshness.check(&list, now_ms)?;
-        if let Some(r) = list.revocation_of_sorted(&identity.author) {
+        // Read now: a list installed, or an entry revocation added, since
+        // the last handshake applies to this one. Freshness is the CA
+        // list's alone; the revocation is the stricter of list and entries.
+        self.freshness.check(&self.revocations.current(), now_ms)?;
+        if let Some(r) = self.revocations.revocation_of(&identity.author) {
             return Err(CertError::Revoked {
                 author: identity.author,
                 last_valid_seq: r.last_valid_seq,

@@ -1,7 +1,9 @@
 //! What the node's and the hub's HTTP APIs share, so both answer the same
 //! way: errors as `application/problem+json` ([`problem`]), strict JSON
 //! bodies ([`body`]), bearer tokens and argon2id password hashes
-//! ([`people`]). Who may do what is `sentinel_schema::access`.
+//! ([`people`]), and the shared parts of their OpenAPI documents
+//! ([`openapi`]: the `Problem` schema, error answers, the bearer scheme).
+//! Who may do what is `sentinel_schema::access`.
 //!
 //! Never does: storage (each server keeps its accounts and tokens in its
 //! own store), or know whether it runs in a node or a hub.
@@ -10,10 +12,12 @@
 
 pub mod body;
 pub mod limit;
+pub mod openapi;
 pub mod ops;
 pub mod params;
 pub mod people;
 pub mod problem;
+pub mod sensor;
 
 use axum::http::{header, HeaderMap};
 

@@ -56,6 +56,18 @@ impl Problem {
         }
     }
 
+    /// 503 from a readiness check: `detail` says what is not ready (for
+    /// the operator; it names nothing secret).
+    pub fn not_ready(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "urn:sentinel:problem:unavailable",
+            title: "Service unavailable",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
     /// 413: the answer would exceed a bound.
     pub fn too_large(detail: impl Into<String>) -> Problem {
         Problem {

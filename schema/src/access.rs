@@ -57,10 +57,12 @@ pub enum Action {
     ManageUsers,
     /// Revoke a device.
     RevokeDevice,
+    /// Read sensor readings (raw or downsampled) and the sensors list.
+    ReadReadings,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadEvents,
         Action::ReadHistory,
         Action::ReadMedia,
@@ -78,6 +80,7 @@ impl Action {
         Action::Subscribe,
         Action::ManageUsers,
         Action::RevokeDevice,
+        Action::ReadReadings,
     ];
 
     /// The routes this action covers, for the documented matrix.
@@ -100,6 +103,7 @@ impl Action {
             Action::Subscribe => "`GET /feed`",
             Action::ManageUsers => "`GET/POST /users`, `POST /users/{name}/role`, `…/disable`",
             Action::RevokeDevice => "`POST /devices/{key}/revoke` (hub)",
+            Action::ReadReadings => "`GET /sensors/readings`, `GET /sensors`",
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn scope(role: PersonRole, action: Action) -> Scope {
         (Public, ReadEvents | Export | Subscribe) => Scope::Redacted,
         (Public, _) => Scope::Denied,
         (Officer, ReadEvents | ReadHistory | ReadMedia | Export | Subscribe | Report) => Scope::Any,
+        (Officer, ReadReadings) => Scope::Any,
         (Officer, Note | ReadOutbox) => Scope::Any,
         (Officer, Edit | Attach) => Scope::Own,
         (Officer, Work) => Scope::Assignee,

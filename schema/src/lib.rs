@@ -3,7 +3,8 @@
 //! Owns: the signed, hash-chained [`Entry`] and its deterministic CBOR
 //! encoding (byte-exact, specified in `docs/protocol.md`), entry [`Body`]
 //! kinds, ids, hybrid logical clocks, ed25519 signing and (batch)
-//! verification, chain rules and heads.
+//! verification, chain rules and heads, and the rules that turn sensor
+//! readings into incidents ([`rules`]).
 //!
 //! Never does: IO of any kind, reading the clock, randomness. Time and
 //! randomness come in as arguments; a tidy test in the workspace fails if
@@ -25,6 +26,7 @@ pub mod hlc;
 pub mod ids;
 pub mod limits;
 pub mod role;
+pub mod rules;
 pub mod verify;
 
 pub use body::{

@@ -1,7 +1,9 @@
 //! The deployment CA as the session's [`TrustAnchor`]: certificates and
-//! revocation lists checked with `sentinel-certs`.
+//! revocation lists checked with `sentinel-certs`, and the entry
+//! revocations of a shared [`RevocationHandle`].
 
-use sentinel_certs::{verify_identity, CaCert, RevocationList};
+use sentinel_certs::{verify_identity, CaCert, RevocationHandle, RevocationList};
+use sentinel_schema::AuthorId;
 
 use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
 
@@ -9,11 +11,26 @@ use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
 #[derive(Debug, Clone)]
 pub struct CaTrust {
     ca: CaCert,
+    /// Where hub-signed revocation entries are held (the handle the TLS
+    /// verifiers share); `None`: only the CA list applies.
+    revocations: Option<RevocationHandle>,
 }
 
 impl CaTrust {
     pub fn new(ca: CaCert) -> Self {
-        CaTrust { ca }
+        CaTrust {
+            ca,
+            revocations: None,
+        }
+    }
+
+    /// Also applies the entry revocations `revocations` holds, as they are
+    /// at each entry checked ([`TrustAnchor::entry_revocation`]).
+    pub fn with_revocations(ca: CaCert, revocations: RevocationHandle) -> Self {
+        CaTrust {
+            ca,
+            revocations: Some(revocations),
+        }
     }
 
     pub fn ca(&self) -> &CaCert {
@@ -42,5 +59,9 @@ impl TrustAnchor for CaTrust {
                 .map(|r| (r.key, r.last_valid_seq))
                 .collect(),
         })
+    }
+
+    fn entry_revocation(&self, author: &AuthorId) -> Option<u64> {
+        self.revocations.as_ref()?.entry_revocation(author)
     }
 }

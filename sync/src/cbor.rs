@@ -10,9 +10,11 @@
 use crate::message::MessageError;
 
 const MAJOR_UINT: u8 = 0;
-const MAJOR_BYTES: u8 = 2;
+pub(crate) const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
+pub(crate) const MAJOR_ARRAY: u8 = 4;
+/// `null`: major type 7, simple value 22.
+const NULL: u8 = 0xf6;
 
 // The writer is schema's: every Sentinel format writes the same subset
 // with the same code.
@@ -94,6 +96,31 @@ impl<'a> Reader<'a> {
             });
         }
         Ok(value)
+    }
+
+    /// The major type of the next item, without consuming it (`None` at
+    /// the end of the input).
+    pub(crate) fn peek_major(&self) -> Option<u8> {
+        self.buf.get(self.pos).map(|b| b >> 5)
+    }
+
+    /// Whether the next item is `null` (`0xf6`).
+    pub(crate) fn peek_null(&self) -> bool {
+        self.buf.get(self.pos) == Some(&NULL)
+    }
+
+    /// Consumes a `null`.
+    pub(crate) fn null(&mut self, field: &'static str) -> Result<(), MessageError> {
+        let at = self.pos;
+        if !self.peek_null() {
+            return Err(MessageError::WrongType {
+                at,
+                field,
+                expected: "null",
+            });
+        }
+        self.pos += 1;
+        Ok(())
     }
 
     pub(crate) fn uint(&mut self, field: &'static str) -> Result<u64, MessageError> {

@@ -9,7 +9,8 @@
 //! lists (with [`ca_trust::CaTrust`] over the deployment CA), and (feature
 //! `quic`, on by default) a thin QUIC driver in [`quic`], media streams in
 //! [`quic_media`] and the content-addressed blob folder node and hub share
-//! in [`blobs`] (`quic_media::blobs`).
+//! in [`blobs`] (`quic_media::blobs`). Sensor push ([`push`]) checks and
+//! applies the entries a sensor sends over HTTP, for node and hub routes.
 //!
 //! Never does: SQL, IO outside the `quic` and `quic_media` modules,
 //! reading the clock, or knowing whether it runs in a node or a hub. A tidy test
@@ -33,6 +34,7 @@ pub mod quic;
 pub mod quic_media;
 #[cfg(feature = "quic")]
 pub use quic_media::blobs;
+pub mod push;
 mod receive;
 pub mod session;
 pub mod store;

@@ -8,7 +8,8 @@
 //! 2. its signature, in one batch verification for the whole batch;
 //! 3. its author's certificate is known (stored, or sent in this session)
 //!    and valid at the entry's HLC time;
-//! 4. the revocation list keeps its seq valid;
+//! 4. the revocation list, and the revocation entries of hubs, keep its
+//!    seq valid (the stricter of the two);
 //! 5. its author's role may write its body kind;
 //! 6. an event change's Automerge actor is its author;
 //! 7. no hub checkpoint attests another entry at its position;
@@ -21,8 +22,8 @@
 use std::collections::BTreeMap;
 
 use sentinel_schema::{
-    check_change, verify_all, AuthorId, Body, BodyKind, DeviceRole, EntryId, EventError, Head,
-    SignedEntry, VerifyError,
+    check_change, verify_all, AuthorId, Body, BodyKind, DeviceRole, Entry, EntryId, EventError,
+    Head, Revocation, SignedEntry, VerifyError,
 };
 
 use crate::checkpoint::{Attested, Breach};
@@ -51,7 +52,8 @@ pub enum Refusal {
         not_before_ms: u64,
         not_after_ms: u64,
     },
-    /// The revocation list ends the author's valid entries before this seq.
+    /// The revocation list, or a hub's revocation entry, ends the author's
+    /// valid entries before this seq.
     #[error("author {author} is revoked: seq {seq} is after the last valid seq {last_valid_seq}")]
     Revoked {
         author: AuthorId,
@@ -85,11 +87,16 @@ impl Refusal {
     }
 }
 
-/// The trust state of a session: the revocation list in force and the
-/// authors whose certificates have been verified.
+/// The trust state of a session: the revocation list in force, the
+/// revocation entries applied in this session and the authors whose
+/// certificates have been verified.
 #[derive(Debug, Default)]
 pub(crate) struct Verifier {
     pub(crate) revocations: Revocations,
+    /// Last valid seqs from hub `revocation` entries this session applied,
+    /// the strictest per author. Those the driver already held come from
+    /// [`crate::TrustAnchor::entry_revocation`].
+    applied_revocations: BTreeMap<AuthorId, u64>,
     /// Verified certificates; `None` when none is known (cached misses).
     authors: BTreeMap<AuthorId, Option<AuthorInfo>>,
     /// Heads the store's hub checkpoints attest, read when the session
@@ -119,34 +126,28 @@ impl Verifier {
         Ok(info)
     }
 
+    /// The last valid seq of `author`, if revoked: the strictest of the
+    /// list, the driver's entry revocations and those applied here.
+    fn last_valid_seq(&self, author: &AuthorId, config: &SessionConfig) -> Option<u64> {
+        [
+            self.revocations.last_valid_seq(author),
+            config.trust.entry_revocation(author),
+            self.applied_revocations.get(author).copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Checks 3–7 of the module doc for one signature-checked entry.
-    fn check(&self, e: &SignedEntry, info: Option<AuthorInfo>) -> Result<(), Refusal> {
+    fn check(
+        &self,
+        e: &SignedEntry,
+        info: Option<AuthorInfo>,
+        config: &SessionConfig,
+    ) -> Result<(), Refusal> {
         let entry = e.entry();
-        let info = info.ok_or(Refusal::UnknownAuthor(entry.author))?;
-        if !info.valid_at(entry.hlc.wall_ms) {
-            return Err(Refusal::CertificateNotValid {
-                author: entry.author,
-                wall_ms: entry.hlc.wall_ms,
-                not_before_ms: info.not_before_ms,
-                not_after_ms: info.not_after_ms,
-            });
-        }
-        if let Some(last_valid_seq) = self.revocations.last_valid_seq(&entry.author) {
-            if entry.seq > last_valid_seq {
-                return Err(Refusal::Revoked {
-                    author: entry.author,
-                    seq: entry.seq,
-                    last_valid_seq,
-                });
-            }
-        }
-        let kind = entry.body.kind();
-        if !info.role.may_write(kind) {
-            return Err(Refusal::RoleNotAllowed {
-                role: info.role,
-                kind,
-            });
-        }
+        check_author(entry, info, self.last_valid_seq(&entry.author, config))?;
         if let Body::EventChange(change) = &entry.body {
             check_change(&entry.author, &change.change).map_err(Refusal::BadChange)?;
         }
@@ -215,6 +216,43 @@ impl Verifier {
     }
 }
 
+/// Checks 3–5 of the module doc for one entry: a certificate is known
+/// and valid at the entry's HLC time, revocation keeps its seq valid
+/// (`last_valid_seq`: the strictest that applies), and the author's role
+/// may write its body kind. Shared with sensor push ([`crate::push`]).
+pub(crate) fn check_author(
+    entry: &Entry,
+    info: Option<AuthorInfo>,
+    last_valid_seq: Option<u64>,
+) -> Result<(), Refusal> {
+    let info = info.ok_or(Refusal::UnknownAuthor(entry.author))?;
+    if !info.valid_at(entry.hlc.wall_ms) {
+        return Err(Refusal::CertificateNotValid {
+            author: entry.author,
+            wall_ms: entry.hlc.wall_ms,
+            not_before_ms: info.not_before_ms,
+            not_after_ms: info.not_after_ms,
+        });
+    }
+    if let Some(last_valid_seq) = last_valid_seq {
+        if entry.seq > last_valid_seq {
+            return Err(Refusal::Revoked {
+                author: entry.author,
+                seq: entry.seq,
+                last_valid_seq,
+            });
+        }
+    }
+    let kind = entry.body.kind();
+    if !info.role.may_write(kind) {
+        return Err(Refusal::RoleNotAllowed {
+            role: info.role,
+            kind,
+        });
+    }
+    Ok(())
+}
+
 impl Exchange {
     /// One batch from the peer: verify, quarantine, apply, acknowledge.
     pub(crate) fn on_entries<S: SyncStore>(
@@ -251,7 +289,7 @@ impl Exchange {
         let mut passing = Vec::with_capacity(good.len());
         for e in good {
             let info = ctx.verifier.author(e.author(), store, ctx.config)?;
-            match ctx.verifier.check(&e, info) {
+            match ctx.verifier.check(&e, info, ctx.config) {
                 Ok(()) => passing.push(e),
                 Err(refusal) => {
                     if let Refusal::ContradictsCheckpoint(breach) = &refusal {
@@ -288,6 +326,14 @@ impl Exchange {
                 .iter()
                 .map(|e| (e.id(), (e.author(), e.seq())))
                 .collect();
+            // Passed the role check, so written by a hub.
+            let revocations: Vec<(EntryId, AuthorId, Revocation)> = accepted
+                .iter()
+                .filter_map(|e| match &e.entry().body {
+                    Body::Revocation(r) => Some((e.id(), e.author(), r.clone())),
+                    _ => None,
+                })
+                .collect();
             let report = store.apply(accepted, ctx.now_ms).map_err(store_fault)?;
             for (author, seq, _) in &report.forks {
                 ctx.out.event(SessionEvent::Fork {
@@ -315,6 +361,20 @@ impl Exchange {
                     n_entries: report.applied,
                     max_hlc: report.max_hlc,
                 });
+            }
+            for (id, by, revocation) in revocations {
+                // Duplicates count too: the store holds them either way.
+                if report.quarantined.iter().any(|(q, _, _)| *q == id) {
+                    continue;
+                }
+                let last = ctx
+                    .verifier
+                    .applied_revocations
+                    .entry(revocation.key)
+                    .or_insert(revocation.last_valid_seq);
+                *last = (*last).min(revocation.last_valid_seq);
+                ctx.out
+                    .event(SessionEvent::RevocationEntryApplied { by, revocation });
             }
         }
 

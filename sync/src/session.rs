@@ -142,6 +142,15 @@ pub enum SessionEvent {
     CheckpointBreach(Breach),
     /// A newer revocation list was verified and stored.
     RevocationListLearned { number: u64 },
+    /// A `revocation` entry was applied. Only hubs may write them, so its
+    /// author `by` holds a hub certificate; the session applies it to the
+    /// entries it checks from the next batch on, and the driver adds it to
+    /// what it enforces elsewhere (handshakes, other sessions: see
+    /// `RevocationHandle::add_entry_revocation`).
+    RevocationEntryApplied {
+        by: AuthorId,
+        revocation: sentinel_schema::Revocation,
+    },
     /// The peer's committed heads for some authors: what it durably holds.
     /// Emitted for every `Ack` (the authors of the acknowledged batch), and
     /// for the heads the peer presented at the start of the session (its

@@ -71,6 +71,16 @@ pub trait TrustAnchor {
 
     /// Verifies a CA-signed revocation list.
     fn verify_revocation_list(&self, bytes: &[u8]) -> Result<Revocations, String>;
+
+    /// The last valid seq of `author` by revocations besides the CA list:
+    /// `revocation` entries signed by a hub that this side holds
+    /// (`docs/security.md` 1.7). The session asks for every entry it
+    /// checks, so one added while it runs applies to its next batch; the
+    /// stricter of this and the list wins. Default: none.
+    fn entry_revocation(&self, author: &AuthorId) -> Option<u64> {
+        let _ = author;
+        None
+    }
 }
 
 #[cfg(test)]

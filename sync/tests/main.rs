@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod receipts;
 mod refusals;
+mod sensor_vectors;
 mod session;
 mod sim;
 mod tidy;

@@ -5,7 +5,7 @@ use sentinel_schema::{
     author_of, Body, DeviceRole, EventChange, EventDoc, EventId, NewEvent, Point, SignedEntry,
 };
 use sentinel_sync::testing::{chain, reading, sign_after};
-use sentinel_sync::SyncStore;
+use sentinel_sync::{SessionEvent, SyncStore};
 
 use crate::harness::*;
 
@@ -183,4 +183,85 @@ fn a_certificate_for_someone_else_is_refused() {
         b>a: Hello Heads CaughtUp Ack
         ",
     );
+}
+
+#[test]
+fn a_hub_revocation_entry_applies_to_the_next_batches() {
+    let cid_id = author_of(&cid());
+    // Heads are streamed in author order: a hub sorting before cid sends
+    // its revocation in the first batch.
+    let hub = (5..=255)
+        .map(sentinel_sync::testing::key)
+        .find(|k| author_of(k) < cid_id)
+        .unwrap();
+    let revocation = sentinel_schema::Revocation {
+        key: cid_id,
+        last_valid_seq: 2,
+        reason: "laptop lost".into(),
+    };
+    let signed = sign_after(
+        &hub,
+        None,
+        1_790_000_000_000,
+        Body::Revocation(revocation.clone()),
+    );
+    let pair = run(scenario(
+        Side::node(&ann())
+            .holding(&[signed])
+            .holding(&media_chain(&cid(), 5))
+            .knowing(&hub, DeviceRole::Hub)
+            .knowing(&cid(), DeviceRole::Node),
+        Side::node(&ben()),
+    )
+    .batch(1));
+    assert!(pair
+        .b
+        .events
+        .contains(&SessionEvent::RevocationEntryApplied {
+            by: author_of(&hub),
+            revocation,
+        }));
+    // Seqs 1 and 2 stay valid, later ones are refused as revoked.
+    assert_eq!(pair.b.store.head(&cid_id).unwrap().map(|h| h.seq), Some(2));
+    let mut codes: Vec<(u64, &str)> = pair
+        .b
+        .store
+        .quarantined()
+        .map(|q| (q.entry.seq(), q.code.as_str()))
+        .collect();
+    codes.sort();
+    assert_eq!(codes, vec![(3, "revoked"), (4, "revoked"), (5, "revoked")]);
+}
+
+#[test]
+fn a_revocation_entry_from_a_node_is_refused_and_not_applied() {
+    let cid_id = author_of(&cid());
+    let signed = sign_after(
+        &ben(),
+        None,
+        1_790_000_000_000,
+        Body::Revocation(sentinel_schema::Revocation {
+            key: cid_id,
+            last_valid_seq: 0,
+            reason: "a node cannot revoke".into(),
+        }),
+    );
+    let pair = run(scenario(
+        Side::node(&ann())
+            .holding(&[signed])
+            .knowing(&ben(), DeviceRole::Node),
+        Side::node(&cid()),
+    ));
+    assert!(!pair
+        .b
+        .events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::RevocationEntryApplied { .. })));
+    let codes: Vec<&str> = pair
+        .b
+        .store
+        .quarantined()
+        .map(|q| q.code.as_str())
+        .collect();
+    assert_eq!(codes, vec!["role_not_allowed"]);
 }

@@ -271,6 +271,37 @@ fn a_revoked_key_is_refused_until_a_list_without_it_arrives() {
 }
 
 #[test]
+fn an_entry_revocation_refuses_the_next_handshake_and_survives_a_newer_list() {
+    let ca = ca("D", 1);
+    let hub = enroll(&ca, DeviceRole::Hub, "hub-1", 8);
+    let node = enroll(&ca, DeviceRole::Node, "node-7", 7);
+    let handle = RevocationHandle::empty();
+    let s = server_config_with_time(&hub, &handle, FreshnessPolicy::Lenient, at(T0)).unwrap();
+    let c = client_config_with_time(
+        &node,
+        &RevocationHandle::empty(),
+        FreshnessPolicy::Lenient,
+        at(T0),
+    )
+    .unwrap();
+    assert!(handshake(&c, &s).succeeded());
+
+    // Whatever its last valid seq, a key revoked by an entry is refused at
+    // the next handshake with the same configuration.
+    handle.add_entry_revocation(sentinel_certs::Revoked {
+        key: node.identity.author,
+        last_valid_seq: 12,
+        reason: "laptop lost".into(),
+    });
+    refused_with(&handshake(&c, &s).server_error, CertificateError::Revoked);
+    // A newer CA list that does not name the key does not let it back in.
+    handle
+        .offer(&signed_list(&ca, 5, T0, &[]), ca.cert())
+        .unwrap();
+    refused_with(&handshake(&c, &s).server_error, CertificateError::Revoked);
+}
+
+#[test]
 fn a_hub_demanding_freshness_refuses_on_a_stale_list_while_a_node_accepts() {
     let ca = ca("D", 1);
     let hub = enroll(&ca, DeviceRole::Hub, "hub-1", 8);

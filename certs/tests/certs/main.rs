@@ -10,6 +10,7 @@ mod ca;
 mod cli;
 mod common;
 mod handshake;
+mod https;
 mod identity;
 mod quic;
 mod revocation;
