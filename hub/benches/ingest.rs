@@ -318,7 +318,10 @@ fn main() {
         let (x0, y0, x1, y1) = REGION;
         let x = x0 + (x1 - x0 - w) * rng.next();
         let y = y0 + (y1 - y0 - h) * rng.next();
-        boxes.push((x, y, x + w, y + h));
+        // Rounded as the HTTP path prints them, so both paths get the
+        // same box.
+        let r6 = |v: f64| (v * 1e6).round() / 1e6;
+        boxes.push((r6(x), r6(y), r6(x + w), r6(y + h)));
     }
     let (warm, measured) = boxes.split_at(200);
     let load_before_q = load_average();
@@ -327,11 +330,13 @@ fn main() {
     }
     let mut lat = Vec::new();
     let mut hits = Vec::new();
+    let mut some_ids = Vec::new();
     for b in measured {
         let t = Instant::now();
         let ids = rt.block_on(store.ids_in_bbox(b.0, b.1, b.2, b.3)).unwrap();
         lat.push(t.elapsed());
         hits.push(ids.len());
+        some_ids.extend(ids.into_iter().take(1));
     }
     lat.sort();
     let mean_hits = hits.iter().sum::<usize>() as f64 / hits.len() as f64;
@@ -381,6 +386,10 @@ fn main() {
         "load average: before the queries {load_before_q}; after {}",
         load_average()
     );
+
+    // 4. The read API under 100 concurrent clients.
+    concurrent_reads(hub.http_addr, measured, &some_ids, n_events);
+
     let other = hub.other_stderr();
     if !other.is_empty() {
         eprintln!("hub stderr (not session reports):");
@@ -390,4 +399,120 @@ fn main() {
     }
     drop(client);
     drop(hub);
+}
+
+/// How many clients read the API at once, and how many requests each makes.
+const CLIENTS: usize = 100;
+const REQUESTS_PER_CLIENT: usize = 200;
+
+/// `CLIENTS` threads, each signed in as the bench's admin on its own
+/// keep-alive connection, ask a mix of what an admin console asks: box
+/// queries (50 %), one event's detail (25 %), the newest severe events
+/// (15 %), and one officer's timeline (10 %). Every request is timed from
+/// the first byte written to the last byte read.
+fn concurrent_reads(
+    addr: std::net::SocketAddr,
+    boxes: &[(f64, f64, f64, f64)],
+    ids: &[EventId],
+    n_events: i64,
+) {
+    let load_before = load_average();
+    let clients: Vec<Http> = (0..CLIENTS)
+        .map(|_| {
+            let mut http = Http::connect(addr);
+            http.login();
+            http
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(CLIENTS);
+    let started = Instant::now();
+    let per_kind: Vec<Vec<(usize, Duration)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(c, mut http)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut rng = Rng(0x5151_0000 + c as u64 * 7919 + 1);
+                    let mut out = Vec::with_capacity(REQUESTS_PER_CLIENT);
+                    barrier.wait();
+                    for _ in 0..REQUESTS_PER_CLIENT {
+                        let pick = rng.next();
+                        let (kind, path) = if pick < 0.5 {
+                            let b = boxes[(rng.next() * boxes.len() as f64) as usize];
+                            (
+                                0,
+                                format!(
+                                    "/api/v1/events?bbox={:.6},{:.6},{:.6},{:.6}&limit=500",
+                                    b.0, b.1, b.2, b.3
+                                ),
+                            )
+                        } else if pick < 0.75 {
+                            let id = ids[(rng.next() * ids.len() as f64) as usize];
+                            (1, format!("/api/v1/events/{id}"))
+                        } else if pick < 0.9 {
+                            (2, "/api/v1/events?min_severity=4&limit=50".to_owned())
+                        } else {
+                            let a = (rng.next() * AUTHORS as f64) as usize;
+                            let author = author_of(&officer(a));
+                            (3, format!("/api/v1/timeline?author={author}&limit=50"))
+                        };
+                        let t = Instant::now();
+                        let (status, body) = http.get(&path);
+                        let took = t.elapsed();
+                        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+                        out.push((kind, took));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wall = started.elapsed();
+    let all: Vec<(usize, Duration)> = per_kind.into_iter().flatten().collect();
+    let total = all.len();
+    let row = |label: &str, mut lat: Vec<Duration>, goal: &str| {
+        lat.sort();
+        println!(
+            "| {label}: {} requests | p50 {}, **p95 {}**, p99 {}, max {} | {goal} |",
+            lat.len(),
+            ms(pct(&lat, 0.5)),
+            ms(pct(&lat, 0.95)),
+            ms(pct(&lat, 0.99)),
+            ms(*lat.last().unwrap())
+        );
+    };
+    println!(
+        "| read API, {CLIENTS} concurrent admin clients (one keep-alive connection each) at {n_events} events, all requests | {total} in {:.1} s: {:.0} requests/s | — |",
+        wall.as_secs_f64(),
+        total as f64 / wall.as_secs_f64()
+    );
+    row(
+        "all requests",
+        all.iter().map(|(_, d)| *d).collect(),
+        "p95 ≤ 20 ms",
+    );
+    for (kind, label) in [
+        "box query `events?bbox=…&limit=500`",
+        "event detail `events/{id}`",
+        "newest severe `events?min_severity=4&limit=50`",
+        "officer timeline `timeline?author=…&limit=50`",
+    ]
+    .iter()
+    .enumerate()
+    {
+        row(
+            label,
+            all.iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, d)| *d)
+                .collect(),
+            "—",
+        );
+    }
+    eprintln!(
+        "load average: before the concurrent reads {load_before}; after {}",
+        load_average()
+    );
 }

@@ -17,6 +17,9 @@
 //! | `rate_limit_per_s`      | `SENTINEL_RATE_LIMIT_PER_S`        | 10             |
 //! | `rate_limit_burst`      | `SENTINEL_RATE_LIMIT_BURST`        | 50             |
 //! | `cors_origins`          | `SENTINEL_CORS_ORIGINS`            | none           |
+//! | `https_cert`            | `SENTINEL_HTTPS_CERT`              | none           |
+//! | `https_key`             | `SENTINEL_HTTPS_KEY`               | none           |
+//! | `rules_file`            | `SENTINEL_RULES_FILE`              | none           |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -58,6 +61,19 @@
 //! **CORS.** `cors_origins` lists the browser origins (`https://host[:port]`)
 //! that may call the API from a web page; in the environment, comma-separated.
 //! Empty (the default), the API sends no CORS headers at all.
+//!
+//! **HTTPS.** With `https_cert` (a PEM certificate chain, server certificate
+//! first) and `https_key` (its PEM private key) the HTTP API is served over
+//! TLS 1.2/1.3 only (`crate::https`); `sentinel-certs issue-https` writes
+//! such a pair, and any other PEM pair works too. Both or neither: one
+//! alone is an error. The files are read when the hub starts.
+//!
+//! **Sensor rules.** `rules_file` names a TOML rules file (thresholds and
+//! geofences, `sentinel_schema::rules::config`, the format nodes read
+//! too): readings sensors push to this hub that cross a rule raise an
+//! event the hub signs ([`crate::sensors`]). It is read and checked when
+//! the hub starts ([`load_rules`]); a file that does not parse stops the
+//! start with its path and the rule at fault. Unset: no rules.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +82,7 @@ use axum::http::HeaderValue;
 use sentinel_certs::FreshnessPolicy;
 use sentinel_http::limit::Limits;
 use sentinel_http::ops::{parse_origin, OpsError};
+use sentinel_schema::rules::config::{parse_rules_toml, RulesConfig};
 use serde::Deserialize;
 
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
@@ -82,6 +99,9 @@ pub const LOG_FORMAT_ENV: &str = "SENTINEL_LOG_FORMAT";
 pub const RATE_LIMIT_PER_S_ENV: &str = "SENTINEL_RATE_LIMIT_PER_S";
 pub const RATE_LIMIT_BURST_ENV: &str = "SENTINEL_RATE_LIMIT_BURST";
 pub const CORS_ORIGINS_ENV: &str = "SENTINEL_CORS_ORIGINS";
+pub const HTTPS_CERT_ENV: &str = "SENTINEL_HTTPS_CERT";
+pub const HTTPS_KEY_ENV: &str = "SENTINEL_HTTPS_KEY";
+pub const RULES_FILE_ENV: &str = "SENTINEL_RULES_FILE";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
@@ -123,6 +143,16 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// One of two settings that only work together is set, the other not.
+    #[error("{given} is set but {missing} is not: {why}")]
+    Incomplete {
+        given: String,
+        missing: String,
+        why: &'static str,
+    },
+    /// The sensor rules file cannot be read or is not a valid rules file.
+    #[error("the sensor rules file {path}: {message}")]
+    Rules { path: PathBuf, message: String },
 }
 
 /// The configuration file as written; every field optional so the
@@ -143,6 +173,9 @@ struct FileConfig {
     rate_limit_per_s: Option<u32>,
     rate_limit_burst: Option<u32>,
     cors_origins: Option<Vec<String>>,
+    https_cert: Option<PathBuf>,
+    https_key: Option<PathBuf>,
+    rules_file: Option<PathBuf>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -168,6 +201,21 @@ pub struct HubConfig {
     pub rate_limit: Limits,
     /// Browser origins allowed to call the HTTP API (CORS); empty: none.
     pub cors_origins: Vec<HeaderValue>,
+    /// Serve the HTTP API over TLS with these files; `None`: plain HTTP.
+    pub https: Option<HttpsFiles>,
+    /// The sensor rules file (not read yet: [`load_rules`]); `None`: no
+    /// rules.
+    pub rules_file: Option<PathBuf>,
+}
+
+/// The PEM files the HTTP API's TLS is served with (not read yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsFiles {
+    /// `SENTINEL_HTTPS_CERT`: the certificate chain, server certificate
+    /// first.
+    pub cert: PathBuf,
+    /// `SENTINEL_HTTPS_KEY`: the server certificate's private key.
+    pub key: PathBuf,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -186,6 +234,8 @@ impl std::fmt::Debug for HubConfig {
             .field("log_format", &self.log_format)
             .field("rate_limit", &self.rate_limit)
             .field("cors_origins", &self.cors_origins)
+            .field("https", &self.https)
+            .field("rules_file", &self.rules_file)
             .finish_non_exhaustive()
     }
 }
@@ -331,6 +381,30 @@ impl HubConfig {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let https_cert = env(HTTPS_CERT_ENV).map(PathBuf::from).or(f.https_cert);
+        let https_key = env(HTTPS_KEY_ENV).map(PathBuf::from).or(f.https_key);
+        let https = match (https_cert, https_key) {
+            (Some(cert), Some(key)) => Some(HttpsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(incomplete_https(HTTPS_CERT_ENV, HTTPS_KEY_ENV)),
+            (None, Some(_)) => return Err(incomplete_https(HTTPS_KEY_ENV, HTTPS_CERT_ENV)),
+        };
+        for (setting, path) in https
+            .iter()
+            .flat_map(|h| [(HTTPS_CERT_ENV, &h.cert), (HTTPS_KEY_ENV, &h.key)])
+        {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(setting, "", "must name a PEM file"));
+            }
+        }
+
+        let rules_file = match env(RULES_FILE_ENV).map(PathBuf::from).or(f.rules_file) {
+            Some(path) if path.as_os_str().is_empty() => {
+                return Err(invalid(RULES_FILE_ENV, "", "must name a rules file"));
+            }
+            other => other,
+        };
+
         Ok(HubConfig {
             database,
             listen,
@@ -345,7 +419,27 @@ impl HubConfig {
             log_format,
             rate_limit,
             cors_origins,
+            https,
+            rules_file,
         })
+    }
+}
+
+/// Reads and checks the sensor rules file at `path`.
+pub fn load_rules(path: &Path) -> Result<RulesConfig, ConfigError> {
+    let rules_error = |message: String| ConfigError::Rules {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| rules_error(e.to_string()))?;
+    parse_rules_toml(&text).map_err(|e| rules_error(e.to_string()))
+}
+
+fn incomplete_https(given: &str, missing: &str) -> ConfigError {
+    ConfigError::Incomplete {
+        given: given.into(),
+        missing: missing.into(),
+        why: "HTTPS needs both the certificate and its key",
     }
 }
 
@@ -610,6 +704,83 @@ mod tests {
     }
 
     #[test]
+    fn https_needs_both_files_or_neither() {
+        let c = HubConfig::load_with(None, env(BASE)).unwrap();
+        assert_eq!(c.https, None, "plain HTTP unless configured");
+
+        let c = HubConfig::load_with(
+            None,
+            env(&[
+                BASE,
+                &[
+                    (HTTPS_CERT_ENV, "/tls/hub.pem"),
+                    (HTTPS_KEY_ENV, "/tls/hub.key"),
+                ],
+            ]
+            .concat()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.https,
+            Some(HttpsFiles {
+                cert: PathBuf::from("/tls/hub.pem"),
+                key: PathBuf::from("/tls/hub.key"),
+            })
+        );
+
+        // One alone names the other, as the operator would set it.
+        for (given, missing) in [
+            (HTTPS_CERT_ENV, HTTPS_KEY_ENV),
+            (HTTPS_KEY_ENV, HTTPS_CERT_ENV),
+        ] {
+            let e = HubConfig::load_with(None, env(&[BASE, &[(given, "/tls/x.pem")]].concat()))
+                .err()
+                .unwrap();
+            assert!(
+                matches!(&e, ConfigError::Incomplete { given: g, missing: m, .. }
+                    if g == given && m == missing),
+                "{e}"
+            );
+            let text = e.to_string();
+            assert!(text.contains(missing), "{text}");
+        }
+
+        // The file, the environment, and the two mixed.
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "https_cert = \"/etc/sentinel/https.pem\"\nhttps_key = \"/etc/sentinel/https.key\"\n",
+        )
+        .unwrap();
+        let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+        let files = c.https.unwrap();
+        assert_eq!(files.cert, PathBuf::from("/etc/sentinel/https.pem"));
+        assert_eq!(files.key, PathBuf::from("/etc/sentinel/https.key"));
+        let c = HubConfig::load_with(
+            Some(&path),
+            env(&[BASE, &[(HTTPS_KEY_ENV, "/run/keys/https.key")]].concat()),
+        )
+        .unwrap();
+        let files = c.https.unwrap();
+        assert_eq!(files.cert, PathBuf::from("/etc/sentinel/https.pem"));
+        assert_eq!(files.key, PathBuf::from("/run/keys/https.key"));
+
+        std::fs::write(&path, "https_key = \"/etc/sentinel/https.key\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(HTTPS_CERT_ENV), "{e}");
+        std::fs::write(&path, "https_cert = \"\"\nhttps_key = \"k\"\n").unwrap();
+        let e = HubConfig::load_with(Some(&path), env(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(HTTPS_CERT_ENV), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("hub.toml");
@@ -619,5 +790,48 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn the_rules_file_is_optional_set_by_file_or_environment_and_checked() {
+        let c = HubConfig::load_with(None, env(BASE)).unwrap();
+        assert_eq!(c.rules_file, None);
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "rules_file = \"rules.toml\"\n").unwrap();
+        let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+        assert_eq!(c.rules_file, Some(PathBuf::from("rules.toml")));
+        let rules = dir.path().join("sensor-rules.toml");
+        let rules_text = rules.to_str().unwrap().to_owned();
+        let c = HubConfig::load_with(
+            Some(&path),
+            env(&[BASE, &[(RULES_FILE_ENV, rules_text.as_str())]].concat()),
+        )
+        .unwrap();
+        assert_eq!(c.rules_file.as_deref(), Some(rules.as_path()));
+
+        // Read and checked at start: a missing or bad file is named.
+        let e = load_rules(&rules).err().unwrap().to_string();
+        assert!(e.contains("sensor-rules.toml"), "{e}");
+        std::fs::write(
+            &rules,
+            "[[rule]]\nid = \"high\"\nseverity = 4\nkind = \"water_gauge\"\n\
+             value = \"level\"\ncomparison = \">\"\ntreshold = 3.5\n",
+        )
+        .unwrap();
+        let e = load_rules(&rules).err().unwrap().to_string();
+        assert!(
+            e.contains("sensor-rules.toml") && e.contains("treshold"),
+            "{e}"
+        );
+        std::fs::write(
+            &rules,
+            "window_s = 60\n[[rule]]\nid = \"high\"\nseverity = 4\nkind = \"water_gauge\"\n\
+             value = \"level\"\ncomparison = \">\"\nthreshold = 3.5\n",
+        )
+        .unwrap();
+        let config = load_rules(&rules).unwrap();
+        assert_eq!(config.window_ms, 60_000);
+        assert_eq!(config.rules.rules().count(), 1);
     }
 }

@@ -14,8 +14,8 @@
 //! bearer tokens, the authorisation matrix of `sentinel_schema::access`),
 //! and (feature `testing`) a harness that starts a throwaway PostgreSQL
 //! server for tests, the live feed ([`api::Feed`]), `/metrics`, rate
-//! limits and CORS (through `sentinel_http::ops`). Still to come: OpenAPI,
-//! HTTPS, exports beyond GeoJSON.
+//! limits and CORS (through `sentinel_http::ops`), the API over HTTPS
+//! ([`https`]). Still to come: OpenAPI, exports beyond GeoJSON.
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
@@ -24,11 +24,21 @@
 pub mod api;
 pub mod checkpoint;
 pub mod config;
+pub mod https;
 pub mod own;
 pub mod people;
+pub mod revocations;
+pub mod sensors;
 pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use store::{PgStore, PgSyncStore, StoreError};
+
+/// The wall clock in Unix milliseconds (0 before 1970).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -8,9 +8,11 @@
 //! bound address as its first line of output (`{"listening":"ADDR"}` with
 //! `--json`), then serves nodes until Ctrl-C / SIGTERM. Next to sync it
 //! serves the HTTP API (`sentinel_hub::api`, bearer tokens from
-//! `/api/v1/login`) on `--http ADDR` (default `127.0.0.1:8080`: localhost
-//! until it is served over HTTPS) and prints that address as its second
-//! line (`{"http":"ADDR"}` with `--json`).
+//! `/api/v1/login`) on `--http ADDR` (default `127.0.0.1:8080`) and prints
+//! that address as its second line (`{"http":"ADDR","scheme":"https"}` with
+//! `--json`; `"http"` without TLS). With `SENTINEL_HTTPS_CERT` and `SENTINEL_HTTPS_KEY` the API
+//! is served over TLS (`sentinel_hub::https`); without them it is plain
+//! HTTP, and a warning is logged when `--http` is not a loopback address.
 //!
 //! Logs go to standard error through `tracing` (`log_format` text or json,
 //! filtered by `RUST_LOG`, default `info`), one line per HTTP request among
@@ -35,8 +37,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
 use sentinel_hub::api::{ApiOptions, ApiState};
-use sentinel_hub::config::{HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, MEDIA_DIR_ENV};
+use sentinel_hub::config::{
+    HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, HTTPS_CERT_ENV, HTTPS_KEY_ENV, MEDIA_DIR_ENV,
+};
 use sentinel_hub::own::OwnChain;
+use sentinel_hub::sensors::{SensorIngest, SensorRules};
 use sentinel_hub::server::{self, HubNet};
 use sentinel_hub::PgStore;
 use sentinel_sync::blobs::MediaStore;
@@ -58,7 +63,8 @@ enum Command {
         /// Print machine-readable output (JSON lines).
         #[arg(long)]
         json: bool,
-        /// Serve the HTTP API here.
+        /// Serve the HTTP API here (HTTPS when SENTINEL_HTTPS_CERT and
+        /// SENTINEL_HTTPS_KEY are set).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         http: SocketAddr,
     },
@@ -250,10 +256,32 @@ fn init_logs(format: LogFormat) {
 
 fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
     let (config, enrollment) = load(config_file)?;
+    // Read before anything starts, so a bad file stops the hub at once.
+    let tls = match &config.https {
+        Some(files) => Some(
+            sentinel_hub::https::server_config(&files.cert, &files.key).map_err(|e| {
+                config_error(format!("HTTPS ({HTTPS_CERT_ENV}, {HTTPS_KEY_ENV}): {e}"))
+            })?,
+        ),
+        None => None,
+    };
+    let rules = match &config.rules_file {
+        Some(path) => Some(sentinel_hub::config::load_rules(path).map_err(config_error)?),
+        None => None,
+    };
     init_logs(config.log_format);
     if let Err(e) = sentinel_http::ops::metrics() {
         tracing::warn!("metrics are off: {e}");
     }
+    if tls.is_none() && !http.ip().is_loopback() {
+        tracing::warn!(
+            %http,
+            "the HTTP API is served without TLS on a non-loopback address: passwords and \
+             tokens cross the network in clear; set {HTTPS_CERT_ENV} and {HTTPS_KEY_ENV}, \
+             or keep --http on localhost behind a TLS proxy"
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
         let media = MediaStore::open(&config.media_dir).map_err(|e| {
@@ -276,9 +304,22 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             None => net.with_own_chain(own.clone()),
         };
         let feed = sentinel_hub::api::Feed::new();
-        let net = net.with_feed(feed.clone());
+        let mut net = net.with_feed(feed.clone());
+        let mut sensors = SensorIngest::new(store.clone(), &net);
+        if let Some(rules) = rules {
+            // One rule state for both ways a sensor reaches the hub: HTTP
+            // pushes and sync sessions of its own.
+            let rules = Arc::new(
+                SensorRules::from_config(rules, own.clone())
+                    .await
+                    .map_err(failure)?,
+            );
+            sensors = sensors.with_rules(rules.clone());
+            net = net.with_sensor_rules(rules);
+        }
         let state = ApiState {
             feed: Some(feed),
+            sensors: Some(Arc::new(sensors)),
             ..ApiState::new(store.clone(), Some(own))
         };
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
@@ -297,12 +338,13 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let (line, http_line) = if json {
                 (
                     serde_json::json!({ "listening": addr.to_string() }).to_string(),
-                    serde_json::json!({ "http": http_addr.to_string() }).to_string(),
+                    serde_json::json!({ "http": http_addr.to_string(), "scheme": scheme })
+                        .to_string(),
                 )
             } else {
                 (
                     format!("listening on {addr}"),
-                    format!("admin API on http://{http_addr}"),
+                    format!("admin API on {scheme}://{http_addr}"),
                 )
             };
             let _ = writeln!(out, "{line}");
@@ -315,13 +357,27 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             cors_origins: config.cors_origins.clone(),
         };
         let app = sentinel_hub::api::router_with(state, &options);
-        // Connect info: the rate limit and the request log need the
-        // client's address.
-        let http_serving = axum::serve(
-            http_listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .into_future();
+        // Both paths stop accepting when told to and let open requests
+        // finish; both give each request the client's address (connect
+        // info), which the rate limit and the request log need.
+        let (stop_http, mut stop_rx) = tokio::sync::watch::channel(());
+        let stopped = async move {
+            let _ = stop_rx.changed().await;
+        };
+        let mut http_serving = match tls {
+            Some(tls) => tokio::spawn(async move {
+                sentinel_hub::https::serve(http_listener, tls, app, stopped).await;
+                Ok(())
+            }),
+            None => tokio::spawn(
+                axum::serve(
+                    http_listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+            ),
+        };
         let serving = server::serve(
             store,
             Arc::new(net),
@@ -331,13 +387,18 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         );
         tokio::select! {
             r = serving => r.map_err(failure)?,
-            r = http_serving => r.map_err(|e| failure(format!("admin API: {e}")))?,
+            r = &mut http_serving => r
+                .map_err(|e| failure(format!("admin API: {e}")))?
+                .map_err(|e| failure(format!("admin API: {e}")))?,
             _ = shutdown() => {
+                let _ = stop_http.send(());
                 endpoint.close(quinn::VarInt::from_u32(0), b"hub shutting down");
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    endpoint.wait_idle(),
-                )
+                // Open sessions and requests get a few seconds; a live
+                // feed would otherwise hold the API open for good.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    endpoint.wait_idle().await;
+                    let _ = (&mut http_serving).await;
+                })
                 .await;
             }
         }

@@ -6,8 +6,16 @@
 //! synced entries (verified first), so the chain stays gap-free however
 //! many tasks write. Every append bumps a watch counter the sync server
 //! listens to, so live sessions push the new entries at once.
+//!
+//! A `revocation` the hub signs is enforced by the hub at once: once the
+//! sync server shares its [`RevocationHandle`]
+//! ([`OwnChain::enforce_revocations`]), every appended revocation is added
+//! to it before the append returns, so the next handshake and the next
+//! batch of every session see it.
 
-use sentinel_certs::Enrollment;
+use std::sync::OnceLock;
+
+use sentinel_certs::{CaCert, Enrollment, RevocationHandle};
 use sentinel_schema::{verify_all, AuthorId, Body, Clock, Entry, Head, SignedEntry};
 use tokio::sync::{watch, Mutex};
 
@@ -32,6 +40,9 @@ pub struct OwnChain {
     enrollment: Enrollment,
     clock: Mutex<Option<Clock>>,
     written: watch::Sender<u64>,
+    /// Where appended revocations take effect; unset while no sync server
+    /// uses this chain (they are still written, and loaded at its start).
+    revocations: OnceLock<RevocationHandle>,
 }
 
 impl std::fmt::Debug for OwnChain {
@@ -61,6 +72,7 @@ impl OwnChain {
             enrollment,
             clock: Mutex::new(None),
             written: watch::channel(0).0,
+            revocations: OnceLock::new(),
         })
     }
 
@@ -68,8 +80,24 @@ impl OwnChain {
         self.enrollment.identity.author
     }
 
+    /// The deployment CA the hub is enrolled under.
+    pub fn ca(&self) -> &CaCert {
+        &self.enrollment.ca
+    }
+
     pub fn store(&self) -> &PgStore {
         &self.store
+    }
+
+    /// Adds every revocation appended from now on to `handle` (the sync
+    /// server's). The first handle given stays: one chain, one server.
+    pub fn enforce_revocations(&self, handle: RevocationHandle) {
+        let _ = self.revocations.set(handle);
+    }
+
+    /// The handle appended revocations go to, once a sync server set it.
+    pub fn revocations(&self) -> Option<&RevocationHandle> {
+        self.revocations.get()
     }
 
     /// Changes whenever entries were appended.
@@ -135,6 +163,13 @@ impl OwnChain {
         let report = self.store.apply(verified, now_ms).await?;
         if report.applied != signed.len() {
             return Err(OwnChainError::NotApplied(format!("{report:?}")));
+        }
+        if let Some(handle) = self.revocations.get() {
+            for e in &signed {
+                if let Body::Revocation(r) = &e.entry().body {
+                    handle.add_entry_revocation(r.clone());
+                }
+            }
         }
         self.written.send_modify(|n| *n = n.wrapping_add(1));
         Ok(signed)

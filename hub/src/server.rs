@@ -28,6 +28,15 @@
 //!   slot while it runs, is logged as one JSON line (`{"media": …}`), and
 //!   is not a session: it is not recorded in `peers` nor passed to
 //!   `report`.
+//! - **Revocations.** Peers are checked against one shared
+//!   [`RevocationHandle`]: the CA list, and the `revocation` entries of
+//!   hubs — those the hub signs (`POST /api/v1/devices/{key}/revoke`, added
+//!   by the own chain as it appends them), those that arrive by sync
+//!   (added as each is applied) and, at start, those the log holds
+//!   ([`HubNet::for_store`]). A new handshake of a revoked key is refused;
+//!   every session's next batch refuses the author's entries after its
+//!   last valid seq; and a live connection of a key revoked while it is
+//!   open is closed (QUIC code 0, reason starting with `revoked`).
 //! - **Metrics.** Through the `metrics` facade (rendered at the HTTP API's
 //!   `/metrics` once `sentinel_http::ops::metrics` installed the recorder):
 //!   [`SESSIONS_STARTED`], [`SESSIONS_OPEN`], [`SESSIONS_ENDED`] by
@@ -41,7 +50,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quinn::Endpoint;
 use sentinel_certs::{Enrollment, FreshnessPolicy, Identity, RevocationHandle};
-use sentinel_schema::DeviceRole;
+use sentinel_schema::{AuthorId, DeviceRole};
 use sentinel_sync::blobs::MediaStore;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Side, Until};
@@ -52,6 +61,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::api::Feed;
 use crate::checkpoint::Checkpointer;
+use crate::now_ms;
 use crate::own::OwnChain;
 use crate::store::peers::PeerSeen;
 use crate::store::{PgStore, PgSyncStore, StoreError};
@@ -150,6 +160,13 @@ pub struct HubNet {
     pub checkpoint_every: Option<Duration>,
     /// Where the projector announces the events it wrote.
     pub feed: Option<Feed>,
+    /// Bumped whenever entries reach the log: by sessions, by the own
+    /// chain, and by sensor pushes over HTTP ([`crate::sensors`]); wakes
+    /// the projector and every live session.
+    pub relay: Arc<watch::Sender<u64>>,
+    /// The rules run on readings that a sensor sends in a sync session of
+    /// its own (as on readings pushed over HTTP; never on relayed ones).
+    pub sensor_rules: Option<Arc<crate::sensors::SensorRules>>,
 }
 
 impl std::fmt::Debug for HubNet {
@@ -173,7 +190,11 @@ impl HubNet {
         let server = sentinel_certs::server_config(&enrollment, &revocations, freshness)?;
         let client = sentinel_certs::client_config(&enrollment, &revocations, freshness)?;
         Ok(HubNet {
-            trust: Arc::new(CaTrust::new(enrollment.ca.clone())),
+            // Sessions read the handle's entry revocations at every entry.
+            trust: Arc::new(CaTrust::with_revocations(
+                enrollment.ca.clone(),
+                revocations.clone(),
+            )),
             enrollment,
             revocations,
             server,
@@ -182,7 +203,17 @@ impl HubNet {
             own: None,
             checkpoint_every: None,
             feed: None,
+            relay: Arc::new(watch::channel(0u64).0),
+            sensor_rules: None,
         })
+    }
+
+    /// Runs `rules` on the readings sensors send in sync sessions of their
+    /// own ([`crate::sensors`]: only the receiver that takes a reading from
+    /// its sensor evaluates it).
+    pub fn with_sensor_rules(mut self, rules: Arc<crate::sensors::SensorRules>) -> HubNet {
+        self.sensor_rules = Some(rules);
+        self
     }
 
     /// Announces every event the projector writes on `feed` (the API's
@@ -193,8 +224,10 @@ impl HubNet {
     }
 
     /// Pushes entries the hub itself writes (role grants, checkpoints) to
-    /// live sessions as they are appended.
+    /// live sessions as they are appended, and enforces the revocations it
+    /// signs at once ([`OwnChain::enforce_revocations`]).
     pub fn with_own_chain(mut self, own: Arc<OwnChain>) -> HubNet {
+        own.enforce_revocations(self.revocations.clone());
         self.own = Some(own);
         self
     }
@@ -213,7 +246,8 @@ impl HubNet {
         self
     }
 
-    /// [`HubNet::new`] with the newest revocation list the store holds.
+    /// [`HubNet::new`] with the newest revocation list the store holds and
+    /// the hubs' revocation entries of its log.
     pub async fn for_store(
         enrollment: Enrollment,
         store: &PgStore,
@@ -224,6 +258,7 @@ impl HubNet {
                 .map_err(|e| ServerError::Revocations(e.to_string()))?,
             None => RevocationHandle::empty(),
         };
+        crate::revocations::load(store, &enrollment.ca, &revocations).await?;
         HubNet::new(enrollment, revocations, freshness)
     }
 
@@ -299,7 +334,7 @@ pub async fn serve(
         return Err(ServerError::CurrentThreadRuntime);
     }
     describe_metrics();
-    let (relay, _keep) = watch::channel(0u64);
+    let relay = net.relay.clone();
     // The projector follows the log: once at start, then whenever a session
     // applied entries (changes coalesce while it works, so it never queues).
     // What it wrote goes out on the live feed, if there is one.
@@ -323,7 +358,6 @@ pub async fn serve(
             }
         }
     });
-    let relay = Arc::new(relay);
     if let Some(own) = &net.own {
         let mut written = own.subscribe();
         let wake = relay.clone();
@@ -459,7 +493,13 @@ async fn session(
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
     let mut forks = 0u64;
-    let outcome = quic::drive_limited(
+    let sensor = match (&identity, &net.sensor_rules) {
+        (Some(i), Some(rules)) if i.role == DeviceRole::Sensor => {
+            Some(SensorPeer::start(i.author, rules.clone(), store.store()).await)
+        }
+        _ => None,
+    };
+    let drive = quic::drive_limited(
         &conn,
         Side::Acceptor,
         net.session(),
@@ -471,6 +511,9 @@ async fn session(
             SessionEvent::Applied { n_entries, .. } if *n_entries > 0 => {
                 metrics::counter!(ENTRIES_APPLIED).increment(*n_entries as u64);
                 relay.send_modify(|n| *n = n.wrapping_add(1));
+                if let Some(sensor) = &sensor {
+                    sensor.evaluate_new();
+                }
             }
             SessionEvent::Quarantined { .. } => {
                 metrics::counter!(ENTRIES_QUARANTINED).increment(1);
@@ -480,11 +523,33 @@ async fn session(
                     let _ = net.revocations.offer(&bytes, &ca);
                 }
             }
+            SessionEvent::RevocationEntryApplied { by, revocation } => {
+                let added = net.revocations.add_entry_revocation(revocation.clone());
+                tracing::info!(
+                    by = %by,
+                    key = %revocation.key,
+                    last_valid_seq = revocation.last_valid_seq,
+                    ?added,
+                    "a hub's revocation entry arrived by sync"
+                );
+            }
             SessionEvent::Fork { .. } => forks += 1,
             _ => {}
         },
-    )
-    .await;
+    );
+    let peer_author = identity.as_ref().map(|i| i.author);
+    let outcome = tokio::select! {
+        outcome = drive => outcome,
+        why = revoked_while_open(net, peer_author, relay.subscribe()) => {
+            // Dropping the drive ends the session where it waits; the
+            // close tells the peer why.
+            conn.close(quinn::VarInt::from_u32(0), why.as_bytes());
+            r.closed = why;
+            r.forks = forks;
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            return Handled::Session(r, identity);
+        }
+    };
     match outcome {
         Ok(o) => {
             r.sent = o.stats.entries_acked;
@@ -504,6 +569,31 @@ async fn session(
     r.forks = forks;
     r.duration_ms = started.elapsed().as_millis() as u64;
     Handled::Session(r, identity)
+}
+
+/// Resolves, with the reason, once `peer` is revoked: checked at once,
+/// then whenever the relay moves (it moves when the own chain appends,
+/// so right after an admin's revocation, and after every applied batch,
+/// which may hold another hub's). Never resolves for an unknown peer.
+async fn revoked_while_open(
+    net: &HubNet,
+    peer: Option<sentinel_schema::AuthorId>,
+    mut relay: watch::Receiver<u64>,
+) -> String {
+    let Some(peer) = peer else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let Some(r) = net.revocations.revocation_of(&peer) {
+            return format!(
+                "revoked: entries after seq {} are refused ({})",
+                r.last_valid_seq, r.reason
+            );
+        }
+        if relay.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
 
 /// The two-way blob exchange on a media connection: fetch what the hub
@@ -564,4 +654,69 @@ pub async fn wanted_media(
     })
     .await
     .map_err(|e| format!("checking the media folder: {e}"))
+}
+
+/// A sensor in a sync session of its own: the rules run on its readings as
+/// batches of them are applied, in seq order, each reading once.
+struct SensorPeer {
+    author: AuthorId,
+    rules: Arc<crate::sensors::SensorRules>,
+    store: PgStore,
+    /// The sensor's seq up to which its readings have been through the
+    /// rules; the lock orders the evaluations of successive batches.
+    upto: Arc<tokio::sync::Mutex<u64>>,
+}
+
+impl SensorPeer {
+    /// Starts from the sensor's head as the hub holds it now: readings
+    /// stored before this session were evaluated (or relayed) already.
+    async fn start(
+        author: AuthorId,
+        rules: Arc<crate::sensors::SensorRules>,
+        store: &PgStore,
+    ) -> SensorPeer {
+        let upto = match store.head(&author).await {
+            Ok(head) => head.map_or(0, |h| h.seq),
+            Err(e) => {
+                tracing::error!(sensor = %author, "sensor rules: the sensor's head: {e}");
+                u64::MAX
+            }
+        };
+        SensorPeer {
+            author,
+            rules,
+            store: store.clone(),
+            upto: Arc::new(tokio::sync::Mutex::new(upto)),
+        }
+    }
+
+    /// Evaluates, in a task, the readings stored since the last call.
+    fn evaluate_new(&self) {
+        let (author, rules, store, upto) = (
+            self.author,
+            self.rules.clone(),
+            self.store.clone(),
+            self.upto.clone(),
+        );
+        tokio::spawn(async move {
+            let mut upto = upto.lock().await;
+            if *upto == u64::MAX {
+                return;
+            }
+            match store
+                .entries_after(&author, *upto, usize::MAX, usize::MAX)
+                .await
+            {
+                Ok(stored) => {
+                    if let Some(last) = stored.last() {
+                        *upto = last.seq();
+                    }
+                    rules.evaluate(&stored, now_ms()).await;
+                }
+                Err(e) => {
+                    tracing::error!(sensor = %author, "sensor rules: reading its entries: {e}")
+                }
+            }
+        });
+    }
 }

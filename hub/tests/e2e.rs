@@ -93,7 +93,7 @@ impl Peer {
         }
     }
 
-    fn net(&self) -> Net {
+    pub(crate) fn net(&self) -> Net {
         Net::load(self.dir.path(), &self.node.lock().unwrap()).unwrap()
     }
 
@@ -222,6 +222,40 @@ impl Hub {
 
     pub(crate) fn sessions(&self) -> Vec<SessionReport> {
         self.sessions.lock().unwrap().clone()
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the sync server and starts it again on the same database, as
+    /// a restarted hub process would: a new own chain writer, and what
+    /// [`HubNet::for_store`] loads, wired as `sentinel-hub serve` does.
+    pub(crate) async fn restart(&mut self, ca: &Ca) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
+        let own = Arc::new(
+            OwnChain::new(self.store.clone(), enrollment.clone(), now_ms())
+                .await
+                .unwrap(),
+        );
+        let hub_net = HubNet::for_store(enrollment, &self.store, FreshnessPolicy::Lenient)
+            .await
+            .unwrap()
+            .with_own_chain(own.clone());
+        let endpoint = server::listen(&hub_net, "127.0.0.1:0".parse().unwrap()).unwrap();
+        self.addr = endpoint.local_addr().unwrap();
+        let seen = self.sessions.clone();
+        let serving = server::serve(
+            self.store.clone(),
+            Arc::new(hub_net),
+            endpoint,
+            1000,
+            move |r| seen.lock().unwrap().push(r),
+        );
+        self.task = tokio::spawn(async move { serving.await.unwrap() });
+        self.own = own;
     }
 }
 

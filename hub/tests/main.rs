@@ -8,8 +8,10 @@ mod actions;
 mod api;
 mod checkpoints;
 mod contract;
+mod devices;
 mod e2e;
 mod feed;
+mod https;
 mod ingest;
 mod log;
 mod media;
@@ -17,6 +19,7 @@ mod nodes;
 mod postgis;
 mod project;
 mod receipts;
+mod sensors;
 
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::PgStore;

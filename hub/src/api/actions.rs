@@ -21,15 +21,15 @@ use sentinel_schema::{
 use serde_json::{json, Value};
 
 use super::auth::{own_chain, Caller};
+use super::openapi::{ActionResult, Assign};
 use super::{ApiState, Problem};
 use crate::people::check_name;
+use sentinel_http::openapi::{
+    BadRequest, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
+};
 use sentinel_http::params::hex_bytes;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::now_ms;
 
 /// The event's document from every `event_change` of it in the log.
 async fn document(state: &ApiState, id: &str) -> Result<(EventId, EventDoc), Problem> {
@@ -96,6 +96,19 @@ async fn apply(
 }
 
 /// `POST /api/v1/events/{id}/assign` with `{"assignee": NAME}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/assign",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+    request_body = Assign,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event is assigned (409: not from its status, or unchanged).", body = ActionResult),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn assign(
     State(state): State<ApiState>,
     caller: Caller,
@@ -129,6 +142,18 @@ async fn set_status(
 }
 
 /// `POST /api/v1/events/{id}/close`: a resolved event is closed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/close",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event is closed (409: it is not resolved).", body = ActionResult),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn close(
     State(state): State<ApiState>,
     caller: Caller,
@@ -139,6 +164,18 @@ pub(super) async fn close(
 
 /// `POST /api/v1/events/{id}/reopen`: a resolved or closed event is worked
 /// again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/reopen",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event is in progress again (409: it is neither resolved nor closed).", body = ActionResult),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn reopen(
     State(state): State<ApiState>,
     caller: Caller,

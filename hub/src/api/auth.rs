@@ -24,21 +24,23 @@ use sentinel_schema::access::{check, parse_role, role_name, Action, EventFacts, 
 use sentinel_schema::PersonRole;
 use serde_json::{json, Map, Value};
 
+use super::openapi::{
+    AccountList, Disabled, Login, NewAccount, NewAccountResult, RoleResult, Session, SetRole,
+};
 use super::{ApiState, Problem};
 use crate::own::OwnChain;
 use crate::people::grant_role;
 use sentinel_http::bearer;
 use sentinel_http::body::{json_object, text};
+use sentinel_http::openapi::{
+    Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
+};
 use sentinel_http::people::{
     check_name, dummy_hash, hash_password, new_token, token_hash, verify_password,
     TOKEN_LIFETIME_MS,
 };
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::now_ms;
 
 /// The signed-in person making a request.
 #[derive(Debug, Clone)]
@@ -86,6 +88,12 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
+/// Whether `name` can be an account's: PostgreSQL text cannot hold NUL, so
+/// a name with one is nobody's (and asking the store would fail, a 503).
+fn may_exist(name: &str) -> bool {
+    !name.contains('\0')
+}
+
 fn role_field(map: &Map<String, Value>) -> Result<PersonRole, Problem> {
     let name = text(map, "role")?;
     parse_role(name).ok_or_else(|| {
@@ -107,6 +115,16 @@ pub(super) fn own_chain(state: &ApiState) -> Result<&Arc<OwnChain>, Problem> {
 }
 
 /// `POST /api/v1/login`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "accounts",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in.", body = Session),
+        JsonBodyRefusals, Unauthorized, Unavailable,
+    )
+)]
 pub(super) async fn login(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -116,7 +134,12 @@ pub(super) async fn login(
     let name = text(&map, "name")?;
     let password = text(&map, "password")?;
     let refused = || Problem::unauthorized("unknown name, wrong password, or a disabled account");
-    let Some((hash, disabled)) = state.store.account_secret(name).await? else {
+    let secret = if may_exist(name) {
+        state.store.account_secret(name).await?
+    } else {
+        None
+    };
+    let Some((hash, disabled)) = secret else {
         // Spend the same time as a real check, so names cannot be probed.
         let _ = verify_password(dummy_hash(), password);
         return Err(refused());
@@ -141,6 +164,16 @@ pub(super) async fn login(
 }
 
 /// `POST /api/v1/logout`: revokes the token presented.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked."),
+        Unauthorized, Unavailable,
+    )
+)]
 pub(super) async fn logout(
     State(state): State<ApiState>,
     caller: Caller,
@@ -150,6 +183,16 @@ pub(super) async fn logout(
 }
 
 /// `GET /api/v1/users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every account.", body = AccountList),
+        Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn users(
     State(state): State<ApiState>,
     caller: Caller,
@@ -175,6 +218,18 @@ pub(super) async fn users(
 }
 
 /// `POST /api/v1/users`: an account and its role grant.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "accounts",
+    request_body = NewAccount,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The account is made and its role granted.",
+            body = NewAccountResult),
+        JsonBodyRefusals, Unauthorized, Forbidden, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn create_user(
     State(state): State<ApiState>,
     caller: Caller,
@@ -205,6 +260,19 @@ pub(super) async fn create_user(
 }
 
 /// `POST /api/v1/users/{name}/role`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{name}/role",
+    tag = "accounts",
+    params(("name" = String, Path, description = "An account name.",
+        example = json!(super::openapi::EXAMPLE_ACCOUNT))),
+    request_body = SetRole,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The role is granted.", body = RoleResult),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn set_role(
     State(state): State<ApiState>,
     caller: Caller,
@@ -215,7 +283,7 @@ pub(super) async fn set_role(
     caller.may(Action::ManageUsers, None)?;
     let map = json_object(&headers, body, &["role"]).await?;
     let role = role_field(&map)?;
-    if state.store.account_secret(&name).await?.is_none() {
+    if !may_exist(&name) || state.store.account_secret(&name).await?.is_none() {
         return Err(Problem::not_found(format!("no account {name:?}")));
     }
     let own = own_chain(&state)?;
@@ -226,13 +294,25 @@ pub(super) async fn set_role(
 }
 
 /// `POST /api/v1/users/{name}/disable`: refuses its tokens from now on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{name}/disable",
+    tag = "accounts",
+    params(("name" = String, Path, description = "An account name.",
+        example = json!(super::openapi::EXAMPLE_ACCOUNT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account is disabled.", body = Disabled),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn disable_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     caller.may(Action::ManageUsers, None)?;
-    if !state.store.disable_account(&name).await? {
+    if !may_exist(&name) || !state.store.disable_account(&name).await? {
         return Err(Problem::not_found(format!("no account {name:?}")));
     }
     Ok(Json(json!({ "name": name, "disabled": true })))

@@ -79,6 +79,21 @@ impl Feed {
 }
 
 /// `GET /api/v1/feed`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/feed",
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events, without end: `event` messages \
+            (data: an event as GET /api/v1/events/{id} shows it to the caller, without \
+            history), `lagged` messages (data: {\"missed\": N}) and `ping` comments.",
+            body = String, content_type = "text/event-stream"),
+        sentinel_http::openapi::Unauthorized,
+        sentinel_http::openapi::Forbidden,
+        sentinel_http::openapi::Unavailable,
+    )
+)]
 pub(super) async fn feed(
     State(state): State<ApiState>,
     caller: Caller,

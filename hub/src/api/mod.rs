@@ -23,6 +23,9 @@
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (see [`Feed`]) |
 //! | `GET /api/v1/export.geojson` | every event as a GeoJSON FeatureCollection |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag |
+//! | `POST /api/v1/sensors/entries` | a sensor pushes signed readings; no token (see `sensors.rs`) |
+//! | `GET /api/v1/sensors/readings`, `GET /api/v1/sensors` | the readings time series, the sensors seen |
+//! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, no token needed (see [`openapi`]) |
 //!
 //! ## Timeline
 //!
@@ -92,8 +95,11 @@
 
 mod actions;
 mod auth;
+mod devices;
 mod feed;
 mod nodes;
+pub mod openapi;
+mod sensors;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -101,7 +107,6 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use sentinel_schema::{BodyKind, Status};
 use serde_json::{json, Value};
@@ -118,11 +123,16 @@ pub use auth::Caller;
 use axum::http::Method;
 pub use feed::Feed;
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
+use sentinel_http::openapi::{
+    BadRequest, Forbidden, NotFound, TooLarge, Unauthorized, Unavailable,
+};
 use sentinel_http::ops;
 use sentinel_http::params::{
     check_lon_lat, cursor_int, decode_cursor, encode_cursor, hex_bytes, Pairs, Params,
 };
 pub use sentinel_http::{Problem, PROBLEM_JSON};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest `limit` of a page.
 pub const MAX_LIMIT: i64 = 500;
@@ -144,6 +154,9 @@ pub struct ApiState {
     pub own: Option<Arc<OwnChain>>,
     /// The live feed (`GET /api/v1/feed`); `None`: that route answers 503.
     pub feed: Option<Feed>,
+    /// Sensor pushes (`POST /api/v1/sensors/entries`); `None`: that route
+    /// answers 503.
+    pub sensors: Option<Arc<crate::sensors::SensorIngest>>,
     /// Test hook (feature `testing`): requests without an Authorization
     /// header act as this person with this role, so tests of what a route
     /// answers need not sign in. Never set outside tests.
@@ -157,6 +170,7 @@ impl ApiState {
             store,
             own,
             feed: None,
+            sensors: None,
             #[cfg(feature = "testing")]
             trusted: None,
         }
@@ -192,31 +206,58 @@ pub struct ApiOptions {
 /// The methods the API answers, for CORS preflights.
 const API_METHODS: [Method; 2] = [Method::GET, Method::POST];
 
+/// The `/api/v1` routes (behind the rate limit). The router and the OpenAPI
+/// document ([`openapi::document`]) are both made from this list: a route
+/// is served and documented from its handler's `#[utoipa::path]`.
+pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::users, auth::create_user))
+        .routes(routes!(auth::set_role))
+        .routes(routes!(auth::disable_user))
+        .routes(routes!(timeline))
+        .routes(routes!(events))
+        .routes(routes!(event))
+        .routes(routes!(actions::assign))
+        .routes(routes!(actions::close))
+        .routes(routes!(actions::reopen))
+        .routes(routes!(export))
+        .routes(routes!(nodes::nodes))
+        .routes(routes!(devices::revoke))
+        .routes(routes!(sensors::push_entries))
+        .routes(routes!(sensors::readings))
+        .routes(routes!(sensors::sensors))
+        .routes(routes!(feed::feed))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The operations routes, never rate-limited; in the document too.
+pub(crate) fn ops_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+/// Test hook (feature `testing`): the routes alone, without the rate
+/// limit, CORS and request metrics, so tests of the route table add nothing
+/// to the process's metrics that other tests read.
+#[cfg(feature = "testing")]
+pub fn bare_router(state: ApiState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let (operations, _) = ops_routes().split_for_parts();
+    operations.merge(api).with_state(state)
+}
+
 /// The API's router with `options`: `/api/v1` behind the rate limit; every
 /// route with CORS (if configured), request metrics and one log line per
 /// request (`sentinel_http::ops`).
 pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
-    let api = Router::new()
-        .route("/api/v1/login", post(auth::login))
-        .route("/api/v1/logout", post(auth::logout))
-        .route("/api/v1/users", get(auth::users).post(auth::create_user))
-        .route("/api/v1/users/{name}/role", post(auth::set_role))
-        .route("/api/v1/users/{name}/disable", post(auth::disable_user))
-        .route("/api/v1/timeline", get(timeline))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/events/{id}", get(event))
-        .route("/api/v1/events/{id}/assign", post(actions::assign))
-        .route("/api/v1/events/{id}/close", post(actions::close))
-        .route("/api/v1/events/{id}/reopen", post(actions::reopen))
-        .route("/api/v1/export.geojson", get(export))
-        .route("/api/v1/nodes", get(nodes::nodes))
-        .route("/api/v1/feed", get(feed::feed));
+    let (api, _) = api_routes().split_for_parts();
+    let (operations, _) = ops_routes().split_for_parts();
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(ops::metrics_endpoint))
-        .merge(limit::limited(api, limiter));
+    let app = operations.merge(limit::limited(api, limiter));
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
         login_route: Some("/api/v1/login"),
@@ -255,14 +296,37 @@ fn params(query: Pairs, known: &[&str]) -> Result<Params, Problem> {
     Params::from_query(query, known)
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process runs.", body = String,
+        content_type = "text/plain", example = "ok"))
+)]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers.", body = String,
+            content_type = "text/plain", example = "ready"),
+        (status = 503, description = "Not ready: the detail says why.",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn readyz(State(ApiState { store, .. }): State<ApiState>) -> Response {
+    // The store answers, and every migration this binary knows is applied.
     let check = async {
-        let client = store.client().await?;
-        client.query_one("SELECT 1", &[]).await?;
+        let missing = store.missing_migrations().await?;
+        if !missing.is_empty() {
+            return Err(Problem::not_ready(format!(
+                "migrations not applied: {missing:?}"
+            )));
+        }
         Ok::<(), Problem>(())
     };
     match tokio::time::timeout(READY_TIMEOUT, check).await {
@@ -270,6 +334,21 @@ async fn readyz(State(ApiState { store, .. }): State<ApiState>) -> Response {
         Ok(Err(p)) => p.into_response(),
         Err(_) => Problem::unavailable(&"readiness check timed out").into_response(),
     }
+}
+
+/// `GET /metrics` ([`ops::metrics_endpoint`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every metric, Prometheus text format 0.0.4.",
+            body = String, content_type = "text/plain"),
+        Unavailable,
+    )
+)]
+async fn metrics() -> Response {
+    ops::metrics_endpoint().await
 }
 
 /// A WHERE clause under construction: conditions and their arguments.
@@ -322,6 +401,18 @@ fn common_name(der: &[u8]) -> Option<String> {
 
 const TIMELINE_PARAMS: &[&str] = &["author", "event", "kind", "from", "to", "limit", "after"];
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/timeline",
+    tag = "log",
+    params(openapi::TimelineQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the log, in HLC order.",
+            body = openapi::TimelinePage),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 async fn timeline(
     State(ApiState { store, .. }): State<ApiState>,
     caller: Caller,
@@ -528,6 +619,18 @@ fn severity(p: &Params, name: &str) -> Result<Option<i16>, Problem> {
     Ok(v)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(openapi::EventsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events, newest report first.",
+            body = openapi::EventPage),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 async fn events(
     State(ApiState { store, .. }): State<ApiState>,
     caller: Caller,
@@ -614,10 +717,11 @@ async fn events(
     }
 
     if let Some(q) = p.get("q") {
-        if q.trim().is_empty() || q.len() > 1000 {
+        // PostgreSQL text cannot hold NUL: refused here, not a 503 there.
+        if q.trim().is_empty() || q.len() > 1000 || q.contains('\0') {
             return Err(Problem::bad_param(
                 "q",
-                "`q` must be 1 to 1000 characters of search words",
+                "`q` must be 1 to 1000 characters of search words, without NUL",
             ));
         }
         let x = w.arg(q.to_owned());
@@ -651,10 +755,10 @@ async fn events(
         w.and(format!("e.severity <= {x}"));
     }
     if let Some(c) = p.get("category") {
-        if c.is_empty() || c.len() > 200 {
+        if c.is_empty() || c.len() > 200 || c.contains('\0') {
             return Err(Problem::bad_param(
                 "category",
-                "`category` must be 1 to 200 characters",
+                "`category` must be 1 to 200 characters, without NUL",
             ));
         }
         let x = w.arg(c.to_owned());
@@ -703,6 +807,19 @@ async fn events(
     Ok(Json(json!({ "items": items, "next": next })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(openapi::EXAMPLE_EVENT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event, with its history (not for the public).",
+            body = openapi::Event),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 async fn event(
     State(ApiState { store, .. }): State<ApiState>,
     caller: Caller,
@@ -741,6 +858,17 @@ async fn event(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/export.geojson",
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every event, newest report first.",
+            body = openapi::FeatureCollection, content_type = "application/geo+json"),
+        BadRequest, Unauthorized, Forbidden, TooLarge, Unavailable,
+    )
+)]
 async fn export(
     State(ApiState { store, .. }): State<ApiState>,
     caller: Caller,

@@ -6,7 +6,20 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{params, Pairs, Problem};
+use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
 
+/// `GET /api/v1/nodes`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/nodes",
+    tag = "nodes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every peer the sync server has seen.",
+            body = super::openapi::NodeList),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn nodes(
     State(super::ApiState { store, .. }): State<super::ApiState>,
     caller: super::Caller,

@@ -20,6 +20,7 @@ pub mod media;
 pub mod peers;
 pub mod people;
 pub mod project;
+pub mod readings;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sentinel_schema::{AuthorId, DecodeError, EventId};
@@ -174,6 +175,32 @@ impl PgStore {
             )
             .await?;
         Ok(())
+    }
+}
+
+impl PgStore {
+    /// The versions of the migrations built into this binary that the
+    /// database has not applied (empty when it is up to date). A database
+    /// migrated by a newer hub may hold more; that is not "missing".
+    pub async fn missing_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let client = self.client().await?;
+        let applied: Vec<i64> = client
+            .query(
+                "SELECT version FROM refinery_schema_history ORDER BY version",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| i64::from(r.get::<_, i32>(0)))
+            .collect();
+        let mut missing: Vec<i64> = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .filter(|v| applied.binary_search(v).is_err())
+            .collect();
+        missing.sort_unstable();
+        Ok(missing)
     }
 }
 

@@ -12,11 +12,12 @@
 //! would skip it forever.
 //!
 //! So the cursor is a flag per entry, `entries.projected` (migration V3),
-//! with a partial index on the unprojected event entries (kinds
-//! `event_change` and `media_attached`; other kinds get views of their own
-//! later, with a marker of their own). One chunk is one transaction:
+//! with a partial index on the unprojected entries of the kinds with views
+//! (`event_change`, `media_attached`, and `sensor_reading` for the
+//! `readings` time series of [`super::readings`]). One chunk is one
+//! transaction:
 //!
-//! 1. `SELECT … WHERE NOT projected AND kind IN (1, 2) ORDER BY pos LIMIT
+//! 1. `SELECT … WHERE NOT projected AND kind IN (1, 2, 3) ORDER BY pos LIMIT
 //!    4096 FOR UPDATE SKIP LOCKED` — entries of transactions not yet
 //!    committed are invisible and are picked up by a later run; several
 //!    projectors (hub processes, or calls) take disjoint chunks.
@@ -105,7 +106,7 @@ impl PgStore {
         let backlog: i64 = client
             .query_one(
                 "SELECT count(*) FROM (SELECT 1 FROM entries
-                     WHERE NOT projected AND kind IN (1, 2) LIMIT $1) AS b",
+                     WHERE NOT projected AND kind IN (1, 2, 3) LIMIT $1) AS b",
                 &[&ANALYZE_BACKLOG],
             )
             .await?
@@ -133,7 +134,7 @@ impl PgStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             tx.batch_execute(
-                "TRUNCATE documents, events, event_media;
+                "TRUNCATE documents, events, event_media, readings;
                  UPDATE entries SET projected = false WHERE projected;",
             )
             .await?;
@@ -200,7 +201,7 @@ pub const BBOX_SLICE_DEG: f64 = 1.0;
 
 /// `[from, to]` cut into slices at most `step` wide, as the slices' lower
 /// and upper edges.
-fn slices(from: f64, to: f64, step: f64) -> (Vec<f64>, Vec<f64>) {
+pub(super) fn slices(from: f64, to: f64, step: f64) -> (Vec<f64>, Vec<f64>) {
     let (mut lo, mut hi) = (Vec::new(), Vec::new());
     let width = to - from;
     if width.is_nan() || width < 0.0 {
@@ -224,7 +225,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     let rows = tx
         .query(
             "SELECT pos, bytes FROM entries
-             WHERE NOT projected AND kind IN (1, 2)
+             WHERE NOT projected AND kind IN (1, 2, 3)
              ORDER BY pos LIMIT $1
              FOR UPDATE SKIP LOCKED",
             &[&CHUNK],
@@ -274,6 +275,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     .await?;
 
     insert_media(tx, &media).await?;
+    super::readings::insert_readings(tx, &entries).await?;
 
     let mut out = ProjectReport {
         entries: entries.len(),

@@ -159,6 +159,13 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
         ),
         ("GET", "/api/v1/export.geojson".into(), None, Action::Export),
         ("GET", "/api/v1/nodes".into(), None, Action::ReadNodes),
+        (
+            "GET",
+            "/api/v1/sensors/readings".into(),
+            None,
+            Action::ReadReadings,
+        ),
+        ("GET", "/api/v1/sensors".into(), None, Action::ReadReadings),
         ("GET", "/api/v1/users".into(), None, Action::ManageUsers),
         (
             "POST",
@@ -177,6 +184,13 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             "/api/v1/users/target-{n}/disable".into(),
             None,
             Action::ManageUsers,
+        ),
+        // A key no device has; only the admin's call writes a revocation.
+        (
+            "POST",
+            format!("/api/v1/devices/{}/revoke", "ab".repeat(32)),
+            Some(json!({"reason": "lost by {n}"})),
+            Action::RevokeDevice,
         ),
     ]
 }
@@ -217,7 +231,9 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             let (status, answer) = api.call(method, &uri, Some(&token), body).await;
             let expected = match scope(role, action) {
                 Scope::Denied => StatusCode::FORBIDDEN,
-                _ if method == "POST" && uri == "/api/v1/users" => StatusCode::CREATED,
+                _ if method == "POST" && (uri == "/api/v1/users" || uri.ends_with("/revoke")) => {
+                    StatusCode::CREATED
+                }
                 _ => StatusCode::OK,
             };
             assert_eq!(

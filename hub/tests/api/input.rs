@@ -83,6 +83,30 @@ async fn health_and_readiness() {
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = get(&store, "/api/v1/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A database behind this binary's migrations is not ready.
+    let client = store.client().await.unwrap();
+    let latest: i32 = client
+        .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "DELETE FROM refinery_schema_history WHERE version = $1",
+            &[&latest],
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = get(&store, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("migrations not applied: [{latest}]")),
+        "{body}"
+    );
 }
 
 /// Kills the child process when dropped, so a failing test leaves none.

@@ -220,5 +220,6 @@ fn event_ids(body: &Value) -> Vec<String> {
 mod auth;
 mod events;
 mod input;
+mod openapi;
 mod ops;
 mod timeline;

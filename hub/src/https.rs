@@ -1,0 +1,215 @@
+//! The HTTP API over TLS: the rustls configuration from a PEM certificate
+//! chain and key ([`server_config`]), and an accept loop that serves an
+//! axum router on each TLS connection ([`serve`]).
+//!
+//! TLS 1.2 and 1.3 with rustls' ring provider, ALPN `h2` and `http/1.1`;
+//! each connection is served by hyper-util as HTTP/2 or HTTP/1.1. The
+//! client's address reaches the router as `ConnectInfo<SocketAddr>`, as
+//! `axum::serve` supplies it on plain HTTP, so the rate limit and the
+//! request log work the same over TLS.
+//!
+//! **A connection never stalls the loop.** The loop only accepts TCP
+//! connections; each handshake runs in a task of its own, bounded by
+//! [`HANDSHAKE_TIMEOUT`], and a failed or slow handshake ends that task
+//! alone.
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+/// Longest a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest an HTTP/1.1 client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest certificate or key file read: a chain of a few certificates is
+/// a few KiB.
+pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
+
+/// ALPN protocols offered, in order of preference.
+pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// Why the TLS configuration cannot be built from the PEM files. Each
+/// variant names the file at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpsError {
+    /// The file cannot be read (missing, not permitted, too large).
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// The certificate file holds no `CERTIFICATE` block, or a bad one.
+    #[error("{} holds no valid PEM certificate: {reason}", path.display())]
+    BadCertificate { path: PathBuf, reason: String },
+    /// The key file holds no private key PEM block (PKCS#8, SEC1 or
+    /// PKCS#1), or a bad one.
+    #[error("{} holds no valid PEM private key: {reason}", path.display())]
+    BadKey { path: PathBuf, reason: String },
+    /// rustls refused the pair: a key that does not belong to the
+    /// certificate, or a key type it cannot sign with.
+    #[error("{} and {} do not make a usable TLS identity: {reason}", cert.display(), key.display())]
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, HttpsError> {
+    let read = |reason: String| HttpsError::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| read(e.to_string()))?
+        .len();
+    if len > MAX_PEM_FILE_BYTES {
+        return Err(read(format!(
+            "larger than {MAX_PEM_FILE_BYTES} bytes; not a PEM file"
+        )));
+    }
+    std::fs::read(path).map_err(|e| read(e.to_string()))
+}
+
+/// The rustls server configuration for the HTTP API: the certificate chain
+/// in `cert` (PEM, server certificate first, as `sentinel-certs
+/// issue-https` writes it) and the private key in `key` (PEM: PKCS#8, SEC1
+/// or PKCS#1), TLS 1.2 and 1.3 with the ring provider, ALPN `h2` and
+/// `http/1.1`, no client certificates (people sign in with tokens).
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, HttpsError> {
+    let cert_pem = read_pem(cert)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| HttpsError::BadCertificate {
+            path: cert.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(HttpsError::BadCertificate {
+            path: cert.to_path_buf(),
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    // The key's PEM text is wiped when dropped; rustls keeps its own copy
+    // of the DER.
+    let key_pem = Zeroizing::new(read_pem(key)?);
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| HttpsError::BadKey {
+        path: key.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let pair = |e: rustls::Error| HttpsError::Pair {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(pair)?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(pair)?;
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // Early data can be replayed; the API has no use for it.
+    config.max_early_data_size = 0;
+    Ok(Arc::new(config))
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then
+/// stops accepting, lets open connections finish their requests (HTTP/1.1
+/// keep-alive ends, HTTP/2 sends GOAWAY) and returns once they have.
+/// Bound that wait from outside if needed: a live feed (SSE) stays open
+/// until its client leaves.
+///
+/// Each request carries `ConnectInfo<SocketAddr>` with the client's
+/// address. Errors on one connection are logged at debug level and end
+/// that connection only; errors accepting TCP connections (such as
+/// running out of file descriptors) are logged and retried after a pause.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, client) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        // Taken before the task starts, so a shutdown that comes during
+        // the handshake still reaches this connection.
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%client, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%client, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = app.map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                request
+            });
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = builder
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(%client, "HTTPS connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Connection-level errors (the client gave up before we accepted) need no
+/// pause; anything else (out of file descriptors) would spin, so wait.
+async fn accept_error(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!("accepting an HTTPS connection failed: {e}; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
