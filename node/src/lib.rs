@@ -15,6 +15,7 @@ pub mod media;
 pub mod net;
 pub mod net_media;
 pub mod node;
+pub mod sensors;
 pub mod spatial;
 pub mod spatialite;
 pub mod sqlfn;

@@ -6,13 +6,22 @@
 //! applies to the next handshake. Sessions run the sans-IO protocol from
 //! `sentinel-sync` through its QUIC driver; after every applied batch the
 //! views catch up.
+//!
+//! Hubs revoke devices with `revocation` entries too (`docs/security.md`
+//! 1.7). The node honours those whose author's stored certificate verifies
+//! under the deployment CA as a hub's: loaded from the log when the node
+//! starts ([`hub_revocations`]), and added as sessions apply them
+//! ([`SessionEvent::RevocationEntryApplied`]), to the same handle the TLS
+//! verifiers read and that sessions consult for every entry they check.
+//! So offline, a device a hub revoked is refused at its next handshake,
+//! and its entries after the last valid seq at the next batch.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
-use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
+use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle, Revoked};
+use sentinel_schema::{AuthorId, Body, BodyKind, DeviceRole, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Outcome, Side, Until};
 use sentinel_sync::{ApplyReport, Session, SessionConfig, SessionEvent, SyncStore};
@@ -49,6 +58,9 @@ impl Net {
                 .map_err(|e| NodeError::Revocations(e.to_string()))?,
             None => RevocationHandle::empty(),
         };
+        for r in hub_revocations(node, &ca)? {
+            revocations.add_entry_revocation(r);
+        }
         // A field node applies any list it holds, however old: two offline
         // nodes must still reach each other (docs/security.md).
         let server =
@@ -56,7 +68,7 @@ impl Net {
         let client =
             sentinel_certs::client_config(&enrollment, &revocations, FreshnessPolicy::Lenient)?;
         Ok(Net {
-            trust: Arc::new(CaTrust::new(ca)),
+            trust: Arc::new(CaTrust::with_revocations(ca, revocations.clone())),
             enrollment,
             revocations,
             server,
@@ -73,6 +85,50 @@ impl Net {
         config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
         Session::new(config)
     }
+}
+
+/// The `revocation` entries in the node's log whose author's stored
+/// certificate verifies under `ca` as a hub's, in log order. (Sessions
+/// admit them only from hub certificates; checking again keeps entries
+/// that came another way, such as an import, from revoking anyone.)
+pub fn hub_revocations(node: &Node, ca: &CaCert) -> Result<Vec<Revoked>, NodeError> {
+    let store = node.store();
+    let mut stmt = store
+        .conn()
+        .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = ?1 ORDER BY pos")
+        .map_err(StoreError::from)?;
+    let mut rows = stmt
+        .query([BodyKind::Revocation as u8])
+        .map_err(StoreError::from)?;
+    let mut entries = Vec::new();
+    while let Some(r) = rows.next().map_err(StoreError::from)? {
+        let pos: i64 = r.get(0).map_err(StoreError::from)?;
+        let bytes: Vec<u8> = r.get(1).map_err(StoreError::from)?;
+        entries.push(
+            SignedEntry::from_bytes(bytes)
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?,
+        );
+    }
+    let mut hubs: std::collections::BTreeMap<AuthorId, bool> = Default::default();
+    let mut out = Vec::new();
+    for e in entries {
+        let author = e.author();
+        let is_hub = match hubs.get(&author) {
+            Some(known) => *known,
+            None => {
+                let is_hub = store.certificate(&author)?.is_some_and(|der| {
+                    sentinel_certs::verify_identity(&der, ca)
+                        .is_ok_and(|id| id.role == DeviceRole::Hub && id.author == author)
+                });
+                hubs.insert(author, is_hub);
+                is_hub
+            }
+        };
+        if let (true, Body::Revocation(r)) = (is_hub, &e.entry().body) {
+            out.push(r.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The node as the protocol's store: the log commit is the store's; the
@@ -196,6 +252,10 @@ struct Tally {
     forks: u64,
     breaches: Vec<String>,
     views_projected: std::time::Instant,
+    /// When the peer is a sensor: its key and the seq up to which its
+    /// readings have been through the rules. Only readings taken from
+    /// the sensor itself are (`crate::sensors::rules`).
+    sensor: Option<(AuthorId, u64)>,
 }
 
 impl Tally {
@@ -208,8 +268,60 @@ impl Tally {
             forks: 0,
             breaches: Vec::new(),
             views_projected: std::time::Instant::now(),
+            sensor: None,
         }
     }
+
+    /// Notes that the peer is a sensor whose chain the store holds up to
+    /// `head_seq` before the session.
+    fn with_sensor(
+        mut self,
+        node: &Arc<Mutex<Node>>,
+        peer: Option<&sentinel_certs::Identity>,
+    ) -> Self {
+        if let Some(p) = peer.filter(|p| p.role == DeviceRole::Sensor) {
+            let head = node
+                .lock()
+                .ok()
+                .and_then(|n| n.store().head(&p.author).ok().flatten())
+                .map_or(0, |h| h.seq);
+            self.sensor = Some((p.author, head));
+        }
+        self
+    }
+}
+
+/// Runs the rules on the readings a sensor peer sent since the last call.
+fn raise_from_sensor(node: &Arc<Mutex<Node>>, tally: &mut Tally) {
+    let Some((sensor, upto)) = tally.sensor else {
+        return;
+    };
+    let Ok(mut n) = node.lock() else {
+        return;
+    };
+    if !n.has_rules() {
+        return;
+    }
+    let new = match n
+        .store()
+        .entries_after(&sensor, upto, usize::MAX, usize::MAX)
+    {
+        Ok(new) => new,
+        Err(e) => {
+            eprintln!("sensor rules: reading the sensor's entries: {e}");
+            return;
+        }
+    };
+    let Some(last) = new.last().map(SignedEntry::seq) else {
+        return;
+    };
+    let raised = n
+        .catch_up_views()
+        .and_then(|_| n.raise_from_readings(&new, wall_ms()));
+    if let Err(e) = raised {
+        eprintln!("sensor rules: {e}");
+    }
+    tally.sensor = Some((sensor, last));
 }
 
 fn wall_ms() -> u64 {
@@ -226,6 +338,9 @@ fn on_event(
     event: &SessionEvent,
     progress: &mut dyn FnMut(&SessionEvent),
 ) {
+    if let SessionEvent::Applied { .. } = event {
+        raise_from_sensor(node, tally);
+    }
     match event {
         SessionEvent::Applied { .. } if tally.views_projected.elapsed() < VIEWS_EVERY => {}
         SessionEvent::Applied { .. } | SessionEvent::CaughtUp | SessionEvent::Closed { .. } => {
@@ -241,7 +356,18 @@ fn on_event(
                 }
             }
         }
-        SessionEvent::Fork { .. } => tally.forks += 1,
+        // The session admitted it only from a hub certificate (role check).
+        SessionEvent::RevocationEntryApplied { revocation, .. } => {
+            net_revocations.add_entry_revocation(revocation.clone());
+        }
+        SessionEvent::Fork { author, seq } => {
+            tally.forks += 1;
+            // A fork of the sensor this session talks to: the same alert
+            // as a forked push (`crate::sensors`).
+            if tally.sensor.is_some_and(|(sensor, _)| sensor == *author) {
+                crate::sensors::alert_fork(author, *seq);
+            }
+        }
         // A receipt needs both: the certificate proves a hub, and the
         // session's Hello claimed one.
         SessionEvent::Acknowledged {
@@ -402,7 +528,7 @@ pub async fn serve(
             let who = quic::identity_of(&conn, &net.enrollment.ca).ok();
             let name = who.as_ref().map(|i| i.name.clone()).unwrap_or_default();
             let ca = net.enrollment.ca.clone();
-            let mut tally = Tally::new(who.as_ref());
+            let mut tally = Tally::new(who.as_ref()).with_sensor(&node, who.as_ref());
             let outcome = quic::drive(
                 &conn,
                 Side::Acceptor,

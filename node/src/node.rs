@@ -69,6 +69,8 @@ pub enum NodeError {
     Revocations(String),
     #[error("sync: {0}")]
     Net(String),
+    #[error("sensor rules: {0}")]
+    Rules(String),
     #[error("no event matches {0:?}")]
     NoSuchEvent(String),
     #[error("{0:?} matches several events; give more of the id")]
@@ -131,6 +133,9 @@ pub struct Node {
     /// Loaded on first use: commands that never query the map do not pay
     /// for reading every position.
     spatial: Option<SpatialIndex>,
+    /// The sensor rules (`serve --rules`), with their de-duplication
+    /// state; `None`: readings raise nothing here.
+    pub(crate) rules: Option<crate::sensors::rules::RuleEngine>,
 }
 
 impl std::fmt::Debug for Node {
@@ -294,6 +299,7 @@ impl Node {
             clock,
             media,
             spatial: None,
+            rules: None,
         })
     }
 
@@ -355,6 +361,18 @@ impl Node {
         actor: Option<&str>,
         now_ms: u64,
     ) -> Result<Vec<SignedEntry>, NodeError> {
+        self.commit_local_with(bodies, actor, now_ms, |_, _| Ok(()))
+    }
+
+    /// As [`Node::commit_local_batch`], and `also` writes whatever must be
+    /// committed together with the entries, in their transaction.
+    pub(crate) fn commit_local_with(
+        &mut self,
+        bodies: Vec<Body>,
+        actor: Option<&str>,
+        now_ms: u64,
+        also: impl FnOnce(&rusqlite::Connection, &[(i64, SignedEntry)]) -> Result<(), StoreError>,
+    ) -> Result<Vec<SignedEntry>, NodeError> {
         let caught_up = self.store.project_pending()?;
         self.after_projection(&caught_up);
         let conn = self.store.conn_mut();
@@ -384,6 +402,7 @@ impl Node {
         }
         if let (Some(h), Some((pos, _))) = (head, rows.last()) {
             log::set_head(&tx, &self.author, h)?;
+            also(&tx, &rows)?;
             let projected = project_entries(&tx, &rows)?;
             set_projected_upto(&tx, *pos)?;
             tx.commit().map_err(StoreError::from)?;

@@ -250,3 +250,38 @@ fn everything_saved_on_a_node_that_never_met_a_hub_is_in_its_outbox() {
     ok(dir, &["rebuild-views"]);
     assert_eq!(json(dir, &["outbox"])["awaiting_receipt"], 2);
 }
+
+#[test]
+fn serve_refuses_a_bad_rules_file_before_it_starts() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"river-high\"\nseverity = 4\nkind = \"water_gauge\"\n\
+         value = \"level\"\ncomparison = \">=\"\nthreshold = \"high\"\n",
+    )
+    .unwrap();
+    let path = rules.to_str().unwrap();
+    refused(
+        dir,
+        &["serve", "--rules", path],
+        "rule #1 (\"river-high\"): `threshold`: must be a number",
+    );
+    refused(
+        dir,
+        &["serve", "--rules", "no-such-file.toml"],
+        "cannot read it",
+    );
+    // From the environment too.
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("serve")
+        .env("SENTINEL_RULES_FILE", path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`threshold`"));
+}

@@ -101,6 +101,13 @@ enum Cmd {
         #[arg(long, value_name = "ADDR", num_args = 0..=1,
               default_missing_value = sentinel_node::http::DEFAULT_HTTP_ADDR)]
         http: Option<String>,
+        #[command(flatten)]
+        ops: net::HttpOps,
+        /// Sensor rules (TOML, `docs/operations.md`): readings this node
+        /// takes from sensors directly that cross a rule raise an event.
+        /// Checked at start: a bad file stops `serve`.
+        #[arg(long, value_name = "FILE", env = "SENTINEL_RULES_FILE")]
+        rules: Option<PathBuf>,
     },
     /// Accounts for the HTTP API (roles come from hub grants, by sync).
     User {
@@ -436,7 +443,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("Exported {n} events");
             }
         }
-        Cmd::Serve { listen, http } => net::serve(node, &dir, &listen, http.as_deref(), json)?,
+        Cmd::Serve {
+            listen,
+            http,
+            ops,
+            rules,
+        } => {
+            if let Some(path) = &rules {
+                net::enable_rules(&mut node, path, json)?;
+            }
+            net::serve(node, &dir, &listen, http.as_deref(), &ops, json)?
+        }
         Cmd::User { what } => match what {
             UserCmd::Add { name } => user::add(&node, &name, json)?,
             UserCmd::Disable { name } => user::disable(&mut node, &name, json)?,

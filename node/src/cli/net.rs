@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use sentinel_node::node::Node;
 
+/// How often unscraped metric histograms are folded into their buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -28,13 +31,101 @@ fn resolve(peer: &str) -> Result<std::net::SocketAddr> {
         .with_context(|| format!("no address for peer {peer:?}"))
 }
 
+/// How `serve --http` runs the API: the hub's operations settings, with
+/// the hub's environment variables.
+#[derive(Debug, clap::Args)]
+pub(super) struct HttpOps {
+    /// Requests per second one client address may sustain on `/api/v1`
+    /// (429 with Retry-After beyond; 0 turns the limit off).
+    #[arg(long, value_name = "N", env = "SENTINEL_RATE_LIMIT_PER_S",
+          default_value_t = sentinel_node::http::DEFAULT_RATE_LIMIT_PER_S)]
+    rate_limit_per_s: u32,
+    /// Requests one client address may send at once after being idle
+    /// (0 turns the limit off).
+    #[arg(long, value_name = "N", env = "SENTINEL_RATE_LIMIT_BURST",
+          default_value_t = sentinel_node::http::DEFAULT_RATE_LIMIT_BURST)]
+    rate_limit_burst: u32,
+    /// A browser origin (https://host[:port]) allowed to call the API from
+    /// a web page; repeat it, or comma-separate in the environment. None
+    /// (the default): no CORS headers at all.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "SENTINEL_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Log lines (one per HTTP request): text, or json for a log
+    /// collector; RUST_LOG filters them (default info).
+    #[arg(long, value_name = "FORMAT", env = "SENTINEL_LOG_FORMAT",
+          default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+impl HttpOps {
+    fn options(&self) -> Result<sentinel_node::http::ApiOptions> {
+        let cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(sentinel_http::ops::parse_origin)
+            .collect::<Result<Vec<_>, _>>()
+            .context("--cors-origin (SENTINEL_CORS_ORIGINS)")?;
+        Ok(sentinel_node::http::ApiOptions {
+            rate_limit: sentinel_http::limit::Limits {
+                per_s: self.rate_limit_per_s,
+                burst: self.rate_limit_burst,
+            },
+            cors_origins,
+        })
+    }
+
+    /// Logs to standard error, as text or one JSON object per line.
+    fn init_logs(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        // Fails only if a subscriber is already set: keep that one.
+        let _ = if self.log_format == "json" {
+            logs.json().try_init()
+        } else {
+            logs.try_init()
+        };
+    }
+}
+
+/// Reads and checks the rules file, and turns the rules on.
+pub(super) fn enable_rules(node: &mut Node, path: &Path, json: bool) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
+    let config = sentinel_schema::rules::config::parse_rules_toml(&text)
+        .with_context(|| format!("--rules {}", path.display()))?;
+    let n = config.rules.rules().count();
+    let window_s = config.window_ms / 1000;
+    node.enable_rules(config)?;
+    if json {
+        println!("{}", serde_json::json!({"rules": n, "window_s": window_s}));
+    } else {
+        println!(
+            "Sensor rules: {n} from {}, window {window_s} s",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn serve(
     node: Node,
     dir: &Path,
     listen: &str,
     http: Option<&str>,
+    ops: &HttpOps,
     json: bool,
 ) -> Result<()> {
+    let options = ops.options()?;
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
     let addr: std::net::SocketAddr = listen
         .parse()
@@ -45,9 +136,16 @@ pub(super) fn serve(
                 .with_context(|| format!("--http {a:?} is not HOST:PORT"))
         })
         .transpose()?;
+    if http_addr.is_some() {
+        ops.init_logs();
+    }
     let node = std::sync::Arc::new(std::sync::Mutex::new(node));
+    // Sensor pushes are checked against the revocations the sync
+    // sessions share.
+    let ingest =
+        sentinel_node::sensors::Ingest::new(net.enrollment.ca.clone(), net.revocations.clone());
     let api = http_addr
-        .map(|_| sentinel_node::http::ApiState::new(node.clone()))
+        .map(|_| sentinel_node::http::ApiState::new(node.clone()).map(|s| s.with_ingest(ingest)))
         .transpose()?;
     runtime()?.block_on(async move {
         let endpoint = sentinel_node::net::listen(&net, addr)?;
@@ -66,7 +164,7 @@ pub(super) fn serve(
                 if json {
                     println!("{}", serde_json::json!({"http": bound.to_string()}));
                 } else {
-                    println!("HTTP API on http://{bound}/api/v1");
+                    println!("HTTP API listening on {bound} (http://{bound}/api/v1)");
                     if !bound.ip().is_loopback() {
                         println!(
                             "Warning: the HTTP API is plain HTTP and reachable from other machines; \
@@ -74,7 +172,10 @@ pub(super) fn serve(
                         );
                     }
                 }
-                Some(tokio::spawn(sentinel_node::http::serve(listener, state)))
+                tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
+                Some(tokio::spawn(sentinel_node::http::serve(
+                    listener, state, options,
+                )))
             }
             _ => None,
         };

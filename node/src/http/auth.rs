@@ -23,6 +23,7 @@ use axum::Json;
 use sentinel_certs::CaCert;
 use sentinel_http::bearer;
 use sentinel_http::body::{json_object, text};
+use sentinel_http::openapi::{JsonBodyRefusals, Login, Session, Unauthorized, Unavailable};
 use sentinel_http::people::{
     dummy_hash, new_token, token_hash, verify_password, TOKEN_LIFETIME_MS,
 };
@@ -84,23 +85,46 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, Problem> {
-        let token = token_hash(bearer(&parts.headers)?);
-        let ca = state.ca.clone();
-        with_node(state, move |node| {
-            let name = node
-                .store()
-                .token_account(&token, now_ms())?
-                .ok_or_else(|| {
-                    Problem::unauthorized("the token is unknown, expired or revoked: sign in again")
-                })?;
-            let role = role_of(node, ca.as_deref(), &name)?;
-            Ok(Caller { name, role, token })
-        })
-        .await
+        signed_in(state, token_hash(bearer(&parts.headers)?)).await
+    }
+}
+
+/// Who the token with this digest signs in, and their role now; 401 when
+/// it is unknown, expired or revoked.
+async fn signed_in(state: &ApiState, token: [u8; 32]) -> Result<Caller, Problem> {
+    let ca = state.ca.clone();
+    with_node(state, move |node| {
+        let name = node
+            .store()
+            .token_account(&token, now_ms())?
+            .ok_or_else(|| {
+                Problem::unauthorized("the token is unknown, expired or revoked: sign in again")
+            })?;
+        let role = role_of(node, ca.as_deref(), &name)?;
+        Ok(Caller { name, role, token })
+    })
+    .await
+}
+
+impl Caller {
+    /// The same token checked again, for long-lived requests (the feed):
+    /// 401 once it expired or was revoked; the role as it is now.
+    pub(super) async fn again(&self, state: &ApiState) -> Result<Caller, Problem> {
+        signed_in(state, self.token).await
     }
 }
 
 /// `POST /api/v1/login`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "accounts",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in.", body = Session),
+        JsonBodyRefusals, Unauthorized, Unavailable,
+    )
+)]
 pub(super) async fn login(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -149,6 +173,16 @@ pub(super) async fn login(
 }
 
 /// `POST /api/v1/logout`: revokes the token presented.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked."),
+        Unauthorized, Unavailable,
+    )
+)]
 pub(super) async fn logout(
     State(state): State<ApiState>,
     caller: Caller,

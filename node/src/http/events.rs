@@ -21,15 +21,22 @@ use axum::Json;
 use rand_core::{OsRng, RngCore};
 use rusqlite::OptionalExtension;
 use sentinel_http::body::{json_object, text};
+use sentinel_http::openapi::{
+    Assign, BadRequest, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
+};
 use sentinel_http::people::check_name;
 use sentinel_schema::access::{self, Action, EventFacts, Scope};
 use sentinel_schema::limits::MAX_CATEGORY_BYTES;
 use sentinel_schema::{EventEdit, EventId, NewEvent, Status};
 use serde_json::{json, Value};
 
+use super::openapi::{
+    Ack, Edited, Event, EventChanges, EventPage, EventsQuery, NewEvent as NewEventBody, NewNote,
+    EXAMPLE_ASSIGNED, EXAMPLE_CLOSED, EXAMPLE_EVENT, EXAMPLE_IN_PROGRESS, EXAMPLE_RESOLVED,
+};
 use super::params::{no_body, opt_location, opt_severity, opt_text, point, Pairs, Params};
-use super::{event_problem, now_ms, with_node, ApiState, Caller, Problem, CREATED};
-use crate::node::{Node, NodeError};
+use super::{event_problem, now_ms, with_node, write_node, ApiState, Caller, Problem, CREATED};
+use crate::node::{EventDetail, Node, NodeError};
 use crate::spatial::BBox;
 use crate::store::query::{Cursor, EventQuery, EventSummary, MAX_LIMIT};
 
@@ -40,7 +47,7 @@ const MAX_RADIUS_M: f64 = 20_100_000.0;
 /// How far in the future a report's `reported_ms` may be (clock skew).
 const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
 
-const EVENTS_PARAMS: &[&str] = &[
+pub(super) const EVENTS_PARAMS: &[&str] = &[
     "bbox",
     "near",
     "radius",
@@ -132,7 +139,7 @@ fn node_problem(e: NodeError, field: &str) -> Problem {
     }
 }
 
-fn snap(x: f64) -> f64 {
+pub(super) fn snap(x: f64) -> f64 {
     (x / access::COARSE_DEGREES).round() * access::COARSE_DEGREES
 }
 
@@ -160,8 +167,21 @@ fn severity_param(p: &Params, name: &str) -> Result<Option<u8>, Problem> {
     Ok(v)
 }
 
+/// A time parameter: Unix ms, 0 to `i64::MAX` (the store's integers are
+/// signed: a larger one would wrap and match nothing).
+fn unix_ms(p: &Params, name: &str) -> Result<Option<u64>, Problem> {
+    let ms = p.parsed::<u64>(name, "Unix milliseconds (an integer >= 0)")?;
+    if ms.is_some_and(|ms| i64::try_from(ms).is_err()) {
+        return Err(Problem::bad_param(
+            name,
+            format!("`{name}` must be Unix milliseconds at most {}", i64::MAX),
+        ));
+    }
+    Ok(ms)
+}
+
 /// The search the query asks for; `public` applies the public's limits.
-fn event_query(p: &Params, public: bool) -> Result<EventQuery, Problem> {
+pub(super) fn event_query(p: &Params, public: bool) -> Result<EventQuery, Problem> {
     let bbox = match p.numbers("bbox", 4, "minLon,minLat,maxLon,maxLat")? {
         Some(b) => {
             let bbox = BBox::new(b[0], b[1], b[2], b[3])
@@ -251,9 +271,8 @@ fn event_query(p: &Params, public: bool) -> Result<EventQuery, Problem> {
             ));
         }
     }
-    let ms = "Unix milliseconds (an integer >= 0)";
-    let from = p.parsed::<u64>("from", ms)?;
-    let to = p.parsed::<u64>("to", ms)?;
+    let from = unix_ms(p, "from")?;
+    let to = unix_ms(p, "to")?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(Problem::bad_param(
@@ -317,6 +336,18 @@ fn summary_json(s: &EventSummary, redacted: bool) -> Value {
 }
 
 /// `GET /api/v1/events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(EventsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events, newest report first.",
+            body = EventPage),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -335,7 +366,54 @@ pub(super) async fn list(
     Ok(Json(json!({ "items": items, "next": page.next })))
 }
 
+/// One event as `GET /api/v1/events/{id}` shows it, without conflicts and
+/// history; `redacted`: as the public sees it.
+pub(super) fn event_json(d: &EventDetail, reporter: Option<String>, redacted: bool) -> Value {
+    if redacted {
+        let v = access::redact(&d.view);
+        return json!({
+            "id": d.id.to_hex(),
+            "title": v.title,
+            "description": v.description,
+            "category": v.category,
+            "severity": v.severity,
+            "status": v.status.as_str(),
+            "location": { "lon": v.location.lon(), "lat": v.location.lat() },
+            "reported_ms": v.reported_ms,
+            "n_media": d.media.len(),
+        });
+    }
+    let v = &d.view;
+    json!({
+        "id": d.id.to_hex(),
+        "title": v.title,
+        "description": v.description,
+        "category": v.category,
+        "severity": v.severity,
+        "status": v.status.as_str(),
+        "assignee": v.assignee,
+        "location": { "lon": v.location.lon(), "lat": v.location.lat() },
+        "reported_ms": v.reported_ms,
+        "reported_by": reporter,
+        "notes": v.notes.iter().map(|n| json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
+        "media": d.media,
+    })
+}
+
 /// `GET /api/v1/events/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event; its conflicts and history for those who \
+            may read them, redacted for the public.", body = Event),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn detail(
     State(state): State<ApiState>,
     caller: Caller,
@@ -349,37 +427,12 @@ pub(super) async fn detail(
         Ok((node.show(event)?, node.reporter(event)?))
     })
     .await?;
+    let mut body = event_json(&d, reporter, scope == Scope::Redacted);
     if scope == Scope::Redacted {
-        let v = access::redact(&d.view);
-        return Ok(Json(json!({
-            "id": d.id.to_hex(),
-            "title": v.title,
-            "description": v.description,
-            "category": v.category,
-            "severity": v.severity,
-            "status": v.status.as_str(),
-            "location": { "lon": v.location.lon(), "lat": v.location.lat() },
-            "reported_ms": v.reported_ms,
-            "n_media": d.media.len(),
-        })));
+        return Ok(Json(body));
     }
-    let v = &d.view;
-    let mut body = json!({
-        "id": d.id.to_hex(),
-        "title": v.title,
-        "description": v.description,
-        "category": v.category,
-        "severity": v.severity,
-        "status": v.status.as_str(),
-        "assignee": v.assignee,
-        "location": { "lon": v.location.lon(), "lat": v.location.lat() },
-        "reported_ms": v.reported_ms,
-        "reported_by": reporter,
-        "notes": v.notes.iter().map(|n| json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
-        "media": d.media,
-    });
     if caller.may(Action::ReadHistory, None).is_ok() {
-        body["conflicts"] = json!(v.conflicts);
+        body["conflicts"] = json!(d.view.conflicts);
         body["history"] = json!(d.history);
     }
     Ok(Json(body))
@@ -395,6 +448,19 @@ const REPORT_FIELDS: &[&str] = &[
 ];
 
 /// `POST /api/v1/events`: the entry's actor is the caller.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    request_body = NewEventBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The event is reported: the entry this node signed.",
+            body = Ack,
+            headers(("Location" = String, description = "/api/v1/events/{id} of the new event"))),
+        JsonBodyRefusals, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn report(
     State(state): State<ApiState>,
     caller: Caller,
@@ -431,7 +497,7 @@ pub(super) async fn report(
     OsRng.fill_bytes(&mut id);
     let event = EventId(id);
     let name = caller.name.clone();
-    let ack = with_node(&state, move |node| {
+    let ack = write_node(&state, move |node| {
         Ok(node.report(&new, event, Some(&name), now_ms())?)
     })
     .await?;
@@ -446,6 +512,20 @@ pub(super) async fn report(
 const EDIT_FIELDS: &[&str] = &["title", "description", "category", "severity", "location"];
 
 /// `PATCH /api/v1/events/{id}`: every field given, in one commit.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/events/{id}",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
+    request_body = EventChanges,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event is edited: one entry per field changed.",
+            body = Edited),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn edit(
     State(state): State<ApiState>,
     caller: Caller,
@@ -478,7 +558,7 @@ pub(super) async fn edit(
             format!("nothing to change: give one of {}", EDIT_FIELDS.join(", ")),
         ));
     }
-    let acks = with_node(&state, move |node| {
+    let acks = write_node(&state, move |node| {
         checked(node, &caller, event, Action::Edit)?;
         node.edit_many(event, &edits, Some(&caller.name), now_ms())
             .map_err(|e| node_problem(e, "body"))
@@ -496,7 +576,7 @@ async fn one_edit(
     field: &'static str,
     edit: impl FnOnce(&Facts, &str) -> Result<EventEdit, Problem> + Send + 'static,
 ) -> Result<Json<Value>, Problem> {
-    let ack = with_node(state, move |node| {
+    let ack = write_node(state, move |node| {
         let facts = checked(node, &caller, event, action)?;
         let edit = edit(&facts, &caller.name)?;
         node.edit(event, &edit, Some(&caller.name), now_ms())
@@ -507,6 +587,19 @@ async fn one_edit(
 }
 
 /// `POST /api/v1/events/{id}/notes` with `{"text"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/notes",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
+    request_body = NewNote,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The note is added.", body = Ack),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn note(
     State(state): State<ApiState>,
     caller: Caller,
@@ -540,6 +633,19 @@ pub(super) async fn note(
 }
 
 /// `POST /api/v1/events/{id}/assign` with `{"assignee"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/assign",
+    tag = "events",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
+    request_body = Assign,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event is assigned (409: unchanged).", body = Ack),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn assign(
     State(state): State<ApiState>,
     caller: Caller,
@@ -650,8 +756,20 @@ async fn work(
 }
 
 macro_rules! step_route {
-    ($name:ident, $step:expr, $doc:literal) => {
+    ($name:ident, $step:expr, $path:literal, $example:expr, $done:literal, $doc:literal) => {
         #[doc = $doc]
+        #[utoipa::path(
+                    post,
+                    path = $path,
+                    tag = "events",
+                    params(("id" = String, Path, description = "The event, 32 hex digits.",
+                        pattern = "^[0-9a-fA-F]{32}$", example = json!($example))),
+                    security(("bearer" = [])),
+                    responses(
+                        (status = 200, description = $done, body = Ack),
+                        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+                    )
+                )]
         pub(super) async fn $name(
             State(state): State<ApiState>,
             caller: Caller,
@@ -667,25 +785,40 @@ macro_rules! step_route {
 step_route!(
     accept,
     Step::Accept,
+    "/api/v1/events/{id}/accept",
+    EXAMPLE_ASSIGNED,
+    "The assignee acknowledged (a note); 409 unless the event is assigned.",
     "`POST /api/v1/events/{id}/accept` (assigned: a note)."
 );
 step_route!(
     start,
     Step::Start,
+    "/api/v1/events/{id}/start",
+    EXAMPLE_ASSIGNED,
+    "The event is in progress; 409 unless it was assigned.",
     "`POST /api/v1/events/{id}/start` (assigned → in_progress)."
 );
 step_route!(
     resolve,
     Step::Resolve,
+    "/api/v1/events/{id}/resolve",
+    EXAMPLE_IN_PROGRESS,
+    "The event is resolved; 409 unless it was in progress.",
     "`POST /api/v1/events/{id}/resolve` (in_progress → resolved)."
 );
 step_route!(
     close,
     Step::Close,
+    "/api/v1/events/{id}/close",
+    EXAMPLE_RESOLVED,
+    "The event is closed; 409 unless it was resolved.",
     "`POST /api/v1/events/{id}/close` (resolved → closed)."
 );
 step_route!(
     reopen,
     Step::Reopen,
+    "/api/v1/events/{id}/reopen",
+    EXAMPLE_CLOSED,
+    "The event is in progress again; 409 unless it was resolved or closed.",
     "`POST /api/v1/events/{id}/reopen` (resolved or closed → in_progress)."
 );

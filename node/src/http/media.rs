@@ -20,9 +20,12 @@ use sentinel_schema::access::Action;
 use sentinel_schema::limits::{MAX_MEDIA_BYTES, MAX_NAME_BYTES};
 use serde_json::json;
 
+use sentinel_http::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
+
 use super::events::{checked, event_id, precheck};
+use super::openapi::{Ack, MediaUpload, EXAMPLE_EVENT, EXAMPLE_MEDIA};
 use super::params::{Pairs, Params};
-use super::{now_ms, with_node, ApiState, Caller, Problem, CREATED};
+use super::{now_ms, with_node, write_node, ApiState, Caller, Problem, CREATED};
 use crate::media::MediaError;
 
 /// The largest upload body: one blob and the multipart framing around it.
@@ -53,6 +56,25 @@ fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
 }
 
 /// `POST /api/v1/events/{id}/media`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/media",
+    tag = "media",
+    params(("id" = String, Path, description = "The event, 32 hex digits.",
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
+    request_body(content = MediaUpload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The media is stored and attached.", body = Ack),
+        BadRequest, Unauthorized, Forbidden, NotFound,
+        (status = 413, description = "The upload is over its bound (64 MiB of media).",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not multipart/form-data, or the file \
+            is not JPEG, PNG, WebP or MP4.",
+            body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub(super) async fn upload(
     State(state): State<ApiState>,
     caller: Caller,
@@ -132,7 +154,7 @@ pub(super) async fn upload(
             format!("at most {MAX_NAME_BYTES} bytes, no control characters"),
         ));
     }
-    let ack = with_node(&state, move |node| {
+    let ack = write_node(&state, move |node| {
         checked(node, &caller, event, Action::Attach)?;
         node.attach(event, &bytes, &name, Some(&caller.name), now_ms())
             .map_err(|e| match e {
@@ -149,6 +171,29 @@ pub(super) async fn upload(
 }
 
 /// `GET /api/v1/media/{hash}`: a blob an event on this node names.
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/{hash}",
+    tag = "media",
+    params(("hash" = String, Path, description = "The media's SHA-256, 64 hex digits.",
+        pattern = "^[0-9a-fA-F]{64}$", example = json!(EXAMPLE_MEDIA))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bytes, with the type they were recognised as.",
+            headers(("X-Content-Type-Options" = String, description = "nosniff")),
+            content(
+                (Vec<u8> = "image/jpeg"),
+                (Vec<u8> = "image/png"),
+                (Vec<u8> = "image/webp"),
+                (Vec<u8> = "video/mp4"),
+            )),
+        BadRequest, Unauthorized, Forbidden,
+        (status = 404, description = "No event here names this media, or its bytes have \
+            not arrived yet (they come with the next sync).",
+            body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub(super) async fn download(
     State(state): State<ApiState>,
     caller: Caller,

@@ -6,9 +6,23 @@ use axum::Json;
 use sentinel_schema::access::Action;
 use serde_json::{json, Value};
 
+use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
+
+use super::openapi::Outbox;
 use super::params::{Pairs, Params};
 use super::{with_node, ApiState, Caller, Problem};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/outbox",
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "This node's entries awaiting a hub's receipt, oldest \
+            first, and the newest receipt.", body = Outbox),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn outbox(
     State(state): State<ApiState>,
     caller: Caller,

@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     v3_checkpoints,
     v4_receipts,
     v5_people,
+    v6_readings,
 ];
 
 /// The schema version this code writes.
@@ -185,6 +186,12 @@ fn v4_receipts(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// kept across `rebuild-views`).
 fn v5_people(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::people::migrate(tx)
+}
+
+/// Sensor readings as a time series, the sensors seen (views), and the
+/// last event each rule raised per sensor (kept across `rebuild-views`).
+fn v6_readings(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::readings::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

@@ -8,7 +8,8 @@
 //! (log → views), [`query`] (search), [`audit`] (chain verification),
 //! [`checkpoints`] (hub checkpoints and breaches against them),
 //! [`receipts`] (what hubs acknowledged; the outbox), [`people`] (accounts
-//! and tokens of the HTTP API; roles from the log).
+//! and tokens of the HTTP API; roles from the log), [`readings`] (sensor
+//! readings as a time series).
 
 pub mod audit;
 pub mod checkpoints;
@@ -17,6 +18,7 @@ pub mod migrations;
 pub mod people;
 pub mod project;
 pub mod query;
+pub mod readings;
 pub mod receipts;
 pub mod sync_store;
 

@@ -1,5 +1,5 @@
 //! The projector: derives the views (documents, events with geometry and
-//! spatial index, full-text index, media) from the log.
+//! spatial index, full-text index, media, sensor readings) from the log.
 //!
 //! It walks the log in position order and records how far it got
 //! (`meta.projected_upto`) in the same transaction as the views it wrote,
@@ -93,6 +93,7 @@ impl Store {
              DELETE FROM idx_events_geom;
              DELETE FROM events;",
         )?;
+        tx.execute_batch(super::readings::VIEW_TABLES)?;
         set_projected_upto(&tx, 0)?;
         tx.commit()?;
         self.project_pending()
@@ -127,6 +128,7 @@ pub(crate) fn project_entries(
     let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
     let mut newest: BTreeMap<EventId, Hlc> = BTreeMap::new();
     let mut media_events: Vec<EventId> = Vec::new();
+    let mut sensors = super::readings::SensorChanges::default();
     for (_, e) in rows {
         match &e.entry().body {
             Body::EventChange(c) => {
@@ -154,11 +156,15 @@ pub(crate) fn project_entries(
             Body::HubCheckpoint(c) => {
                 super::checkpoints::project(conn, e.author(), e.id(), c, wall_clock_ms())?;
             }
-            // Readings, grants and revocations get their own views with
-            // the issues that use them.
+            Body::SensorReading(r) => {
+                super::readings::project(conn, e, r)?;
+                sensors.add(e, r);
+            }
+            // Grants and revocations are read from the log where needed.
             _ => {}
         }
     }
+    sensors.write(conn)?;
     let mut out = Projected {
         entries: rows.len(),
         ..Projected::default()

@@ -5,8 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod export;
+mod feed;
 mod input;
 mod matrix;
+mod openapi;
+mod ops;
+mod sensor_rules;
+mod sensors;
+mod serve;
 mod tokens;
 
 use std::sync::{Arc, Mutex};
@@ -91,6 +98,11 @@ impl Api {
         }
     }
 
+    /// The node's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     fn signer_with(
         ca: &Ca,
         node: &Arc<Mutex<Node>>,
@@ -120,6 +132,18 @@ impl Api {
 
     /// `signer` grants `person` the `role`, and the node applies it.
     pub fn grant_by(&self, signer: &mut Signer, person: &str, role: PersonRole) {
+        self.apply_by(
+            signer,
+            Body::RoleGrant(RoleGrant {
+                person: person.into(),
+                role,
+            }),
+        );
+    }
+
+    /// `signer` writes an entry with `body` (actor `boss`), and the node
+    /// applies it as it applies what sync brings.
+    pub fn apply_by(&self, signer: &mut Signer, body: Body) {
         let e = &signer.enrollment;
         let entry = Entry {
             author: e.identity.author,
@@ -127,10 +151,7 @@ impl Api {
             prev: signer.head.map(|h| h.id),
             hlc: Hlc::new(now(), 0),
             actor: Some("boss".into()),
-            body: Body::RoleGrant(RoleGrant {
-                person: person.into(),
-                role,
-            }),
+            body,
         };
         let signed = entry.sign(&e.key).unwrap();
         signer.head = Some(Head {
@@ -243,6 +264,39 @@ impl Api {
         }
     }
 
+    /// Sends `req` and reads the body only when it is an error: a `200`
+    /// from the feed is a stream that never ends.
+    pub async fn open(&self, req: Request<HttpBody>) -> Reply {
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        if response.status().is_success() {
+            return Reply {
+                status: response.status(),
+                body: Value::Null,
+                headers: response.headers().clone(),
+            };
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap(),
+            headers,
+        }
+    }
+
+    /// `GET uri` as [`Api::open`] sends it.
+    pub async fn open_get(&self, uri: &str, token: Option<&str>) -> Reply {
+        let mut req = Request::get(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.open(req.body(HttpBody::empty()).unwrap()).await
+    }
+
     pub async fn call(
         &self,
         method: &str,
@@ -317,4 +371,37 @@ fn rand_id() -> [u8; 8] {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(1);
     N.fetch_add(1, Ordering::Relaxed).to_be_bytes()
+}
+
+/// One HTTP/1.1 request over a real socket (`Connection: close`), for the
+/// tests that serve the API on a port: the status, the raw header block
+/// and the body.
+pub async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.map(|b| b.to_string());
+    let typed = body.as_ref().map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: node\r\nConnection: close\r\n{auth}{typed}\r\n{}",
+        body.unwrap_or_default()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
 }

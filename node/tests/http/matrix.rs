@@ -158,6 +158,41 @@ fn routes() -> Vec<Route> {
             Nothing,
             ok,
         ),
+        r(
+            "GET",
+            "/api/v1/export.geojson",
+            None,
+            Action::Export,
+            Nothing,
+            ok,
+        ),
+        // A stream: only its status and type are read (see `call`).
+        r("GET", "/api/v1/feed", None, Action::Subscribe, Nothing, ok),
+        // Sensor pushes take no person's token: `sensors.rs` tests them.
+        r(
+            "GET",
+            "/api/v1/sensors/readings",
+            None,
+            Action::ReadReadings,
+            Nothing,
+            ok,
+        ),
+        r(
+            "GET",
+            "/api/v1/sensors/readings?kind=water_gauge&bucket_ms=60000",
+            None,
+            Action::ReadReadings,
+            Nothing,
+            ok,
+        ),
+        r(
+            "GET",
+            "/api/v1/sensors",
+            None,
+            Action::ReadReadings,
+            Nothing,
+            ok,
+        ),
     ]
 }
 
@@ -167,6 +202,13 @@ async fn call(api: &Api, route: &Route, path: &str, token: Option<&str>) -> crat
             .trim_start_matches("/api/v1/events/")
             .trim_end_matches("/media");
         return api.upload(id, token, JPEG).await;
+    }
+    if route.path.ends_with("/feed") {
+        let r = api.open_get(path, token).await;
+        if r.status.is_success() {
+            assert_eq!(r.headers["content-type"], "text/event-stream");
+        }
+        return r;
     }
     api.call(route.method, path, token, route.body.clone())
         .await

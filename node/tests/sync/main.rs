@@ -235,3 +235,5 @@ mod converge;
 mod kill;
 mod receipts;
 mod refusals;
+mod revocations;
+mod sensors;

@@ -1,0 +1,241 @@
+//! The node's API on a throwaway data directory with seeded data, for tools
+//! that test it from outside (`scripts/fuzz-api node`).
+//!
+//! Makes a node in a temporary directory, enrolled under a throwaway CA;
+//! a hub of that CA grants the roles (`role_grant` entries the node
+//! applies as sync would), so an `admin` and a `citizen` (public) are what
+//! they are on a real node, each with a bearer token. Seeds six events in
+//! every status — the document's examples (`sentinel_node::http::openapi`):
+//! the first, reported, with the example media and a note; then in
+//! progress, resolved, closed, assigned, in progress — serves the API (`router_with`, default
+//! options: no rate limit) on 127.0.0.1 at a free port, and prints, one
+//! per line:
+//!
+//! ```text
+//! URL http://127.0.0.1:PORT
+//! ADMIN_TOKEN …
+//! PUBLIC_TOKEN …
+//! EVENT 32-hex-digit id of a seeded event (one line each)
+//! READY
+//! ```
+//!
+//! Then serves until its standard input closes (or Ctrl-C); the data
+//! directory goes with it.
+
+use std::sync::{Arc, Mutex};
+
+use sentinel_certs::{Ca, Enrollment};
+use sentinel_http::people::{hash_password, new_token, TOKEN_LIFETIME_MS};
+use sentinel_node::http::openapi::{
+    EXAMPLE_ASSIGNED, EXAMPLE_CLOSED, EXAMPLE_EVENT, EXAMPLE_IN_PROGRESS, EXAMPLE_MEDIA_BYTES,
+    EXAMPLE_RESOLVED,
+};
+use sentinel_node::http::{router_with, ApiOptions, ApiState};
+use sentinel_node::node::{enroll, Node};
+use sentinel_schema::{
+    verify_all, Body, DeviceRole, Entry, EventEdit, EventId, Hlc, NewEvent, PersonRole, Point,
+    RoleGrant, SignedEntry, SigningKey, Status,
+};
+use sentinel_sync::testing::key;
+use sentinel_sync::SyncStore;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const DAY: u64 = 24 * 3600 * 1000;
+const PASSWORD: &str = "fixture password, long enough";
+/// Who reported and works the seeded events.
+const OFFICER: &str = "officer-1";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let dir = tempfile::TempDir::new()?;
+    let now = now_ms();
+    let ca = Ca::create("fixture CA", now - DAY, now + 365 * DAY, key(901))?;
+    Node::init(dir.path(), SigningKey::from_bytes(&[7; 32]))?;
+    let enrollment = ca.enroll(
+        DeviceRole::Node,
+        "node-fixture",
+        key(902),
+        now - DAY,
+        now + 365 * DAY,
+        now,
+    )?;
+    enroll(dir.path(), &enrollment)?;
+    let mut node = Node::open(dir.path())?;
+    let hub = ca.enroll(
+        DeviceRole::Hub,
+        "hub-fixture",
+        key(903),
+        now - DAY,
+        now + 365 * DAY,
+        now,
+    )?;
+    node.store_mut()
+        .add_certificates(vec![(hub.identity.author, hub.cert_der.clone())])?;
+
+    let admin = account(&node, "admin", now)?;
+    let public = account(&node, "citizen", now)?;
+    account(&node, OFFICER, now)?;
+    grant_roles(
+        &mut node,
+        &hub,
+        &[
+            ("admin", PersonRole::Admin),
+            ("citizen", PersonRole::Public),
+            (OFFICER, PersonRole::Officer),
+        ],
+        now,
+    )?;
+    let events = seed_events(&mut node, now)?;
+
+    let node = Arc::new(Mutex::new(node));
+    let app = router_with(ApiState::new(node)?, &ApiOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    println!("URL http://{addr}");
+    println!("ADMIN_TOKEN {admin}");
+    println!("PUBLIC_TOKEN {public}");
+    for e in &events {
+        println!("EVENT {e}");
+    }
+    println!("READY");
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    );
+    tokio::select! {
+        r = served => r?,
+        _ = stdin_closed() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    drop(dir);
+    Ok(())
+}
+
+/// Resolves when standard input reaches its end.
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await;
+}
+
+/// An account and a bearer token for it.
+fn account(node: &Node, name: &str, now: u64) -> Result<String, Error> {
+    node.store()
+        .create_account(name, &hash_password(PASSWORD)?, now)?;
+    let (token, digest) = new_token();
+    node.store()
+        .insert_token(&digest, name, now, now + TOKEN_LIFETIME_MS)?;
+    Ok(token)
+}
+
+/// The hub grants each person a role, and the node applies the grants as
+/// it applies what sync brings.
+fn grant_roles(
+    node: &mut Node,
+    hub: &Enrollment,
+    grants: &[(&str, PersonRole)],
+    now: u64,
+) -> Result<(), Error> {
+    let mut log: Vec<SignedEntry> = Vec::new();
+    for (i, (person, role)) in grants.iter().enumerate() {
+        let prev = log.last();
+        let entry = Entry {
+            author: hub.identity.author,
+            seq: prev.map_or(1, |p| p.seq() + 1),
+            prev: prev.map(SignedEntry::id),
+            hlc: Hlc::new(now - DAY + i as u64, 0),
+            actor: Some("fixture".into()),
+            body: Body::RoleGrant(RoleGrant {
+                person: (*person).into(),
+                role: *role,
+            }),
+        }
+        .sign(&hub.key)?;
+        log.push(entry);
+    }
+    let (good, bad) = verify_all(log);
+    if !bad.is_empty() {
+        return Err("the role grants do not verify".into());
+    }
+    node.apply_remote(good, now)?;
+    Ok(())
+}
+
+/// Six events in every status, reported and worked by `officer-1` (all
+/// but the first assigned to them); the first has the example media.
+fn seed_events(node: &mut Node, now: u64) -> Result<Vec<EventId>, Error> {
+    let specs: [(&str, f64, f64, u8, &[Status]); 6] = [
+        ("Flooded underpass", 13.405, 52.52, 3, &[]),
+        ("Burning warehouse", 13.41, 52.53, 5, &[Status::InProgress]),
+        (
+            "Fallen tree",
+            2.35,
+            48.85,
+            1,
+            &[Status::InProgress, Status::Resolved],
+        ),
+        (
+            "Closed road",
+            2.36,
+            48.86,
+            2,
+            &[Status::InProgress, Status::Resolved, Status::Closed],
+        ),
+        ("Pacific storm", 179.5, -17.0, 4, &[]),
+        ("Bridge fire", -179.5, -16.5, 4, &[Status::InProgress]),
+    ];
+    let mut ids = Vec::new();
+    for (n, (title, lon, lat, severity, steps)) in specs.into_iter().enumerate() {
+        let id = EventId([n as u8 + 1; 16]);
+        let reported = now - DAY + n as u64 * 60_000;
+        let new = NewEvent {
+            title: title.into(),
+            description: "seeded by the API fixture".into(),
+            category: if severity >= 4 { "fire" } else { "flood" }.into(),
+            severity,
+            location: Point::new(lon, lat)?,
+            reported_ms: reported,
+        };
+        node.report(&new, id, Some(OFFICER), now)?;
+        if n == 0 {
+            node.attach(id, EXAMPLE_MEDIA_BYTES, "photo.jpg", Some(OFFICER), now)?;
+            node.edit(
+                id,
+                &EventEdit::Note {
+                    text: "water rising".into(),
+                    actor: Some(OFFICER.into()),
+                    at_ms: now,
+                },
+                Some(OFFICER),
+                now,
+            )?;
+        }
+        if n > 0 {
+            node.edit(id, &EventEdit::Assign(OFFICER.into()), Some("admin"), now)?;
+        }
+        for status in steps {
+            node.edit(id, &EventEdit::Status(*status), Some(OFFICER), now)?;
+        }
+        ids.push(id);
+    }
+    let examples = [
+        EXAMPLE_EVENT,
+        EXAMPLE_IN_PROGRESS,
+        EXAMPLE_RESOLVED,
+        EXAMPLE_CLOSED,
+        EXAMPLE_ASSIGNED,
+    ];
+    for (id, example) in ids.iter().zip(examples) {
+        debug_assert_eq!(id.to_hex(), example);
+    }
+    Ok(ids)
+}

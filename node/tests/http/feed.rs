@@ -1,0 +1,204 @@
+//! The live feed over real sockets: 200 subscribers hold an SSE stream
+//! each; one report through the API reaches every one of them, redacted
+//! for the public, and a signed-out client is refused. An event that
+//! arrives by sync reaches a subscriber too.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sentinel_node::http::{serve, ApiOptions, ApiState, Feed};
+use sentinel_schema::{
+    Body, DeviceRole, EventChange, EventDoc, EventId, NewEvent, PersonRole, Point,
+};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::{raw, Api};
+
+const SUBSCRIBERS: usize = 200;
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Serves the node's API (a state, and so a feed, of its own) on a free
+/// port.
+async fn serve_api(api: &Api) -> (SocketAddr, Feed) {
+    let state = ApiState::new(api.node.clone()).unwrap();
+    let feed = state.feed().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, state, ApiOptions::default()));
+    (addr, feed)
+}
+
+/// Opens `GET /api/v1/feed`; returns the status line and the reader once
+/// the response headers are in.
+async fn subscribe(addr: SocketAddr, token: Option<&str>) -> (String, BufReader<TcpStream>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.write_all(
+        format!(
+            "GET /api/v1/feed HTTP/1.1\r\nHost: node\r\nAccept: text/event-stream\r\n{auth}\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut status = String::new();
+    r.read_line(&mut status).await.unwrap();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    (status, r)
+}
+
+/// Reads the stream until an `event` message arrives; returns its data.
+async fn next_event(r: &mut BufReader<TcpStream>) -> Value {
+    let mut is_event = false;
+    loop {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).await.unwrap() > 0, "stream ended");
+        let line = line.trim_end();
+        if line.ends_with("event: event") {
+            is_event = true;
+        } else if is_event {
+            if let Some((_, data)) = line.split_once("data: ") {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_subscribers_all_receive_a_report_made_through_the_api() {
+    let api = Api::start();
+    api.account("boss", Some(PersonRole::Admin));
+    api.account("ada", Some(PersonRole::Officer));
+    api.account("pat", Some(PersonRole::Public));
+    let (boss, ada, pat) = (
+        api.login("boss").await,
+        api.login("ada").await,
+        api.login("pat").await,
+    );
+    let (addr, feed) = serve_api(&api).await;
+
+    let mut streams = Vec::with_capacity(SUBSCRIBERS);
+    for i in 0..SUBSCRIBERS {
+        let token = if i % 2 == 0 { &boss } else { &ada };
+        let (status, r) = subscribe(addr, Some(token)).await;
+        assert!(status.contains(" 200 "), "{status}");
+        streams.push(r);
+    }
+    let (status, mut public) = subscribe(addr, Some(&pat)).await;
+    assert!(status.contains(" 200 "), "{status}");
+    let (status, _) = subscribe(addr, None).await;
+    assert!(status.contains(" 401 "), "{status}");
+    let (status, _) = subscribe(addr, Some(&"0".repeat(64))).await;
+    assert!(status.contains(" 401 "), "{status}");
+    assert_eq!(feed.subscribers(), SUBSCRIBERS + 1);
+
+    let (status, _, body) = raw(
+        addr,
+        "POST",
+        "/api/v1/events",
+        Some(&ada),
+        Some(
+            json!({"title": "Gas smell", "description": "near the school",
+                    "category": "hazard", "severity": 4,
+                    "location": {"lon": -0.1276, "lat": 51.5072}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["event"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let started = std::time::Instant::now();
+    let reads = streams.iter_mut().map(|r| async move {
+        tokio::time::timeout(WAIT, next_event(r))
+            .await
+            .expect("every subscriber receives the change")
+    });
+    let got = futures_util::future::join_all(reads).await;
+    eprintln!(
+        "{} subscribers received the change within {:.0?}",
+        got.len(),
+        started.elapsed()
+    );
+    assert_eq!(got.len(), SUBSCRIBERS);
+    for v in &got {
+        assert_eq!(v["id"], id.as_str());
+        assert_eq!(v["title"], "Gas smell");
+        assert_eq!(v["reported_by"], "ada");
+        assert!(v.get("history").is_none(), "never history: {v}");
+    }
+    let public_view = tokio::time::timeout(WAIT, next_event(&mut public))
+        .await
+        .unwrap();
+    assert_eq!(public_view["id"], id.as_str());
+    for hidden in ["assignee", "reported_by", "notes", "conflicts", "media"] {
+        assert!(public_view.get(hidden).is_none(), "{hidden}: {public_view}");
+    }
+    assert_eq!(
+        public_view["location"],
+        json!({"lon": -0.13, "lat": 51.51}),
+        "snapped to the grid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_that_arrives_by_sync_reaches_a_subscriber() {
+    let api = Api::start();
+    api.account("ada", Some(PersonRole::Officer));
+    let ada = api.login("ada").await;
+    let (addr, _feed) = serve_api(&api).await;
+    let (status, mut stream) = subscribe(addr, Some(&ada)).await;
+    assert!(status.contains(" 200 "), "{status}");
+
+    // Another node reports; this node applies its entry as sync does.
+    let mut peer = api.signer(DeviceRole::Node, "node-2", 911);
+    let new = NewEvent {
+        title: "Bridge closed".into(),
+        description: String::new(),
+        category: "traffic".into(),
+        severity: 2,
+        location: Point::new(13.4, 52.5).unwrap(),
+        reported_ms: crate::now(),
+    };
+    let (_, change) =
+        EventDoc::create(&peer.enrollment.identity.author, &new, crate::now()).unwrap();
+    let event = EventId([42; 16]);
+    api.apply_by(&mut peer, Body::EventChange(EventChange { event, change }));
+
+    let v = tokio::time::timeout(WAIT, next_event(&mut stream))
+        .await
+        .expect("the synced event reaches the feed");
+    assert_eq!(v["id"], event.to_hex());
+    assert_eq!(v["title"], "Bridge closed");
+    // An edit made through another router (another feed) is seen too: the
+    // feed follows the log, not the handlers.
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/api/v1/events/{}", event.to_hex()),
+            Some(&ada),
+            Some(json!({"severity": 5})),
+        )
+        .await;
+    // The reporter is `boss` (the peer's actor): an officer may not edit.
+    assert_eq!(r.status, axum::http::StatusCode::FORBIDDEN, "{}", r.body);
+    api.edit(event, "boss", sentinel_schema::EventEdit::Severity(5));
+    let v = tokio::time::timeout(WAIT, next_event(&mut stream))
+        .await
+        .expect("a later edit reaches the feed");
+    assert_eq!(
+        (v["id"].as_str(), v["severity"].as_u64()),
+        (Some(event.to_hex().as_str()), Some(5))
+    );
+}
