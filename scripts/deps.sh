@@ -5,6 +5,23 @@
 # for the hub, SQLite headers and pkg-config for building.
 SENTINEL_APT_PACKAGES="pkg-config libsqlite3-dev libsqlite3-mod-spatialite postgresql-15 postgresql-15-postgis-3"
 
+sentinel_apt_install() {
+  echo "Installing system packages: $*"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" || return 1
+}
+
+# Python 3 with venv and pip, for scripts/fuzz-api (schemathesis).
+sentinel_ensure_python_venv() {
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    sentinel_apt_install python3 python3-venv python3-pip
+  fi
+}
+
 sentinel_ensure_deps() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed. Install Rust (1.85 or newer) with rustup: https://rustup.rs" >&2
@@ -17,13 +34,7 @@ sentinel_ensure_deps() {
     fi
   done
   if [ -n "$missing" ]; then
-    echo "Installing system packages:$missing"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      sudo="sudo"
-    fi
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
     # shellcheck disable=SC2086
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing || return 1
+    sentinel_apt_install $missing || return 1
   fi
 }
