@@ -63,7 +63,7 @@ pub const SENSOR_ENTRIES: &str = "sentinel_hub_sensor_entries_stored_total";
 pub const SENSOR_ALERTS: &str = "sentinel_hub_sensor_alerts_total";
 
 /// The category of events raised by rules.
-pub const CATEGORY: &str = "sensor_alert";
+pub use sentinel_schema::rules::ALERT_CATEGORY as CATEGORY;
 
 /// Shards of the per-author push lock.
 const SHARDS: usize = 64;
@@ -377,8 +377,13 @@ impl SensorRules {
         };
         let event = event_id(&e.id(), &trigger.rule);
         let new = NewEvent {
-            title: title(trigger),
-            description: description(e, reading),
+            title: trigger.event_title(),
+            description: sentinel_schema::rules::event_description(
+                &e.id(),
+                &e.author(),
+                e.seq(),
+                reading,
+            ),
             category: CATEGORY.to_owned(),
             severity: trigger.severity,
             location,
@@ -443,44 +448,6 @@ fn event_id(reading: &EntryId, rule: &str) -> EventId {
         *byte = reading.0[i] ^ mix[i];
     }
     EventId(id)
-}
-
-/// The trigger as a title, within the title's limit.
-fn title(trigger: &Trigger) -> String {
-    let mut t = trigger.to_string();
-    let max = sentinel_schema::limits::MAX_TITLE_BYTES;
-    if t.len() > max {
-        let mut end = max;
-        while !t.is_char_boundary(end) {
-            end -= 1;
-        }
-        t.truncate(end);
-    }
-    t
-}
-
-/// Names the reading that raised the event.
-fn description(e: &SignedEntry, reading: &SensorReading) -> String {
-    let values: Vec<String> = reading
-        .values
-        .iter()
-        .map(|v| {
-            if v.unit.is_empty() {
-                format!("{} {}", v.name, v.value)
-            } else {
-                format!("{} {} {}", v.name, v.value, v.unit)
-            }
-        })
-        .collect();
-    format!(
-        "Raised by a rule from sensor {} reading seq {} (entry {}), {} measured at {} (Unix ms): {}.",
-        e.author(),
-        e.seq(),
-        e.id(),
-        reading.kind,
-        reading.measured_ms,
-        values.join(", ")
-    )
 }
 
 #[cfg(test)]

@@ -495,7 +495,10 @@ async fn timeline(
         w.clause()
     );
     let client = store.client().await?;
-    let rows = client.query(&sql, &w.refs()).await?;
+    // Prepared once per connection and query shape (the filters a
+    // request combines), not planned afresh on every request.
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client.query(&statement, &w.refs()).await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let mut names: HashMap<Vec<u8>, Option<String>> = HashMap::new();
@@ -790,7 +793,10 @@ async fn events(
         w.clause()
     );
     let client = store.client().await?;
-    let rows = client.query(&sql, &w.refs()).await?;
+    // Prepared once per connection and query shape (the filters a
+    // request combines), not planned afresh on every request.
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client.query(&statement, &w.refs()).await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let mut items: Vec<Value> = rows.iter().map(event_json).collect();

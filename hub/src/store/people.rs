@@ -123,14 +123,16 @@ impl PgStore {
         hash: &[u8; 32],
         now_ms: u64,
     ) -> Result<Option<String>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        // Every request asks this: prepared once per connection.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
                 "SELECT t.account FROM tokens t JOIN accounts a ON a.name = t.account
                  WHERE t.hash = $1 AND NOT t.revoked AND t.expires_ms > $2 AND NOT a.disabled",
-                &[&hash.as_slice(), &int(now_ms, "now")?],
             )
+            .await?;
+        let row = client
+            .query_opt(&statement, &[&hash.as_slice(), &int(now_ms, "now")?])
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
@@ -150,11 +152,12 @@ impl PgStore {
     /// Every person's role from the `role_grant` entries in the log (the
     /// session admitted them only from authors whose role may write them).
     pub async fn roles(&self) -> Result<BTreeMap<String, PersonRole>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT pos, bytes FROM entries WHERE kind = 4", &[])
+        // Every request asks this: prepared once per connection.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = 4")
             .await?;
+        let rows = client.query(&statement, &[]).await?;
         let mut entries = Vec::with_capacity(rows.len());
         for r in rows {
             let pos: i64 = r.get(0);

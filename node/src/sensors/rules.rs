@@ -20,7 +20,6 @@
 //! and loaded into the [`Dedup`] when the rules are enabled.
 
 use rand_core::{OsRng, RngCore};
-use sentinel_schema::limits::MAX_TITLE_BYTES;
 use sentinel_schema::rules::config::RulesConfig;
 use sentinel_schema::rules::{Dedup, Trigger};
 use sentinel_schema::{
@@ -33,7 +32,7 @@ use crate::store::readings::record_rule_event;
 use crate::store::Store;
 
 /// The category of the events rules raise.
-pub const CATEGORY: &str = "sensor_alert";
+pub use sentinel_schema::rules::ALERT_CATEGORY as CATEGORY;
 
 /// A rule set and its de-duplication state.
 #[derive(Debug)]
@@ -72,45 +71,6 @@ pub struct Raised {
     pub entry: String,
     /// The reading that triggered it.
     pub reading: String,
-}
-
-/// The event's title: the trigger, cut to the title limit on a character
-/// boundary.
-fn title(t: &Trigger) -> String {
-    let mut s = t.to_string();
-    if s.len() > MAX_TITLE_BYTES {
-        let mut end = MAX_TITLE_BYTES;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
-}
-
-fn description(e: &SignedEntry, r: &SensorReading) -> String {
-    let measured = std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.measured_ms);
-    let values: Vec<String> = r
-        .values
-        .iter()
-        .map(|v| {
-            if v.unit.is_empty() {
-                format!("{} {}", v.name, v.value)
-            } else {
-                format!("{} {} {}", v.name, v.value, v.unit)
-            }
-        })
-        .collect();
-    format!(
-        "Raised by a sensor rule from reading {} (sensor {}, seq {}, {} measured {} = {} ms): {}.",
-        e.id().to_hex(),
-        e.author().to_hex(),
-        e.seq(),
-        r.kind,
-        humantime::format_rfc3339_millis(measured),
-        r.measured_ms,
-        values.join(", ")
-    )
 }
 
 impl Node {
@@ -247,8 +207,13 @@ impl Node {
         now_ms: u64,
     ) -> Result<Raised, NodeError> {
         let new = NewEvent {
-            title: title(trigger),
-            description: description(e, reading),
+            title: trigger.event_title(),
+            description: sentinel_schema::rules::event_description(
+                &e.id(),
+                &e.author(),
+                e.seq(),
+                reading,
+            ),
             category: CATEGORY.into(),
             severity: trigger.severity,
             location,

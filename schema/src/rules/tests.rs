@@ -271,3 +271,33 @@ fn dedup_state_rebuilt_from_raised_events_suppresses_the_same_triggers() {
     let times: Vec<u64> = raised.iter().map(|(_, at)| *at).collect();
     assert_eq!(times, [1_000_000, 1_120_000, 1_240_000]);
 }
+
+#[test]
+fn raised_events_have_a_bounded_title_and_name_their_reading() {
+    let long = "é".repeat(200);
+    let rules = RuleSet::new(vec![threshold_rule(&long[..64], Comparison::AtLeast, 3.5)]).unwrap();
+    let r = reading("water_gauge", 4.0, "m", None);
+    let trigger = rules.evaluate(&r, None).remove(0);
+    assert_eq!(trigger.event_title(), trigger.to_string());
+    // A summary over the limit is cut on a character boundary.
+    let mut wordy = trigger.clone();
+    if let Cause::Threshold { value, .. } = &mut wordy.cause {
+        *value = "é".repeat(150);
+    }
+    let title = wordy.event_title();
+    assert!(wordy.to_string().len() > crate::limits::MAX_TITLE_BYTES);
+    assert!(title.len() <= crate::limits::MAX_TITLE_BYTES && title.len() >= 199);
+    assert!(wordy.to_string().starts_with(&title));
+    let entry = crate::EntryId([7; 32]);
+    let sensor = AuthorId([9; 32]);
+    let text = event_description(&entry, &sensor, 12, &r);
+    for part in [
+        entry.to_string(),
+        sensor.to_string(),
+        "seq 12".to_owned(),
+        format!("measured at {} ms", r.measured_ms),
+        "level 4 m".to_owned(),
+    ] {
+        assert!(text.contains(&part), "{part} in {text}");
+    }
+}
