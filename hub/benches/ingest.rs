@@ -163,7 +163,12 @@ fn main() {
         .build()
         .unwrap();
     let db = rt.block_on(TestDatabase::create()).unwrap();
-    let hub = HubProcess::start(&db, &ca, dir.path(), 1000, None);
+    // `SENTINEL_BENCH_POOL_SIZE`: the hub's PostgreSQL pool (default: the
+    // hub's own default).
+    let pool = std::env::var("SENTINEL_BENCH_POOL_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let hub = HubProcess::start(&db, &ca, dir.path(), 1000, pool);
     let store = rt.block_on(db.open_store()).unwrap();
     let node_net = Net::load(&node_dir, &node).unwrap();
     let node = Arc::new(Mutex::new(node));
