@@ -51,11 +51,7 @@ pub const MIN_BUCKET_MS: i64 = 1000;
 /// The most buckets one series of a downsampled answer may span.
 pub const MAX_BUCKETS: i64 = 10_000;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::now_ms;
 
 /// A push refusal as `docs/protocol.md` 3.7 writes it.
 fn refused(e: &PushError<crate::StoreError>) -> Response {
