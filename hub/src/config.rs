@@ -82,7 +82,7 @@ use axum::http::HeaderValue;
 use sentinel_certs::FreshnessPolicy;
 use sentinel_http::limit::Limits;
 use sentinel_http::ops::{parse_origin, OpsError};
-use sentinel_schema::rules::config::{parse_rules_toml, RulesConfig};
+use sentinel_schema::rules::config::{parse_rules_toml, RulesConfig, MAX_RULES_FILE_BYTES};
 use serde::Deserialize;
 
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
@@ -431,8 +431,19 @@ pub fn load_rules(path: &Path) -> Result<RulesConfig, ConfigError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| rules_error(e.to_string()))?;
+    let text = read_bounded(path, MAX_RULES_FILE_BYTES).map_err(|e| rules_error(e.to_string()))?;
     parse_rules_toml(&text).map_err(|e| rules_error(e.to_string()))
+}
+
+/// A text file's first `max + 1` bytes at most: enough for the parser to
+/// tell a file over `max`, without reading a huge one whole.
+fn read_bounded(path: &Path, max: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 fn incomplete_https(given: &str, missing: &str) -> ConfigError {

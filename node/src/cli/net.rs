@@ -99,8 +99,17 @@ impl HttpOps {
 
 /// Reads and checks the rules file, and turns the rules on.
 pub(super) fn enable_rules(node: &mut Node, path: &Path, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
+    // At most one byte past the limit: the parser then says "too large".
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(path)
+                .with_context(|| format!("--rules {}: cannot read it", path.display()))?,
+            sentinel_schema::rules::config::MAX_RULES_FILE_BYTES as u64 + 1,
+        ),
+        &mut text,
+    )
+    .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
     let config = sentinel_schema::rules::config::parse_rules_toml(&text)
         .with_context(|| format!("--rules {}", path.display()))?;
     let n = config.rules.rules().count();

@@ -73,6 +73,9 @@ impl fmt::Display for RuleRef {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RulesConfigError {
+    /// Larger than [`MAX_RULES_FILE_BYTES`].
+    #[error("rules file is over {MAX_RULES_FILE_BYTES} bytes")]
+    TooLarge,
     /// Not TOML.
     #[error("rules file is not valid TOML: {0}")]
     Syntax(String),
@@ -92,8 +95,15 @@ pub enum RulesConfigError {
     Rule { rule: RuleRef, error: RuleError },
 }
 
+/// The largest rules file read: thousands of rules fit in far less.
+/// Readers should stop reading past it (read at most one byte more).
+pub const MAX_RULES_FILE_BYTES: usize = 1 << 20;
+
 /// Parses and validates a rules file (see the module doc).
 pub fn parse_rules_toml(text: &str) -> Result<RulesConfig, RulesConfigError> {
+    if text.len() > MAX_RULES_FILE_BYTES {
+        return Err(RulesConfigError::TooLarge);
+    }
     let table: Table = text
         .parse()
         .map_err(|e: toml::de::Error| RulesConfigError::Syntax(e.to_string()))?;
@@ -421,6 +431,11 @@ on = "enter"
             Condition::Threshold(Threshold { threshold, unit: None, .. }) if *threshold == 3.0
         ));
         // No rules at all is a valid (empty) file.
+        let huge = format!("# {}\n", "x".repeat(MAX_RULES_FILE_BYTES));
+        assert_eq!(
+            parse_rules_toml(&huge).unwrap_err(),
+            RulesConfigError::TooLarge
+        );
         let empty = parse_rules_toml("").unwrap();
         assert!(empty.rules.is_empty());
     }
