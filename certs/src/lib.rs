@@ -12,7 +12,8 @@
 //! Never does: storage of entries, sync logic. Reads no clock: times come
 //! in as Unix milliseconds, except the handshake time rustls supplies
 //! (replaceable with `*_with_time`) and the `sentinel-certs` binary, which
-//! reads the clock at its edge. See `docs/security.md`.
+//! reads the clock at its edge (and the `testing` feature, whose test CA is
+//! valid around now). See `docs/security.md`.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,8 @@ mod https;
 mod identity;
 mod keyfile;
 mod revocation;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 mod x509;
 

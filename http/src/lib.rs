@@ -5,12 +5,18 @@
 //! ([`openapi`]: the `Problem` schema, error answers, the bearer scheme).
 //! Who may do what is `sentinel_schema::access`.
 //!
-//! Never does: storage (each server keeps its accounts and tokens in its
-//! own store), or know whether it runs in a node or a hub.
+//! Above all it holds the routes both servers serve ([`api`]): one handler
+//! each, over the [`api::Backend`] a server plugs its store into, so the
+//! node's and the hub's APIs cannot drift apart.
+//!
+//! Never does: storage (each server keeps its accounts, tokens and views
+//! in its own store), or know whether it runs in a node or a hub.
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod body;
+pub mod clock;
 pub mod limit;
 pub mod openapi;
 pub mod ops;

@@ -191,36 +191,11 @@ pub struct Login {
     pub password: String,
 }
 
-/// A bearer token, and who it signs in.
-#[derive(ToSchema)]
-pub struct Session {
-    /// Send as `Authorization: Bearer TOKEN`.
-    pub token: String,
-    /// When the token expires, Unix ms.
-    pub expires_ms: i64,
-    pub name: String,
-    #[schema(schema_with = role_schema)]
-    pub role: String,
-}
+pub use crate::api::json::{Assign, Location, Session};
 
-/// `POST /api/v1/events/{id}/assign`.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Assign {
-    /// An account name: 1 to 128 bytes of letters, digits and `. - _ @`.
-    #[schema(min_length = 1, max_length = 128)]
-    pub assignee: String,
-}
-
-/// A point, WGS 84 degrees.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Location {
-    #[schema(minimum = -180, maximum = 180)]
-    pub lon: f64,
-    #[schema(minimum = -90, maximum = 90)]
-    pub lat: f64,
-}
+/// The event id the documents give as an example (each server's
+/// `api_fixture` seeds it).
+pub const EXAMPLE_EVENT: &str = "01010101010101010101010101010101";
 
 /// Adds the [`Problem`] schema and the [`BEARER`] security scheme to
 /// `doc`'s components.

@@ -20,4 +20,6 @@ pub mod spatial;
 pub mod spatialite;
 pub mod sqlfn;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transfer;

@@ -4,7 +4,9 @@
 //! encoding (byte-exact, specified in `docs/protocol.md`), entry [`Body`]
 //! kinds, ids, hybrid logical clocks, ed25519 signing and (batch)
 //! verification, chain rules and heads, and the rules that turn sensor
-//! readings into incidents ([`rules`]).
+//! readings into incidents ([`rules`]), and what may be asked of the
+//! views ([`query`]: event search and sensor readings, one vocabulary for
+//! the node's and the hub's stores and APIs).
 //!
 //! Never does: IO of any kind, reading the clock, randomness. Time and
 //! randomness come in as arguments; a tidy test in the workspace fails if
@@ -25,6 +27,7 @@ pub mod heads;
 pub mod hlc;
 pub mod ids;
 pub mod limits;
+pub mod query;
 pub mod role;
 pub mod rules;
 pub mod verify;
@@ -41,7 +44,7 @@ pub use event::{
     check_change, EventDoc, EventEdit, EventError, EventView, MediaRef, NewEvent, Note,
     ParseStatusError, Status,
 };
-pub use geo::{Point, PointError};
+pub use geo::{BBox, BBoxError, Bounds, Point, PointError};
 pub use heads::{Head, Heads};
 pub use hlc::{Clock, Hlc};
 pub use ids::{AuthorId, EntryId, EventId, ParseIdError};

@@ -5,6 +5,8 @@
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Largest signed entry, in bytes (the whole encoding, signature included).
 pub const MAX_ENTRY_BYTES: usize = MAX_FRAME_BYTES;
+/// Largest sensor push body over HTTP (`docs/protocol.md` 3.5).
+pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
 /// Deepest CBOR nesting accepted by [`crate::cbor::check_well_formed`].
 pub const MAX_NESTING: usize = 64;
 /// Longest actor (person) identifier, in UTF-8 bytes.

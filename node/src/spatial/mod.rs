@@ -15,12 +15,11 @@
 //! answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
 
 use rstar::primitives::GeomWithData;
 use rstar::{RTree, AABB};
-use sentinel_schema::{EventId, Point};
+pub use sentinel_schema::BBox;
+use sentinel_schema::{BBoxError, EventId, Point};
 
 // `geodesy` is crate-visible so that `sqlfn` can register the same
 // distance function with SQLite.
@@ -34,29 +33,9 @@ use geodesy::{candidate_envelopes, distance_m, WHOLE_EARTH_METRES};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpatialError {
-    /// Bounding-box text that is not four comma-separated parts.
-    #[error("bbox must be min_lon,min_lat,max_lon,max_lat; found {found} comma-separated parts")]
-    BBoxParts { found: usize },
-    /// A bounding-box part that does not parse as a number.
-    #[error("bbox {field} is not a number: {text:?}")]
-    BBoxNumber { field: &'static str, text: String },
-    /// A bounding-box longitude that is NaN, infinite or outside -180..=180.
-    #[error("bbox {field} {value} is not a finite longitude in -180..=180")]
-    BBoxLongitude { field: &'static str, value: f64 },
-    /// A bounding-box latitude that is NaN, infinite or outside -90..=90.
-    #[error("bbox {field} {value} is not a finite latitude in -90..=90")]
-    BBoxLatitude { field: &'static str, value: f64 },
-    /// A bounding box whose minimum lies above its maximum on one axis.
-    /// Boxes do not wrap the antimeridian: split such a box in two.
-    #[error(
-        "bbox min_{axis} {min} is greater than max_{axis} {max} \
-         (boxes do not wrap the antimeridian; query two boxes instead)"
-    )]
-    BBoxInverted {
-        axis: &'static str,
-        min: f64,
-        max: f64,
-    },
+    /// A bounding box that is not four valid numbers in order.
+    #[error(transparent)]
+    BBox(#[from] BBoxError),
     /// A radius that is negative, NaN or infinite.
     #[error("radius {0} m is not a finite, non-negative number of metres")]
     Radius(f64),
@@ -65,124 +44,9 @@ pub enum SpatialError {
     Zoom { zoom: u8, max: u8 },
 }
 
-/// A longitude/latitude rectangle in WGS84 degrees, boundaries inclusive.
-///
-/// It does not wrap the antimeridian: `min_lon <= max_lon` always, so a
-/// view across 180° must be asked as two boxes. Exists only with valid
-/// values; construct it with [`BBox::new`] or parse it from text.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BBox {
-    min_lon: f64,
-    min_lat: f64,
-    max_lon: f64,
-    max_lat: f64,
-}
-
-impl BBox {
-    /// A box from its corners. Every value must be finite and in WGS84
-    /// range, and each minimum at most its maximum (no antimeridian wrap).
-    pub fn new(
-        min_lon: f64,
-        min_lat: f64,
-        max_lon: f64,
-        max_lat: f64,
-    ) -> Result<BBox, SpatialError> {
-        // `contains` is false for NaN, so NaN is refused along with infinities.
-        for (field, value) in [("min_lon", min_lon), ("max_lon", max_lon)] {
-            if !(-180.0..=180.0).contains(&value) {
-                return Err(SpatialError::BBoxLongitude { field, value });
-            }
-        }
-        for (field, value) in [("min_lat", min_lat), ("max_lat", max_lat)] {
-            if !(-90.0..=90.0).contains(&value) {
-                return Err(SpatialError::BBoxLatitude { field, value });
-            }
-        }
-        if min_lon > max_lon {
-            return Err(SpatialError::BBoxInverted {
-                axis: "lon",
-                min: min_lon,
-                max: max_lon,
-            });
-        }
-        if min_lat > max_lat {
-            return Err(SpatialError::BBoxInverted {
-                axis: "lat",
-                min: min_lat,
-                max: max_lat,
-            });
-        }
-        Ok(BBox {
-            min_lon,
-            min_lat,
-            max_lon,
-            max_lat,
-        })
-    }
-
-    /// The whole earth.
-    pub fn world() -> BBox {
-        BBox {
-            min_lon: -180.0,
-            min_lat: -90.0,
-            max_lon: 180.0,
-            max_lat: 90.0,
-        }
-    }
-
-    pub fn min_lon(&self) -> f64 {
-        self.min_lon
-    }
-
-    pub fn min_lat(&self) -> f64 {
-        self.min_lat
-    }
-
-    pub fn max_lon(&self) -> f64 {
-        self.max_lon
-    }
-
-    pub fn max_lat(&self) -> f64 {
-        self.max_lat
-    }
-
-    fn envelope(&self) -> AABB<[f64; 2]> {
-        AABB::from_corners([self.min_lon, self.min_lat], [self.max_lon, self.max_lat])
-    }
-}
-
-/// Parses `min_lon,min_lat,max_lon,max_lat` (the order of the OGC/GeoJSON
-/// `bbox`), tolerating spaces around the numbers.
-impl FromStr for BBox {
-    type Err = SpatialError;
-
-    fn from_str(s: &str) -> Result<BBox, SpatialError> {
-        const FIELDS: [&str; 4] = ["min_lon", "min_lat", "max_lon", "max_lat"];
-        let parts: Vec<&str> = s.split(',').collect();
-        if parts.len() != FIELDS.len() {
-            return Err(SpatialError::BBoxParts { found: parts.len() });
-        }
-        let mut values = [0.0; 4];
-        for ((value, part), field) in values.iter_mut().zip(&parts).zip(FIELDS) {
-            let text = part.trim();
-            *value = text.parse().map_err(|_| SpatialError::BBoxNumber {
-                field,
-                text: text.to_string(),
-            })?;
-        }
-        let [min_lon, min_lat, max_lon, max_lat] = values;
-        BBox::new(min_lon, min_lat, max_lon, max_lat)
-    }
-}
-
-impl fmt::Display for BBox {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{},{},{},{}",
-            self.min_lon, self.min_lat, self.max_lon, self.max_lat
-        )
-    }
+/// The R-tree envelope of a box.
+fn envelope(b: &BBox) -> AABB<[f64; 2]> {
+    AABB::from_corners([b.min_lon(), b.min_lat()], [b.max_lon(), b.max_lat()])
 }
 
 /// One cell of the clustering grid with the events inside it.
@@ -287,7 +151,7 @@ impl SpatialIndex {
     pub fn bbox(&self, b: &BBox) -> Vec<EventId> {
         let mut ids: Vec<EventId> = self
             .tree
-            .locate_in_envelope(&b.envelope())
+            .locate_in_envelope(&envelope(b))
             .map(|e| e.data)
             .collect();
         ids.sort_unstable();
@@ -356,7 +220,7 @@ impl SpatialIndex {
         let cell = 360.0 / f64::from(n_cols);
         // Summing in id order makes the float means identical however the
         // tree happens to be shaped.
-        let mut inside: Vec<&Entry> = self.tree.locate_in_envelope(&b.envelope()).collect();
+        let mut inside: Vec<&Entry> = self.tree.locate_in_envelope(&envelope(b)).collect();
         inside.sort_unstable_by_key(|e| e.data);
 
         struct Acc {

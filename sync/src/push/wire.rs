@@ -14,7 +14,7 @@ use crate::message::{MessageError, MAX_CERTIFICATE_BYTES};
 /// Largest push body, in bytes. Callers check it before reading the body
 /// (an HTTP server refuses a longer `Content-Length` or stream with 413);
 /// [`decode`] checks it again.
-pub const MAX_PUSH_BYTES: usize = 1024 * 1024;
+pub const MAX_PUSH_BYTES: usize = sentinel_schema::limits::MAX_PUSH_BYTES;
 
 /// Most entries in one push.
 pub const MAX_PUSH_ENTRIES: usize = 1_000;

@@ -1,0 +1,112 @@
+//! What the shared routes ask of a server: the seam between the HTTP
+//! contract and each server's store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use sentinel_schema::query::{
+    EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
+    SensorSeen,
+};
+use sentinel_schema::{EventId, PersonRole};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::Problem;
+
+/// An account's password hash and whether it is disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRecord {
+    /// An argon2id PHC string.
+    pub hash: String,
+    pub disabled: bool,
+}
+
+/// A refused sensor push as `docs/protocol.md` 3.7 names it: the server
+/// turns its `PushError` into one of these (this crate does not depend on
+/// `sentinel-sync`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRefusal {
+    /// The HTTP status (`PushError::status`).
+    pub status: u16,
+    /// The stable code (`PushError::code`).
+    pub code: &'static str,
+    pub detail: String,
+    /// The entry at fault, by its place in the push.
+    pub index: Option<usize>,
+    /// Its seq and the receiver's head seq for the author, when one entry
+    /// was refused.
+    pub seqs: Option<(u64, u64)>,
+}
+
+/// A server's store, as the shared routes ask it. Errors are answers
+/// already ([`Problem`]): a store that fails says 503 and logs why.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The clock this server reads.
+    fn clock(&self) -> &Clock;
+
+    /// `/readyz`: `Ok` when the store answers and its schema is the one
+    /// this build needs; otherwise a 503 saying what is not ready.
+    async fn ready(&self) -> Result<(), Problem>;
+
+    /// The account a live token signs in and that person's role now;
+    /// `None` when the token is unknown, expired, revoked or its account
+    /// disabled.
+    async fn signed_in(
+        &self,
+        token: [u8; 32],
+        now_ms: u64,
+    ) -> Result<Option<(String, PersonRole)>, Problem>;
+
+    /// The password record of an account, if it exists.
+    async fn password(&self, name: &str) -> Result<Option<PasswordRecord>, Problem>;
+
+    /// Keeps a new token's digest for `name` until `expires_ms`; the
+    /// person's role now.
+    async fn open_session(
+        &self,
+        token: [u8; 32],
+        name: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<PersonRole, Problem>;
+
+    /// Revokes a token.
+    async fn close_session(&self, token: [u8; 32]) -> Result<(), Problem>;
+
+    /// A page of events, in list order.
+    async fn search(&self, search: EventSearch) -> Result<EventPage, Problem>;
+
+    /// One event in full; `None` when this server does not know it.
+    async fn event(&self, id: EventId) -> Result<Option<EventRecord>, Problem>;
+
+    /// Takes a sensor push (`docs/protocol.md` part 3): verifies and
+    /// commits it, answering the push report (3.6) as JSON.
+    async fn push(&self, body: Bytes, now_ms: u64) -> Result<Value, PushRefusal>;
+
+    /// A page of reading values after `after`, at most `limit`.
+    async fn readings(
+        &self,
+        filter: ReadingFilter,
+        after: Option<ReadingCursor>,
+        limit: usize,
+    ) -> Result<Vec<ReadingRow>, Problem>;
+
+    /// Readings downsampled into buckets of `bucket_ms`; `None` when one
+    /// series would span more than `max_buckets`.
+    async fn reading_buckets(
+        &self,
+        filter: ReadingFilter,
+        bucket_ms: u64,
+        max_buckets: u64,
+    ) -> Result<Option<Vec<ReadingBucket>>, Problem>;
+
+    /// Every sensor this server holds readings of, each with the common
+    /// name of its certificate when the deployment CA vouches for it.
+    async fn sensors(&self) -> Result<Vec<(SensorSeen, Option<String>)>, Problem>;
+}
+
+/// A backend behind an `Arc`, as [`super::Api`] keeps it.
+pub type BoxedBackend = Arc<dyn Backend>;

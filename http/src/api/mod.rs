@@ -1,0 +1,111 @@
+//! The routes node and hub both serve, written once.
+//!
+//! A route both servers answer has one handler here, so it has the same
+//! parameters, bounds, JSON shape and problems on either: signing in and
+//! out ([`auth`]), event search, detail and GeoJSON export ([`events`]),
+//! the live feed ([`feed`]), sensor pushes, readings and the sensors list
+//! ([`sensors`]), and the operations routes `/healthz`, `/readyz` and
+//! `/metrics` ([`ops`]). What only one server serves stays in that server
+//! (the hub: timeline, nodes, devices, users, admin actions; the node:
+//! reporting and working events, uploads, media, outbox), and a test
+//! compares the two OpenAPI documents route by route.
+//!
+//! Each server plugs in its store through [`Backend`] (the questions the
+//! shared routes ask, in the vocabulary of `sentinel_schema::query`) and
+//! hands the routes an [`Api`] through axum's `FromRef`, so its own state
+//! can carry more.
+//!
+//! Never does: storage, or know whether it runs in a node or a hub.
+
+pub mod auth;
+mod backend;
+mod caller;
+pub mod events;
+pub mod feed;
+pub mod json;
+pub mod ops;
+pub mod sensors;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal};
+pub use caller::Caller;
+pub use feed::Feed;
+
+/// The prefix of every route behind the rate limit.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// What the shared routes need: the server's [`Backend`] and its live feed.
+#[derive(Clone)]
+pub struct Api {
+    backend: Arc<dyn Backend>,
+    feed: Feed,
+    /// Test hook (feature `testing`): requests without an Authorization
+    /// header act as this person with this role, so tests of what a route
+    /// answers need not sign in. Never set outside tests.
+    #[cfg(feature = "testing")]
+    trusted: Option<(String, sentinel_schema::PersonRole)>,
+}
+
+impl Api {
+    pub fn new(backend: Arc<dyn Backend>, feed: Feed) -> Api {
+        Api {
+            backend,
+            feed,
+            #[cfg(feature = "testing")]
+            trusted: None,
+        }
+    }
+
+    /// Test hook: see the field `trusted`.
+    #[cfg(feature = "testing")]
+    pub fn trusting(self, name: &str, role: sentinel_schema::PersonRole) -> Api {
+        Api {
+            trusted: Some((name.to_owned(), role)),
+            ..self
+        }
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The live feed these routes serve.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+}
+
+/// The `/api/v1` routes both servers serve (behind the rate limit).
+pub fn shared_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Api: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(events::search))
+        .routes(routes!(events::detail))
+        .routes(routes!(events::export))
+        .routes(routes!(feed::feed))
+        .routes(routes!(sensors::push))
+        .routes(routes!(sensors::readings))
+        .routes(routes!(sensors::sensors))
+}
+
+/// The operations routes both servers serve, never rate-limited.
+pub fn ops_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Api: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+}

@@ -1,0 +1,69 @@
+//! The operations routes both servers serve, never rate-limited:
+//! `GET /healthz` (the process runs), `GET /readyz` (the store answers
+//! and its schema is current, within [`READY_TIMEOUT`]) and
+//! `GET /metrics` (Prometheus text format, unauthenticated: keep it off
+//! the public network).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::Api;
+use crate::openapi::Unavailable;
+use crate::Problem;
+
+/// How long `/readyz` waits for the store.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process runs.", body = String,
+        content_type = "text/plain", example = "ok"))
+)]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers, and its schema is the newest this
+/// build knows.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store answers and its schema is current.",
+            body = String, content_type = "text/plain", example = "ready"),
+        (status = 503, description = "Not ready: the detail says why.",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn readyz(State(api): State<Api>) -> Response {
+    match tokio::time::timeout(READY_TIMEOUT, api.backend.ready()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(p)) => p.into_response(),
+        Err(_) => Problem::not_ready(format!(
+            "the store did not answer within {} s",
+            READY_TIMEOUT.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+/// `GET /metrics` ([`crate::ops::metrics_endpoint`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every metric, Prometheus text format 0.0.4.",
+            body = String, content_type = "text/plain"),
+        Unavailable,
+    )
+)]
+pub async fn metrics() -> Response {
+    crate::ops::metrics_endpoint().await
+}
