@@ -1,8 +1,6 @@
 //! Architecture rules that hold by absence (see ARCHITECTURE.md): checked
 //! here so that breaking one fails the build, not a review.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
