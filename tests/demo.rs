@@ -1,8 +1,6 @@
 //! Runs the README's demo example end to end (it checks itself and exits
 //! non-zero when a check does not come out as it should).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::process::Command;
 

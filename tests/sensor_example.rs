@@ -3,8 +3,6 @@
 //! (all duplicates), and the rising river raises exactly one event (the
 //! example checks itself and exits non-zero otherwise).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::process::Command;
 

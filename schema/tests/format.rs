@@ -1,10 +1,6 @@
 //! The entry format: encoding, decoding limits, signatures and chains.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use sentinel_schema::*;
 

@@ -2,16 +2,12 @@
 //!
 //! Two checks: the file matches what the code generates today (so a format
 //! change cannot slip past the document: regenerate with
-//! `SENTINEL_REGEN_VECTORS=1 cargo test -p sentinel-schema --test vectors`
-//! and review the diff), and every vector *read from the file* gets exactly
-//! its expected verdict, the way an implementer in another language would
-//! use it.
+//! `SENTINEL_REGEN_VECTORS=1 cargo test -p sentinel-schema --test
+//! integration vectors` and review the diff), and every vector *read from
+//! the file* gets exactly its expected verdict, the way an implementer in
+//! another language would use it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use ed25519_dalek::Signer;
 use sentinel_schema::*;
 use serde_json::{json, Value};
