@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use sentinel_schema::AuthorId;
 
-use crate::ca::CaCert;
+use crate::ca_cert::CaCert;
 use crate::error::RevocationError;
 use crate::revocation::{RevocationList, Revoked};
 

@@ -25,7 +25,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
-use crate::ca::{Ca, CERT_LABEL};
+use crate::ca::Ca;
+use crate::ca_cert::CERT_LABEL;
 use crate::error::{CertError, CertsError};
 use crate::files::{io_error, pem_encode, write_new};
 use crate::x509::{check_name, check_signed_by, random_serial, Validity};

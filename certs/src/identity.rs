@@ -4,7 +4,7 @@
 use sentinel_schema::{AuthorId, DeviceRole};
 use x509_parser::extensions::GeneralName;
 
-use crate::ca::CaCert;
+use crate::ca_cert::CaCert;
 use crate::error::CertError;
 use crate::files::pem_encode;
 use crate::x509;
@@ -92,7 +92,7 @@ impl IdentityCert {
     pub fn to_pem(&self) -> String {
         // Encoding a DER blob under a constant label does not fail; an
         // empty result would be refused by any reader.
-        pem_encode(crate::ca::CERT_LABEL, &self.der).unwrap_or_default()
+        pem_encode(crate::ca_cert::CERT_LABEL, &self.der).unwrap_or_default()
     }
 
     pub fn into_der(self) -> Vec<u8> {

@@ -19,7 +19,9 @@
 
 mod bundle;
 mod ca;
+mod ca_cert;
 mod cbor;
+mod enrollment;
 mod error;
 mod files;
 mod handle;
@@ -32,8 +34,10 @@ pub mod testing;
 mod tls;
 mod x509;
 
-pub use bundle::{Bundle, BundleSummary, Enrollment, BUNDLE_HEADER};
-pub use ca::{read_cert_file, Ca, CaCert, CA_CERT_FILE, CA_KEY_FILE, REVOCATIONS_FILE};
+pub use bundle::{Bundle, BundleSummary, BUNDLE_HEADER};
+pub use ca::{Ca, CA_CERT_FILE, CA_KEY_FILE, REVOCATIONS_FILE};
+pub use ca_cert::{read_cert_file, CaCert};
+pub use enrollment::Enrollment;
 pub use error::{CertError, CertsError, RevocationError};
 pub use handle::{EntryRevocationAdded, Offered, RevocationHandle};
 pub use https::{HttpsCert, HttpsIssueError, HttpsNames, MAX_HTTPS_NAMES};

@@ -26,7 +26,8 @@ use ed25519_dalek::Signature;
 pub use sentinel_schema::limits::MAX_REASON_BYTES;
 use sentinel_schema::AuthorId;
 
-use crate::ca::{Ca, CaCert};
+use crate::ca::Ca;
+use crate::ca_cert::CaCert;
 use crate::cbor::{Reader, Writer};
 use crate::error::{CertsError, RevocationError};
 use crate::files::{read_limited, replace_file};

@@ -26,8 +26,8 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 
-use crate::bundle::Enrollment;
-use crate::ca::CaCert;
+use crate::ca_cert::CaCert;
+use crate::enrollment::Enrollment;
 use crate::error::{CertError, CertsError};
 use crate::handle::RevocationHandle;
 use crate::identity::{verify_identity, Identity};

@@ -2,10 +2,8 @@
 //! schema, the error responses every route may give (as `utoipa`
 //! [`IntoResponses`] types to list in `#[utoipa::path(responses(...))]`),
 //! the bearer security scheme, the changes a router's layers make to
-//! what a route can answer ([`rate_limited`]), and the JSON shapes both
-//! APIs read or write identically (signing in, an assignment, a point).
-//! Shapes that differ between the two (an event, a page of events, a
-//! GeoJSON export) are each server's own.
+//! what a route can answer ([`rate_limited`]), and the login request's
+//! shape. The JSON both APIs answer is `crate::api::json`.
 //!
 //! Each server builds its document from its handlers' annotations, with the
 //! router (`utoipa-axum`), so a route cannot be served without being
@@ -190,8 +188,6 @@ pub struct Login {
     pub name: String,
     pub password: String,
 }
-
-pub use crate::api::json::{Assign, Location, Session};
 
 /// The event id the documents give as an example (each server's
 /// `api_fixture` seeds it).

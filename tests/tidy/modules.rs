@@ -336,143 +336,165 @@ pub fn edges(tree: &Tree) -> Vec<Edge> {
     out
 }
 
-/// Every import loop among the tree's files, one per strongly connected
-/// group of files: the shortest cycle through the group's first file,
-/// each step with the line that imports, then every file in the group.
+/// Every import loop between modules that do not contain one another.
+///
+/// Layering is checked level by level: the modules that share a parent
+/// (each taken with every file under it) must import one another without
+/// a cycle. A module and its ancestors may use each other freely: a
+/// `mod.rs` that lists its children's routes while they use its types is
+/// one module's inside, not a loop between modules. So a file edge
+/// `api/sensors.rs → sensors.rs` is, at the crate root's level, the edge
+/// `api → sensors`, and `store/query.rs → store/mod.rs` is no edge at all.
+///
+/// One report per loop: the modules in a shortest cycle, each step with
+/// the file and line that imports, then every other import inside it.
 pub fn cycles(tree: &Tree, show: impl Fn(&Path) -> String) -> Vec<String> {
     let edges = edges(tree);
-    let mut next: BTreeMap<&Path, Vec<&Edge>> = BTreeMap::new();
+    // (root, parent module) → from child → to child → the file edges.
+    type Level<'a> = BTreeMap<String, BTreeMap<String, Vec<&'a Edge>>>;
+    let mut levels: BTreeMap<(PathBuf, Vec<String>), Level<'_>> = BTreeMap::new();
     for e in &edges {
-        next.entry(e.from.as_path()).or_default().push(e);
-    }
-    let nodes: Vec<&Path> = tree.files.keys().map(PathBuf::as_path).collect();
-    let mut out = Vec::new();
-    for group in strongly_connected(&nodes, &next) {
-        if group.len() < 2 {
+        let (Some(a), Some(b)) = (tree.files.get(&e.from), tree.files.get(&e.to)) else {
+            continue;
+        };
+        if a.root != b.root {
             continue;
         }
-        let start = group[0];
-        let members: BTreeSet<&Path> = group.iter().copied().collect();
-        // Breadth-first from `start` back to `start`, inside the group.
-        let mut came: BTreeMap<&Path, &Edge> = BTreeMap::new();
-        let mut queue = VecDeque::from([start]);
-        let mut last = None;
-        'search: while let Some(n) = queue.pop_front() {
-            for e in next.get(n).into_iter().flatten() {
-                let to = e.to.as_path();
-                if !members.contains(to) {
-                    continue;
-                }
-                if to == start {
-                    last = Some(*e);
-                    break 'search;
-                }
-                if !came.contains_key(to) {
-                    came.insert(to, e);
-                    queue.push_back(to);
+        let common = a
+            .module
+            .iter()
+            .zip(&b.module)
+            .take_while(|(x, y)| x == y)
+            .count();
+        if common == a.module.len() || common == b.module.len() {
+            // One contains the other.
+            continue;
+        }
+        levels
+            .entry((a.root.clone(), a.module[..common].to_vec()))
+            .or_default()
+            .entry(a.module[common].clone())
+            .or_default()
+            .entry(b.module[common].clone())
+            .or_default()
+            .push(e);
+    }
+    let mut out = Vec::new();
+    for ((root, parent), level) in &levels {
+        let names: BTreeSet<&String> = level
+            .iter()
+            .flat_map(|(a, to)| std::iter::once(a).chain(to.keys()))
+            .collect();
+        let reach = |from: &String| -> BTreeSet<String> {
+            let mut seen = BTreeSet::new();
+            let mut queue = VecDeque::from([from.clone()]);
+            while let Some(n) = queue.pop_front() {
+                for m in level.get(&n).into_iter().flat_map(BTreeMap::keys) {
+                    if seen.insert(m.clone()) {
+                        queue.push_back(m.clone());
+                    }
                 }
             }
-        }
-        let Some(mut e) = last else { continue };
-        let mut steps = vec![e];
-        while e.from.as_path() != start {
-            e = came[e.from.as_path()];
-            steps.push(e);
-        }
-        steps.reverse();
-        let mut text = show(start);
-        for s in &steps {
-            text.push_str(&format!(" → {}", show(&s.to)));
-        }
-        for s in &steps {
-            text.push_str(&format!(
-                "\n    {}:{} uses {}",
-                show(&s.from),
-                s.line,
-                s.path
-            ));
-        }
-        if group.len() > steps.len() {
-            // More files are caught in the loop than this cycle shows: list
-            // every import among them, since breaking the loop means
-            // cutting enough of these.
-            let all: Vec<String> = group.iter().map(|f| show(f)).collect();
-            text.push_str(&format!("\n    files in this loop: {}", all.join(", ")));
-            text.push_str("\n    other imports inside it:");
-            for e in &edges {
-                let inside = members.contains(e.from.as_path()) && members.contains(e.to.as_path());
-                if inside && !steps.iter().any(|s| std::ptr::eq(*s, e)) {
-                    text.push_str(&format!(
+            seen
+        };
+        let reaches: BTreeMap<&String, BTreeSet<String>> =
+            names.iter().map(|n| (*n, reach(n))).collect();
+        let mut grouped: BTreeSet<&String> = BTreeSet::new();
+        for &start in &names {
+            if grouped.contains(start) || !reaches[start].contains(start) {
+                continue;
+            }
+            let group: BTreeSet<&String> = names
+                .iter()
+                .copied()
+                .filter(|n| reaches[start].contains(*n) && reaches[n].contains(start))
+                .collect();
+            grouped.extend(group.iter().copied());
+            // Breadth-first from `start` back to `start`, inside the group.
+            let mut came: BTreeMap<String, String> = BTreeMap::new();
+            let mut queue = VecDeque::from([start.clone()]);
+            let mut last = None;
+            'search: while let Some(n) = queue.pop_front() {
+                for m in level.get(&n).into_iter().flat_map(BTreeMap::keys) {
+                    if !group.contains(m) {
+                        continue;
+                    }
+                    if m == start {
+                        last = Some(n.clone());
+                        break 'search;
+                    }
+                    if !came.contains_key(m) {
+                        came.insert(m.clone(), n.clone());
+                        queue.push_back(m.clone());
+                    }
+                }
+            }
+            let Some(mut n) = last else { continue };
+            let mut cycle = vec![start.clone(), n.clone()];
+            while &n != start {
+                n = came[&n].clone();
+                cycle.push(n.clone());
+            }
+            cycle.reverse();
+            let module = |name: &str| {
+                let mut path = parent.clone();
+                path.push(name.to_owned());
+                path.join("::")
+            };
+            let mut text = format!(
+                "{}: {}",
+                show(root),
+                cycle
+                    .iter()
+                    .map(|n| module(n))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            );
+            let mut shown = BTreeSet::new();
+            for step in cycle.windows(2) {
+                let e = level[&step[0]][&step[1]][0];
+                shown.insert((step[0].clone(), step[1].clone()));
+                text.push_str(&format!(
+                    "\n    {}:{} uses {}",
+                    show(&e.from),
+                    e.line,
+                    e.path
+                ));
+            }
+            let others: Vec<String> = group
+                .iter()
+                .flat_map(|a| {
+                    level
+                        .get(*a)
+                        .into_iter()
+                        .flat_map(|to| to.iter())
+                        .filter(|(b, _)| group.contains(b))
+                        .flat_map(move |(b, es)| es.iter().map(move |e| (*a, b, e)))
+                })
+                .filter(|(a, b, e)| {
+                    !(shown.contains(&((*a).clone(), (*b).clone()))
+                        && std::ptr::eq(**e, level[*a][*b][0]))
+                })
+                .map(|(_, _, e)| {
+                    format!(
                         "\n      {}:{} uses {} ({})",
                         show(&e.from),
                         e.line,
                         e.path,
                         show(&e.to)
-                    ));
+                    )
+                })
+                .collect();
+            if !others.is_empty() {
+                text.push_str("\n    other imports inside this loop:");
+                for o in others {
+                    text.push_str(&o);
                 }
             }
+            out.push(text);
         }
-        out.push(text);
     }
     out
-}
-
-/// Tarjan's strongly connected components, each sorted, in a stable order.
-fn strongly_connected<'a>(
-    nodes: &[&'a Path],
-    next: &BTreeMap<&'a Path, Vec<&'a Edge>>,
-) -> Vec<Vec<&'a Path>> {
-    struct State<'a> {
-        index: BTreeMap<&'a Path, usize>,
-        low: BTreeMap<&'a Path, usize>,
-        stack: Vec<&'a Path>,
-        on_stack: BTreeSet<&'a Path>,
-        out: Vec<Vec<&'a Path>>,
-    }
-    fn visit<'a>(n: &'a Path, next: &BTreeMap<&'a Path, Vec<&'a Edge>>, s: &mut State<'a>) {
-        let i = s.index.len();
-        s.index.insert(n, i);
-        s.low.insert(n, i);
-        s.stack.push(n);
-        s.on_stack.insert(n);
-        for e in next.get(n).into_iter().flatten() {
-            let m = e.to.as_path();
-            if !s.index.contains_key(m) {
-                visit(m, next, s);
-                let low = s.low[n].min(s.low[m]);
-                s.low.insert(n, low);
-            } else if s.on_stack.contains(m) {
-                let low = s.low[n].min(s.index[m]);
-                s.low.insert(n, low);
-            }
-        }
-        if s.low[n] == s.index[n] {
-            let mut group = Vec::new();
-            while let Some(m) = s.stack.pop() {
-                s.on_stack.remove(m);
-                group.push(m);
-                if m == n {
-                    break;
-                }
-            }
-            group.sort();
-            s.out.push(group);
-        }
-    }
-    let mut s = State {
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        stack: Vec::new(),
-        on_stack: BTreeSet::new(),
-        out: Vec::new(),
-    };
-    for &n in nodes {
-        if !s.index.contains_key(n) {
-            visit(n, next, &mut s);
-        }
-    }
-    s.out.sort();
-    s.out
 }
 
 #[cfg(test)]
@@ -494,30 +516,7 @@ mod detector {
     }
 
     #[test]
-    fn a_child_importing_its_parents_re_export_closes_a_loop() {
-        let (_dir, found) = krate(&[
-            (
-                "lib.rs",
-                "pub mod api;\npub mod store;\npub use store::Pg;\n",
-            ),
-            (
-                "api/mod.rs",
-                "mod auth;\n// use crate::store; is only prose\n",
-            ),
-            (
-                "api/auth.rs",
-                "fn f() -> &'static str { \"crate::store::Pg\" }\n",
-            ),
-            ("store/mod.rs", "mod query;\npub struct Pg;\n"),
-            ("store/query.rs", "use crate::Pg;\n"),
-        ]);
-        // lib.rs re-exports from store/mod.rs (an edge), store/query.rs
-        // imports through that re-export (an edge to lib.rs); store/mod.rs
-        // does not import query.rs (`mod query;` is containment), so the
-        // only loop would need query.rs → lib.rs → store/mod.rs → query.rs,
-        // which does not close: no cycle.
-        assert!(found.is_empty(), "{found:?}");
-
+    fn a_module_and_its_ancestors_may_use_each_other() {
         let (_dir, found) = krate(&[
             (
                 "lib.rs",
@@ -525,14 +524,27 @@ mod detector {
             ),
             (
                 "store/mod.rs",
-                "pub struct Pg;\nfn f() -> crate::Error { crate::Error }\n",
+                "mod query;\npub struct Pg;\nfn f() -> crate::Error { query::g() }\n",
             ),
+            ("store/query.rs", "use crate::Pg;\nuse super::Pg as P;\n"),
+        ]);
+        // lib.rs ↔ store/mod.rs ↔ store/query.rs: one module's inside.
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn siblings_importing_each_other_through_re_exports_are_a_loop() {
+        let (_dir, found) = krate(&[
+            ("lib.rs", "pub mod a;\npub mod b;\n"),
+            ("a/mod.rs", "mod inner;\npub use inner::X;\n"),
+            ("a/inner.rs", "pub struct X;\nuse crate::b::Y;\n"),
+            ("b.rs", "pub struct Y;\nfn f() -> crate::a::X { todo!() }\n"),
         ]);
         assert_eq!(
             found,
-            ["src/lib.rs → src/store/mod.rs → src/lib.rs\n    \
-              src/lib.rs:2 uses store::Pg\n    \
-              src/store/mod.rs:2 uses crate::Error"]
+            ["src/lib.rs: a → b → a\n    \
+              src/a/inner.rs:2 uses crate::b::Y\n    \
+              src/b.rs:2 uses crate::a::X"]
         );
     }
 
@@ -557,14 +569,16 @@ mod detector {
                 "pub struct Net;\npub(in crate::api) fn g() { crate::api::h() }\n",
             ),
         ]);
+        // The shortest loop is api → server → api (api/feed.rs names the
+        // server); the longer one through sensors is listed inside it.
         assert_eq!(
             found,
-            [
-                "src/api/mod.rs → src/sensors.rs → src/server.rs → src/api/mod.rs\n    \
-              src/api/mod.rs:2 uses crate::sensors\n    \
-              src/sensors.rs:2 uses crate::server\n    \
-              src/server.rs:2 uses crate::api::h"
-            ]
+            ["src/lib.rs: api → server → api\n    \
+              src/api/feed.rs:1 uses super::super::server::Net\n    \
+              src/server.rs:2 uses crate::api::h\n    \
+              other imports inside this loop:\n      \
+              src/api/mod.rs:2 uses crate::sensors (src/sensors.rs)\n      \
+              src/sensors.rs:2 uses crate::server (src/server.rs)"]
         );
     }
 
