@@ -51,7 +51,9 @@ async fn bad_input_is_a_400_problem_naming_the_field() {
         ("/api/v1/events/not-hex", "id"),
         ("/api/v1/events/00", "id"),
         ("/api/v1/events/0000000000000000000000000000000?x=1", "x"),
-        ("/api/v1/export.geojson?bbox=0,0,1,1", "bbox"),
+        // An export takes the filters of a search, not its page.
+        ("/api/v1/export.geojson?limit=5", "limit"),
+        ("/api/v1/export.geojson?bbox=0,0,1", "bbox"),
     ];
     for (uri, field) in cases {
         let (status, content_type, body) = get(&store, uri).await;
