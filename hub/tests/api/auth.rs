@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::seed_events;
+use crate::e2e::now_ms;
 use crate::{fresh_store, NOW};
 
 const PASSWORD: &str = "a long enough password";
@@ -60,7 +61,7 @@ impl Api {
         let hash = hash_password(PASSWORD).unwrap();
         assert!(self.store.create_account(name, &hash, NOW).await.unwrap());
         if let Some(role) = role {
-            grant_role(&self.own, name, role, "test", now())
+            grant_role(&self.own, name, role, "test", now_ms())
                 .await
                 .unwrap();
         }
@@ -117,13 +118,6 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// Every route with the action it is checked against; `{n}` is replaced

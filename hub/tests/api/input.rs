@@ -173,10 +173,7 @@ async fn the_binary_serves_the_api_next_to_sync() {
     use sentinel_hub::testing::TestDatabase;
 
     let db = TestDatabase::create().await.unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = sentinel_certs::testing::now_ms();
     let year = 365 * 86_400_000;
     let ca = Ca::create("API CA", now - year, now + year, key(331)).unwrap();
     let hub = ca
