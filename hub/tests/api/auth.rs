@@ -2,15 +2,19 @@
 //! real argon2id passwords and real tokens (no test hook): the matrix of
 //! `sentinel_schema::access`, as `docs/security.md` shows it. Also the
 //! public's redacted view, logout, disabled accounts, role changes taking
-//! effect on the next request, and bad login and account input.
+//! effect on the next request, bad login and account input, and the one
+//! clock every route reads.
 
 use std::sync::Arc;
 
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use sentinel_certs::testing::DAY;
 use sentinel_certs::Ca;
-use sentinel_hub::api::{router, ApiState, PROBLEM_JSON};
+use sentinel_http::clock::Clock;
+use sentinel_http::people::TOKEN_LIFETIME_MS;
+use sentinel_hub::api::{router, Api as SharedApi, ApiState, Feed, HubBackend, PROBLEM_JSON};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::people::{grant_role, hash_password};
 use sentinel_hub::PgStore;
@@ -473,6 +477,63 @@ async fn bad_login_and_account_input_is_refused_naming_the_field() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The API reads one clock, the backend's: the shared routes for token
+/// expiry, the hub's own for the entries and accounts they write. A test
+/// moves it instead of waiting a day.
+#[tokio::test]
+async fn tokens_expire_and_entries_are_stamped_by_the_apis_one_clock() {
+    let (_db, store) = fresh_store().await;
+    let mut api = Api::new(store.clone()).await;
+    api.account("boss", Some(PersonRole::Admin)).await;
+    // Ahead of the real clock, so the own chain's HLC takes it as is.
+    let start = now_ms() + 10 * DAY;
+    let clock = Clock::fixed(start);
+    let backend = HubBackend::new(store.clone(), Some(api.own.author())).with_clock(clock.clone());
+    let state = ApiState::with_api(
+        SharedApi::new(Arc::new(backend), Feed::new()),
+        store,
+        Some(api.own.clone()),
+    );
+    api.app = router(state);
+    let boss = api.login("boss").await;
+
+    let (status, made) = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&boss),
+            Some(json!({"name": "ann", "password": PASSWORD, "role": "officer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, users) = api.call("GET", "/api/v1/users", Some(&boss), None).await;
+    let ann = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "ann")
+        .unwrap();
+    assert_eq!(ann["created_ms"], start, "{users}");
+    let (_, grants) = api
+        .call("GET", "/api/v1/timeline?kind=role_grant", Some(&boss), None)
+        .await;
+    let last = grants["items"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["hlc"]["wall_ms"], start, "{grants}");
+
+    // The token lives its lifetime by that clock, and not a ms longer.
+    clock.advance_ms(TOKEN_LIFETIME_MS - 1);
+    let users = "/api/v1/users";
+    assert_eq!(
+        api.call("GET", users, Some(&boss), None).await.0,
+        StatusCode::OK
+    );
+    clock.advance_ms(1);
+    assert_eq!(
+        api.call("GET", users, Some(&boss), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[test]
