@@ -25,10 +25,12 @@
 //! - its configuration ([`config`]) and (feature `testing`) a harness that
 //!   starts a throwaway PostgreSQL server for tests (`testing`).
 //!
-//! Modules depend one way: `store` on nothing of the hub; `own`, `people`,
-//! `checkpoint`, `revocations`, `sensors` and `projector` on the store;
-//! `net` on those; `media`, `sensor_peer` and `server` above it; `api`
-//! beside the network, never on it. The one clock the API reads is the
+//! Modules depend one way (`use crate::…` never loops): `store` on nothing
+//! of the hub; `own`, `revocations`, `projector` and `media` on the store;
+//! `people`, `checkpoint` and `sensors` on the own chain; `net` and
+//! `sensor_peer` on those; `server` on the network's parts; `api` on the
+//! store, the own chain and sensors, never on the network (the live feed
+//! is handed the projector's channel). The one clock the API reads is the
 //! backend's (`sentinel_http::clock::Clock`, replaceable in tests); the
 //! rest reads [`now_ms`].
 //!

@@ -34,7 +34,7 @@ impl From<StoreError> for Problem {
 }
 
 /// The common name of a DER certificate's subject.
-pub fn common_name(der: &[u8]) -> Option<String> {
+pub(super) fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_owned)

@@ -69,7 +69,7 @@ use axum::Router;
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::ops;
 
-pub use backend::{common_name, HubBackend};
+pub use backend::HubBackend;
 pub use openapi::document;
 pub use sentinel_http::api::{Api, Feed};
 pub use sentinel_http::{Problem, PROBLEM_JSON};
