@@ -24,13 +24,12 @@ use std::sync::Arc;
 
 use sentinel_certs::{Ca, FreshnessPolicy};
 use sentinel_hub::api::openapi::{EXAMPLE_ACCOUNT, EXAMPLE_EVENT};
-use sentinel_hub::api::{router_with, ApiOptions, ApiState, Feed};
+use sentinel_hub::api::{router_with, Api, ApiOptions, ApiState, Feed, HubBackend};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::people::{grant_role, hash_password};
-use sentinel_hub::sensors::SensorIngest;
 use sentinel_hub::server::HubNet;
 use sentinel_hub::testing::TestDatabase;
-use sentinel_hub::PgStore;
+use sentinel_hub::{now_ms, PgStore};
 use sentinel_schema::{
     author_of, verify_all, Body, DeviceRole, Entry, EventChange, EventDoc, EventEdit, EventId, Hlc,
     NewEvent, PersonRole, Point, SignedEntry, Status,
@@ -41,12 +40,6 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const DAY: u64 = 24 * 3600 * 1000;
 const PASSWORD: &str = "fixture password, long enough";
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -65,15 +58,19 @@ async fn main() -> Result<(), Error> {
     let own = Arc::new(OwnChain::new(store.clone(), hub.clone(), now).await?);
     // Sensor pushes are checked as the sync server's sessions check entries.
     let net = HubNet::for_store(hub, &store, FreshnessPolicy::Lenient).await?;
-    let sensors = SensorIngest::new(store.clone(), &net);
+    let sensors = net.sensor_ingest(store.clone());
     let events = seed_events(&store, now).await?;
     let admin = account(&store, &own, "admin", PersonRole::Admin, now).await?;
     let public = account(&store, &own, "citizen", PersonRole::Public, now).await?;
     account(&store, &own, EXAMPLE_ACCOUNT, PersonRole::Officer, now).await?;
 
-    let mut state = ApiState::new(store.clone(), Some(own));
-    state.feed = Some(Feed::new());
-    state.sensors = Some(Arc::new(sensors));
+    let backend =
+        HubBackend::new(store.clone(), Some(own.author())).with_sensors(Arc::new(sensors));
+    let state = ApiState::with_api(
+        Api::new(Arc::new(backend), Feed::new()),
+        store.clone(),
+        Some(own),
+    );
     let app = router_with(state, &ApiOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

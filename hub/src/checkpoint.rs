@@ -16,6 +16,7 @@ use sentinel_schema::{
     limits::MAX_CHECKPOINT_HEADS, AuthorId, Body, Head, Heads, HubCheckpoint, SignedEntry,
 };
 
+use crate::now_ms;
 use crate::own::{OwnChain, OwnChainError};
 use crate::store::StoreError;
 
@@ -80,10 +81,7 @@ impl Checkpointer {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            if let Err(e) = self.write_if_changed(now).await {
+            if let Err(e) = self.write_if_changed(now_ms()).await {
                 eprintln!("checkpoint: {e}");
             }
         }

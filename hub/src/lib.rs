@@ -1,21 +1,38 @@
 //! The regional hub.
 //!
-//! Owns: the PostgreSQL/PostGIS store of the entry log ([`store::PgStore`],
-//! async and pooled, with bulk ingest through binary `COPY`), its blocking
-//! face for the sync protocol ([`store::PgSyncStore`], a
+//! Owns: the PostgreSQL/PostGIS store of the entry log and its views
+//! ([`store::PgStore`], async and pooled, with bulk ingest through binary
+//! `COPY`; every SQL statement of the hub lives there), its blocking face
+//! for the sync protocol ([`store::PgSyncStore`], a
 //! [`sentinel_sync::SyncStore`]), the versioned migrations that shape the
-//! database, the projector that derives the PostGIS views from the log
-//! ([`store::project`]), the QUIC sync server for many nodes at once with
-//! live relay between them and the two-way exchange of media blobs with
-//! them, kept in a folder on disk ([`server`], [`store::media`]), signed
-//! checkpoints of its heads ([`checkpoint`]), its configuration
-//! ([`config`]), the hub's own chain of entries it signs ([`own`]),
-//! accounts, tokens and roles ([`people`]), the admin API ([`api`],
-//! bearer tokens, the authorisation matrix of `sentinel_schema::access`),
-//! and (feature `testing`) a harness that starts a throwaway PostgreSQL
-//! server for tests, the live feed ([`api::Feed`]), `/metrics`, rate
-//! limits and CORS (through `sentinel_http::ops`), the API over HTTPS
-//! ([`https`]). Still to come: OpenAPI, exports beyond GeoJSON.
+//! database, and the hub's parts around it:
+//!
+//! - the network: what the sync server's connections share ([`net`]), the
+//!   QUIC sync server for many nodes at once with live relay ([`server`]),
+//!   the two-way exchange of media blobs with nodes, kept in a folder on
+//!   disk ([`media`]);
+//! - the projector task that keeps the views following the log and says
+//!   which events changed ([`projector`]);
+//! - what the hub signs: its own chain ([`own`]), checkpoints of its heads
+//!   ([`checkpoint`]), role grants ([`people`]), revocations it enforces
+//!   ([`revocations`]);
+//! - sensors: pushes over HTTP and the rules that raise events
+//!   ([`sensors`]), and a sensor's own sync session ([`sensor_peer`]);
+//! - the HTTP API ([`api`]): the routes both servers share
+//!   (`sentinel_http::api`) over the hub's store, and the hub's own
+//!   (timeline, nodes, devices, accounts, admin actions), over HTTPS if
+//!   configured ([`https`]);
+//! - its configuration ([`config`]) and (feature `testing`) a harness that
+//!   starts a throwaway PostgreSQL server for tests (`testing`).
+//!
+//! Modules depend one way (`use crate::…` never loops): `store` on nothing
+//! of the hub; `own`, `revocations`, `projector` and `media` on the store;
+//! `people`, `checkpoint` and `sensors` on the own chain; `net` and
+//! `sensor_peer` on those; `server` on the network's parts; `api` on the
+//! store, the own chain and sensors, never on the network (the live feed
+//! is handed the projector's channel). The one clock the API reads is the
+//! backend's (`sentinel_http::clock::Clock`, replaceable in tests); the
+//! rest reads [`now_ms`].
 //!
 //! Never does: SpatiaLite; depend on the node crate.
 
@@ -25,9 +42,13 @@ pub mod api;
 pub mod checkpoint;
 pub mod config;
 pub mod https;
+pub mod media;
+pub mod net;
 pub mod own;
 pub mod people;
+pub mod projector;
 pub mod revocations;
+pub mod sensor_peer;
 pub mod sensors;
 pub mod server;
 pub mod store;
@@ -36,9 +57,8 @@ pub mod testing;
 
 pub use store::{PgStore, PgSyncStore, StoreError};
 
-/// The wall clock in Unix milliseconds (0 before 1970).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// The wall clock in Unix milliseconds (0 before 1970), for everything
+/// but the API (whose clock tests may replace: `sentinel_http::clock`).
+pub fn now_ms() -> u64 {
+    sentinel_http::clock::system_ms()
 }

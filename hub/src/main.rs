@@ -36,14 +36,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
-use sentinel_hub::api::{ApiOptions, ApiState};
+use sentinel_hub::api::{Api, ApiOptions, ApiState, Feed, HubBackend};
 use sentinel_hub::config::{
     HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, HTTPS_CERT_ENV, HTTPS_KEY_ENV, MEDIA_DIR_ENV,
 };
 use sentinel_hub::own::OwnChain;
-use sentinel_hub::sensors::{SensorIngest, SensorRules};
+use sentinel_hub::sensors::SensorRules;
 use sentinel_hub::server::{self, HubNet};
-use sentinel_hub::PgStore;
+use sentinel_hub::{now_ms, PgStore};
 use sentinel_sync::blobs::MediaStore;
 
 #[derive(Parser)]
@@ -102,12 +102,6 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The configuration and the hub's identity, checked.
@@ -303,9 +297,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             Some(every) => net.with_checkpoints(own.clone(), every),
             None => net.with_own_chain(own.clone()),
         };
-        let feed = sentinel_hub::api::Feed::new();
-        let mut net = net.with_feed(feed.clone());
-        let mut sensors = SensorIngest::new(store.clone(), &net);
+        let mut net = net;
+        let mut sensors = net.sensor_ingest(store.clone());
         if let Some(rules) = rules {
             // One rule state for both ways a sensor reaches the hub: HTTP
             // pushes and sync sessions of its own.
@@ -317,11 +310,12 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             sensors = sensors.with_rules(rules.clone());
             net = net.with_sensor_rules(rules);
         }
-        let state = ApiState {
-            feed: Some(feed),
-            sensors: Some(Arc::new(sensors)),
-            ..ApiState::new(store.clone(), Some(own))
-        };
+        let backend =
+            HubBackend::new(store.clone(), Some(own.author())).with_sensors(Arc::new(sensors));
+        let api = Api::new(Arc::new(backend), Feed::new());
+        // Each event the projector writes reaches the live feed.
+        tokio::spawn(sentinel_hub::api::live::follow(api.clone(), net.changes()));
+        let state = ApiState::with_api(api, store.clone(), Some(own));
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
             failure(format!(
                 "listening on {} (SENTINEL_LISTEN): {e}",

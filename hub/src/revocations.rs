@@ -8,11 +8,13 @@
 //! the sync server as each is applied. At start, [`load`] adds every one
 //! the log holds, so a restart keeps them.
 //!
-//! Never does: loosen a revocation. The handle keeps the lowest last valid
-//! seq per author, whatever order entries come in.
+//! Never does: loosen a revocation (the handle keeps the lowest last
+//! valid seq per author, whatever order entries come in), or read the
+//! database itself (the store lists the entries, this module checks who
+//! signed them).
 
 use sentinel_certs::{verify_identity, CaCert, RevocationHandle, Revoked};
-use sentinel_schema::{AuthorId, Body, BodyKind, DeviceRole, SignedEntry};
+use sentinel_schema::{AuthorId, Body, DeviceRole, SignedEntry};
 
 use crate::store::{PgStore, StoreError};
 
@@ -35,22 +37,9 @@ pub async fn hub_revocations(
     store: &PgStore,
     ca: &CaCert,
 ) -> Result<Vec<HubRevocation>, StoreError> {
-    let rows = store
-        .client()
-        .await?
-        .query(
-            "SELECT e.pos, e.bytes, c.der FROM entries e
-             LEFT JOIN certificates c ON c.author = e.author
-             WHERE e.kind = $1 ORDER BY e.pos",
-            &[&(BodyKind::Revocation as i16)],
-        )
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let pos: i64 = r.get(0);
-        let entry = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(1))
-            .map_err(|source| StoreError::CorruptEntry { pos, source })?;
-        let Some(der) = r.get::<_, Option<Vec<u8>>>(2) else {
+    let mut out = Vec::new();
+    for (entry, der) in store.revocation_entries().await? {
+        let Some(der) = der else {
             continue;
         };
         let by = entry.author();

@@ -12,11 +12,11 @@
 //! entries at the same moment can only make the apply find them held —
 //! which `receive` reports as `store_changed`; the push is then checked
 //! again once, and answers `duplicate` (or a real `fork`), never a false
-//! fork. Entries stored bump the server's relay ([`HubNet::relay`]): the
-//! projector (readings view, feed) and live sessions wake as for a
-//! session's batch. A fork is kept as evidence by `receive`; here it is
-//! logged (warn), counted in [`SENSOR_FORKS`], and shown per sensor by
-//! `GET /api/v1/sensors`.
+//! fork. Entries stored bump the sync server's relay (handed over by
+//! `HubNet::sensor_ingest`): the projector (readings view, feed) and live
+//! sessions wake as for a session's batch. A fork is kept as evidence by
+//! `receive`; here it is logged (warn), counted in [`SENSOR_FORKS`], and
+//! shown per sensor by `GET /api/v1/sensors`.
 //!
 //! **Rules.** Only the receiver that takes a reading from its sensor
 //! evaluates rules — here, a push — never readings relayed by nodes, so
@@ -33,7 +33,12 @@
 //! ([`SensorRules::new`]), so a restart inside the window raises nothing
 //! twice.
 //!
-//! Never does: evaluate readings that arrived by sync from nodes.
+//! A sensor that syncs with the hub in a session of its own has its
+//! readings through the same rules (`crate::sensor_peer`).
+//!
+//! Never does: evaluate readings that arrived by sync from nodes; know
+//! the sync server (it is handed the trust, revocations and relay it
+//! shares with it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,7 +57,6 @@ use tokio::runtime::Handle;
 use tokio::sync::{watch, Mutex};
 
 use crate::own::OwnChain;
-use crate::server::HubNet;
 use crate::store::{PgStore, PgSyncStore, StoreError};
 
 /// Forks of sensor chains seen in pushes (each kept as evidence).
@@ -135,16 +139,23 @@ pub struct Ingested {
 }
 
 impl SensorIngest {
-    /// Pushes into `store`, trusted and revoked as `net`'s sessions are,
-    /// waking `net`'s projector and sessions. Must be called inside a
-    /// multi-thread tokio runtime (the one the store's pool runs on).
-    pub fn new(store: PgStore, net: &HubNet) -> SensorIngest {
+    /// Pushes into `store`, checked against `trust` and `revocations` (the
+    /// sync server's, so pushes and sessions trust and revoke alike),
+    /// bumping `relay` when entries are stored (waking the projector and
+    /// live sessions). Must be called inside a multi-thread tokio runtime
+    /// (the one the store's pool runs on).
+    pub fn new(
+        store: PgStore,
+        trust: Arc<CaTrust>,
+        revocations: RevocationHandle,
+        relay: Arc<watch::Sender<u64>>,
+    ) -> SensorIngest {
         SensorIngest {
             store,
             runtime: Handle::current(),
-            trust: net.trust.clone(),
-            revocations: net.revocations.clone(),
-            relay: net.relay.clone(),
+            trust,
+            revocations,
+            relay,
             rules: None,
             locks: (0..SHARDS).map(|_| Mutex::new(())).collect(),
             max_future_ms: MAX_FUTURE_MS,
@@ -360,10 +371,7 @@ impl SensorRules {
             .or_else(|| self.locations.get(&trigger.rule).copied())
         {
             Some(p) => Some(p),
-            None => store
-                .last_location(&sensor)
-                .await?
-                .and_then(|(lon, lat)| Point::new(lon, lat).ok()),
+            None => store.last_location(&sensor).await?,
         };
         let Some(location) = location else {
             tracing::warn!(

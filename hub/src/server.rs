@@ -3,7 +3,9 @@
 //! Every accepted connection gets a tokio task running the sans-IO session
 //! through `sentinel-sync`'s QUIC driver ([`Side::Acceptor`],
 //! [`Until::Closed`]): the session catches both sides up, then stays open
-//! and pushes whatever reaches the hub's log later.
+//! and pushes whatever reaches the hub's log later. What connections share
+//! is the [`HubNet`] (`crate::net`); [`serve`] also starts the projector
+//! (`crate::projector`), which follows the relay, and the checkpointer.
 //!
 //! - **Store sharing.** Each connection has its own [`PgSyncStore`] (a
 //!   clone of the pooled [`PgStore`]) behind its own mutex, so sessions
@@ -11,60 +13,57 @@
 //!   be (applies touching the same author take an advisory lock). The
 //!   blocking adapter needs a multi-thread runtime: [`serve`] refuses to
 //!   run on a current-thread one.
-//! - **Live relay.** The server keeps one `watch` channel; a session that
-//!   applies entries bumps it, and every live session (all subscribed)
-//!   then offers the peer what it lacks. So entries from one node reach
-//!   every other connected node without reconnecting, and two nodes that
-//!   never meet converge through the hub.
+//! - **Live relay.** A session that applies entries bumps the relay, and
+//!   every live session (all subscribed) then offers the peer what it
+//!   lacks. So entries from one node reach every other connected node
+//!   without reconnecting, and two nodes that never meet converge through
+//!   the hub.
 //! - **Bounded.** At most `max_sessions` connections at once; beyond that
 //!   new connections are refused before the handshake.
 //! - **Media.** With a blob folder ([`HubNet::with_media`]) the endpoint
-//!   also offers ALPN `sentinel-media/1`. On such a connection, which a
-//!   node opens after its session, the hub runs the two-way exchange of
-//!   `sentinel_sync::quic_media::exchange_blobs`: it fetches from the node
-//!   every blob its log names that is not in the folder
-//!   ([`PgStore::media_named`]), verified before it is stored, and serves
-//!   the node whatever it asks for. A media connection takes a session
-//!   slot while it runs, is logged as one JSON line (`{"media": …}`), and
-//!   is not a session: it is not recorded in `peers` nor passed to
-//!   `report`.
-//! - **Revocations.** Peers are checked against one shared
-//!   [`RevocationHandle`]: the CA list, and the `revocation` entries of
-//!   hubs — those the hub signs (`POST /api/v1/devices/{key}/revoke`, added
-//!   by the own chain as it appends them), those that arrive by sync
-//!   (added as each is applied) and, at start, those the log holds
-//!   ([`HubNet::for_store`]). A new handshake of a revoked key is refused;
-//!   every session's next batch refuses the author's entries after its
-//!   last valid seq; and a live connection of a key revoked while it is
-//!   open is closed (QUIC code 0, reason starting with `revoked`).
+//!   also offers ALPN `sentinel-media/1`; such a connection is handed to
+//!   [`crate::media`]. It takes a session slot while it runs, is logged as
+//!   one JSON line (`{"media": …}`), and is not a session: it is not
+//!   recorded in `peers` nor passed to `report`.
+//! - **Revocations.** A new handshake of a revoked key is refused; every
+//!   session's next batch refuses the author's entries after its last
+//!   valid seq; and a live connection of a key revoked while it is open is
+//!   closed (QUIC code 0, reason starting with `revoked`). Revocation
+//!   entries that arrive by sync are added to the shared handle as each is
+//!   applied.
+//! - **Sensors.** A sensor's own session has its readings through the
+//!   hub's rules ([`crate::sensor_peer`]).
 //! - **Metrics.** Through the `metrics` facade (rendered at the HTTP API's
 //!   `/metrics` once `sentinel_http::ops::metrics` installed the recorder):
 //!   [`SESSIONS_STARTED`], [`SESSIONS_OPEN`], [`SESSIONS_ENDED`] by
 //!   `outcome`, [`SESSIONS_REFUSED`], and [`ENTRIES_APPLIED`] and
 //!   [`ENTRIES_QUARANTINED`], counted as each batch is applied (a live
 //!   session may last for hours).
+//!
+//! Never does: HTTP, or SQL (the store answers).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use quinn::Endpoint;
-use sentinel_certs::{Enrollment, FreshnessPolicy, Identity, RevocationHandle};
-use sentinel_schema::{AuthorId, DeviceRole};
-use sentinel_sync::blobs::MediaStore;
-use sentinel_sync::ca_trust::CaTrust;
+use sentinel_certs::Identity;
+use sentinel_schema::DeviceRole;
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::quic_media;
 use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{watch, Semaphore};
 
-use crate::api::Feed;
 use crate::checkpoint::Checkpointer;
+use crate::media::{self, MediaReport};
 use crate::now_ms;
-use crate::own::OwnChain;
+use crate::projector;
+use crate::sensor_peer::SensorPeer;
 use crate::store::peers::PeerSeen;
-use crate::store::{PgStore, PgSyncStore, StoreError};
+use crate::store::{PgStore, PgSyncStore};
+
+pub use crate::net::{HubNet, ServerError};
 
 /// Connections accepted on the sync port (sessions, and media connections,
 /// which are only told apart after the handshake).
@@ -125,148 +124,11 @@ impl Drop for OpenSession {
     }
 }
 
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    #[error("certificates: {0}")]
-    Certs(#[from] sentinel_certs::CertsError),
-    #[error("the stored revocation list: {0}")]
-    Revocations(String),
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("network: {0}")]
-    Net(#[from] quic::DriverError),
-    #[error("the hub must run on a multi-thread tokio runtime")]
-    CurrentThreadRuntime,
-}
-
-/// The hub's identity and TLS configuration.
-pub struct HubNet {
-    pub enrollment: Enrollment,
-    /// Shared with the TLS verifiers: a newer list learned from a peer
-    /// applies to the next handshake.
-    pub revocations: RevocationHandle,
-    pub server: Arc<rustls::ServerConfig>,
-    pub client: Arc<rustls::ClientConfig>,
-    pub trust: Arc<CaTrust>,
-    /// The blob folder; `None`: the hub takes no media connections.
-    pub media: Option<Arc<MediaStore>>,
-    /// The hub's own chain: [`serve`] pushes what is appended to it to
-    /// live sessions at once.
-    pub own: Option<Arc<OwnChain>>,
-    /// How often [`serve`] signs a checkpoint of the heads (when they
-    /// moved) into the own chain; `None`: never.
-    pub checkpoint_every: Option<Duration>,
-    /// Where the projector announces the events it wrote.
-    pub feed: Option<Feed>,
-    /// Bumped whenever entries reach the log: by sessions, by the own
-    /// chain, and by sensor pushes over HTTP ([`crate::sensors`]); wakes
-    /// the projector and every live session.
-    pub relay: Arc<watch::Sender<u64>>,
-    /// The rules run on readings that a sensor sends in a sync session of
-    /// its own (as on readings pushed over HTTP; never on relayed ones).
-    pub sensor_rules: Option<Arc<crate::sensors::SensorRules>>,
-}
-
-impl std::fmt::Debug for HubNet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubNet")
-            .field("enrollment", &self.enrollment)
-            .field("media", &self.media.as_ref().map(|m| m.dir().to_path_buf()))
-            .field("checkpoint_every", &self.checkpoint_every)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HubNet {
-    /// TLS configurations for `enrollment`, checking peers against
-    /// `revocations` under `freshness`.
-    pub fn new(
-        enrollment: Enrollment,
-        revocations: RevocationHandle,
-        freshness: FreshnessPolicy,
-    ) -> Result<HubNet, ServerError> {
-        let server = sentinel_certs::server_config(&enrollment, &revocations, freshness)?;
-        let client = sentinel_certs::client_config(&enrollment, &revocations, freshness)?;
-        Ok(HubNet {
-            // Sessions read the handle's entry revocations at every entry.
-            trust: Arc::new(CaTrust::with_revocations(
-                enrollment.ca.clone(),
-                revocations.clone(),
-            )),
-            enrollment,
-            revocations,
-            server,
-            client,
-            media: None,
-            own: None,
-            checkpoint_every: None,
-            feed: None,
-            relay: Arc::new(watch::channel(0u64).0),
-            sensor_rules: None,
-        })
-    }
-
-    /// Runs `rules` on the readings sensors send in sync sessions of their
-    /// own ([`crate::sensors`]: only the receiver that takes a reading from
-    /// its sensor evaluates it).
-    pub fn with_sensor_rules(mut self, rules: Arc<crate::sensors::SensorRules>) -> HubNet {
-        self.sensor_rules = Some(rules);
-        self
-    }
-
-    /// Announces every event the projector writes on `feed` (the API's
-    /// `GET /api/v1/feed`).
-    pub fn with_feed(mut self, feed: Feed) -> HubNet {
-        self.feed = Some(feed);
-        self
-    }
-
-    /// Pushes entries the hub itself writes (role grants, checkpoints) to
-    /// live sessions as they are appended, and enforces the revocations it
-    /// signs at once ([`OwnChain::enforce_revocations`]).
-    pub fn with_own_chain(mut self, own: Arc<OwnChain>) -> HubNet {
-        own.enforce_revocations(self.revocations.clone());
-        self.own = Some(own);
-        self
-    }
-
-    /// Signs a checkpoint of the heads into `own` every `every` while they
-    /// move (see [`crate::checkpoint`]); live sessions push it at once.
-    pub fn with_checkpoints(mut self, own: Arc<OwnChain>, every: Duration) -> HubNet {
-        self.checkpoint_every = Some(every);
-        self.with_own_chain(own)
-    }
-
-    /// Keeps media blobs in `media`: [`listen`] then also offers the media
-    /// protocol and [`serve`] exchanges blobs with nodes.
-    pub fn with_media(mut self, media: MediaStore) -> HubNet {
-        self.media = Some(Arc::new(media));
-        self
-    }
-
-    /// [`HubNet::new`] with the newest revocation list the store holds and
-    /// the hubs' revocation entries of its log.
-    pub async fn for_store(
-        enrollment: Enrollment,
-        store: &PgStore,
-        freshness: FreshnessPolicy,
-    ) -> Result<HubNet, ServerError> {
-        let revocations = match store.revocation_list().await? {
-            Some(bytes) => RevocationHandle::from_signed(&bytes, &enrollment.ca)
-                .map_err(|e| ServerError::Revocations(e.to_string()))?,
-            None => RevocationHandle::empty(),
-        };
-        crate::revocations::load(store, &enrollment.ca, &revocations).await?;
-        HubNet::new(enrollment, revocations, freshness)
-    }
-
-    fn session(&self) -> Session {
-        let mut config = SessionConfig::new(DeviceRole::Hub, self.trust.clone());
-        config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
-        Session::new(config)
-    }
+/// A sync session as the hub runs it.
+fn new_session(net: &HubNet) -> Session {
+    let mut config = SessionConfig::new(DeviceRole::Hub, net.trust.clone());
+    config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
+    Session::new(config)
 }
 
 /// Binds the sync port (`:0` picks a free one; see `Endpoint::local_addr`).
@@ -296,28 +158,6 @@ pub struct SessionReport {
     pub duration_ms: u64,
 }
 
-/// How one media connection ended, for logs.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct MediaReport {
-    pub peer: String,
-    pub peer_name: String,
-    /// Blobs the hub lacked when the exchange began.
-    pub wanted: u64,
-    /// Blobs fetched from the peer, verified and stored.
-    pub fetched: u64,
-    pub bytes_received: u64,
-    /// Blobs that could not be fetched: hex hash and reason.
-    pub failed: Vec<String>,
-    /// Blobs the peer fetched from the hub, in full.
-    pub served: u64,
-    pub bytes_sent: u64,
-    /// How the peer ended the exchange.
-    pub peer_end: String,
-    /// Why the hub could not tell what it wants (it still served).
-    pub error: Option<String>,
-    pub duration_ms: u64,
-}
-
 /// Accepts sync connections on `endpoint` until it is closed, at most
 /// `max_sessions` at once. Each finished session with a verified peer is
 /// recorded in `peers` ([`PgStore::record_peer`]), then logged to stderr
@@ -335,29 +175,7 @@ pub async fn serve(
     }
     describe_metrics();
     let relay = net.relay.clone();
-    // The projector follows the log: once at start, then whenever a session
-    // applied entries (changes coalesce while it works, so it never queues).
-    // What it wrote goes out on the live feed, if there is one.
-    let projector_store = store.clone();
-    let mut applied = relay.subscribe();
-    let feed = net.feed.clone();
-    tokio::spawn(async move {
-        loop {
-            match projector_store.project_pending().await {
-                Ok(report) => {
-                    if let Some(feed) = &feed {
-                        if let Err(e) = feed.publish(&projector_store, &report.events).await {
-                            eprintln!("live feed: {e}");
-                        }
-                    }
-                }
-                Err(e) => eprintln!("projector: {e}"),
-            }
-            if applied.changed().await.is_err() {
-                return;
-            }
-        }
-    });
+    projector::spawn(store.clone(), relay.subscribe(), net.changes.clone());
     if let Some(own) = &net.own {
         let mut written = own.subscribe();
         let wake = relay.clone();
@@ -413,9 +231,7 @@ pub async fn serve(
             if let Some(identity) = identity {
                 let seen = PeerSeen {
                     identity: &identity,
-                    at_ms: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64),
+                    at_ms: now_ms(),
                     addr: &r.peer,
                     close: &r.closed,
                 };
@@ -488,7 +304,8 @@ async fn session(
             peer_name: r.peer_name,
             ..MediaReport::default()
         };
-        return Handled::Media(media(store.store(), net, &conn, m, started).await);
+        let blobs = net.media.clone();
+        return Handled::Media(media::exchange(store.store(), blobs, &conn, m, started).await);
     }
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
@@ -502,7 +319,7 @@ async fn session(
     let drive = quic::drive_limited(
         &conn,
         Side::Acceptor,
-        net.session(),
+        new_session(net),
         Arc::new(Mutex::new(store)),
         Until::Closed,
         Some(relay.subscribe()),
@@ -593,130 +410,5 @@ async fn revoked_while_open(
         if relay.changed().await.is_err() {
             return std::future::pending().await;
         }
-    }
-}
-
-/// The two-way blob exchange on a media connection: fetch what the hub
-/// wants from the peer, serve what the peer asks for.
-async fn media(
-    store: &PgStore,
-    net: &HubNet,
-    conn: &quinn::Connection,
-    mut m: MediaReport,
-    started: Instant,
-) -> MediaReport {
-    let Some(blobs) = net.media.clone() else {
-        // Only reachable with an endpoint not made by `listen`.
-        conn.close(quinn::VarInt::from_u32(0), b"no media here");
-        m.error = Some("the hub keeps no media".into());
-        return m;
-    };
-    let wanted = match wanted_media(store, &blobs).await {
-        Ok(wanted) => wanted,
-        Err(e) => {
-            // Still serve: what the hub holds is on disk, not in the database.
-            m.error = Some(e);
-            Vec::new()
-        }
-    };
-    m.wanted = wanted.len() as u64;
-    let report = quic_media::exchange_blobs(conn, blobs, wanted).await;
-    m.fetched = report.fetched.len() as u64;
-    m.bytes_received = report.bytes_received();
-    m.failed = report
-        .failed
-        .iter()
-        .map(|(hash, e)| format!("{}: {e}", hex::encode(hash)))
-        .collect();
-    m.served = report.served;
-    m.bytes_sent = report.bytes_sent;
-    m.peer_end = report
-        .peer_end
-        .map(|e| format!("{e:?}"))
-        .unwrap_or_default();
-    m.duration_ms = started.elapsed().as_millis() as u64;
-    m
-}
-
-/// The blobs the log names that the folder does not hold, with the size
-/// their entry announced.
-pub async fn wanted_media(
-    store: &PgStore,
-    blobs: &Arc<MediaStore>,
-) -> Result<Vec<([u8; 32], u64)>, String> {
-    let named = store.media_named().await.map_err(|e| e.to_string())?;
-    let blobs = blobs.clone();
-    tokio::task::spawn_blocking(move || {
-        named
-            .into_iter()
-            .filter(|(hash, _)| !blobs.contains(hash))
-            .collect()
-    })
-    .await
-    .map_err(|e| format!("checking the media folder: {e}"))
-}
-
-/// A sensor in a sync session of its own: the rules run on its readings as
-/// batches of them are applied, in seq order, each reading once.
-struct SensorPeer {
-    author: AuthorId,
-    rules: Arc<crate::sensors::SensorRules>,
-    store: PgStore,
-    /// The sensor's seq up to which its readings have been through the
-    /// rules; the lock orders the evaluations of successive batches.
-    upto: Arc<tokio::sync::Mutex<u64>>,
-}
-
-impl SensorPeer {
-    /// Starts from the sensor's head as the hub holds it now: readings
-    /// stored before this session were evaluated (or relayed) already.
-    async fn start(
-        author: AuthorId,
-        rules: Arc<crate::sensors::SensorRules>,
-        store: &PgStore,
-    ) -> SensorPeer {
-        let upto = match store.head(&author).await {
-            Ok(head) => head.map_or(0, |h| h.seq),
-            Err(e) => {
-                tracing::error!(sensor = %author, "sensor rules: the sensor's head: {e}");
-                u64::MAX
-            }
-        };
-        SensorPeer {
-            author,
-            rules,
-            store: store.clone(),
-            upto: Arc::new(tokio::sync::Mutex::new(upto)),
-        }
-    }
-
-    /// Evaluates, in a task, the readings stored since the last call.
-    fn evaluate_new(&self) {
-        let (author, rules, store, upto) = (
-            self.author,
-            self.rules.clone(),
-            self.store.clone(),
-            self.upto.clone(),
-        );
-        tokio::spawn(async move {
-            let mut upto = upto.lock().await;
-            if *upto == u64::MAX {
-                return;
-            }
-            match store
-                .entries_after(&author, *upto, usize::MAX, usize::MAX)
-                .await
-            {
-                Ok(stored) => {
-                    if let Some(last) = stored.last() {
-                        *upto = last.seq();
-                    }
-                    rules.evaluate(&stored, now_ms()).await;
-                }
-                Err(e) => {
-                    tracing::error!(sensor = %author, "sensor rules: reading its entries: {e}")
-                }
-            }
-        });
     }
 }

@@ -30,6 +30,12 @@
 //! postgis extension) no server is started; the test databases are made on
 //! that server and dropped again (`WITH (FORCE)`) when their
 //! [`TestDatabase`] is dropped.
+//!
+//! **SQL here.** This harness is the one file outside `store/` (and the
+//! migrations) with SQL text: the statements that create and drop the
+//! test databases and add PostGIS to them. It is test support, not the
+//! hub's reading or writing of its data, which stays in the store
+//! (invariant 10).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

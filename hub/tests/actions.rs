@@ -43,10 +43,10 @@ async fn an_assignment_made_on_the_hub_reaches_the_officers_node() {
     let n1 = Peer::new(&ca, "node-1", 51);
     n1.report(1, 2);
     sync(&n1, &hub).await;
-    let admin = ApiState {
-        trusted: Some(("chief".into(), PersonRole::Admin)),
-        ..ApiState::new(hub.store.clone(), Some(hub.own.clone()))
-    };
+    let hub_api = ApiState::new(hub.store.clone(), Some(hub.own.clone()));
+    let admin = hub_api
+        .clone()
+        .map_api(|api| api.trusting("chief", PersonRole::Admin));
     let event = hex::encode(1u128.to_be_bytes());
     let uri = format!("/api/v1/events/{event}/assign");
 
@@ -76,10 +76,7 @@ async fn an_assignment_made_on_the_hub_reaches_the_officers_node() {
     let (status, _) = post(&admin, &format!("/api/v1/events/{event}/close"), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     // An officer may not assign from the hub.
-    let officer = ApiState {
-        trusted: Some(("officer.bo".into(), PersonRole::Officer)),
-        ..admin.clone()
-    };
+    let officer = hub_api.map_api(|api| api.trusting("officer.bo", PersonRole::Officer));
     let (status, _) = post(&officer, &uri, Some(json!({"assignee": "officer.bo"}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 

@@ -8,14 +8,7 @@ use sentinel_hub::checkpoint::Checkpointer;
 use sentinel_schema::{verify_all, Body, Entry, Hlc, MediaAttached, MediaType};
 use sentinel_sync::{Attestation, SyncStore};
 
-use crate::e2e::{deployment, key, sync, Hub, Peer};
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+use crate::e2e::{deployment, key, now_ms, sync, Hub, Peer};
 
 /// Runs SQL on the hub's database, as an operator (or an attacker) with
 /// database access would.

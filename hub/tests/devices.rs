@@ -20,16 +20,11 @@ use serde_json::{json, Value};
 use tokio::time::timeout;
 use tower::ServiceExt;
 
-use crate::e2e::{deployment, eventually, issue, key, now_ms, sync, Hub, Peer};
+use crate::e2e::{deployment, eventually, issue, key, now_ms, sync, Hub, Peer, HANG};
 use crate::{fresh_store, verified};
 
-const HANG: std::time::Duration = std::time::Duration::from_secs(30);
-
 fn as_role(store: &PgStore, own: &Arc<OwnChain>, name: &str, role: PersonRole) -> ApiState {
-    ApiState {
-        trusted: Some((name.into(), role)),
-        ..ApiState::new(store.clone(), Some(own.clone()))
-    }
+    ApiState::new(store.clone(), Some(own.clone())).map_api(|api| api.trusting(name, role))
 }
 
 async fn revoke(state: &ApiState, key: &str, body: &str) -> (StatusCode, Value) {

@@ -6,155 +6,22 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sentinel_certs::{Ca, Enrollment, FreshnessPolicy};
+use sentinel_certs::{Ca, FreshnessPolicy};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::server::{self, HubNet, SessionReport};
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::{PgStore, PgSyncStore};
-use sentinel_node::net::{self, Net, Summary};
-use sentinel_node::node::{self as node_mod, Node, Stats};
-use sentinel_schema::{DeviceRole, EventId, NewEvent, Point, SigningKey};
+use sentinel_node::net::{self, Summary};
+use sentinel_schema::DeviceRole;
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::{Session, SessionConfig, SyncStore};
-use tempfile::TempDir;
 use tokio::time::timeout;
 
-const DAY: u64 = 24 * 60 * 60 * 1000;
-const YEAR: u64 = 365 * DAY;
-/// Longest any single sync may take before the test calls it hung.
-const HANG: Duration = Duration::from_secs(30);
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-pub(crate) fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-/// A deployment CA valid from a year ago to five years ahead (the
-/// handshake runs on the real clock).
-pub(crate) fn deployment(name: &str, seed: u8) -> Ca {
-    let now = now_ms();
-    Ca::create(name, now - YEAR, now + 5 * YEAR, key(seed)).unwrap()
-}
-
-pub(crate) fn issue(ca: &Ca, role: DeviceRole, name: &str, seed: u8) -> Enrollment {
-    let now = now_ms();
-    ca.enroll(role, name, key(seed), now - DAY, now + YEAR, now)
-        .unwrap()
-}
-
-fn ev(n: u128) -> EventId {
-    EventId(n.to_be_bytes())
-}
-
-fn timed(name: &str) -> impl Drop {
-    struct T(String, Instant);
-    impl Drop for T {
-        fn drop(&mut self) {
-            eprintln!("{}: {:.2?}", self.0, self.1.elapsed());
-        }
-    }
-    T(name.to_string(), Instant::now())
-}
-
-/// Waits (bounded) until `done` holds.
-pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A field node enrolled with `ca`, as `sentinel-node init` + `enroll`
-/// leave it.
-pub(crate) struct Peer {
-    dir: TempDir,
-    pub(crate) node: Arc<Mutex<Node>>,
-}
-
-impl Peer {
-    pub(crate) fn new(ca: &Ca, name: &str, seed: u8) -> Peer {
-        let enrollment = issue(ca, DeviceRole::Node, name, seed);
-        let dir = TempDir::new().unwrap();
-        drop(Node::init(dir.path(), key(seed.wrapping_add(100))).unwrap());
-        node_mod::enroll(dir.path(), &enrollment).unwrap();
-        let node = Node::open(dir.path()).unwrap();
-        Peer {
-            dir,
-            node: Arc::new(Mutex::new(node)),
-        }
-    }
-
-    pub(crate) fn net(&self) -> Net {
-        Net::load(self.dir.path(), &self.node.lock().unwrap()).unwrap()
-    }
-
-    fn stats(&self) -> Stats {
-        self.node.lock().unwrap().stats().unwrap()
-    }
-
-    pub(crate) fn digest(&self) -> String {
-        self.stats().heads_digest
-    }
-
-    pub(crate) fn report(&self, first: u128, n: u128) {
-        let mut node = self.node.lock().unwrap();
-        for i in first..first + n {
-            let at = (i % 360) as f64 - 180.0;
-            let event = NewEvent {
-                title: format!("event {i}"),
-                description: format!("event {i} described"),
-                category: "flood".into(),
-                severity: 3,
-                location: Point::new(at, 10.0).unwrap(),
-                reported_ms: now_ms(),
-            };
-            node.report(&event, ev(i), None, now_ms()).unwrap();
-        }
-    }
-
-    /// One event as `show` presents it, without what differs between
-    /// stores by design.
-    fn shown(&self, event: EventId) -> String {
-        let d = self.node.lock().unwrap().show(event).unwrap();
-        let history: Vec<_> = d
-            .history
-            .iter()
-            .map(|h| {
-                (
-                    h.entry.clone(),
-                    h.author.clone(),
-                    h.seq,
-                    h.hlc.clone(),
-                    h.kind,
-                )
-            })
-            .collect();
-        format!("{:?} {:?} {:?}", d.view, d.media, history)
-    }
-
-    /// Every event as GeoJSON, the way `export` writes it.
-    fn geojson(&self) -> String {
-        let mut node = self.node.lock().unwrap();
-        node.catch_up_views().unwrap();
-        let mut out = Vec::new();
-        sentinel_node::transfer::export(
-            sentinel_node::transfer::Format::GeoJson,
-            node.store().conn(),
-            &mut out,
-        )
-        .unwrap();
-        String::from_utf8(out).unwrap()
-    }
-}
+// The enrolled node, the test CA and the bounded waits every hub test
+// uses are the workspace's shared test support.
+pub(crate) use sentinel_certs::testing::{issue, key, now_ms};
+pub(crate) use sentinel_node::testing::{deployment, ev, eventually, timed, Peer, HANG};
 
 /// The hub's sync server on a fresh database, on 127.0.0.1:0.
 pub(crate) struct Hub {
@@ -267,14 +134,7 @@ impl Drop for Hub {
 
 /// One `sentinel-node sync` against the hub, bounded in time.
 pub(crate) async fn sync(client: &Peer, hub: &Hub) -> Summary {
-    let net = client.net();
-    timeout(
-        HANG,
-        net::sync_once(client.node.clone(), &net, hub.addr, |_| {}),
-    )
-    .await
-    .expect("sync hung")
-    .unwrap()
+    sentinel_node::testing::sync(client, hub.addr).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -347,13 +207,9 @@ async fn three_nodes_that_never_meet_converge_through_the_hub() {
         ));
     }
     for (x0, y0, x1, y1) in boxes {
-        let b = sentinel_node::spatial::BBox::new(
-            x0.max(-180.0),
-            y0.max(-90.0),
-            x1.min(180.0),
-            y1.min(90.0),
-        )
-        .unwrap();
+        let b =
+            sentinel_schema::BBox::new(x0.max(-180.0), y0.max(-90.0), x1.min(180.0), y1.min(90.0))
+                .unwrap();
         let mut tree = n1.node.lock().unwrap().spatial().unwrap().bbox(&b);
         let mut pg = hub
             .store

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use sentinel_hub::api::{router, ApiState, Feed};
+use sentinel_hub::api::{live, router, ApiState};
 use sentinel_hub::people::{grant_role, hash_password};
 use sentinel_schema::PersonRole;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast;
 
 use crate::api::seed_events;
 use crate::e2e::{deployment, Hub};
@@ -65,14 +66,14 @@ async fn next_event(r: &mut BufReader<TcpStream>) -> String {
 async fn a_thousand_subscribers_all_receive_a_change() {
     let ca = deployment("Sentinel feed test CA", 6);
     let hub = Hub::start(&ca, 10).await;
-    let feed = Feed::new();
     // Subscribers without a token act as an admin (the test hook); one
     // public account signs in for real.
-    let state = ApiState {
-        trusted: Some(("chief".into(), PersonRole::Admin)),
-        feed: Some(feed.clone()),
-        ..ApiState::new(hub.store.clone(), Some(hub.own.clone()))
-    };
+    let state = ApiState::new(hub.store.clone(), Some(hub.own.clone()))
+        .map_api(|api| api.trusting("chief", PersonRole::Admin));
+    let feed = state.api.feed().clone();
+    // The feed follows a changes channel, as it follows the projector's.
+    let (changes, changed) = broadcast::channel(16);
+    tokio::spawn(live::follow(state.api.clone(), changed));
     hub.store
         .create_account("pat", &hash_password("a long enough password").unwrap(), 0)
         .await
@@ -108,10 +109,9 @@ async fn a_thousand_subscribers_all_receive_a_change() {
     assert!(status.contains(" 401 "), "{status}");
     assert_eq!(feed.subscribers(), SUBSCRIBERS + 1);
 
-    // One change, projected and published as the server's projector does.
+    // One change, projected and announced as the server's projector does.
     let events = seed_events(&hub.store).await;
-    let sent = feed.publish(&hub.store, &events[1..2]).await.unwrap();
-    assert_eq!(sent, 1);
+    assert_eq!(changes.send(events[1]).unwrap(), 1, "the feed follows");
     let started = std::time::Instant::now();
     let reads = streams.iter_mut().map(|r| async move {
         tokio::time::timeout(Duration::from_secs(30), next_event(r))
@@ -144,14 +144,16 @@ async fn a_thousand_subscribers_all_receive_a_change() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_a_node_syncs_reaches_a_subscriber_through_the_projector() {
     let ca = deployment("Sentinel feed test CA", 7);
-    let feed = Feed::new();
-    let with = feed.clone();
-    let hub = Hub::start_with(&ca, 10, move |net, _| net.with_feed(with)).await;
-    let state = ApiState {
-        trusted: Some(("chief".into(), PersonRole::Admin)),
-        feed: Some(feed.clone()),
-        ..ApiState::new(hub.store.clone(), Some(hub.own.clone()))
-    };
+    let mut changes = None;
+    let hub = Hub::start_with(&ca, 10, |net, _| {
+        changes = Some(net.changes());
+        net
+    })
+    .await;
+    let state = ApiState::new(hub.store.clone(), Some(hub.own.clone()))
+        .map_api(|api| api.trusting("chief", PersonRole::Admin));
+    // Wired as `sentinel-hub serve` wires it.
+    tokio::spawn(live::follow(state.api.clone(), changes.unwrap()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });

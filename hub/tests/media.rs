@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use sentinel_certs::Ca;
-use sentinel_hub::server;
+use sentinel_hub::media::wanted_media;
 use sentinel_schema::EventId;
 use sentinel_sync::blobs::MediaStore;
 use tempfile::TempDir;
@@ -102,9 +102,7 @@ impl MediaHub {
     }
 
     async fn wanted(&self) -> Vec<([u8; 32], u64)> {
-        server::wanted_media(&self.hub.store, &self.blobs)
-            .await
-            .unwrap()
+        wanted_media(&self.hub.store, &self.blobs).await.unwrap()
     }
 }
 

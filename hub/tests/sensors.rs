@@ -13,8 +13,8 @@ use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use sentinel_certs::{Ca, Enrollment};
-use sentinel_hub::api::{router, ApiState, PROBLEM_JSON};
-use sentinel_hub::sensors::{SensorIngest, SensorRules};
+use sentinel_hub::api::{router, Api, ApiState, Feed, HubBackend, PROBLEM_JSON};
+use sentinel_hub::sensors::SensorRules;
 use sentinel_hub::PgStore;
 use sentinel_schema::rules::config::parse_rules_toml;
 use sentinel_schema::rules::{Comparison, Condition, Rule, RuleSet, Threshold};
@@ -114,7 +114,7 @@ struct SensorHub {
 async fn start(ca: &Ca, rules: Option<(RuleSet, u64)>) -> SensorHub {
     let mut ingest = None;
     let hub = Hub::start_with(ca, 100, |net, own| {
-        let mut sensors = SensorIngest::new(own.store().clone(), &net);
+        let mut sensors = net.sensor_ingest(own.store().clone());
         let mut net = net.with_own_chain(own.clone());
         if let Some((rules, window_ms)) = rules {
             // One rule state for HTTP pushes and sensors' own sync
@@ -137,14 +137,16 @@ async fn start(ca: &Ca, rules: Option<(RuleSet, u64)>) -> SensorHub {
     })
     .await;
     let ingest = ingest.unwrap();
-    let anonymous = ApiState {
-        sensors: Some(Arc::new(ingest)),
-        ..ApiState::new(hub.store.clone(), Some(hub.own.clone()))
-    };
-    let admin = ApiState {
-        trusted: Some(("admin".into(), PersonRole::Admin)),
-        ..anonymous.clone()
-    };
+    let backend =
+        HubBackend::new(hub.store.clone(), Some(hub.own.author())).with_sensors(Arc::new(ingest));
+    let anonymous = ApiState::with_api(
+        Api::new(Arc::new(backend), Feed::new()),
+        hub.store.clone(),
+        Some(hub.own.clone()),
+    );
+    let admin = anonymous
+        .clone()
+        .map_api(|api| api.trusting("admin", PersonRole::Admin));
     SensorHub {
         app: router(admin),
         anonymous: router(anonymous),
@@ -635,9 +637,17 @@ async fn a_threshold_crossing_raises_exactly_one_event_within_the_window() {
     let events = h.ok("/api/v1/events?category=sensor_alert").await;
     let items = events["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{events}");
-    let e = &items[0];
+    let e = h
+        .ok(&format!(
+            "/api/v1/events/{}",
+            items[0]["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(e["severity"], 4);
-    assert_eq!(e["created_by"], h.hub.own.author().to_hex());
+    // Signed by the hub, for the rule.
+    assert_eq!(e["reported_by"], "rule:river-high");
+    assert_eq!(e["history"][0]["author"], h.hub.own.author().to_hex());
+    assert_eq!(e["history"][0]["local"], true);
     assert_eq!(e["location"]["lon"], 13.405);
     assert!(e["title"].as_str().unwrap().contains("river-high"), "{e}");
     let description = e["description"].as_str().unwrap();

@@ -8,14 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sentinel_certs::{Bundle, Ca, Enrollment, Password};
 use sentinel_hub::testing::TestDatabase;
 use sentinel_schema::{DeviceRole, SigningKey};
 
-pub const DAY: u64 = 24 * 3600 * 1000;
-pub const YEAR: u64 = 365 * DAY;
+pub use sentinel_certs::testing::{now_ms, DAY, YEAR};
 
 /// `SENTINEL_BENCH_SCALE` (default 1.0: the sizes of the issue).
 pub fn scale() -> f64 {
@@ -27,13 +26,6 @@ pub fn scale() -> f64 {
 
 pub fn scaled(base: usize, min: usize) -> usize {
     ((base as f64 * scale()) as usize).max(min)
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// A key from a 64-bit seed and a tag byte.

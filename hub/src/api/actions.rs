@@ -7,36 +7,33 @@
 //! officers' nodes through sync like any entry, and merges with whatever
 //! they changed meanwhile. The document is rebuilt from every change of the
 //! event in the log, so the edit builds on all the hub holds, projected or
-//! not.
+//! not. Each answers `sentinel_http::api::json::ActionResult` (the shape
+//! the node's actions answer too).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
+use sentinel_http::api::events::event_id;
+use sentinel_http::api::json::{ActionResult, Assign};
+use sentinel_http::api::Caller;
 use sentinel_http::body::{json_object, text};
+use sentinel_http::openapi::{
+    BadRequest, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
+    EXAMPLE_EVENT,
+};
+use sentinel_http::people::check_name;
+use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use sentinel_schema::{
     Body as EntryBody, EventChange, EventDoc, EventEdit, EventError, EventId, Status,
 };
-use serde_json::{json, Value};
 
-use super::auth::{own_chain, Caller};
-use super::openapi::{ActionResult, Assign};
-use super::{ApiState, Problem};
-use crate::people::check_name;
-use sentinel_http::openapi::{
-    BadRequest, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
-};
-use sentinel_http::params::hex_bytes;
-
-use crate::now_ms;
+use super::state::ApiState;
 
 /// The event's document from every `event_change` of it in the log.
 async fn document(state: &ApiState, id: &str) -> Result<(EventId, EventDoc), Problem> {
-    let event = EventId(
-        hex_bytes::<16>(id)
-            .ok_or_else(|| Problem::bad_param("id", "an event id is 32 hex digits"))?,
-    );
+    let event = event_id(id)?;
     let entries = state.store.event_entries(&event).await?;
     let changes: Vec<&[u8]> = entries
         .iter()
@@ -65,10 +62,10 @@ async fn apply(
     id: &str,
     edit: EventEdit,
     field: &str,
-) -> Result<Json<Value>, Problem> {
-    let own = own_chain(state)?;
+) -> Result<Json<ActionResult>, Problem> {
+    let own = state.own_chain()?;
     let (event, mut doc) = document(state, id).await?;
-    let now = now_ms();
+    let now = state.now_ms();
     let change = doc.edit(&own.author(), &edit, now).map_err(|e| match e {
         EventError::InvalidTransition { .. } | EventError::Unchanged => {
             Problem::conflict(field, e.to_string())
@@ -85,14 +82,16 @@ async fn apply(
         .await
         .map_err(|e| Problem::unavailable(&e))?;
     let view = doc.view().map_err(|e| Problem::unavailable(&e))?;
-    let entry = entries.last().map(|e| (e.id().to_hex(), e.seq()));
-    Ok(Json(json!({
-        "event": id,
-        "status": view.status.as_str(),
-        "assignee": view.assignee,
-        "entry": entry.as_ref().map(|(id, _)| id),
-        "seq": entry.map(|(_, seq)| seq),
-    })))
+    let Some(entry) = entries.last() else {
+        return Err(Problem::unavailable(&"no entry was written"));
+    };
+    Ok(Json(ActionResult {
+        event: event.to_hex(),
+        entry: entry.id().to_hex(),
+        seq: entry.seq(),
+        status: view.status.as_str().to_owned(),
+        assignee: view.assignee,
+    }))
 }
 
 /// `POST /api/v1/events/{id}/assign` with `{"assignee": NAME}`.
@@ -101,7 +100,7 @@ async fn apply(
     path = "/api/v1/events/{id}/assign",
     tag = "events",
     params(("id" = String, Path, description = "The event, 32 hex digits.",
-        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
     request_body = Assign,
     security(("bearer" = [])),
     responses(
@@ -115,7 +114,7 @@ pub(super) async fn assign(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ActionResult>, Problem> {
     caller.may(Action::Assign, None)?;
     let map = json_object(&headers, body, &["assignee"]).await?;
     let assignee = text(&map, "assignee")?;
@@ -136,7 +135,7 @@ async fn set_status(
     caller: Caller,
     id: String,
     to: Status,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ActionResult>, Problem> {
     caller.may(Action::CloseReopen, None)?;
     apply(&state, &caller, &id, EventEdit::Status(to), "status").await
 }
@@ -147,7 +146,7 @@ async fn set_status(
     path = "/api/v1/events/{id}/close",
     tag = "events",
     params(("id" = String, Path, description = "The event, 32 hex digits.",
-        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event is closed (409: it is not resolved).", body = ActionResult),
@@ -158,7 +157,7 @@ pub(super) async fn close(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ActionResult>, Problem> {
     set_status(state, caller, id, Status::Closed).await
 }
 
@@ -169,7 +168,7 @@ pub(super) async fn close(
     path = "/api/v1/events/{id}/reopen",
     tag = "events",
     params(("id" = String, Path, description = "The event, 32 hex digits.",
-        pattern = "^[0-9a-fA-F]{32}$", example = json!(super::openapi::EXAMPLE_EVENT))),
+        pattern = "^[0-9a-fA-F]{32}$", example = json!(EXAMPLE_EVENT))),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event is in progress again (409: it is neither resolved nor closed).", body = ActionResult),
@@ -180,6 +179,6 @@ pub(super) async fn reopen(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ActionResult>, Problem> {
     set_status(state, caller, id, Status::InProgress).await
 }

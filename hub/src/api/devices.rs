@@ -24,26 +24,24 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use sentinel_http::api::Caller;
 use sentinel_http::body::{json_object, text};
 use sentinel_http::openapi::{Conflict, Forbidden, JsonBodyRefusals, Unauthorized, Unavailable};
 use sentinel_http::params::hex_bytes;
+use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use sentinel_schema::limits::MAX_REASON_BYTES;
 use sentinel_schema::{AuthorId, Body as EntryBody, Revocation};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::auth::{own_chain, Caller};
-use super::{ApiState, Problem};
+use super::state::ApiState;
 use crate::revocations::hub_revocation_of;
 
-use crate::now_ms;
-
-// The two types below only describe the JSON for the OpenAPI document
-// (the handler reads and writes `serde_json` values), so their fields are
-// never read.
-
-/// `POST /api/v1/devices/{key}/revoke`.
+/// `POST /api/v1/devices/{key}/revoke`. It only describes the body for the
+/// OpenAPI document (the handler reads it with `json_object`), so its
+/// fields are never read.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct RevokeDevice {
@@ -58,8 +56,7 @@ pub struct RevokeDevice {
 }
 
 /// What a revocation wrote.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeviceRevoked {
     /// The revoked key, 64 hex digits.
     pub key: String,
@@ -125,7 +122,7 @@ pub(super) async fn revoke(
         ));
     }
     let asked = last_valid_seq_field(&map)?;
-    let own = own_chain(&state)?;
+    let own = state.own_chain()?;
     if key == own.author() {
         return Err(Problem::conflict(
             "key",
@@ -166,7 +163,7 @@ pub(super) async fn revoke(
                 reason: reason.to_owned(),
             })],
             Some(&caller.name),
-            now_ms(),
+            state.now_ms(),
         )
         .await
         .map_err(|e| Problem::unavailable(&e))?;
@@ -180,21 +177,19 @@ pub(super) async fn revoke(
         entry = %entry.id(),
         "device revoked"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "key": key.to_hex(),
-            "last_valid_seq": last_valid_seq,
-            "entry": entry.id().to_hex(),
-            "seq": entry.seq(),
-        })),
-    )
-        .into_response())
+    let revoked = DeviceRevoked {
+        key: key.to_hex(),
+        last_valid_seq,
+        entry: entry.id().to_hex(),
+        seq: entry.seq(),
+    };
+    Ok((StatusCode::CREATED, Json(revoked)).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn field(body: Value) -> Result<Option<u64>, Problem> {
         match body {

@@ -1,12 +1,76 @@
-//! `GET /api/v1/nodes`: every peer the sync server has seen, with how far
-//! behind the hub it likely is. See the module docs of [`super`].
+//! `GET /api/v1/nodes` (admins): every peer the sync server has seen, with
+//! how far behind the hub it likely is.
+//!
+//! One item per certificate key that completed a handshake with the sync
+//! server, newest `last_seen_ms` first (then author); not paged, takes no
+//! parameters. Updated when a session ends (a node that stays connected
+//! shows its previous session until it disconnects): `author` (hex),
+//! `name` and `role` from its certificate, `last_seen_ms` (Unix ms at
+//! session end), `last_addr`, `sessions` (count), `last_close` (close code
+//! and reason, or the error), `hub_seq` (the seq of that author's head in
+//! the hub's log, `0` if the hub holds none of its entries) and
+//! `entries_behind`: entries the hub holds now minus those it held when
+//! that session ended, floored at 0 — entries that arrived after the node
+//! last synced, which it has likely not received. It is an estimate: it
+//! does not see entries that node lacked at the end of a session that
+//! failed before catching up (see `last_close`), and counts ones it may
+//! have had anyway from another node.
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
-
-use super::{params, Pairs, Problem};
+use sentinel_http::api::Caller;
 use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
+use sentinel_http::params::{Pairs, Params};
+use sentinel_http::Problem;
+use sentinel_schema::access::Action;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::state::ApiState;
+use crate::store::peers::PeerStatus;
+
+/// A peer the sync server has seen.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeStatus {
+    /// Its certificate key, 64 hex digits.
+    pub author: String,
+    /// Its certificate's common name.
+    pub name: String,
+    /// Its certificate's role (`node`, `hub`, `sensor`).
+    pub role: String,
+    pub last_seen_ms: i64,
+    pub last_addr: String,
+    pub sessions: i64,
+    /// How its last session closed.
+    pub last_close: String,
+    /// The seq of its head in the hub's log (0: none).
+    pub hub_seq: i64,
+    /// Entries that arrived after it last synced (an estimate).
+    #[schema(minimum = 0)]
+    pub entries_behind: i64,
+}
+
+impl From<PeerStatus> for NodeStatus {
+    fn from(p: PeerStatus) -> NodeStatus {
+        NodeStatus {
+            author: p.author.to_hex(),
+            name: p.name,
+            role: p.role,
+            last_seen_ms: p.last_seen_ms,
+            last_addr: p.last_addr,
+            sessions: p.sessions,
+            last_close: p.last_close,
+            hub_seq: p.hub_seq,
+            entries_behind: p.entries_behind,
+        }
+    }
+}
+
+/// Every peer, newest `last_seen_ms` first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeList {
+    pub items: Vec<NodeStatus>,
+}
 
 /// `GET /api/v1/nodes`.
 #[utoipa::path(
@@ -15,46 +79,23 @@ use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
     tag = "nodes",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every peer the sync server has seen.",
-            body = super::openapi::NodeList),
+        (status = 200, description = "Every peer the sync server has seen.", body = NodeList),
         BadRequest, Unauthorized, Forbidden, Unavailable,
     )
 )]
 pub(super) async fn nodes(
-    State(super::ApiState { store, .. }): State<super::ApiState>,
-    caller: super::Caller,
+    State(state): State<ApiState>,
+    caller: Caller,
     query: Pairs,
-) -> Result<Json<Value>, Problem> {
-    caller.may(sentinel_schema::access::Action::ReadNodes, None)?;
-    params(query, &[])?;
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            "SELECT p.author, p.name, p.role, p.last_seen_ms, p.last_addr, p.sessions,
-                 p.last_close, coalesce(h.seq, 0),
-                 greatest(t.n - p.hub_entries_at_last_seen, 0)
-             FROM peers p
-             LEFT JOIN heads h ON h.author = p.author
-             CROSS JOIN (SELECT count(*) AS n FROM entries) t
-             ORDER BY p.last_seen_ms DESC, p.author",
-            &[],
-        )
-        .await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "author": hex::encode(r.get::<_, Vec<u8>>(0)),
-                "name": r.get::<_, String>(1),
-                "role": r.get::<_, String>(2),
-                "last_seen_ms": r.get::<_, i64>(3),
-                "last_addr": r.get::<_, String>(4),
-                "sessions": r.get::<_, i64>(5),
-                "last_close": r.get::<_, String>(6),
-                "hub_seq": r.get::<_, i64>(7),
-                "entries_behind": r.get::<_, i64>(8),
-            })
-        })
+) -> Result<Json<NodeList>, Problem> {
+    caller.may(Action::ReadNodes, None)?;
+    Params::from_query(query, &[])?;
+    let items = state
+        .store
+        .peer_statuses()
+        .await?
+        .into_iter()
+        .map(NodeStatus::from)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(NodeList { items }))
 }

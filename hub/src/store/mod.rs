@@ -6,24 +6,37 @@
 //! evidence, gap-quarantined entries released when the gap closes. A batch
 //! is written with binary `COPY` into a staging table and moved into the
 //! log with one `INSERT … SELECT`, heads updated in the same transaction
-//! (see [`ingest`]). [`PgSyncStore`] is the blocking face the sync protocol
+//! (see `ingest.rs`). [`PgSyncStore`] is the blocking face the sync protocol
 //! drives.
 //!
 //! The schema is versioned migrations (`hub/migrations`, embedded with
 //! refinery) applied by [`PgStore::open`].
+//!
+//! The store owns every SQL statement of the hub and every transaction
+//! (invariant 10): the API and the sync server ask it questions in the
+//! vocabulary of `sentinel_schema::query` ([`query`], [`readings`]) or in
+//! its own types, and never see a row. Besides the log (`apply.rs`,
+//! `log.rs`, `ingest.rs`) and the projector ([`project`]): accounts and
+//! tokens ([`people`]), peer status ([`peers`]), media names ([`media`]),
+//! the reads of the API ([`query`], [`readings`]) and the one WHERE
+//! builder they share (`filter`).
+//!
+//! Never does: HTTP, QUIC, or decide who may read what.
 
 mod apply;
 mod blocking;
+mod filter;
 mod ingest;
 mod log;
 pub mod media;
 pub mod peers;
 pub mod people;
 pub mod project;
+pub mod query;
 pub mod readings;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use sentinel_schema::{AuthorId, DecodeError, EventId};
+use sentinel_schema::{AuthorId, BodyKind, DecodeError, EventId, SignedEntry};
 use tokio_postgres::NoTls;
 
 pub use blocking::PgSyncStore;
@@ -64,6 +77,13 @@ pub enum StoreError {
     /// A number does not fit the column's signed 64-bit type.
     #[error("{value} is out of range for column {column}")]
     OutOfRange { column: &'static str, value: u64 },
+    /// An event's document, saved or rebuilt from the log, does not read
+    /// as an event.
+    #[error("event {event}: its document does not read: {source}")]
+    Document {
+        event: EventId,
+        source: sentinel_schema::EventError,
+    },
 }
 
 /// The entry log and its views in one PostgreSQL database.
@@ -103,12 +123,14 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
-    /// A pooled connection, for queries this type does not offer yet.
     /// Most connections the pool holds.
     pub fn pool_size(&self) -> usize {
         self.pool.status().max_size
     }
 
+    /// A pooled connection. The hub's own code asks the store's methods
+    /// (SQL lives here, invariant 10); tests and benchmarks use this to
+    /// look at the tables directly.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
     }
@@ -145,6 +167,32 @@ impl PgStore {
             )
             .await?;
         Ok(())
+    }
+
+    /// Every `revocation` entry in the log, in log order, each with its
+    /// author's stored certificate if the store holds one (for the caller
+    /// to check that a hub signed it: `crate::revocations`).
+    pub async fn revocation_entries(
+        &self,
+    ) -> Result<Vec<(SignedEntry, Option<Vec<u8>>)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT e.pos, e.bytes, c.der FROM entries e
+                 LEFT JOIN certificates c ON c.author = e.author
+                 WHERE e.kind = $1 ORDER BY e.pos",
+                &[&i16::from(BodyKind::Revocation as u8)],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let pos: i64 = r.get(0);
+                let entry = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(1))
+                    .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+                Ok((entry, r.get(2)))
+            })
+            .collect()
     }
 
     /// The newest revocation list this store holds (the CA-signed bytes).
@@ -225,9 +273,20 @@ fn int(value: u64, column: &'static str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange { column, value })
 }
 
+/// A signed 64-bit column read back as the unsigned number it holds (a
+/// seq, a count, a time).
+fn uint(value: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::CorruptColumn { column })
+}
+
 /// A 32-byte id read back from a `bytea` column.
 fn id32(bytes: &[u8], column: &'static str) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::CorruptColumn { column })
+}
+
+/// A 16-byte id (an event's) read back from a `bytea` column.
+fn id16(bytes: &[u8], column: &'static str) -> Result<[u8; 16], StoreError> {
+    <[u8; 16]>::try_from(bytes).map_err(|_| StoreError::CorruptColumn { column })
 }
 
 /// The event an entry is about, if any (indexed for rebuilding documents).

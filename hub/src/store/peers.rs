@@ -1,8 +1,10 @@
-//! Peer status: who synced with the hub, when, and how the session ended.
+//! Peer status: who synced with the hub, when, how the session ended, and
+//! how far behind the hub it likely is now.
 
 use sentinel_certs::Identity;
+use sentinel_schema::AuthorId;
 
-use super::{int, PgStore, StoreError};
+use super::{id32, int, PgStore, StoreError};
 
 /// One finished session with a verified peer, as [`PgStore::record_peer`]
 /// stores it.
@@ -45,5 +47,59 @@ impl PgStore {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// A peer as `GET /api/v1/nodes` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub author: AuthorId,
+    /// Its certificate's common name.
+    pub name: String,
+    /// Its certificate's role (`node`, `hub`, `sensor`).
+    pub role: String,
+    pub last_seen_ms: i64,
+    pub last_addr: String,
+    pub sessions: i64,
+    /// How its last session closed.
+    pub last_close: String,
+    /// The seq of its head in the hub's log (0: none).
+    pub hub_seq: i64,
+    /// Entries the hub holds now minus those it held when that session
+    /// ended, floored at 0: what arrived after the peer last synced.
+    pub entries_behind: i64,
+}
+
+impl PgStore {
+    /// Every peer recorded, newest `last_seen_ms` first (then author).
+    pub async fn peer_statuses(&self) -> Result<Vec<PeerStatus>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT p.author, p.name, p.role, p.last_seen_ms, p.last_addr, p.sessions,
+                     p.last_close, coalesce(h.seq, 0),
+                     greatest(t.n - p.hub_entries_at_last_seen, 0)
+                 FROM peers p
+                 LEFT JOIN heads h ON h.author = p.author
+                 CROSS JOIN (SELECT count(*) AS n FROM entries) t
+                 ORDER BY p.last_seen_ms DESC, p.author",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PeerStatus {
+                    author: AuthorId(id32(r.get(0), "peers.author")?),
+                    name: r.get(1),
+                    role: r.get(2),
+                    last_seen_ms: r.get(3),
+                    last_addr: r.get(4),
+                    sessions: r.get(5),
+                    last_close: r.get(6),
+                    hub_seq: r.get(7),
+                    entries_behind: r.get(8),
+                })
+            })
+            .collect()
     }
 }

@@ -2,16 +2,17 @@
 //! one row per value of each `sensor_reading` entry in the log, written
 //! by the projector in the transaction that marks the entry projected
 //! (so it is rebuilt with the other views), and the queries the API
-//! answers from it: raw values by keyset page, values downsampled per
-//! time bucket, and the sensors seen. Also the events the hub's rules
-//! raised (`sensor_alerts`), read back at start for de-duplication.
+//! answers from it, in the vocabulary of `sentinel_schema::query`: raw
+//! values by keyset page, values downsampled per time bucket, and the
+//! sensors seen. Also the events the hub's rules raised
+//! (`sensor_alerts`), read back at start for de-duplication.
 
-use sentinel_schema::{AuthorId, Body, EntryId, EventId, SignedEntry};
-use tokio_postgres::types::ToSql;
+use sentinel_schema::query::{ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow, SensorSeen};
+use sentinel_schema::{AuthorId, Body, EntryId, EventId, Point, SignedEntry};
 use tokio_postgres::{Row, Transaction};
 
-use super::project::{slices, BBOX_SLICE_DEG};
-use super::{id32, int, PgStore, StoreError};
+use super::filter::{Boxes, Where};
+use super::{id32, int, uint, PgStore, StoreError};
 
 /// Writes the rows of the `sensor_reading` entries among `entries`; rows
 /// already held (a rebuild racing a projector) are kept.
@@ -71,75 +72,6 @@ pub(super) async fn insert_readings(
     Ok(())
 }
 
-/// Which readings a query is about; every part optional.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReadingFilter {
-    pub sensor: Option<AuthorId>,
-    pub kind: Option<String>,
-    /// The value's name (`level`).
-    pub name: Option<String>,
-    /// `measured_ms` from (inclusive).
-    pub from: Option<i64>,
-    /// `measured_ms` to (exclusive).
-    pub to: Option<i64>,
-    /// `[min_lon, min_lat, max_lon, max_lat]`; `min_lon > max_lon` crosses
-    /// the antimeridian. Readings without a location are left out.
-    pub bbox: Option<[f64; 4]>,
-}
-
-/// Where a page of raw values continues: after this value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadingCursor {
-    pub measured_ms: i64,
-    pub entry: EntryId,
-    pub n: i16,
-}
-
-/// One value of one reading.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadingRow {
-    pub entry: EntryId,
-    pub sensor: AuthorId,
-    pub seq: i64,
-    pub n: i16,
-    pub kind: String,
-    pub name: String,
-    pub value: f64,
-    pub unit: String,
-    pub measured_ms: i64,
-    /// `(lon, lat)`.
-    pub location: Option<(f64, f64)>,
-}
-
-/// The values of one name and unit within one time bucket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bucket {
-    pub name: String,
-    pub unit: String,
-    /// The bucket's start: a multiple of the bucket width, Unix ms.
-    pub start_ms: i64,
-    pub min: f64,
-    pub max: f64,
-    pub avg: f64,
-    pub count: i64,
-}
-
-/// A sensor the hub holds readings of.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SensorSeen {
-    pub sensor: AuthorId,
-    /// Its certificate's common name, if the hub holds the certificate.
-    pub certificate_der: Option<Vec<u8>>,
-    /// The kinds of its readings, sorted.
-    pub kinds: Vec<String>,
-    pub n_readings: i64,
-    pub last_measured_ms: i64,
-    /// Where its newest located reading was, `(lon, lat)`.
-    pub last_location: Option<(f64, f64)>,
-    /// Forks of its chain the hub keeps as evidence.
-    pub n_forks: i64,
-}
-
 /// The newest event a rule raised for a sensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SensorAlert {
@@ -149,97 +81,46 @@ pub struct SensorAlert {
     pub event: EventId,
 }
 
-/// A WHERE clause under construction.
-#[derive(Default)]
-struct Where {
-    conditions: Vec<String>,
-    args: Vec<Box<dyn ToSql + Sync + Send>>,
+/// The conditions of `f` on the `readings` row `r`.
+fn reading_filter(f: &ReadingFilter) -> Result<Where, StoreError> {
+    let mut w = Where::default();
+    if let Some(s) = f.sensor {
+        let x = w.arg(s.0.to_vec());
+        w.and(format!("r.author = {x}"));
+    }
+    if let Some(k) = &f.kind {
+        let x = w.arg(k.clone());
+        w.and(format!("r.kind = {x}"));
+    }
+    if let Some(n) = &f.name {
+        let x = w.arg(n.clone());
+        w.and(format!("r.name = {x}"));
+    }
+    if let Some(from) = f.from {
+        let x = w.arg(int(from, "readings.measured_ms")?);
+        w.and(format!("r.measured_ms >= {x}"));
+    }
+    if let Some(to) = f.to {
+        let x = w.arg(int(to, "readings.measured_ms")?);
+        w.and(format!("r.measured_ms < {x}"));
+    }
+    if let Some(area) = &f.area {
+        // Geodesic-edged slices, as for events (`super::filter`).
+        let [a, b, c, d] = w.boxes(Boxes::of(area));
+        w.and(format!(
+            "EXISTS (SELECT 1 FROM unnest({a}::float8[], {b}::float8[], {c}::float8[],
+                 {d}::float8[]) AS s(lo, bottom, hi, top)
+             WHERE ST_Intersects(r.geog,
+                 ST_MakeEnvelope(s.lo, s.bottom, s.hi, s.top, 4326)::geography))"
+        ));
+    }
+    Ok(w)
 }
 
-impl Where {
-    fn arg(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.args.push(Box::new(value));
-        format!("${}", self.args.len())
-    }
-
-    fn and(&mut self, condition: String) {
-        self.conditions.push(condition);
-    }
-
-    fn clause(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-
-    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect()
-    }
-
-    fn filter(f: &ReadingFilter) -> Where {
-        let mut w = Where::default();
-        if let Some(s) = f.sensor {
-            let x = w.arg(s.0.to_vec());
-            w.and(format!("r.author = {x}"));
-        }
-        if let Some(k) = &f.kind {
-            let x = w.arg(k.clone());
-            w.and(format!("r.kind = {x}"));
-        }
-        if let Some(n) = &f.name {
-            let x = w.arg(n.clone());
-            w.and(format!("r.name = {x}"));
-        }
-        if let Some(from) = f.from {
-            let x = w.arg(from);
-            w.and(format!("r.measured_ms >= {x}"));
-        }
-        if let Some(to) = f.to {
-            let x = w.arg(to);
-            w.and(format!("r.measured_ms < {x}"));
-        }
-        if let Some([min_lon, min_lat, max_lon, max_lat]) = f.bbox {
-            // As `PgStore::ids_in_bbox`: geodesic-edged slices, one index
-            // probe each.
-            let (west, east) = if min_lon <= max_lon {
-                slices(min_lon, max_lon, BBOX_SLICE_DEG)
-            } else {
-                let (mut west, mut east) = slices(min_lon, 180.0, BBOX_SLICE_DEG);
-                let (w, e) = slices(-180.0, max_lon, BBOX_SLICE_DEG);
-                west.extend(w);
-                east.extend(e);
-                (west, east)
-            };
-            let (south, north) = slices(min_lat, max_lat, 45.0);
-            let (mut lo, mut bottom, mut hi, mut top) = (vec![], vec![], vec![], vec![]);
-            for (s, n) in south.iter().zip(&north) {
-                for (w, e) in west.iter().zip(&east) {
-                    lo.push(*w);
-                    bottom.push(*s);
-                    hi.push(*e);
-                    top.push(*n);
-                }
-            }
-            let (a, b, c, d) = (w.arg(lo), w.arg(bottom), w.arg(hi), w.arg(top));
-            w.and(format!(
-                "EXISTS (SELECT 1 FROM unnest({a}::float8[], {b}::float8[], {c}::float8[],
-                     {d}::float8[]) AS s(lo, bottom, hi, top)
-                 WHERE ST_Intersects(r.geog,
-                     ST_MakeEnvelope(s.lo, s.bottom, s.hi, s.top, 4326)::geography))"
-            ));
-        }
-        w
-    }
-}
-
-fn location(r: &Row, lon: usize, lat: usize) -> Option<(f64, f64)> {
+/// A point from two nullable columns.
+fn location(r: &Row, lon: usize, lat: usize) -> Option<Point> {
     match (r.get::<_, Option<f64>>(lon), r.get::<_, Option<f64>>(lat)) {
-        (Some(x), Some(y)) => Some((x, y)),
+        (Some(x), Some(y)) => Point::new(x, y).ok(),
         _ => None,
     }
 }
@@ -252,14 +133,18 @@ impl PgStore {
         &self,
         filter: &ReadingFilter,
         after: Option<ReadingCursor>,
-        limit: i64,
+        limit: usize,
     ) -> Result<Vec<ReadingRow>, StoreError> {
-        let mut w = Where::filter(filter);
+        let mut w = reading_filter(filter)?;
         if let Some(c) = after {
-            let (a, b, d) = (w.arg(c.measured_ms), w.arg(c.entry.0.to_vec()), w.arg(c.n));
+            let (a, b, d) = (
+                w.arg(c.measured_ms),
+                w.arg(c.entry.0.to_vec()),
+                w.arg(i16::try_from(c.n).unwrap_or(i16::MAX)),
+            );
             w.and(format!("(r.measured_ms, r.entry, r.n) > ({a}, {b}, {d})"));
         }
-        let lim = w.arg(limit);
+        let lim = w.arg(i64::try_from(limit).unwrap_or(i64::MAX));
         let sql = format!(
             "SELECT r.entry, r.author, r.seq, r.n, r.kind, r.name, r.value, r.unit,
                  r.measured_ms, ST_X(r.geog::geometry), ST_Y(r.geog::geometry)
@@ -274,8 +159,12 @@ impl PgStore {
                 Ok(ReadingRow {
                     entry: EntryId(id32(r.get(0), "readings.entry")?),
                     sensor: AuthorId(id32(r.get(1), "readings.author")?),
-                    seq: r.get(2),
-                    n: r.get(3),
+                    seq: uint(r.get(2), "readings.seq")?,
+                    n: u16::try_from(r.get::<_, i16>(3)).map_err(|_| {
+                        StoreError::CorruptColumn {
+                            column: "readings.n",
+                        }
+                    })?,
                     kind: r.get(4),
                     name: r.get(5),
                     value: r.get(6),
@@ -289,11 +178,11 @@ impl PgStore {
 
     /// The earliest and latest `measured_ms` of the values matching
     /// `filter`, if any match.
-    pub async fn readings_span(
+    async fn readings_span(
         &self,
         filter: &ReadingFilter,
     ) -> Result<Option<(i64, i64)>, StoreError> {
-        let w = Where::filter(filter);
+        let w = reading_filter(filter)?;
         let sql = format!(
             "SELECT min(r.measured_ms), max(r.measured_ms) FROM readings r {}",
             w.clause()
@@ -310,13 +199,40 @@ impl PgStore {
     /// `bucket_ms` (buckets start at multiples of it): min, max, average
     /// and count, ordered by name, unit and time. Empty buckets are left
     /// out. (`measured_ms` is never negative, so integer division floors.)
+    ///
+    /// `None`, and nothing read, when one series would span more than
+    /// `max_buckets`: the span of `from`..`to` when the filter gives both,
+    /// else of the matching readings (clipped to whichever bound it gives).
     pub async fn reading_buckets(
         &self,
         filter: &ReadingFilter,
-        bucket_ms: i64,
-    ) -> Result<Vec<Bucket>, StoreError> {
-        let mut w = Where::filter(filter);
-        let b = w.arg(bucket_ms.max(1));
+        bucket_ms: u64,
+        max_buckets: u64,
+    ) -> Result<Option<Vec<ReadingBucket>>, StoreError> {
+        let width = int(bucket_ms.max(1), "bucket_ms")?;
+        let from = filter
+            .from
+            .map(|f| int(f, "readings.measured_ms"))
+            .transpose()?;
+        let to = filter
+            .to
+            .map(|t| int(t, "readings.measured_ms"))
+            .transpose()?;
+        let span = match (from, to) {
+            (Some(from), Some(to)) => Some((from, to.saturating_sub(1).max(from))),
+            _ => self
+                .readings_span(filter)
+                .await?
+                .map(|(lo, hi)| (from.unwrap_or(lo), to.map_or(hi, |t| t.saturating_sub(1)))),
+        };
+        if let Some((lo, hi)) = span {
+            let n = hi.div_euclid(width) - lo.div_euclid(width) + 1;
+            if u64::try_from(n).is_ok_and(|n| n > max_buckets) {
+                return Ok(None);
+            }
+        }
+        let mut w = reading_filter(filter)?;
+        let b = w.arg(width);
         let sql = format!(
             "SELECT r.name, r.unit, (r.measured_ms / {b}::int8) * {b}::int8,
                  min(r.value), max(r.value), avg(r.value), count(*)
@@ -326,18 +242,20 @@ impl PgStore {
         );
         let client = self.client().await?;
         let rows = client.query(&sql, &w.refs()).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Bucket {
-                name: r.get(0),
-                unit: r.get(1),
-                start_ms: r.get(2),
-                min: r.get(3),
-                max: r.get(4),
-                avg: r.get(5),
-                count: r.get(6),
+        rows.iter()
+            .map(|r| {
+                Ok(ReadingBucket {
+                    name: r.get(0),
+                    unit: r.get(1),
+                    start_ms: r.get(2),
+                    min: r.get(3),
+                    max: r.get(4),
+                    avg: r.get(5),
+                    count: uint(r.get(6), "count")?,
+                })
             })
-            .collect())
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(Some)
     }
 
     /// Every sensor the hub holds readings of, by key.
@@ -345,11 +263,12 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT s.author, c.der, s.kinds, s.n, s.last_ms,
+                "SELECT s.author, c.der, s.kinds, s.n, s.last_seq, s.last_ms,
                      ST_X(l.geog::geometry), ST_Y(l.geog::geometry),
                      (SELECT count(*) FROM forks f WHERE f.author = s.author)
                  FROM (SELECT author, array_agg(DISTINCT kind ORDER BY kind) AS kinds,
-                           count(*) FILTER (WHERE n = 0) AS n, max(measured_ms) AS last_ms
+                           count(*) FILTER (WHERE n = 0) AS n, max(seq) AS last_seq,
+                           max(measured_ms) AS last_ms
                        FROM readings GROUP BY author) AS s
                  LEFT JOIN certificates c ON c.author = s.author
                  LEFT JOIN LATERAL (
@@ -366,17 +285,18 @@ impl PgStore {
                     sensor: AuthorId(id32(r.get(0), "readings.author")?),
                     certificate_der: r.get(1),
                     kinds: r.get(2),
-                    n_readings: r.get(3),
-                    last_measured_ms: r.get(4),
-                    last_location: location(r, 5, 6),
-                    n_forks: r.get(7),
+                    n_readings: uint(r.get(3), "readings.n")?,
+                    last_seq: uint(r.get(4), "readings.seq")?,
+                    last_measured_ms: r.get(5),
+                    last_location: location(r, 6, 7),
+                    n_forks: uint(r.get(8), "forks")?,
                 })
             })
             .collect()
     }
 
-    /// Where `sensor`'s newest located reading was, `(lon, lat)`.
-    pub async fn last_location(&self, sensor: &AuthorId) -> Result<Option<(f64, f64)>, StoreError> {
+    /// Where `sensor`'s newest located reading was.
+    pub async fn last_location(&self, sensor: &AuthorId) -> Result<Option<Point>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(

@@ -2,15 +2,19 @@
 //! real argon2id passwords and real tokens (no test hook): the matrix of
 //! `sentinel_schema::access`, as `docs/security.md` shows it. Also the
 //! public's redacted view, logout, disabled accounts, role changes taking
-//! effect on the next request, and bad login and account input.
+//! effect on the next request, bad login and account input, and the one
+//! clock every route reads.
 
 use std::sync::Arc;
 
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use sentinel_certs::testing::DAY;
 use sentinel_certs::Ca;
-use sentinel_hub::api::{router, ApiState, PROBLEM_JSON};
+use sentinel_http::clock::Clock;
+use sentinel_http::people::TOKEN_LIFETIME_MS;
+use sentinel_hub::api::{router, Api as SharedApi, ApiState, Feed, HubBackend, PROBLEM_JSON};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::people::{grant_role, hash_password};
 use sentinel_hub::PgStore;
@@ -21,6 +25,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::seed_events;
+use crate::e2e::now_ms;
 use crate::{fresh_store, NOW};
 
 const PASSWORD: &str = "a long enough password";
@@ -60,7 +65,7 @@ impl Api {
         let hash = hash_password(PASSWORD).unwrap();
         assert!(self.store.create_account(name, &hash, NOW).await.unwrap());
         if let Some(role) = role {
-            grant_role(&self.own, name, role, "test", now())
+            grant_role(&self.own, name, role, "test", now_ms())
                 .await
                 .unwrap();
         }
@@ -117,13 +122,6 @@ impl Api {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// Every route with the action it is checked against; `{n}` is replaced
@@ -259,7 +257,14 @@ async fn the_public_sees_events_without_people_notes_or_exact_places() {
     let (_, redacted) = api.call("GET", &uri, Some(&pat), None).await;
     assert_eq!(full["assignee"], "officer-1");
     assert!(full["history"].is_array());
-    for field in ["assignee", "notes", "created_by", "conflicts", "history"] {
+    for field in [
+        "assignee",
+        "notes",
+        "reported_by",
+        "media",
+        "conflicts",
+        "history",
+    ] {
         assert!(redacted.get(field).is_none(), "{field}: {redacted}");
     }
     assert_eq!(redacted["title"], full["title"]);
@@ -274,12 +279,22 @@ async fn the_public_sees_events_without_people_notes_or_exact_places() {
             .await;
         assert_eq!(status, StatusCode::OK, "{hidden}");
     }
+    // The public's box is widened to whole cells of the grid its
+    // locations are snapped to: a box inside the cell of the warehouse
+    // (13.41, 52.53), but not around its exact place, finds it for the
+    // public only; the hub's store answers the widened box.
+    let cell = "/api/v1/events?bbox=13.412,52.532,13.414,52.534";
+    let (status, found) = api.call("GET", cell, Some(&pat), None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["items"][0]["id"], hex::encode(events[1].0), "{found}");
+    let (_, exact) = api.call("GET", cell, Some(&ada), None).await;
+    assert_eq!(exact["items"], json!([]), "{exact}");
     let (_, list) = api.call("GET", "/api/v1/events", Some(&pat), None).await;
     assert!(list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|e| e.get("assignee").is_none() && e.get("created_by").is_none()));
+        .all(|e| e.get("assignee").is_none() && e.get("n_notes").is_none()));
     let (status, geo) = api
         .call("GET", "/api/v1/export.geojson", Some(&pat), None)
         .await;
@@ -462,6 +477,63 @@ async fn bad_login_and_account_input_is_refused_naming_the_field() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The API reads one clock, the backend's: the shared routes for token
+/// expiry, the hub's own for the entries and accounts they write. A test
+/// moves it instead of waiting a day.
+#[tokio::test]
+async fn tokens_expire_and_entries_are_stamped_by_the_apis_one_clock() {
+    let (_db, store) = fresh_store().await;
+    let mut api = Api::new(store.clone()).await;
+    api.account("boss", Some(PersonRole::Admin)).await;
+    // Ahead of the real clock, so the own chain's HLC takes it as is.
+    let start = now_ms() + 10 * DAY;
+    let clock = Clock::fixed(start);
+    let backend = HubBackend::new(store.clone(), Some(api.own.author())).with_clock(clock.clone());
+    let state = ApiState::with_api(
+        SharedApi::new(Arc::new(backend), Feed::new()),
+        store,
+        Some(api.own.clone()),
+    );
+    api.app = router(state);
+    let boss = api.login("boss").await;
+
+    let (status, made) = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&boss),
+            Some(json!({"name": "ann", "password": PASSWORD, "role": "officer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, users) = api.call("GET", "/api/v1/users", Some(&boss), None).await;
+    let ann = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "ann")
+        .unwrap();
+    assert_eq!(ann["created_ms"], start, "{users}");
+    let (_, grants) = api
+        .call("GET", "/api/v1/timeline?kind=role_grant", Some(&boss), None)
+        .await;
+    let last = grants["items"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["hlc"]["wall_ms"], start, "{grants}");
+
+    // The token lives its lifetime by that clock, and not a ms longer.
+    clock.advance_ms(TOKEN_LIFETIME_MS - 1);
+    let users = "/api/v1/users";
+    assert_eq!(
+        api.call("GET", users, Some(&boss), None).await.0,
+        StatusCode::OK
+    );
+    clock.advance_ms(1);
+    assert_eq!(
+        api.call("GET", users, Some(&boss), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[test]

@@ -15,7 +15,13 @@ async fn events_filter_by_box_distance_text_status_severity_and_page() {
     assert_eq!(first["title"], "Flooded underpass");
     assert_eq!(first["location"]["lon"], 13.405);
     assert_eq!(first["status"], "reported");
-    assert!(first["conflicts"].is_object());
+    // A list item is a summary (the shared `EventItem`): counts and a
+    // conflict flag, no description or notes.
+    assert_eq!(first["has_conflicts"], false);
+    assert_eq!(first["n_notes"], 0);
+    assert_eq!(first["n_media"], 0);
+    assert!(first["assignee"].is_null());
+    assert!(first.get("description").is_none());
 
     // Keyset pagination, with a new event arriving mid-walk (newer: it
     // sorts before the cursor, so this walk does not see it; nothing of
@@ -112,7 +118,12 @@ async fn event_detail_has_history_and_conflicts_of_concurrent_edits() {
     let detail = ok(&store, &format!("/api/v1/events/{}", event.to_hex())).await;
     assert_eq!(detail["id"], event.to_hex());
     assert_eq!(detail["n_media"], 1);
-    assert_eq!(detail["created_by"], a.to_hex());
+    assert_eq!(detail["media"][0]["name"], "photo-7.jpg");
+    assert_eq!(detail["description"], "reported from the field");
+    // Reported by whoever the first change was made for: these entries
+    // name nobody; its author is the history's first.
+    assert!(detail["reported_by"].is_null(), "{detail}");
+    assert_eq!(detail["history"][0]["author"], a.to_hex());
     let conflicts = detail["conflicts"].as_object().unwrap();
     let titles = conflicts["title"].as_array().unwrap();
     let mut titles: Vec<&str> = titles.iter().map(|t| t.as_str().unwrap()).collect();
@@ -131,10 +142,18 @@ async fn event_detail_has_history_and_conflicts_of_concurrent_edits() {
     if b.to_hex() < a.to_hex() {
         tied.swap(1, 2);
     }
-    assert_eq!(ids(history), tied);
+    let entries: Vec<String> = history
+        .iter()
+        .map(|h| h["entry"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(entries, tied);
     assert_eq!(history[0]["kind"], "event_change");
     assert_eq!(history[3]["kind"], "media_attached");
     assert_eq!(history[0]["hlc"]["wall_ms"], NOW);
+    assert_eq!(history[0]["hlc"]["counter"], 0);
+    assert_eq!(history[0]["seq"], 1);
+    // Not the hub's own entries.
+    assert!(history.iter().all(|h| h["local"] == false), "{history:?}");
 
     // Upper-case hex is the same id; an unknown one is 404.
     let upper = ok(

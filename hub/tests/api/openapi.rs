@@ -12,6 +12,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use sentinel_hub::api::{bare_router, openapi, router, ApiState, PROBLEM_JSON};
+use sentinel_hub::PgStore;
 use sentinel_schema::PersonRole;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -52,6 +53,11 @@ const METHODS: [&str; 8] = [
 
 fn document() -> Value {
     serde_json::to_value(openapi::document()).unwrap()
+}
+
+/// The API as an admin sees it (the test hook: no token needed).
+fn admin(store: PgStore) -> ApiState {
+    ApiState::new(store, None).map_api(|api| api.trusting("admin", PersonRole::Admin))
 }
 
 /// (METHOD, path) of every operation in the document.
@@ -173,7 +179,7 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
     let (_db, store) = fresh_store().await;
     // The routes without the layers: the same table, and no requests in
     // the metrics that `ops.rs` reads.
-    let app = bare_router(ApiState::trusting(store, "admin", PersonRole::Admin));
+    let app = bare_router(admin(store));
     let doc = document();
     let documented = operations(&doc);
     let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
@@ -218,7 +224,7 @@ fn query_params(doc: &Value, method: &str, path: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn each_route_documents_exactly_the_query_parameters_it_accepts() {
     let (_db, store) = fresh_store().await;
-    let app = bare_router(ApiState::trusting(store, "admin", PersonRole::Admin));
+    let app = bare_router(admin(store));
     let doc = document();
     // The routes whose handlers check their query: an unknown parameter is
     // refused, and the refusal lists what the route takes.

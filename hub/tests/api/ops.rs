@@ -21,10 +21,9 @@ use crate::e2e;
 const ADMIN_ORIGIN: &str = "https://admin.example.org";
 
 fn app(store: &PgStore, options: ApiOptions) -> Router {
-    router_with(
-        ApiState::trusting(store.clone(), "admin", PersonRole::Admin),
-        &options,
-    )
+    let admin =
+        ApiState::new(store.clone(), None).map_api(|api| api.trusting("admin", PersonRole::Admin));
+    router_with(admin, &options)
 }
 
 /// A request from `client` (as `serve` with connect info sees it).

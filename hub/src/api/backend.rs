@@ -1,0 +1,235 @@
+//! The hub's store as the shared routes ask it: [`HubBackend`] implements
+//! `sentinel_http::api::Backend` over [`PgStore`] (async, so each answer
+//! is the store's, awaited), with the hub's sensor ingest behind the push
+//! route and a replaceable clock.
+//!
+//! Never does: SQL (the store's), or decide who may ask what (the shared
+//! routes check the caller).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
+use sentinel_http::clock::Clock;
+use sentinel_http::sensor::STORE_FAILED;
+use sentinel_http::Problem;
+use sentinel_schema::query::{
+    EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
+    SensorSeen,
+};
+use sentinel_schema::{AuthorId, EventId, PersonRole};
+use sentinel_sync::push::PushError;
+use serde_json::Value;
+
+use crate::sensors::{IngestError, SensorIngest};
+use crate::store::{PgStore, StoreError};
+
+/// A store that does not answer is a 503; the cause goes to the log, not
+/// to the client.
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        Problem::unavailable(&e)
+    }
+}
+
+/// The common name of a DER certificate's subject.
+pub(super) fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
+}
+
+/// The hub's backend of the shared routes.
+pub struct HubBackend {
+    store: PgStore,
+    /// The hub's own key: its entries are `local` in an event's history.
+    own: Option<AuthorId>,
+    /// Sensor pushes; `None`: the push route answers 503.
+    sensors: Option<Arc<SensorIngest>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for HubBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubBackend")
+            .field("own", &self.own)
+            .field("sensors", &self.sensors.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubBackend {
+    /// Over `store`, the hub's key being `own`, on the system clock,
+    /// without sensor pushes.
+    pub fn new(store: PgStore, own: Option<AuthorId>) -> HubBackend {
+        HubBackend {
+            store,
+            own,
+            sensors: None,
+            clock: Clock::system(),
+        }
+    }
+
+    /// Takes sensor pushes through `sensors`.
+    pub fn with_sensors(self, sensors: Arc<SensorIngest>) -> HubBackend {
+        HubBackend {
+            sensors: Some(sensors),
+            ..self
+        }
+    }
+
+    /// Reads `clock` instead of the system's (tests).
+    pub fn with_clock(self, clock: Clock) -> HubBackend {
+        HubBackend { clock, ..self }
+    }
+}
+
+/// A refused push as `docs/protocol.md` 3.7 names it.
+fn refusal(e: &PushError<StoreError>) -> PushRefusal {
+    let detail = match e {
+        // The cause is the operator's business, not the sensor's.
+        PushError::Store(cause) => {
+            tracing::error!("sensor push: the store failed: {cause}");
+            STORE_FAILED.to_owned()
+        }
+        other => other.to_string(),
+    };
+    PushRefusal {
+        status: e.status(),
+        code: e.code(),
+        detail,
+        index: e.index(),
+        seqs: e.seqs(),
+    }
+}
+
+/// A push that could not be taken for a reason of the receiver's.
+fn store_failed(detail: &str) -> PushRefusal {
+    PushRefusal {
+        status: 503,
+        code: "store_failed",
+        detail: detail.to_owned(),
+        index: None,
+        seqs: None,
+    }
+}
+
+#[async_trait]
+impl Backend for HubBackend {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Ready when the database answers and every migration this binary
+    /// knows is applied.
+    async fn ready(&self) -> Result<(), Problem> {
+        let missing = self.store.missing_migrations().await?;
+        if !missing.is_empty() {
+            return Err(Problem::not_ready(format!(
+                "migrations not applied: {missing:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Roles are read from the log on every request, so a role change, a
+    /// logout or a disabled account takes effect on the next one.
+    async fn signed_in(
+        &self,
+        token: [u8; 32],
+        now_ms: u64,
+    ) -> Result<Option<(String, PersonRole)>, Problem> {
+        let Some(name) = self.store.token_account(&token, now_ms).await? else {
+            return Ok(None);
+        };
+        let role = self.store.role_of(&name).await?;
+        Ok(Some((name, role)))
+    }
+
+    async fn password(&self, name: &str) -> Result<Option<PasswordRecord>, Problem> {
+        Ok(self
+            .store
+            .account_secret(name)
+            .await?
+            .map(|(hash, disabled)| PasswordRecord { hash, disabled }))
+    }
+
+    async fn open_session(
+        &self,
+        token: [u8; 32],
+        name: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<PersonRole, Problem> {
+        self.store
+            .insert_token(&token, name, now_ms, expires_ms)
+            .await?;
+        Ok(self.store.role_of(name).await?)
+    }
+
+    async fn close_session(&self, token: [u8; 32]) -> Result<(), Problem> {
+        Ok(self.store.revoke_token(&token).await?)
+    }
+
+    async fn search(&self, search: EventSearch) -> Result<EventPage, Problem> {
+        Ok(self.store.search_events(&search).await?)
+    }
+
+    async fn event(&self, id: EventId) -> Result<Option<EventRecord>, Problem> {
+        Ok(self.store.event_record(&id, self.own.as_ref()).await?)
+    }
+
+    async fn push(&self, body: Bytes, now_ms: u64) -> Result<Value, PushRefusal> {
+        let Some(ingest) = &self.sensors else {
+            return Err(store_failed("sensor pushes are not served by this process"));
+        };
+        match ingest.push(body.to_vec(), now_ms).await {
+            Ok(ingested) => serde_json::to_value(&ingested.accepted.report).map_err(|e| {
+                tracing::error!("sensor push: the report does not serialise: {e}");
+                store_failed(STORE_FAILED)
+            }),
+            Err(IngestError::Push(e)) => Err(refusal(&e)),
+            Err(e) => {
+                tracing::error!("sensor push: {e}");
+                Err(store_failed(STORE_FAILED))
+            }
+        }
+    }
+
+    async fn readings(
+        &self,
+        filter: ReadingFilter,
+        after: Option<ReadingCursor>,
+        limit: usize,
+    ) -> Result<Vec<ReadingRow>, Problem> {
+        Ok(self.store.readings(&filter, after, limit).await?)
+    }
+
+    async fn reading_buckets(
+        &self,
+        filter: ReadingFilter,
+        bucket_ms: u64,
+        max_buckets: u64,
+    ) -> Result<Option<Vec<ReadingBucket>>, Problem> {
+        Ok(self
+            .store
+            .reading_buckets(&filter, bucket_ms, max_buckets)
+            .await?)
+    }
+
+    /// The hub stores only certificates that verified against the
+    /// deployment CA, so a stored certificate's name is vouched for.
+    async fn sensors(&self) -> Result<Vec<(SensorSeen, Option<String>)>, Problem> {
+        Ok(self
+            .store
+            .sensors_seen()
+            .await?
+            .into_iter()
+            .map(|s| {
+                let name = s.certificate_der.as_deref().and_then(common_name);
+                (s, name)
+            })
+            .collect())
+    }
+}
