@@ -36,6 +36,7 @@ pub mod quic_media;
 pub use quic_media::blobs;
 pub mod push;
 mod receive;
+pub mod reject;
 pub mod session;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -46,6 +47,7 @@ pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
 pub use receive::Refusal;
+pub use reject::{Quarantined, RejectReason, Rejection, UnknownReasonCode};
 pub use session::{Session, SessionConfig, SessionError, SessionEvent, SessionStats};
 pub use store::{ApplyReport, SyncStore};
 pub use trust::{AuthorInfo, Revocations, TrustAnchor};

@@ -55,6 +55,7 @@ use sentinel_schema::{
 
 use crate::message::MessageError;
 use crate::receive::{check_author, Refusal};
+use crate::reject::RejectReason;
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
 
@@ -115,7 +116,7 @@ impl PushRefusal {
             PushRefusal::FutureClock { .. } => "future_clock",
             PushRefusal::OutOfOrder { .. } => "out_of_order",
             PushRefusal::Chain(f) => f.code(),
-            PushRefusal::MissingBelowHead(_) => "missing_below_head",
+            PushRefusal::MissingBelowHead(_) => RejectReason::MissingBelowHead.code(),
         }
     }
 }

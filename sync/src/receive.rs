@@ -29,12 +29,13 @@ use sentinel_schema::{
 use crate::checkpoint::{Attested, Breach};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Message};
+use crate::reject::{RejectReason, Rejection};
 use crate::session::{store_fault, Ctx, Fault, Outbox, SessionConfig, SessionEvent};
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations};
 
-/// Why the session refused an entry before it reached the store. The
-/// [`Refusal::code`] is the quarantine reason code.
+/// Why the session refused an entry before it reached the store.
+/// [`Refusal::reason`] is what the quarantine keeps.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -73,16 +74,31 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The stable quarantine code.
-    pub fn code(&self) -> &'static str {
+    /// Why, as the quarantine keeps it.
+    pub fn reason(&self) -> RejectReason {
         match self {
-            Refusal::Signature(e) => e.code(),
-            Refusal::UnknownAuthor(_) => "unknown_author",
-            Refusal::CertificateNotValid { .. } => "certificate_not_valid",
-            Refusal::Revoked { .. } => "revoked",
-            Refusal::RoleNotAllowed { .. } => "role_not_allowed",
-            Refusal::BadChange(_) => "bad_change",
-            Refusal::ContradictsCheckpoint(_) => "contradicts_checkpoint",
+            Refusal::Signature(e) => RejectReason::from(e),
+            Refusal::UnknownAuthor(_) => RejectReason::UnknownAuthor,
+            Refusal::CertificateNotValid { .. } => RejectReason::CertificateNotValid,
+            Refusal::Revoked { .. } => RejectReason::Revoked,
+            Refusal::RoleNotAllowed { .. } => RejectReason::RoleNotAllowed,
+            Refusal::BadChange(_) => RejectReason::BadChange,
+            Refusal::ContradictsCheckpoint(_) => RejectReason::ContradictsCheckpoint,
+        }
+    }
+
+    /// The stable quarantine code: [`RejectReason::code`] of
+    /// [`Refusal::reason`].
+    pub fn code(&self) -> &'static str {
+        self.reason().code()
+    }
+
+    /// The entry, refused for this.
+    pub(crate) fn reject(&self, entry: SignedEntry) -> Rejection {
+        Rejection {
+            entry,
+            reason: self.reason(),
+            detail: self.to_string(),
         }
     }
 }
@@ -279,12 +295,11 @@ impl Exchange {
             *s = (*s).max(e.seq());
         }
 
-        let mut rejected: Vec<(SignedEntry, String, String)> = Vec::new();
+        let mut rejected: Vec<Rejection> = Vec::new();
         let (good, bad) = verify_all(entries);
         for r in bad {
-            let refusal = Refusal::Signature(r.error);
             self.refuse(&r.entry);
-            rejected.push((r.entry, refusal.code().into(), refusal.to_string()));
+            rejected.push(Refusal::Signature(r.error).reject(r.entry));
         }
         let mut passing = Vec::with_capacity(good.len());
         for e in good {
@@ -296,7 +311,7 @@ impl Exchange {
                         ctx.out.event(SessionEvent::CheckpointBreach(**breach));
                     }
                     self.refuse(&e);
-                    rejected.push((e.into_signed(), refusal.code().into(), refusal.to_string()));
+                    rejected.push(refusal.reject(e.into_signed()));
                 }
             }
         }
@@ -309,11 +324,11 @@ impl Exchange {
 
         if !rejected.is_empty() {
             ctx.out.stats.entries_quarantined += rejected.len() as u64;
-            for (e, code, reason) in &rejected {
+            for r in &rejected {
                 ctx.out.event(SessionEvent::Quarantined {
-                    id: e.id(),
-                    code: code.clone(),
-                    reason: reason.clone(),
+                    id: r.entry.id(),
+                    reason: r.reason,
+                    detail: r.detail.clone(),
                 });
             }
             store
@@ -341,15 +356,15 @@ impl Exchange {
                     seq: *seq,
                 });
             }
-            for (id, code, reason) in &report.quarantined {
-                if let Some((author, seq)) = ids.get(id) {
+            for q in &report.quarantined {
+                if let Some((author, seq)) = ids.get(&q.id) {
                     let from = self.refused_from.entry(*author).or_insert(*seq);
                     *from = (*from).min(*seq);
                 }
                 ctx.out.event(SessionEvent::Quarantined {
-                    id: *id,
-                    code: code.clone(),
-                    reason: reason.clone(),
+                    id: q.id,
+                    reason: q.reason,
+                    detail: q.detail.clone(),
                 });
             }
             let stats = &mut ctx.out.stats;
@@ -364,7 +379,7 @@ impl Exchange {
             }
             for (id, by, revocation) in revocations {
                 // Duplicates count too: the store holds them either way.
-                if report.quarantined.iter().any(|(q, _, _)| *q == id) {
+                if report.quarantined.iter().any(|q| q.id == id) {
                     continue;
                 }
                 let last = ctx

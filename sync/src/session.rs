@@ -45,6 +45,7 @@ use crate::exchange::Exchange;
 use crate::handshake::{ExpectHeads, ExpectHello};
 use crate::message::{self, CloseCode, Hello, Message, PROTOCOL_VERSION};
 use crate::receive::Verifier;
+use crate::reject::RejectReason;
 use crate::store::SyncStore;
 use crate::trust::{Revocations, TrustAnchor};
 
@@ -124,12 +125,13 @@ pub enum SessionEvent {
     },
     /// Two different entries of `author` at `seq`: both kept as evidence.
     Fork { author: AuthorId, seq: u64 },
-    /// An entry from the peer failed a check and was quarantined; `code`
-    /// is stable (see `docs/protocol.md` 2.6), `reason` is for people.
+    /// An entry from the peer failed a check and was quarantined; the
+    /// reason's code is stable (see `docs/protocol.md` 2.6), `detail` is
+    /// for people.
     Quarantined {
         id: EntryId,
-        code: String,
-        reason: String,
+        reason: RejectReason,
+        detail: String,
     },
     /// A certificate from the peer did not verify and was not stored.
     CertificateRefused { author: AuthorId, reason: String },
