@@ -22,12 +22,14 @@
 pub mod ca_trust;
 mod cbor;
 pub mod checkpoint;
+mod context;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod exchange;
 mod handshake;
 pub mod memory;
 pub mod message;
+mod message_error;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "quic")]
@@ -42,12 +44,13 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trust;
+mod verify;
 
 pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
-pub use receive::Refusal;
 pub use reject::{Quarantined, RejectReason, Rejection, UnknownReasonCode};
 pub use session::{Session, SessionConfig, SessionError, SessionEvent, SessionStats};
 pub use store::{ApplyReport, SyncStore};
 pub use trust::{AuthorInfo, Revocations, TrustAnchor};
+pub use verify::Refusal;

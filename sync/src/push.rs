@@ -54,10 +54,10 @@ use sentinel_schema::{
 };
 
 use crate::message::MessageError;
-use crate::receive::{check_author, Refusal};
 use crate::reject::RejectReason;
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
+use crate::verify::{check_author, Refusal};
 
 pub use wire::{decode, encode, Push, MAX_PUSH_BYTES, MAX_PUSH_ENTRIES};
 
