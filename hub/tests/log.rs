@@ -3,6 +3,7 @@
 
 use sentinel_schema::Head;
 use sentinel_sync::testing::{chain, key, media, reading, sign_after};
+use sentinel_sync::RejectReason;
 
 use crate::{fresh_store, verified, NOW};
 
@@ -71,7 +72,10 @@ async fn a_gap_is_released_when_it_closes() {
     let report = store.apply(verified(&log[3..]), NOW).await.unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(report.quarantined.len(), 3);
-    assert!(report.quarantined.iter().all(|(_, code, _)| code == "gap"));
+    assert!(report
+        .quarantined
+        .iter()
+        .all(|q| q.reason == RejectReason::Gap));
     assert_eq!(store.head(&author).await.unwrap(), Some(head_of(&log[1])));
 
     let report = store.apply(verified(&log[2..3]), NOW).await.unwrap();
@@ -120,7 +124,7 @@ async fn a_gap_within_one_batch_is_released_by_the_same_batch() {
         .unwrap();
     assert_eq!(report.applied, 2);
     assert_eq!(report.quarantined.len(), 1);
-    assert_eq!(report.quarantined[0].0, log[4].id());
+    assert_eq!(report.quarantined[0].id, log[4].id());
     let report = store.apply(verified(&log[3..4]), NOW).await.unwrap();
     assert_eq!(report.applied, 2, "seq 4 releases seq 5");
     assert_eq!(

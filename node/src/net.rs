@@ -24,7 +24,7 @@ use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle, Revo
 use sentinel_schema::{AuthorId, Body, BodyKind, DeviceRole, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Outcome, Side, Until};
-use sentinel_sync::{ApplyReport, Session, SessionConfig, SessionEvent, SyncStore};
+use sentinel_sync::{ApplyReport, Rejection, Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::sync::watch;
 
 use crate::node::{Node, NodeError, CA_FILE, CERT_FILE, KEY_FILE};
@@ -165,11 +165,7 @@ impl SyncStore for Node {
         Ok(report)
     }
 
-    fn quarantine(
-        &mut self,
-        rejected: Vec<(SignedEntry, String, String)>,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    fn quarantine(&mut self, rejected: Vec<Rejection>, now_ms: u64) -> Result<(), StoreError> {
         self.store_mut().quarantine(rejected, now_ms)
     }
 

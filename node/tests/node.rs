@@ -8,6 +8,7 @@ use sentinel_node::spatial::BBox;
 use sentinel_node::store::log::entries_after;
 use sentinel_node::store::query::EventQuery;
 use sentinel_schema::*;
+use sentinel_sync::RejectReason;
 use tempfile::TempDir;
 
 const T0: u64 = 1_795_000_000_000;
@@ -339,7 +340,7 @@ fn remote_gaps_are_quarantined_then_released_and_forks_kept() {
     let r = b.apply_remote(verified(&all[3..]), T0).unwrap();
     assert_eq!(r.applied, 0);
     assert_eq!(r.quarantined.len(), 2);
-    assert_eq!(r.quarantined[0].1, "not_starting_at_one");
+    assert_eq!(r.quarantined[0].reason, RejectReason::NotStartingAtOne);
     // 1..=3 arrive: the chain is whole, but 4 and 5 were refused for the
     // missing start, not for a gap, so they wait for the next delivery.
     let r = b.apply_remote(verified(&all[..3]), T0).unwrap();

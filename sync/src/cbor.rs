@@ -7,7 +7,7 @@
 //! than widening the schema's API. The reader refuses any head that is not
 //! the shortest for its value, so every message has exactly one encoding.
 
-use crate::message::MessageError;
+use crate::message_error::MessageError;
 
 const MAJOR_UINT: u8 = 0;
 pub(crate) const MAJOR_BYTES: u8 = 2;

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use sentinel_schema::{verify_all, AuthorId, Head, SignedEntry, VerifiedEntry};
 
+use crate::reject::{RejectReason, Rejection};
 use crate::store::SyncStore;
 use crate::testing::{chain, key, media, reading, sign_after, TestCa};
 
@@ -107,8 +108,12 @@ fn gap_is_quarantined<S: SyncStore>(s: &mut S) {
     let report = s.apply(verified(&log[3..]), NOW).unwrap();
     assert_eq!(report.applied, 0);
     assert_eq!(report.quarantined.len(), 1, "a gap is quarantined");
-    assert_eq!(report.quarantined[0].0, log[3].id());
-    assert_eq!(report.quarantined[0].1, "gap", "with the code `gap`");
+    assert_eq!(report.quarantined[0].id, log[3].id());
+    assert_eq!(
+        report.quarantined[0].reason,
+        RejectReason::Gap,
+        "with the reason `gap`"
+    );
     assert_eq!(s.head(&log[0].author()).unwrap(), Some(head_of(&log[1])));
 }
 
@@ -116,7 +121,7 @@ fn chain_must_start_at_one_and_link<S: SyncStore>(s: &mut S) {
     let log = chain(&key(5), 3, reading);
     let report = s.apply(verified(&log[1..2]), NOW).unwrap();
     assert_eq!(report.quarantined.len(), 1);
-    assert_eq!(report.quarantined[0].1, "not_starting_at_one");
+    assert_eq!(report.quarantined[0].reason, RejectReason::NotStartingAtOne);
     assert_eq!(s.head(&log[0].author()).unwrap(), None);
 
     // Seq 2 whose prev is not the held seq 1.
@@ -126,7 +131,7 @@ fn chain_must_start_at_one_and_link<S: SyncStore>(s: &mut S) {
     let stray = sign_after(&k, Some(&other_first), NOW, reading(100));
     let report = s.apply(verified(&[stray]), NOW).unwrap();
     assert_eq!(report.quarantined.len(), 1);
-    assert_eq!(report.quarantined[0].1, "wrong_prev");
+    assert_eq!(report.quarantined[0].reason, RejectReason::WrongPrev);
 }
 
 fn fork_is_reported_and_first_entry_stays<S: SyncStore>(s: &mut S) {
@@ -187,16 +192,16 @@ fn entries_after_orders_and_limits<S: SyncStore>(s: &mut S) {
 
 fn quarantine_keeps_entries_out_of_the_log<S: SyncStore>(s: &mut S) {
     let log = chain(&key(8), 2, reading);
-    s.quarantine(
-        vec![(log[0].clone(), "role_not_allowed".into(), "test".into())],
-        NOW,
-    )
-    .unwrap();
-    s.quarantine(
-        vec![(log[0].clone(), "role_not_allowed".into(), "test".into())],
-        NOW,
-    )
-    .unwrap();
+    let rejected = || {
+        vec![Rejection {
+            entry: log[0].clone(),
+            reason: RejectReason::RoleNotAllowed,
+            detail: "test".into(),
+        }]
+    };
+    s.quarantine(rejected(), NOW).unwrap();
+    s.quarantine(rejected(), NOW)
+        .expect("quarantining an entry twice is not an error");
     assert_eq!(
         s.head(&log[0].author()).unwrap(),
         None,

@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sentinel_schema::{AuthorId, Head, Heads, SignedEntry};
 
+use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::message::{
     encode_entries, entries_frame_base, entry_wire_len, CloseCode, Message,
     MAX_CERTIFICATES_PER_MESSAGE,
 };
-use crate::session::{store_fault, Ctx, Fault, SessionEvent};
 use crate::store::SyncStore;
 
 /// Work waiting to be put in batches, in order.
@@ -182,9 +182,7 @@ impl Exchange {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), Fault> {
         match message {
-            Message::Certificates(certs) => ctx
-                .verifier
-                .on_certificates(certs, store, ctx.config, ctx.out),
+            Message::Certificates(certs) => self.on_certificates(certs, store, ctx),
             Message::Entries(raw) => self.on_entries(raw, store, ctx),
             Message::Ack(heads) => {
                 self.on_ack(heads, ctx)?;

@@ -1,11 +1,23 @@
 //! The first two states of a session: Hello, and the heads exchange.
+//! Each handler answers with the [`Step`] the session takes next; the
+//! session (`session.rs`) owns the state it becomes.
 
 use sentinel_schema::{AuthorId, DeviceRole, Head, Heads};
 
+use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Hello, Message, MAX_HEADS_PER_MESSAGE, PROTOCOL_VERSION};
-use crate::session::{store_fault, Ctx, Fault, SessionEvent, State};
 use crate::store::SyncStore;
+
+/// Where the handshake goes after a message.
+pub(crate) enum Step {
+    /// Digests differ and our heads are sent: collect the peer's.
+    ExpectHeads(Box<ExpectHeads>),
+    /// Both heads known: exchange what each lacks.
+    Reconciling(Box<Exchange>),
+    /// The digests were equal: both sides are caught up.
+    Live(Box<Exchange>),
+}
 
 pub(crate) struct ExpectHello {
     /// Our heads when Hello was sent: if the digests match, the peer's.
@@ -24,7 +36,7 @@ impl ExpectHello {
         hello: Hello,
         store: &mut S,
         ctx: &mut Ctx<'_>,
-    ) -> Result<State, Fault> {
+    ) -> Result<Step, Fault> {
         if hello.version != PROTOCOL_VERSION {
             return Err(Fault::Peer(
                 CloseCode::UnsupportedVersion,
@@ -49,7 +61,7 @@ impl ExpectHello {
             let mut x = Box::new(Exchange::in_sync(send_to_peer, &self.heads));
             // Entries written since Hello was sent go out now.
             x.push_new(store, ctx)?;
-            return Ok(State::Live(x));
+            return Ok(Step::Live(x));
         }
         let heads = store.heads().map_err(store_fault)?;
         let all: Vec<(AuthorId, Head)> = heads.iter().map(|(a, h)| (*a, *h)).collect();
@@ -66,7 +78,7 @@ impl ExpectHello {
                 last: chunks.peek().is_none(),
             });
         }
-        Ok(State::ExpectHeads(Box::new(ExpectHeads {
+        Ok(Step::ExpectHeads(Box::new(ExpectHeads {
             send_to_peer,
             received: Vec::new(),
         })))
@@ -80,7 +92,7 @@ impl ExpectHeads {
         last: bool,
         store: &mut S,
         ctx: &mut Ctx<'_>,
-    ) -> Result<State, Fault> {
+    ) -> Result<Step, Fault> {
         if let (Some((prev, _)), Some((first, _))) = (self.received.last(), heads.first()) {
             if prev >= first {
                 return Err(Fault::Peer(
@@ -100,7 +112,7 @@ impl ExpectHeads {
         }
         self.received.extend(heads);
         if !last {
-            return Ok(State::ExpectHeads(self));
+            return Ok(Step::ExpectHeads(self));
         }
         check_checkpoints(&self.received, ctx);
         let mut x = Box::new(Exchange::from_heads(
@@ -110,7 +122,7 @@ impl ExpectHeads {
             ctx,
         )?);
         x.fill(store, ctx)?;
-        Ok(State::Reconciling(x))
+        Ok(Step::Reconciling(x))
     }
 }
 

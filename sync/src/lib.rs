@@ -6,46 +6,56 @@
 //! reconciliation, batching and acknowledgements, the [`SyncStore`] trait
 //! with an in-memory implementation ([`MemoryStore`]) and its contract
 //! test suite, the [`TrustAnchor`] seam for certificates and revocation
-//! lists (with [`ca_trust::CaTrust`] over the deployment CA), and (feature
-//! `quic`, on by default) a thin QUIC driver in [`quic`], media streams in
+//! lists (with [`ca_trust::CaTrust`] over the deployment CA), the
+//! quarantine's reasons ([`RejectReason`]), and (feature `quic`, on by
+//! default) a thin QUIC driver in [`quic`], media streams in
 //! [`quic_media`] and the content-addressed blob folder node and hub share
-//! in [`blobs`] (`quic_media::blobs`). Sensor push ([`push`]) checks and
-//! applies the entries a sensor sends over HTTP, for node and hub routes.
+//! in [`blobs`]. Sensor push ([`push`]) checks and applies the entries a
+//! sensor sends over HTTP, for node and hub routes.
 //!
-//! Never does: SQL, IO outside the `quic` and `quic_media` modules,
-//! reading the clock, or knowing whether it runs in a node or a hub. A tidy test
-//! (`tests/tidy.rs`) fails if that changes.
+//! Never does: SQL, IO or clock reads outside the files the tidy test
+//! (`tests/tidy.rs`) names one by one (the QUIC drivers, the media
+//! transport, the blob folder and the one clock), or knowing whether it
+//! runs in a node or a hub. The tidy test fails if that changes, and if
+//! the files' imports ever form a loop.
 
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "quic")]
+pub mod blobs;
+#[cfg(feature = "quic")]
 pub mod ca_trust;
 mod cbor;
 pub mod checkpoint;
+#[cfg(feature = "quic")]
+mod clock;
+mod context;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod exchange;
 mod handshake;
 pub mod memory;
 pub mod message;
+mod message_error;
+pub mod push;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "quic")]
 pub mod quic_media;
-#[cfg(feature = "quic")]
-pub use quic_media::blobs;
-pub mod push;
 mod receive;
+pub mod reject;
 pub mod session;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trust;
+mod verify;
 
 pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
-pub use receive::Refusal;
+pub use reject::{Quarantined, RejectReason, Rejection, UnknownReasonCode};
 pub use session::{Session, SessionConfig, SessionError, SessionEvent, SessionStats};
 pub use store::{ApplyReport, SyncStore};
 pub use trust::{AuthorInfo, Revocations, TrustAnchor};
+pub use verify::Refusal;

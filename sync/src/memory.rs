@@ -18,6 +18,7 @@ use sentinel_schema::{
 };
 
 use crate::checkpoint::{Attestation, Attested};
+use crate::reject::{RejectReason, Rejection};
 use crate::store::{ApplyReport, SyncStore};
 
 /// Why a [`MemoryStore`] call failed.
@@ -37,8 +38,9 @@ pub enum MemoryStoreError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuarantinedEntry {
     pub entry: SignedEntry,
-    pub code: String,
-    pub reason: String,
+    pub reason: RejectReason,
+    /// The reason in words.
+    pub detail: String,
     pub at_ms: u64,
 }
 
@@ -293,15 +295,14 @@ impl SyncStore for MemoryStore {
                     }
                 }
                 Err(fault) => {
-                    report
-                        .quarantined
-                        .push((e.id(), fault.code().into(), fault.to_string()));
+                    let rejection = Rejection::chain(e, &fault);
+                    report.quarantined.push(rejection.quarantined());
                     self.quarantine.insert(
-                        e.id(),
+                        rejection.entry.id(),
                         QuarantinedEntry {
-                            code: fault.code().into(),
-                            reason: fault.to_string(),
-                            entry: e,
+                            entry: rejection.entry,
+                            reason: rejection.reason,
+                            detail: rejection.detail,
                             at_ms: now_ms,
                         },
                     );
@@ -317,16 +318,21 @@ impl SyncStore for MemoryStore {
 
     fn quarantine(
         &mut self,
-        rejected: Vec<(SignedEntry, String, String)>,
+        rejected: Vec<Rejection>,
         now_ms: u64,
     ) -> Result<(), MemoryStoreError> {
-        for (entry, code, reason) in rejected {
+        for Rejection {
+            entry,
+            reason,
+            detail,
+        } in rejected
+        {
             self.quarantine
                 .entry(entry.id())
                 .or_insert(QuarantinedEntry {
                     entry,
-                    code,
                     reason,
+                    detail,
                     at_ms: now_ms,
                 });
         }

@@ -12,9 +12,10 @@
 //! length), then reads the message with explicit caps on every count.
 
 use sentinel_schema::limits::MAX_FRAME_BYTES;
-use sentinel_schema::{AuthorId, DecodeError, DeviceRole, Head};
+use sentinel_schema::{AuthorId, DeviceRole, Head};
 
 use crate::cbor::{head_len, Writer};
+pub use crate::message_error::MessageError;
 
 mod decode;
 
@@ -177,41 +178,7 @@ pub struct Frame {
     pub message: Message,
 }
 
-/// Why bytes are not a valid sync frame. Decoding never panics.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    /// The frame is larger than [`MAX_MESSAGE_BYTES`].
-    #[error("frame of {len} bytes exceeds the limit of {max}")]
-    TooLarge { len: usize, max: usize },
-    /// Not exactly one well-formed CBOR item within the nesting limit
-    /// (found by the generic check that runs before decoding).
-    #[error("not well-formed CBOR: {0}")]
-    NotWellFormed(DecodeError),
-    /// The input ends before a declared item does.
-    #[error("`{field}` at byte {at} is truncated")]
-    Truncated { at: usize, field: &'static str },
-    /// A field has the wrong CBOR type.
-    #[error("`{field}` at byte {at}: expected {expected}")]
-    WrongType {
-        at: usize,
-        field: &'static str,
-        expected: &'static str,
-    },
-    /// A head is longer than the shortest one for its value.
-    #[error("`{field}` at byte {at} is not in the shortest encoding")]
-    NonCanonical { at: usize, field: &'static str },
-    /// A count, length or value outside what the field allows.
-    #[error("`{field}` out of range: {what}")]
-    OutOfRange { field: &'static str, what: String },
-    /// The message type number is not known.
-    #[error("unknown message type {0}")]
-    UnknownType(u64),
-    /// Bytes left over after the message.
-    #[error("trailing bytes from byte {at}")]
-    TrailingBytes { at: usize },
-}
-
+// Here rather than with the error: the close codes are the messages'.
 impl MessageError {
     /// The close code a session uses when a peer's frame fails to decode.
     pub fn close_code(&self) -> CloseCode {

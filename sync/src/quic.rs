@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -19,6 +19,7 @@ use sentinel_certs::{peer_identity, CaCert, Identity};
 use sentinel_schema::limits::MAX_FRAME_BYTES;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::clock::now_ms;
 use crate::message::CloseCode;
 use crate::session::{Session, SessionError, SessionEvent, SessionStats};
 use crate::store::SyncStore;
@@ -152,13 +153,6 @@ pub struct Outcome {
     /// The peer closed it (rather than this side).
     pub remote: bool,
     pub caught_up: bool,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Keeps the reason a connection ended (a refused certificate, a close

@@ -18,242 +18,64 @@
 //! An entry refused at 2–7 is quarantined, and later entries of the same
 //! author in this session are skipped: they could not link. They are not
 //! acknowledged, so the sender still has them.
+//!
+//! The checks themselves are `verify.rs`'s; this file turns their verdicts
+//! into quarantine, events and acknowledgements, and learns the
+//! certificates and revocation lists a peer sends.
 
 use std::collections::BTreeMap;
 
-use sentinel_schema::{
-    check_change, verify_all, AuthorId, Body, BodyKind, DeviceRole, Entry, EntryId, EventError,
-    Head, Revocation, SignedEntry, VerifyError,
-};
+use sentinel_schema::{verify_all, AuthorId, Body, EntryId, Head, Revocation, SignedEntry};
 
-use crate::checkpoint::{Attested, Breach};
+use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Message};
-use crate::session::{store_fault, Ctx, Fault, Outbox, SessionConfig, SessionEvent};
+use crate::reject::Rejection;
 use crate::store::SyncStore;
-use crate::trust::{AuthorInfo, Revocations};
+use crate::verify::Refusal;
 
-/// Why the session refused an entry before it reached the store. The
-/// [`Refusal::code`] is the quarantine reason code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// The signature does not verify, or the author is not a usable key.
-    #[error(transparent)]
-    Signature(VerifyError),
-    /// No valid certificate is known for the author.
-    #[error("no valid certificate is known for author {0}")]
-    UnknownAuthor(AuthorId),
-    /// The author's certificate does not cover the entry's HLC time.
-    #[error("the certificate of {author} is not valid at {wall_ms} (valid {not_before_ms}..={not_after_ms})")]
-    CertificateNotValid {
-        author: AuthorId,
-        wall_ms: u64,
-        not_before_ms: u64,
-        not_after_ms: u64,
-    },
-    /// The revocation list, or a hub's revocation entry, ends the author's
-    /// valid entries before this seq.
-    #[error("author {author} is revoked: seq {seq} is after the last valid seq {last_valid_seq}")]
-    Revoked {
-        author: AuthorId,
-        seq: u64,
-        last_valid_seq: u64,
-    },
-    /// The author's role may not write this kind of entry.
-    #[error("a {role} may not write {} entries", kind.as_str())]
-    RoleNotAllowed { role: DeviceRole, kind: BodyKind },
-    /// An event change that does not decode, or whose Automerge actor is
-    /// not the entry's author.
-    #[error("event change: {0}")]
-    BadChange(EventError),
-    /// A hub checkpoint attests another entry at this entry's position.
-    #[error("{0}")]
-    ContradictsCheckpoint(Box<Breach>),
-}
-
-impl Refusal {
-    /// The stable quarantine code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::Signature(e) => e.code(),
-            Refusal::UnknownAuthor(_) => "unknown_author",
-            Refusal::CertificateNotValid { .. } => "certificate_not_valid",
-            Refusal::Revoked { .. } => "revoked",
-            Refusal::RoleNotAllowed { .. } => "role_not_allowed",
-            Refusal::BadChange(_) => "bad_change",
-            Refusal::ContradictsCheckpoint(_) => "contradicts_checkpoint",
-        }
-    }
-}
-
-/// The trust state of a session: the revocation list in force, the
-/// revocation entries applied in this session and the authors whose
-/// certificates have been verified.
-#[derive(Debug, Default)]
-pub(crate) struct Verifier {
-    pub(crate) revocations: Revocations,
-    /// Last valid seqs from hub `revocation` entries this session applied,
-    /// the strictest per author. Those the driver already held come from
-    /// [`crate::TrustAnchor::entry_revocation`].
-    applied_revocations: BTreeMap<AuthorId, u64>,
-    /// Verified certificates; `None` when none is known (cached misses).
-    authors: BTreeMap<AuthorId, Option<AuthorInfo>>,
-    /// Heads the store's hub checkpoints attest, read when the session
-    /// started.
-    pub(crate) attested: Attested,
-}
-
-impl Verifier {
-    fn author<S: SyncStore>(
-        &mut self,
-        author: AuthorId,
-        store: &S,
-        config: &SessionConfig,
-    ) -> Result<Option<AuthorInfo>, Fault> {
-        if let Some(info) = self.authors.get(&author) {
-            return Ok(*info);
-        }
-        let info = match store.certificate(&author).map_err(store_fault)? {
-            Some(der) => config
-                .trust
-                .stored_certificate(&der)
-                .ok()
-                .filter(|info| info.author == author),
-            None => None,
-        };
-        self.authors.insert(author, info);
-        Ok(info)
-    }
-
-    /// The last valid seq of `author`, if revoked: the strictest of the
-    /// list, the driver's entry revocations and those applied here.
-    fn last_valid_seq(&self, author: &AuthorId, config: &SessionConfig) -> Option<u64> {
-        [
-            self.revocations.last_valid_seq(author),
-            config.trust.entry_revocation(author),
-            self.applied_revocations.get(author).copied(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// Checks 3–7 of the module doc for one signature-checked entry.
-    fn check(
-        &self,
-        e: &SignedEntry,
-        info: Option<AuthorInfo>,
-        config: &SessionConfig,
-    ) -> Result<(), Refusal> {
-        let entry = e.entry();
-        check_author(entry, info, self.last_valid_seq(&entry.author, config))?;
-        if let Body::EventChange(change) = &entry.body {
-            check_change(&entry.author, &change.change).map_err(Refusal::BadChange)?;
-        }
-        if let Some(breach) = self.attested.check_entry(entry.author, entry.seq, e.id()) {
-            return Err(Refusal::ContradictsCheckpoint(Box::new(breach)));
-        }
-        Ok(())
-    }
-
-    /// Verifies certificates from the peer and stores those the store
-    /// lacks. One that fails is reported and left out; the entries of its
-    /// author will be quarantined as `unknown_author`.
-    pub(crate) fn on_certificates<S: SyncStore>(
-        &mut self,
-        certs: Vec<(AuthorId, Vec<u8>)>,
-        store: &mut S,
-        config: &SessionConfig,
-        out: &mut Outbox,
-    ) -> Result<(), Fault> {
-        let mut new = Vec::new();
-        for (author, der) in certs {
-            if matches!(self.authors.get(&author), Some(Some(_))) {
-                continue;
-            }
-            match config.trust.verify_certificate(&der) {
-                Ok(info) if info.author == author => {
-                    if store.certificate(&author).map_err(store_fault)?.is_none() {
-                        new.push((author, der));
-                    }
-                    self.authors.insert(author, Some(info));
-                }
-                Ok(info) => out.event(SessionEvent::CertificateRefused {
-                    author,
-                    reason: format!("the certificate is for {}", info.author),
-                }),
-                Err(reason) => out.event(SessionEvent::CertificateRefused { author, reason }),
-            }
-        }
-        if !new.is_empty() {
-            store.add_certificates(new).map_err(store_fault)?;
-        }
-        Ok(())
-    }
-
-    /// Verifies a revocation list from the peer; stores and uses it if it
-    /// is newer than ours.
-    pub(crate) fn learn_revocation_list<S: SyncStore>(
-        &mut self,
-        bytes: Vec<u8>,
-        store: &mut S,
-        config: &SessionConfig,
-        out: &mut Outbox,
-    ) -> Result<(), Fault> {
-        let list = config
-            .trust
-            .verify_revocation_list(&bytes)
-            .map_err(|why| Fault::Peer(CloseCode::BadRevocationList, why))?;
-        if list.number > self.revocations.number {
-            store.set_revocation_list(bytes).map_err(store_fault)?;
-            out.event(SessionEvent::RevocationListLearned {
-                number: list.number,
-            });
-            self.revocations = list;
-        }
-        Ok(())
-    }
-}
-
-/// Checks 3–5 of the module doc for one entry: a certificate is known
-/// and valid at the entry's HLC time, revocation keeps its seq valid
-/// (`last_valid_seq`: the strictest that applies), and the author's role
-/// may write its body kind. Shared with sensor push ([`crate::push`]).
-pub(crate) fn check_author(
-    entry: &Entry,
-    info: Option<AuthorInfo>,
-    last_valid_seq: Option<u64>,
-) -> Result<(), Refusal> {
-    let info = info.ok_or(Refusal::UnknownAuthor(entry.author))?;
-    if !info.valid_at(entry.hlc.wall_ms) {
-        return Err(Refusal::CertificateNotValid {
-            author: entry.author,
-            wall_ms: entry.hlc.wall_ms,
-            not_before_ms: info.not_before_ms,
-            not_after_ms: info.not_after_ms,
+/// Verifies a revocation list from the peer; stores and uses it if it is
+/// newer than the one in force.
+pub(crate) fn learn_revocation_list<S: SyncStore>(
+    bytes: Vec<u8>,
+    store: &mut S,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), Fault> {
+    let list = ctx
+        .config
+        .trust
+        .verify_revocation_list(&bytes)
+        .map_err(|why| Fault::Peer(CloseCode::BadRevocationList, why))?;
+    if list.number > ctx.verifier.revocations.number {
+        store.set_revocation_list(bytes).map_err(store_fault)?;
+        ctx.out.event(SessionEvent::RevocationListLearned {
+            number: list.number,
         });
-    }
-    if let Some(last_valid_seq) = last_valid_seq {
-        if entry.seq > last_valid_seq {
-            return Err(Refusal::Revoked {
-                author: entry.author,
-                seq: entry.seq,
-                last_valid_seq,
-            });
-        }
-    }
-    let kind = entry.body.kind();
-    if !info.role.may_write(kind) {
-        return Err(Refusal::RoleNotAllowed {
-            role: info.role,
-            kind,
-        });
+        ctx.verifier.revocations = list;
     }
     Ok(())
 }
 
 impl Exchange {
+    /// Certificates from the peer: verified and stored, each one refused
+    /// reported as an event.
+    pub(crate) fn on_certificates<S: SyncStore>(
+        &mut self,
+        certs: Vec<(AuthorId, Vec<u8>)>,
+        store: &mut S,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), Fault> {
+        let refused = ctx
+            .verifier
+            .on_certificates(certs, store, &*ctx.config.trust)
+            .map_err(store_fault)?;
+        for (author, reason) in refused {
+            ctx.out
+                .event(SessionEvent::CertificateRefused { author, reason });
+        }
+        Ok(())
+    }
+
     /// One batch from the peer: verify, quarantine, apply, acknowledge.
     pub(crate) fn on_entries<S: SyncStore>(
         &mut self,
@@ -279,24 +101,27 @@ impl Exchange {
             *s = (*s).max(e.seq());
         }
 
-        let mut rejected: Vec<(SignedEntry, String, String)> = Vec::new();
+        let mut rejected: Vec<Rejection> = Vec::new();
         let (good, bad) = verify_all(entries);
         for r in bad {
-            let refusal = Refusal::Signature(r.error);
             self.refuse(&r.entry);
-            rejected.push((r.entry, refusal.code().into(), refusal.to_string()));
+            rejected.push(Refusal::Signature(r.error).reject(r.entry));
         }
         let mut passing = Vec::with_capacity(good.len());
         for e in good {
-            let info = ctx.verifier.author(e.author(), store, ctx.config)?;
-            match ctx.verifier.check(&e, info, ctx.config) {
+            let trust = &*ctx.config.trust;
+            let info = ctx
+                .verifier
+                .author(e.author(), store, trust)
+                .map_err(store_fault)?;
+            match ctx.verifier.check(&e, info, trust) {
                 Ok(()) => passing.push(e),
                 Err(refusal) => {
                     if let Refusal::ContradictsCheckpoint(breach) = &refusal {
                         ctx.out.event(SessionEvent::CheckpointBreach(**breach));
                     }
                     self.refuse(&e);
-                    rejected.push((e.into_signed(), refusal.code().into(), refusal.to_string()));
+                    rejected.push(refusal.reject(e.into_signed()));
                 }
             }
         }
@@ -309,11 +134,11 @@ impl Exchange {
 
         if !rejected.is_empty() {
             ctx.out.stats.entries_quarantined += rejected.len() as u64;
-            for (e, code, reason) in &rejected {
+            for r in &rejected {
                 ctx.out.event(SessionEvent::Quarantined {
-                    id: e.id(),
-                    code: code.clone(),
-                    reason: reason.clone(),
+                    id: r.entry.id(),
+                    reason: r.reason,
+                    detail: r.detail.clone(),
                 });
             }
             store
@@ -341,15 +166,15 @@ impl Exchange {
                     seq: *seq,
                 });
             }
-            for (id, code, reason) in &report.quarantined {
-                if let Some((author, seq)) = ids.get(id) {
+            for q in &report.quarantined {
+                if let Some((author, seq)) = ids.get(&q.id) {
                     let from = self.refused_from.entry(*author).or_insert(*seq);
                     *from = (*from).min(*seq);
                 }
                 ctx.out.event(SessionEvent::Quarantined {
-                    id: *id,
-                    code: code.clone(),
-                    reason: reason.clone(),
+                    id: q.id,
+                    reason: q.reason,
+                    detail: q.detail.clone(),
                 });
             }
             let stats = &mut ctx.out.stats;
@@ -364,15 +189,11 @@ impl Exchange {
             }
             for (id, by, revocation) in revocations {
                 // Duplicates count too: the store holds them either way.
-                if report.quarantined.iter().any(|(q, _, _)| *q == id) {
+                if report.quarantined.iter().any(|q| q.id == id) {
                     continue;
                 }
-                let last = ctx
-                    .verifier
-                    .applied_revocations
-                    .entry(revocation.key)
-                    .or_insert(revocation.last_valid_seq);
-                *last = (*last).min(revocation.last_valid_seq);
+                ctx.verifier
+                    .note_revocation_entry(revocation.key, revocation.last_valid_seq);
                 ctx.out
                     .event(SessionEvent::RevocationEntryApplied { by, revocation });
             }

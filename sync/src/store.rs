@@ -5,6 +5,7 @@
 //! one contract test suite runs against all of them.
 
 use crate::checkpoint::Attestation;
+use crate::reject::{Quarantined, Rejection};
 use sentinel_schema::{AuthorId, EntryId, Head, Heads, Hlc, SignedEntry, VerifiedEntry};
 
 /// What applying a batch of verified entries did.
@@ -17,8 +18,8 @@ pub struct ApplyReport {
     /// Entries at a seq already held with a different id: kept as
     /// evidence, never merged. `(author, seq, id of the new entry)`.
     pub forks: Vec<(AuthorId, u64, EntryId)>,
-    /// Entries that failed a chain check: `(id, reason code, reason)`.
-    pub quarantined: Vec<(EntryId, String, String)>,
+    /// Entries that failed a chain check, with the reason.
+    pub quarantined: Vec<Quarantined>,
     /// The newest HLC among applied entries, for the local clock.
     pub max_hlc: Option<Hlc>,
 }
@@ -68,7 +69,8 @@ pub trait SyncStore {
     /// An entry already held is a duplicate (counted, nothing else); one
     /// at a held seq with another id is a fork (recorded as evidence and
     /// reported, the entry held first stays in the log); chain faults are
-    /// quarantined with [`sentinel_schema::ChainFault::code`] as the code.
+    /// quarantined with their [`crate::RejectReason`] (whose code is
+    /// [`sentinel_schema::ChainFault::code`]).
     fn apply(
         &mut self,
         entries: Vec<VerifiedEntry>,
@@ -76,12 +78,10 @@ pub trait SyncStore {
     ) -> Result<ApplyReport, Self::Error>;
 
     /// Keeps entries that failed verification (signature, certificate,
-    /// role, revocation) with the reason; they never reach a view.
-    fn quarantine(
-        &mut self,
-        rejected: Vec<(SignedEntry, String, String)>,
-        now_ms: u64,
-    ) -> Result<(), Self::Error>;
+    /// role, revocation) with the reason; they never reach a view. Stores
+    /// keep [`crate::RejectReason::code`] as the reason's code. An entry
+    /// already quarantined keeps its first reason.
+    fn quarantine(&mut self, rejected: Vec<Rejection>, now_ms: u64) -> Result<(), Self::Error>;
 
     /// The DER certificate of an author, if this store has one.
     fn certificate(&self, author: &AuthorId) -> Result<Option<Vec<u8>>, Self::Error>;

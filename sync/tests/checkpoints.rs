@@ -4,7 +4,7 @@
 
 use sentinel_schema::{author_of, Body, DeviceRole, Head, HubCheckpoint, SignedEntry, SigningKey};
 use sentinel_sync::testing::{key, sign_after};
-use sentinel_sync::{Breach, SyncStore};
+use sentinel_sync::{Breach, RejectReason, SyncStore};
 
 use crate::harness::*;
 
@@ -134,7 +134,7 @@ fn an_entry_contradicting_a_checkpoint_is_refused_from_any_peer() {
     let q: Vec<_> = node.quarantined().collect();
     assert!(
         q.iter()
-            .any(|e| e.entry.id() == x2b.id() && e.code == "contradicts_checkpoint"),
+            .any(|e| e.entry.id() == x2b.id() && e.reason == RejectReason::ContradictsCheckpoint),
         "{q:?}"
     );
 }

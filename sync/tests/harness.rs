@@ -212,7 +212,7 @@ pub(crate) fn render_event(e: &SessionEvent) -> Option<String> {
         SessionEvent::Progress { .. } | SessionEvent::Acknowledged { .. } => return None,
         SessionEvent::Applied { n_entries, .. } => format!("applied({n_entries})"),
         SessionEvent::Fork { seq, .. } => format!("fork(#{seq})"),
-        SessionEvent::Quarantined { code, .. } => format!("quarantined({code})"),
+        SessionEvent::Quarantined { reason, .. } => format!("quarantined({reason})"),
         SessionEvent::CertificateRefused { .. } => "certificate_refused".into(),
         SessionEvent::CaughtUp => "caught_up".into(),
         SessionEvent::CheckpointBreach(b) => format!("breach({} #{})", b.kind(), b.attested().seq),

@@ -5,7 +5,7 @@ use sentinel_schema::{
     author_of, Body, DeviceRole, EventChange, EventDoc, EventId, NewEvent, Point, SignedEntry,
 };
 use sentinel_sync::testing::{chain, reading, sign_after};
-use sentinel_sync::{SessionEvent, SyncStore};
+use sentinel_sync::{RejectReason, SessionEvent, SyncStore};
 
 use crate::harness::*;
 
@@ -87,7 +87,7 @@ fn a_sensor_writing_an_event_change_is_refused_and_sent_nothing() {
     );
     let q: Vec<_> = pair.b.store.quarantined().collect();
     assert!(q[0]
-        .reason
+        .detail
         .contains("a sensor may not write event_change entries"));
     // The node sent the sensor nothing of its own entries.
     assert_eq!(pair.a.store.log(&author_of(&ann())).len(), 0);
@@ -223,14 +223,15 @@ fn a_hub_revocation_entry_applies_to_the_next_batches() {
         }));
     // Seqs 1 and 2 stay valid, later ones are refused as revoked.
     assert_eq!(pair.b.store.head(&cid_id).unwrap().map(|h| h.seq), Some(2));
-    let mut codes: Vec<(u64, &str)> = pair
+    let mut reasons: Vec<(u64, RejectReason)> = pair
         .b
         .store
         .quarantined()
-        .map(|q| (q.entry.seq(), q.code.as_str()))
+        .map(|q| (q.entry.seq(), q.reason))
         .collect();
-    codes.sort();
-    assert_eq!(codes, vec![(3, "revoked"), (4, "revoked"), (5, "revoked")]);
+    reasons.sort();
+    let revoked = RejectReason::Revoked;
+    assert_eq!(reasons, vec![(3, revoked), (4, revoked), (5, revoked)]);
 }
 
 #[test]
@@ -257,11 +258,6 @@ fn a_revocation_entry_from_a_node_is_refused_and_not_applied() {
         .events
         .iter()
         .any(|e| matches!(e, SessionEvent::RevocationEntryApplied { .. })));
-    let codes: Vec<&str> = pair
-        .b
-        .store
-        .quarantined()
-        .map(|q| q.code.as_str())
-        .collect();
-    assert_eq!(codes, vec!["role_not_allowed"]);
+    let reasons: Vec<RejectReason> = pair.b.store.quarantined().map(|q| q.reason).collect();
+    assert_eq!(reasons, vec![RejectReason::RoleNotAllowed]);
 }

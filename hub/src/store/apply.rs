@@ -6,13 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sentinel_schema::{check_link, AuthorId, EntryId, Head, Link, SignedEntry, VerifiedEntry};
-use sentinel_sync::ApplyReport;
+use sentinel_sync::{ApplyReport, RejectReason, Rejection};
 use tokio_postgres::Transaction;
 
 use super::log::insert_quarantine;
 use super::{id32, ingest, int, PgStore, StoreError};
-
-const MISSING_BELOW_HEAD: &str = "missing_below_head";
 
 impl PgStore {
     /// Checks chain continuity against the heads, quarantines what fails,
@@ -61,8 +59,8 @@ struct Plan {
     held: Vec<SignedEntry>,
     /// `(entry, id of the entry held at its seq)`.
     forks: Vec<(SignedEntry, EntryId)>,
-    /// `(entry, code, reason)`, in the order found.
-    quarantined: Vec<(SignedEntry, String, String)>,
+    /// Entries to quarantine, in the order found.
+    quarantined: Vec<Rejection>,
     /// Gap-quarantined entries taken out of the quarantine table.
     released: Vec<EntryId>,
     report: ApplyReport,
@@ -98,9 +96,7 @@ impl Plan {
                 }
                 None => self.held.push(e),
             },
-            Err(fault) => self
-                .quarantined
-                .push((e, fault.code().to_owned(), fault.to_string())),
+            Err(fault) => self.quarantined.push(Rejection::chain(e, &fault)),
         }
     }
 
@@ -163,11 +159,11 @@ impl Plan {
                 }
                 // Below the head but not held: the log lost an entry. An
                 // audit reports that; here the entry waits in quarantine.
-                None => self.quarantined.push((
-                    e,
-                    MISSING_BELOW_HEAD.to_owned(),
-                    "seq below head but not held".to_owned(),
-                )),
+                None => self.quarantined.push(Rejection {
+                    entry: e,
+                    reason: RejectReason::MissingBelowHead,
+                    detail: "seq below head but not held".to_owned(),
+                }),
             }
         }
         Ok(())
@@ -177,9 +173,9 @@ impl Plan {
     /// batch — once their predecessor is held, repeatedly, per author.
     async fn release_gaps(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut waiting: BTreeMap<(AuthorId, u64), Vec<Waiting>> = BTreeMap::new();
-        for (e, code, _) in &self.quarantined {
-            if code == "gap" {
-                add_waiting(&mut waiting, e.clone(), false);
+        for r in &self.quarantined {
+            if r.reason == RejectReason::Gap {
+                add_waiting(&mut waiting, r.entry.clone(), false);
             }
         }
         let mut authors: Vec<&[u8]> = Vec::new();
@@ -196,8 +192,8 @@ impl Plan {
                     "SELECT q.bytes FROM quarantine q
                      JOIN unnest($1::bytea[], $2::int8[]) AS c(author, after)
                        ON q.author = c.author AND q.seq > c.after
-                     WHERE q.reason_code = 'gap'",
-                    &[&authors, &afters],
+                     WHERE q.reason_code = $3",
+                    &[&authors, &afters, &RejectReason::Gap.code()],
                 )
                 .await?;
             for r in rows {
@@ -237,7 +233,7 @@ impl Plan {
                 if w.in_table {
                     self.released.push(id);
                 }
-                self.quarantined.retain(|(q, _, _)| q.id() != id);
+                self.quarantined.retain(|r| r.entry.id() != id);
                 self.push_append(w.entry);
             }
         }
@@ -255,20 +251,13 @@ impl Plan {
         } = self;
         ingest::append(tx, &append, now_ms).await?;
         insert_forks(tx, &forks, now_ms).await?;
-        let rows: Vec<(&SignedEntry, &str, &str)> = quarantined
-            .iter()
-            .map(|(e, code, reason)| (e, code.as_str(), reason.as_str()))
-            .collect();
-        insert_quarantine(tx, &rows, now_ms).await?;
+        insert_quarantine(tx, &quarantined, now_ms).await?;
         if !released.is_empty() {
             let ids: Vec<&[u8]> = released.iter().map(|id| id.0.as_slice()).collect();
             tx.execute("DELETE FROM quarantine WHERE id = ANY($1)", &[&ids])
                 .await?;
         }
-        report.quarantined = quarantined
-            .into_iter()
-            .map(|(e, code, reason)| (e.id(), code, reason))
-            .collect();
+        report.quarantined = quarantined.iter().map(Rejection::quarantined).collect();
         Ok(report)
     }
 }

@@ -19,7 +19,7 @@
 //! hub uses one, so the simpler design wins.
 
 use sentinel_schema::{AuthorId, Head, Heads, SignedEntry, VerifiedEntry};
-use sentinel_sync::{ApplyReport, SyncStore};
+use sentinel_sync::{ApplyReport, Rejection, SyncStore};
 use tokio::runtime::Handle;
 
 use super::{PgStore, StoreError};
@@ -79,11 +79,7 @@ impl SyncStore for PgSyncStore {
         self.wait(self.store.apply(entries, now_ms))
     }
 
-    fn quarantine(
-        &mut self,
-        rejected: Vec<(SignedEntry, String, String)>,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    fn quarantine(&mut self, rejected: Vec<Rejection>, now_ms: u64) -> Result<(), StoreError> {
         self.wait(self.store.quarantine(&rejected, now_ms))
     }
 

@@ -2,6 +2,7 @@
 //! entries that failed verification in quarantine.
 
 use sentinel_schema::{AuthorId, EntryId, Head, Heads, SignedEntry};
+use sentinel_sync::Rejection;
 
 use super::{id32, int, PgStore, StoreError};
 
@@ -97,18 +98,10 @@ impl PgStore {
     /// Keeps entries that failed verification (signature, certificate,
     /// role, revocation) with the reason, in one transaction; an entry
     /// already in quarantine keeps its first reason.
-    pub async fn quarantine(
-        &self,
-        rejected: &[(SignedEntry, String, String)],
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn quarantine(&self, rejected: &[Rejection], now_ms: u64) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let rows: Vec<(&SignedEntry, &str, &str)> = rejected
-            .iter()
-            .map(|(e, code, reason)| (e, code.as_str(), reason.as_str()))
-            .collect();
-        insert_quarantine(&tx, &rows, now_ms).await?;
+        insert_quarantine(&tx, rejected, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -123,29 +116,29 @@ fn head_from(seq: i64, id: &[u8]) -> Result<Head, StoreError> {
     })
 }
 
-/// Inserts entries into quarantine in one statement; ones already there
-/// (same id) keep their first reason.
+/// Inserts entries into quarantine in one statement, each reason as its
+/// stable code; ones already there (same id) keep their first reason.
 pub(super) async fn insert_quarantine(
     tx: &tokio_postgres::Transaction<'_>,
-    rows: &[(&SignedEntry, &str, &str)],
+    rows: &[Rejection],
     now_ms: u64,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let entry_ids: Vec<EntryId> = rows.iter().map(|(e, _, _)| e.id()).collect();
+    let entry_ids: Vec<EntryId> = rows.iter().map(|r| r.entry.id()).collect();
     let ids: Vec<&[u8]> = entry_ids.iter().map(|id| id.0.as_slice()).collect();
     let mut authors: Vec<&[u8]> = Vec::with_capacity(rows.len());
     let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
     let mut bytes: Vec<&[u8]> = Vec::with_capacity(rows.len());
     let mut codes: Vec<&str> = Vec::with_capacity(rows.len());
     let mut reasons: Vec<&str> = Vec::with_capacity(rows.len());
-    for (e, code, reason) in rows {
-        authors.push(&e.entry().author.0);
-        seqs.push(int(e.seq(), "quarantine.seq")?);
-        bytes.push(e.as_bytes());
-        codes.push(code);
-        reasons.push(reason);
+    for r in rows {
+        authors.push(&r.entry.entry().author.0);
+        seqs.push(int(r.entry.seq(), "quarantine.seq")?);
+        bytes.push(r.entry.as_bytes());
+        codes.push(r.reason.code());
+        reasons.push(&r.detail);
     }
     tx.execute(
         "INSERT INTO quarantine (id, author, seq, bytes, reason_code, reason, received_ms)

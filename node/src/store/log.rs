@@ -9,6 +9,7 @@ use sentinel_schema::{
 };
 
 pub use sentinel_sync::ApplyReport;
+use sentinel_sync::{Quarantined, RejectReason};
 
 use super::{blob, StoreError};
 
@@ -256,27 +257,26 @@ fn apply_one(
                 // Below the head but not held: the log lost an entry.
                 // Audit reports that; here the entry waits in quarantine.
                 None => {
-                    quarantine(
-                        conn,
-                        e,
-                        "missing_below_head",
-                        "seq below head but not held",
-                        now_ms,
-                    )?;
-                    report.quarantined.push((
-                        e.id(),
-                        "missing_below_head".into(),
-                        "seq below head but not held".into(),
-                    ));
+                    let q = Quarantined {
+                        id: e.id(),
+                        reason: RejectReason::MissingBelowHead,
+                        detail: "seq below head but not held".into(),
+                    };
+                    quarantine(conn, e, q.reason.code(), &q.detail, now_ms)?;
+                    report.quarantined.push(q);
                 }
             }
             Ok(false)
         }
         Err(fault) => {
-            quarantine(conn, e, fault.code(), &fault.to_string(), now_ms)?;
-            report
-                .quarantined
-                .push((e.id(), fault.code().into(), fault.to_string()));
+            let reason = RejectReason::from(&fault);
+            let detail = fault.to_string();
+            quarantine(conn, e, reason.code(), &detail, now_ms)?;
+            report.quarantined.push(Quarantined {
+                id: e.id(),
+                reason,
+                detail,
+            });
             Ok(false)
         }
     }
@@ -298,9 +298,12 @@ fn retry_gaps(
         for (author, seq) in candidates {
             let row: Option<Vec<u8>> = conn
                 .prepare_cached(
-                    "SELECT bytes FROM quarantine WHERE author = ?1 AND seq = ?2 AND reason_code = 'gap'",
+                    "SELECT bytes FROM quarantine WHERE author = ?1 AND seq = ?2 AND reason_code = ?3",
                 )?
-                .query_row(params![author.as_bytes(), seq as i64], |r| r.get(0))
+                .query_row(
+                    params![author.as_bytes(), seq as i64, RejectReason::Gap.code()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(bytes) = row else { continue };
             // Quarantined bytes are re-checked in full: they sat in a table.
@@ -317,7 +320,7 @@ fn retry_gaps(
             let id = verified.id();
             if apply_one(conn, &verified, tips, report, now_ms)? {
                 conn.execute("DELETE FROM quarantine WHERE id = ?1", [id.as_bytes()])?;
-                report.quarantined.retain(|(q, _, _)| *q != id);
+                report.quarantined.retain(|q| q.id != id);
                 progressed = true;
             }
         }

@@ -6,7 +6,7 @@
 
 use rusqlite::{params, OptionalExtension};
 use sentinel_schema::{AuthorId, Head, Heads, SignedEntry, VerifiedEntry};
-use sentinel_sync::{ApplyReport, SyncStore};
+use sentinel_sync::{ApplyReport, Rejection, SyncStore};
 
 use super::{log, Store, StoreError};
 
@@ -59,14 +59,10 @@ impl SyncStore for Store {
         self.apply_remote(entries, now_ms)
     }
 
-    fn quarantine(
-        &mut self,
-        rejected: Vec<(SignedEntry, String, String)>,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    fn quarantine(&mut self, rejected: Vec<Rejection>, now_ms: u64) -> Result<(), StoreError> {
         let tx = self.conn_mut().transaction()?;
-        for (e, code, reason) in &rejected {
-            log::quarantine(&tx, e, code, reason, now_ms)?;
+        for r in &rejected {
+            log::quarantine(&tx, &r.entry, r.reason.code(), &r.detail, now_ms)?;
         }
         tx.commit()?;
         Ok(())

@@ -6,6 +6,7 @@ use sentinel_schema::{AuthorId, Head};
 
 use super::actor::{Kind, ROGUE_LAST_VALID};
 use super::World;
+use crate::reject::RejectReason;
 use crate::store::SyncStore;
 
 /// Clean rounds allowed before the run counts as not converging. Every
@@ -156,18 +157,18 @@ impl World {
             .iter()
             .find(|p| p.kind == Kind::Rogue)
             .expect("a rogue");
-        let refused = |author: AuthorId, code: &str| {
+        let refused = |author: AuthorId, reason: RejectReason| {
             honest.iter().any(|&p| {
                 self.people[p]
                     .store
                     .quarantined()
-                    .any(|q| q.entry.author() == author && q.code == code)
+                    .any(|q| q.entry.author() == author && q.reason == reason)
             })
         };
-        if !refused(sensor.author, "role_not_allowed") {
+        if !refused(sensor.author, RejectReason::RoleNotAllowed) {
             return Err("no store quarantined the sensor's event change".into());
         }
-        if !refused(rogue.author, "revoked") {
+        if !refused(rogue.author, RejectReason::Revoked) {
             return Err("no store quarantined the rogue's revoked entries".into());
         }
         for &p in &honest {
