@@ -3,11 +3,12 @@
 //! grants from an author that is not a hub (ignored).
 
 use axum::http::StatusCode;
+use sentinel_certs::testing::now_ms;
 use sentinel_http::people::new_token;
 use sentinel_schema::{DeviceRole, PersonRole};
 use serde_json::json;
 
-use crate::{now, Api, PASSWORD};
+use super::{Api, PASSWORD};
 
 #[tokio::test]
 async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request() {
@@ -86,7 +87,7 @@ async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request(
         .lock()
         .unwrap()
         .store()
-        .insert_token(&digest, "bo", now() - 10_000, now() - 1)
+        .insert_token(&digest, "bo", now_ms() - 10_000, now_ms() - 1)
         .unwrap();
     assert_eq!(
         api.call("GET", outbox, Some(&token), None).await.status,
