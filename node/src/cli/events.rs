@@ -1,6 +1,8 @@
 //! The event commands: `report`, `edit`, `note`, `attach`, `assign`,
 //! `status`, `list`/`search`, `export` and `import`. Each write is one
 //! commit through the library (`Node`); a refused command stores nothing.
+//!
+//! Never does: SQL or signing of its own (the library does both).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

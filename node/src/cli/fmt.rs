@@ -1,5 +1,7 @@
 //! What every command shares for reading and writing text: times (RFC 3339
 //! or Unix ms), points (`LON,LAT`) and JSON on standard output.
+//!
+//! Never does: read the node.
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};

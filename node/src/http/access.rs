@@ -4,6 +4,8 @@
 //! (`sentinel_schema::access`) with them, once before the body is read
 //! ([`precheck`]) and again under the lock that commits the change
 //! ([`checked`]), so an assignment that moved in between is seen.
+//!
+//! Never does: decide who may do what (that is `sentinel_schema::access`).
 
 use sentinel_http::api::Caller;
 use sentinel_http::Problem;

@@ -9,6 +9,8 @@
 //! above all) off the lock, which is taken only to read the sensor's
 //! certificate and head; then the chain and the store under it. Concurrent
 //! sensors verify in parallel and serialise only on the apply.
+//!
+//! Never does: SQL (the store answers), or shape JSON (the shared routes do).
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -1,5 +1,7 @@
 //! Running node work from async handlers: under the node's lock, on a
 //! blocking thread, so SQLite and fsync never stall the async workers.
+//!
+//! Never does: hold the lock on an async worker.
 
 use std::sync::{Arc, Mutex};
 

@@ -8,6 +8,8 @@
 //! anything is written when any field is bad; each route that acts on an
 //! event checks the caller against the event's facts before the body is
 //! read and again under the lock that commits ([`super::access`]).
+//!
+//! Never does: serve what both servers serve (search, detail, export).
 
 use axum::body::Body;
 use axum::extract::{Path, State};

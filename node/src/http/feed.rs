@@ -19,6 +19,8 @@
 //! not yet running starts from that mark; one already running is at or
 //! before it. Either way every change after the subscription is
 //! published.
+//!
+//! Never does: render or send events to subscribers (the shared `Feed` does), or poll while nobody subscribes.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! `GET /api/v1/outbox`: entries written on this node that no hub has
 //! acknowledged yet, and the last hub receipt (as `sentinel-node outbox`).
+//!
+//! Never does: change the outbox (only a hub's receipt does, by sync).
 
 use axum::extract::State;
 use axum::Json;

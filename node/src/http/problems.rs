@@ -1,6 +1,8 @@
 //! The node's errors as the API answers them (problem+json): a refused
 //! edit names the field at fault; an unknown event is 404; anything the
 //! store or the disk did is 503, its cause kept for the log.
+//!
+//! Never does: show a store's or a disk's own words to a client (they go to the log).
 
 use sentinel_http::Problem;
 use sentinel_schema::EventError;

@@ -6,6 +6,8 @@
 //! default: no CORS headers at all), and times and logs every request —
 //! the hub's operations, from `sentinel_http::ops` and
 //! `sentinel_http::limit`. A path no route has is a problem+json `404`.
+//!
+//! Never does: define a route (the lists are [`super::openapi`]'s).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

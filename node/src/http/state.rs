@@ -2,6 +2,8 @@
 //! (the node as their backend, and the live feed), and for the node's own
 //! routes the node itself, the follower to wake after a write, and the
 //! clock.
+//!
+//! Never does: answer a request itself.
 
 use std::sync::{Arc, Mutex};
 

@@ -7,6 +7,8 @@
 //! (`sentinel_http::api::json::ActionResult`): the entry committed and the
 //! event's status and assignee after it. A step from a status it does not
 //! start from is a conflict naming `status`.
+//!
+//! Never does: move an event by any route but these, or skip the check under the lock.
 
 use axum::body::Body;
 use axum::extract::{Path, State};

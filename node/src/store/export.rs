@@ -1,6 +1,8 @@
 //! The `events` view row by row, for `sentinel-node export`
 //! (`crate::transfer`): streamed, so memory does not grow with the number
 //! of events, and checked, because the database file is outside input too.
+//!
+//! Never does: write the file formats (that is `crate::transfer`).
 
 use sentinel_schema::{EventId, Point};
 use serde_json::Value;

@@ -3,6 +3,8 @@
 //! ([`super::readings`]) share, so both answer an area the same way.
 //!
 //! Arguments are always bound (`?N`), never spliced into the text.
+//!
+//! Never does: run a statement.
 
 use rusqlite::types::Value;
 use sentinel_schema::Bounds;

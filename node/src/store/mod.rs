@@ -142,7 +142,7 @@ impl Store {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+    pub(in crate::store) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 
