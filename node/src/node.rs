@@ -5,6 +5,9 @@
 //! commits it, with the views it affects, in one SQLite transaction; it
 //! returns only after that commit (acknowledged means durable). Invalid
 //! input is refused before anything is written.
+//!
+//! Never does: SQL or a transaction of its own (it signs; the store
+//! commits, invariant 10), or know about the HTTP API that calls it.
 
 use std::path::{Path, PathBuf};
 
