@@ -9,7 +9,7 @@ use sentinel_certs::Ca;
 use sentinel_node::net::{self, Net, Summary};
 use sentinel_node::node::Node;
 use sentinel_node::spatial::BBox;
-use sentinel_node::store::query::EventQuery;
+use sentinel_schema::query::{EventFilter, EventSearch};
 use sentinel_schema::*;
 
 /// Two tiny real PNG photos (4×4 pixels, blue and red).
@@ -110,13 +110,18 @@ fn sync_over_quic(ada: Node, bo: Node) -> Result<(Node, Node, Summary)> {
     Ok((ada, bo, summary))
 }
 
-fn list(node: &Node, title: &str, q: &EventQuery) -> Result<usize> {
-    let page = node.store().search(q)?;
+fn list(node: &Node, title: &str, filter: EventFilter) -> Result<usize> {
+    let q = EventSearch {
+        filter,
+        limit: 10,
+        after: None,
+    };
+    let page = node.store().search(&q)?;
     println!("  {title}:");
     for e in &page.items {
         println!(
             "    {}  sev {}  {:<11} {}",
-            &e.id[..12],
+            &e.id.to_hex()[..12],
             e.severity,
             e.status,
             e.title
@@ -191,20 +196,18 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
     let n_area = list(
         &ada,
         "Events in the city-centre box 13.40,52.51 – 13.42,52.53",
-        &EventQuery {
-            bbox: Some(centre),
-            limit: 10,
-            ..EventQuery::default()
+        EventFilter {
+            area: Some(centre.into()),
+            ..EventFilter::default()
         },
     )?;
     ensure!(n_area == 2, "expected 2 events in the box, found {n_area}");
     let n_text = list(
         &ada,
         "Full-text search for \"flood\"",
-        &EventQuery {
+        EventFilter {
             text: Some("flood".into()),
-            limit: 10,
-            ..EventQuery::default()
+            ..EventFilter::default()
         },
     )?;
     ensure!(n_text == 1, "expected 1 event for 'flood', found {n_text}");

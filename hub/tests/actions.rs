@@ -103,5 +103,5 @@ async fn an_assignment_made_on_the_hub_reaches_the_officers_node() {
         .iter()
         .find(|h| h.actor.as_deref() == Some("chief"))
         .expect("the hub's change is in the node's history");
-    assert_eq!(by_hub.author, hub.own.author().to_hex());
+    assert_eq!(by_hub.author, hub.own.author());
 }

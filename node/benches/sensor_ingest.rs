@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::Ca;
 use sentinel_node::http::{ApiOptions, ApiState};
 use sentinel_node::node::{enroll, Node};
@@ -30,7 +31,6 @@ use sentinel_schema::*;
 use sentinel_sync::push;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DAY: u64 = 24 * 3600 * 1000;
 const N_SENSORS: usize = 20;
 const BATCH: usize = 500;
 
@@ -39,13 +39,6 @@ fn scale() -> f64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// One sensor's pushes, ready to send: the first carries the certificate.

@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::Ca;
 use sentinel_node::net::{self, Net};
 use sentinel_node::node::{enroll, Node};
@@ -24,20 +25,12 @@ use sentinel_schema::*;
 use sentinel_sync::SyncStore;
 
 const T0: u64 = 1_795_000_000_000;
-const DAY: u64 = 24 * 3600 * 1000;
 
 fn scale() -> f64 {
     std::env::var("SENTINEL_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn main() {

@@ -24,6 +24,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::{Ca, Enrollment};
 use sentinel_http::people::{hash_password, new_token, TOKEN_LIFETIME_MS};
 use sentinel_node::http::openapi::{
@@ -41,16 +42,9 @@ use sentinel_sync::SyncStore;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const DAY: u64 = 24 * 3600 * 1000;
 const PASSWORD: &str = "fixture password, long enough";
 /// Who reported and works the seeded events.
 const OFFICER: &str = "officer-1";
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

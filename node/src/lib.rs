@@ -2,19 +2,28 @@
 //! or rugged device, fully usable with no network.
 //!
 //! Owns: one SpatiaLite file holding the entry log, heads, Automerge
-//! documents and materialised views ([`store`]); an in-memory R-tree for
-//! map queries ([`spatial`]); content-addressed media blobs ([`media`]);
-//! the officer's HTTP API ([`http`]); and the CLI. Every local action
-//! becomes a signed entry, committed with its views in one transaction
-//! before it is acknowledged ([`node`]).
+//! documents and materialised views ([`store`], where all of its SQL
+//! lives); an in-memory R-tree for map queries ([`spatial`]);
+//! content-addressed media blobs ([`media`]); the officer's HTTP API
+//! ([`http`], on the contract both servers share, `sentinel_http::api`);
+//! sync with peers ([`net`], [`net_media`]); sensor pushes and rules
+//! ([`sensors`], [`rules`]); and the CLI. Every local action becomes a
+//! signed entry, committed with its views in one transaction before it is
+//! acknowledged ([`node`]).
 //!
 //! Never does: PostgreSQL; depend on the hub crate.
 
+pub mod clock;
+pub mod error;
+pub mod files;
 pub mod http;
 pub mod media;
 pub mod net;
 pub mod net_media;
 pub mod node;
+pub mod revocations;
+pub mod roles;
+pub mod rules;
 pub mod sensors;
 pub mod spatial;
 pub mod spatialite;

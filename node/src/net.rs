@@ -10,7 +10,7 @@
 //! Hubs revoke devices with `revocation` entries too (`docs/security.md`
 //! 1.7). The node honours those whose author's stored certificate verifies
 //! under the deployment CA as a hub's: loaded from the log when the node
-//! starts ([`hub_revocations`]), and added as sessions apply them
+//! starts ([`crate::revocations`]), and added as sessions apply them
 //! ([`SessionEvent::RevocationEntryApplied`]), to the same handle the TLS
 //! verifiers read and that sessions consult for every entry they check.
 //! So offline, a device a hub revoked is refused at its next handshake,
@@ -20,13 +20,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle, Revoked};
-use sentinel_schema::{AuthorId, Body, BodyKind, DeviceRole, Heads, SignedEntry, VerifiedEntry};
+use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
+use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Outcome, Side, Until};
 use sentinel_sync::{ApplyReport, Rejection, Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::sync::watch;
 
+use crate::clock::now_ms;
+use crate::net_media::MediaSummary;
 use crate::node::{Node, NodeError, CA_FILE, CERT_FILE, KEY_FILE};
 use crate::store::StoreError;
 
@@ -51,16 +53,9 @@ impl Net {
         }
         let ca = CaCert::load(&ca_path)?;
         let cert_der = sentinel_certs::read_cert_file(&dir.join(CERT_FILE))?;
-        let key = crate::node::read_key(&dir.join(KEY_FILE))?;
+        let key = crate::files::read_key(&dir.join(KEY_FILE))?;
         let enrollment = Enrollment::new(ca.clone(), cert_der, key)?;
-        let revocations = match node.store().revocation_list()? {
-            Some(bytes) => RevocationHandle::from_signed(&bytes, &ca)
-                .map_err(|e| NodeError::Revocations(e.to_string()))?,
-            None => RevocationHandle::empty(),
-        };
-        for r in hub_revocations(node, &ca)? {
-            revocations.add_entry_revocation(r);
-        }
+        let revocations = crate::revocations::revocation_handle(node.store(), &ca)?;
         // A field node applies any list it holds, however old: two offline
         // nodes must still reach each other (docs/security.md).
         let server =
@@ -85,50 +80,6 @@ impl Net {
         config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
         Session::new(config)
     }
-}
-
-/// The `revocation` entries in the node's log whose author's stored
-/// certificate verifies under `ca` as a hub's, in log order. (Sessions
-/// admit them only from hub certificates; checking again keeps entries
-/// that came another way, such as an import, from revoking anyone.)
-pub fn hub_revocations(node: &Node, ca: &CaCert) -> Result<Vec<Revoked>, NodeError> {
-    let store = node.store();
-    let mut stmt = store
-        .conn()
-        .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = ?1 ORDER BY pos")
-        .map_err(StoreError::from)?;
-    let mut rows = stmt
-        .query([BodyKind::Revocation as u8])
-        .map_err(StoreError::from)?;
-    let mut entries = Vec::new();
-    while let Some(r) = rows.next().map_err(StoreError::from)? {
-        let pos: i64 = r.get(0).map_err(StoreError::from)?;
-        let bytes: Vec<u8> = r.get(1).map_err(StoreError::from)?;
-        entries.push(
-            SignedEntry::from_bytes(bytes)
-                .map_err(|source| StoreError::CorruptEntry { pos, source })?,
-        );
-    }
-    let mut hubs: std::collections::BTreeMap<AuthorId, bool> = Default::default();
-    let mut out = Vec::new();
-    for e in entries {
-        let author = e.author();
-        let is_hub = match hubs.get(&author) {
-            Some(known) => *known,
-            None => {
-                let is_hub = store.certificate(&author)?.is_some_and(|der| {
-                    sentinel_certs::verify_identity(&der, ca)
-                        .is_ok_and(|id| id.role == DeviceRole::Hub && id.author == author)
-                });
-                hubs.insert(author, is_hub);
-                is_hub
-            }
-        };
-        if let (true, Body::Revocation(r)) = (is_hub, &e.entry().body) {
-            out.push(r.clone());
-        }
-    }
-    Ok(out)
 }
 
 /// The node as the protocol's store: the log commit is the store's; the
@@ -211,7 +162,7 @@ pub struct Summary {
     pub caught_up: bool,
     pub closed: String,
     /// Media blobs exchanged after the session (`sync` only).
-    pub media: crate::net_media::MediaSummary,
+    pub media: MediaSummary,
 }
 
 fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, tally: Tally) -> Summary {
@@ -313,17 +264,11 @@ fn raise_from_sensor(node: &Arc<Mutex<Node>>, tally: &mut Tally) {
     };
     let raised = n
         .catch_up_views()
-        .and_then(|_| n.raise_from_readings(&new, wall_ms()));
+        .and_then(|_| n.raise_from_readings(&new, now_ms()));
     if let Err(e) = raised {
         eprintln!("sensor rules: {e}");
     }
     tally.sensor = Some((sensor, last));
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn on_event(
@@ -373,14 +318,14 @@ fn on_event(
             if let (Some(hub), Ok(mut n)) = (tally.hub, node.lock()) {
                 let recorded =
                     n.store_mut()
-                        .record_receipts(hub, &tally.peer_name, heads, wall_ms());
+                        .record_receipts(hub, &tally.peer_name, heads, now_ms());
                 if let Err(e) = recorded {
                     eprintln!("recording a receipt from hub {}: {e}", tally.peer_name);
                 }
             }
         }
         SessionEvent::CheckpointBreach(breach) => {
-            let now = wall_ms();
+            let now = now_ms();
             if let Ok(mut n) = node.lock() {
                 if let Err(e) = n.store_mut().record_breach(breach, &tally.peer_name, now) {
                     eprintln!("recording a checkpoint breach: {e}");
@@ -428,7 +373,7 @@ pub async fn sync_once(
     if let Ok(mut n) = node.lock() {
         n.catch_up_views()?;
     }
-    let media = crate::net_media::exchange_media(&node, net, &endpoint, peer).await;
+    let media = crate::net_media::exchange_media(&node, &net.client, &endpoint, peer).await;
     endpoint.wait_idle().await;
     Ok(Summary {
         media,
@@ -438,7 +383,7 @@ pub async fn sync_once(
 
 /// Binds the sync port (`0` picks a free one; see `Endpoint::local_addr`).
 pub fn listen(net: &Net, addr: SocketAddr) -> Result<quinn::Endpoint, NodeError> {
-    let server = crate::net_media::server_config(net);
+    let server = crate::net_media::server_config(&net.server);
     quic::server_endpoint(addr, server, net.client.clone()).map_err(net_err)
 }
 
@@ -450,14 +395,7 @@ const POLL_LOG: std::time::Duration = std::time::Duration::from_millis(500);
 fn log_position(node: &Arc<Mutex<Node>>) -> i64 {
     node.lock()
         .ok()
-        .and_then(|n| {
-            n.store()
-                .conn()
-                .query_row("SELECT coalesce(max(pos), 0) FROM entries", [], |r| {
-                    r.get(0)
-                })
-                .ok()
-        })
+        .and_then(|n| n.store().log_position().ok())
         .unwrap_or(0)
 }
 

@@ -15,31 +15,15 @@ use std::sync::{Arc, Mutex};
 
 use sentinel_sync::quic_media::{self, FetchError, FetchReport};
 
-use crate::net::Net;
 use crate::node::{Node, NodeError};
-use crate::store::StoreError;
 
 /// Blobs that entries in the log name and the node does not hold, with
 /// the size their entry announced, in hash order. A hash announced with
 /// two sizes (one of them necessarily false) is listed once, with the
 /// smaller size.
 pub fn wanted(node: &Node) -> Result<Vec<([u8; 32], u64)>, NodeError> {
-    let mut stmt = node
-        .store()
-        .conn()
-        .prepare("SELECT DISTINCT hash, size FROM event_media ORDER BY hash, size")
-        .map_err(StoreError::from)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(StoreError::from)?;
     let mut out: Vec<([u8; 32], u64)> = Vec::new();
-    for row in rows {
-        let (hash, size) = row.map_err(StoreError::from)?;
-        // The view holds only validated entries; anything else is skipped
-        // rather than trusted.
-        let (Ok(hash), Ok(size)) = (<[u8; 32]>::try_from(hash), u64::try_from(size)) else {
-            continue;
-        };
+    for (hash, size) in node.store().media_named()? {
         if out.last().is_some_and(|(h, _)| *h == hash) || node.media().contains(&hash) {
             continue;
         }
@@ -91,28 +75,18 @@ impl MediaSummary {
     }
 }
 
-/// The server TLS configuration for `listen`: sessions and media.
-pub fn server_config(net: &Net) -> Arc<rustls::ServerConfig> {
-    quic_media::with_media_alpn(&net.server)
-}
-
-/// Whether the log names any media at all: if not, the node can neither
-/// want a blob nor hold one a peer could want.
-fn names_media(node: &Node) -> Result<bool, NodeError> {
-    Ok(node
-        .store()
-        .conn()
-        .query_row("SELECT EXISTS (SELECT 1 FROM event_media)", [], |r| {
-            r.get::<_, bool>(0)
-        })
-        .map_err(StoreError::from)?)
+/// The server TLS configuration for `listen` (sessions and media), from
+/// the sessions' one.
+pub fn server_config(sessions: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    quic_media::with_media_alpn(sessions)
 }
 
 /// What the node brings to a media exchange.
 struct Prepared {
     /// See [`wanted`].
     wanted: Vec<([u8; 32], u64)>,
-    /// Whether the log names any media at all.
+    /// Whether the log names any media at all: if not, the node can
+    /// neither want a blob nor hold one a peer could want.
     any: bool,
     media: crate::media::MediaStore,
 }
@@ -125,7 +99,7 @@ fn prepare(node: &Arc<Mutex<Node>>) -> Result<Prepared, String> {
         .map_err(|_| "the node lock is poisoned".to_string())?;
     n.catch_up_views().map_err(|e| e.to_string())?;
     let wanted = wanted(&n).map_err(|e| e.to_string())?;
-    let any = !wanted.is_empty() || names_media(&n).map_err(|e| e.to_string())?;
+    let any = !wanted.is_empty() || n.store().names_media().map_err(|e| e.to_string())?;
     Ok(Prepared {
         wanted,
         any,
@@ -141,7 +115,7 @@ fn prepare(node: &Arc<Mutex<Node>>) -> Result<Prepared, String> {
 /// next sync tries again.
 pub async fn exchange_media(
     node: &Arc<Mutex<Node>>,
-    net: &Net,
+    client: &Arc<rustls::ClientConfig>,
     endpoint: &quinn::Endpoint,
     peer: SocketAddr,
 ) -> MediaSummary {
@@ -161,7 +135,7 @@ pub async fn exchange_media(
     if !any {
         return summary;
     }
-    let conn = match quic_media::connect_media(endpoint, peer, &net.client).await {
+    let conn = match quic_media::connect_media(endpoint, peer, client).await {
         Ok(conn) => conn,
         Err(e) => {
             summary.error = Some(e.to_string());

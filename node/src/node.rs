@@ -5,86 +5,30 @@
 //! commits it, with the views it affects, in one SQLite transaction; it
 //! returns only after that commit (acknowledged means durable). Invalid
 //! input is refused before anything is written.
+//!
+//! Never does: SQL or a transaction of its own (it signs; the store
+//! commits, invariant 10), or know about the HTTP API that calls it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
+use sentinel_schema::query::EventRecord;
+use sentinel_schema::rules::config::RulesConfig;
 use sentinel_schema::{
-    author_of, AuthorId, Body, Clock, ClockError, Entry, EntryId, EventChange, EventDoc, EventEdit,
-    EventError, EventId, EventView, Hlc, MediaAttached, NewEvent, SignError, SignedEntry,
-    SigningKey, VerifiedEntry,
+    author_of, AuthorId, Body, Clock, Entry, EntryId, EventChange, EventDoc, EventEdit, EventError,
+    EventId, MediaAttached, NewEvent, Point, SignError, SignedEntry, SigningKey, VerifiedEntry,
 };
+use sentinel_sync::{ApplyReport, SyncStore};
 
-use crate::media::{MediaError, MediaStore};
+use crate::files::{read_key, replace_file, write_key_file};
+use crate::media::MediaStore;
+use crate::rules::{Raised, RuleEngine, RuleHost};
 use crate::spatial::SpatialIndex;
-use crate::store::log::{self, ApplyReport};
-use crate::store::project::{project_entries, set_projected_upto, Projected};
-use crate::store::{blob, Store, StoreError};
+use crate::store::local::RuleEventRecord;
+use crate::store::project::Projected;
+use crate::store::Store;
 
-/// File names inside a node's data directory.
-pub const DB_FILE: &str = "node.sqlite";
-pub const KEY_FILE: &str = "node.key";
-pub const MEDIA_DIR: &str = "media";
-/// The deployment CA's certificate and this device's, after `enroll`.
-pub const CA_FILE: &str = "ca.pem";
-pub const CERT_FILE: &str = "node.crt";
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NodeError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Event(#[from] EventError),
-    #[error(transparent)]
-    Media(#[from] MediaError),
-    #[error("cannot sign the entry: {0}")]
-    Sign(#[from] SignError),
-    #[error(transparent)]
-    Clock(#[from] ClockError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("a node already exists in {0}; refusing to overwrite it (choose another --data-dir)")]
-    AlreadyInitialized(PathBuf),
-    #[error("no node in {0}: run `sentinel-node init` first")]
-    NotInitialized(PathBuf),
-    #[error("key file {path}: {reason}")]
-    KeyFile { path: PathBuf, reason: String },
-    #[error("the key in {0} does not belong to this store")]
-    WrongKey(PathBuf),
-    #[error(transparent)]
-    Certs(#[from] sentinel_certs::CertsError),
-    #[error("this node already wrote {0} entries under its own key; enroll a fresh node (`init --data-dir NEW`, then `enroll`)")]
-    EnrollAfterWrites(u64),
-    #[error("the bundle is for a {0} identity; a node needs a node identity")]
-    EnrollWrongRole(sentinel_schema::DeviceRole),
-    #[error("this node is not enrolled: run `sentinel-node enroll BUNDLE` first")]
-    NotEnrolled,
-    #[error("the stored revocation list: {0}")]
-    Revocations(String),
-    #[error("sync: {0}")]
-    Net(String),
-    #[error("sensor rules: {0}")]
-    Rules(String),
-    #[error("no event matches {0:?}")]
-    NoSuchEvent(String),
-    #[error("{0:?} matches several events; give more of the id")]
-    AmbiguousEvent(String),
-}
-
-impl NodeError {
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
-        move |source| NodeError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
+pub use crate::error::NodeError;
+pub use crate::files::{CA_FILE, CERT_FILE, DB_FILE, KEY_FILE, MEDIA_DIR};
 
 /// What a successful write returns: the entry it committed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -92,35 +36,6 @@ pub struct Ack {
     pub event: String,
     pub entry: String,
     pub seq: u64,
-}
-
-/// One entry in an event's history.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct HistoryItem {
-    pub entry: String,
-    pub author: String,
-    pub seq: u64,
-    pub hlc: String,
-    pub kind: &'static str,
-    pub actor: Option<String>,
-    pub local: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct MediaItem {
-    pub hash: String,
-    pub mime: String,
-    pub size: u64,
-    pub name: String,
-}
-
-/// Everything `show` displays about an event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventDetail {
-    pub id: EventId,
-    pub view: EventView,
-    pub media: Vec<MediaItem>,
-    pub history: Vec<HistoryItem>,
 }
 
 pub struct Node {
@@ -135,7 +50,7 @@ pub struct Node {
     spatial: Option<SpatialIndex>,
     /// The sensor rules (`serve --rules`), with their de-duplication
     /// state; `None`: readings raise nothing here.
-    pub(crate) rules: Option<crate::sensors::rules::RuleEngine>,
+    rules: Option<RuleEngine>,
 }
 
 impl std::fmt::Debug for Node {
@@ -146,41 +61,6 @@ impl std::fmt::Debug for Node {
             .field("author", &self.author)
             .finish()
     }
-}
-
-fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), NodeError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(NodeError::io(path))?;
-    f.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(NodeError::io(path))
-}
-
-/// Writes a file next to its final name, syncs it, then renames it into
-/// place, so a crash leaves either the old or the new file.
-fn replace_file(path: &Path, contents: &[u8], private: bool) -> Result<(), NodeError> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut f = opts.open(&tmp).map_err(NodeError::io(&tmp))?;
-    f.write_all(contents)
-        .and_then(|_| f.sync_all())
-        .map_err(NodeError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(NodeError::io(path))
 }
 
 /// Makes the node in `dir` an enrolled device: its key becomes the one the
@@ -202,52 +82,12 @@ pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeErro
     // The store's owner changes first: until the key file follows, the
     // node refuses to open (wrong key) rather than sign with the old key.
     store.set_meta("owner", e.identity.author.as_bytes())?;
-    sentinel_sync::SyncStore::add_certificates(
-        &mut store,
-        vec![(e.identity.author, e.cert_der.clone())],
-    )?;
+    store.add_certificates(vec![(e.identity.author, e.cert_der.clone())])?;
     replace_file(
         &dir.join(KEY_FILE),
         format!("{}\n", hex::encode(e.key.to_bytes())).as_bytes(),
         true,
     )
-}
-
-/// Reads the device key file (refusing one that others can read).
-pub(crate) fn read_key(path: &Path) -> Result<SigningKey, NodeError> {
-    let bad = |reason: &str| NodeError::KeyFile {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(NodeError::io(path))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(bad("readable by others; run `chmod 600` on it"));
-        }
-    }
-    let text = std::fs::read_to_string(path).map_err(NodeError::io(path))?;
-    let bytes = hex::decode(text.trim()).map_err(|_| bad("not a hex-encoded key"))?;
-    let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("not a 32-byte key"))?;
-    Ok(SigningKey::from_bytes(&seed))
-}
-
-/// The newest HLC in the log, so the clock never goes backwards.
-fn last_hlc(store: &Store) -> Result<Hlc, NodeError> {
-    let row: Option<(i64, u32)> = store
-        .conn()
-        .query_row(
-            "SELECT hlc_ms, hlc_counter FROM entries ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(StoreError::from)?;
-    Ok(row.map_or(Hlc::default(), |(ms, c)| Hlc::new(ms as u64, c)))
 }
 
 impl Node {
@@ -287,7 +127,8 @@ impl Node {
             return Err(NodeError::WrongKey(key_path));
         }
         let media = MediaStore::open(dir.join(MEDIA_DIR))?;
-        let clock = Clock::resume(last_hlc(&store)?);
+        // The newest HLC in the log, so the clock never goes backwards.
+        let clock = Clock::resume(store.last_hlc()?);
         // Views catch up with anything the log holds that they have not
         // seen (after a crash between a remote commit and its projection).
         store.project_pending()?;
@@ -347,36 +188,25 @@ impl Node {
         actor: Option<&str>,
         now_ms: u64,
     ) -> Result<SignedEntry, NodeError> {
-        let mut entries = self.commit_local_batch(vec![body], actor, now_ms)?;
+        let mut entries = self.commit_local_with(vec![body], actor, now_ms, None)?;
         entries
             .pop()
             .ok_or_else(|| unreachable!("one body in, one entry out"))
     }
 
     /// Signs each body as the next entry and commits them all, with their
-    /// views, in one transaction (bulk import: one fsync per batch).
-    fn commit_local_batch(
-        &mut self,
-        bodies: Vec<Body>,
-        actor: Option<&str>,
-        now_ms: u64,
-    ) -> Result<Vec<SignedEntry>, NodeError> {
-        self.commit_local_with(bodies, actor, now_ms, |_, _| Ok(()))
-    }
-
-    /// As [`Node::commit_local_batch`], and `also` writes whatever must be
-    /// committed together with the entries, in their transaction.
+    /// views, in one transaction (bulk import: one fsync per batch), and
+    /// with `rule_event` when a sensor rule raised them.
     pub(crate) fn commit_local_with(
         &mut self,
         bodies: Vec<Body>,
         actor: Option<&str>,
         now_ms: u64,
-        also: impl FnOnce(&rusqlite::Connection, &[(i64, SignedEntry)]) -> Result<(), StoreError>,
+        rule_event: Option<&RuleEventRecord>,
     ) -> Result<Vec<SignedEntry>, NodeError> {
         let caught_up = self.store.project_pending()?;
         self.after_projection(&caught_up);
-        let conn = self.store.conn_mut();
-        let mut head = log::head(conn, &self.author)?;
+        let mut head = self.store.head_of(&self.author)?;
         let mut signed = Vec::with_capacity(bodies.len());
         for body in bodies {
             let entry = Entry {
@@ -394,21 +224,11 @@ impl Node {
             });
             signed.push(e);
         }
-        let tx = conn.transaction().map_err(StoreError::from)?;
-        let mut rows = Vec::with_capacity(signed.len());
-        for e in signed {
-            let pos = log::insert_entry(&tx, &e, true, now_ms)?;
-            rows.push((pos, e));
-        }
-        if let (Some(h), Some((pos, _))) = (head, rows.last()) {
-            log::set_head(&tx, &self.author, h)?;
-            also(&tx, &rows)?;
-            let projected = project_entries(&tx, &rows)?;
-            set_projected_upto(&tx, *pos)?;
-            tx.commit().map_err(StoreError::from)?;
-            self.after_projection(&projected);
-        }
-        Ok(rows.into_iter().map(|(_, e)| e).collect())
+        let projected = self
+            .store
+            .commit_local(&self.author, &signed, now_ms, rule_event)?;
+        self.after_projection(&projected);
+        Ok(signed)
     }
 
     /// Reports many events in one transaction; all or none are committed.
@@ -426,7 +246,7 @@ impl Node {
                 change,
             }));
         }
-        let entries = self.commit_local_batch(bodies, actor, now_ms)?;
+        let entries = self.commit_local_with(bodies, actor, now_ms, None)?;
         Ok(items
             .iter()
             .zip(&entries)
@@ -459,23 +279,11 @@ impl Node {
         Ok(Node::ack(event, &e))
     }
 
-    /// The event's current document (complete, or rebuilt from the log).
+    /// The event's current document; refused when it is not complete.
     fn document(&self, event: EventId) -> Result<EventDoc, NodeError> {
-        let row: Option<Vec<u8>> = self
-            .store
-            .conn()
-            .query_row(
-                "SELECT doc FROM documents WHERE event = ?1 AND complete = 1",
-                [event.0],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
-        match row {
-            Some(bytes) => EventDoc::load(&bytes)
-                .map_err(|source| StoreError::CorruptDocument { event, source }.into()),
-            None => Err(NodeError::NoSuchEvent(event.to_hex())),
-        }
+        self.store
+            .document(event)?
+            .ok_or_else(|| NodeError::NoSuchEvent(event.to_hex()))
     }
 
     /// Edits an event: fields, notes, assignment or status.
@@ -521,25 +329,8 @@ impl Node {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let entries = self.commit_local_batch(bodies, actor, now_ms)?;
+        let entries = self.commit_local_with(bodies, actor, now_ms, None)?;
         Ok(entries.iter().map(|e| Node::ack(event, e)).collect())
-    }
-
-    /// Who reported an event: the actor of the entry that created it (the
-    /// event's first change in HLC order), if that entry names one.
-    pub fn reporter(&self, event: EventId) -> Result<Option<String>, NodeError> {
-        let actor: Option<Option<String>> = self
-            .store
-            .conn()
-            .query_row(
-                "SELECT actor FROM entries WHERE event = ?1 AND kind = ?2
-                 ORDER BY hlc_ms, hlc_counter, author, seq LIMIT 1",
-                params![event.0, sentinel_schema::BodyKind::EventChange as u8],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
-        Ok(actor.flatten())
     }
 
     /// Attaches a photo or video. The blob is stored durably before the
@@ -614,118 +405,121 @@ impl Node {
         if p.is_empty() || !p.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(NodeError::NoSuchEvent(prefix.to_string()));
         }
-        let mut stmt = self
-            .store
-            .conn()
-            .prepare_cached(
-                "SELECT event FROM events WHERE event_hex >= ?1 AND event_hex < ?1 || 'g' LIMIT 2",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([&p]).map_err(StoreError::from)?;
-        let mut found = Vec::new();
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            found.push(EventId(blob(r, 0, "events.event")?));
-        }
-        match found.as_slice() {
+        match self.store.events_with_prefix(&p)?.as_slice() {
             [one] => Ok(*one),
             [] => Err(NodeError::NoSuchEvent(prefix.to_string())),
             _ => Err(NodeError::AmbiguousEvent(prefix.to_string())),
         }
     }
 
-    pub fn show(&self, event: EventId) -> Result<EventDetail, NodeError> {
-        let view = self.document(event)?.view()?;
-        let conn = self.store.conn();
-        let mut media = Vec::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT hash, mime, size, name FROM event_media WHERE event = ?1 ORDER BY name, hash")
-                .map_err(StoreError::from)?;
-            let mut rows = stmt.query([event.0]).map_err(StoreError::from)?;
-            while let Some(r) = rows.next().map_err(StoreError::from)? {
-                let hash: [u8; 32] = blob(r, 0, "event_media.hash")?;
-                media.push(MediaItem {
-                    hash: hex::encode(hash),
-                    mime: r.get(1).map_err(StoreError::from)?,
-                    size: r.get::<_, i64>(2).map_err(StoreError::from)? as u64,
-                    name: r.get(3).map_err(StoreError::from)?,
-                });
-            }
-        }
-        let mut history = Vec::new();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, author, seq, hlc_ms, hlc_counter, kind, actor, local FROM entries
-                 WHERE event = ?1 ORDER BY hlc_ms, hlc_counter, author",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([event.0]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            let id: [u8; 32] = blob(r, 0, "entries.id")?;
-            let author: [u8; 32] = blob(r, 1, "entries.author")?;
-            let kind: u8 = r.get(5).map_err(StoreError::from)?;
-            history.push(HistoryItem {
-                entry: hex::encode(id),
-                author: hex::encode(author),
-                seq: r.get::<_, i64>(2).map_err(StoreError::from)? as u64,
-                hlc: Hlc::new(
-                    r.get::<_, i64>(3).map_err(StoreError::from)? as u64,
-                    r.get(4).map_err(StoreError::from)?,
-                )
-                .to_string(),
-                kind: sentinel_schema::BodyKind::from_wire(kind.into())
-                    .map_or("unknown", |k| k.as_str()),
-                actor: r.get(6).map_err(StoreError::from)?,
-                local: r.get(7).map_err(StoreError::from)?,
-            });
-        }
-        Ok(EventDetail {
-            id: event,
-            view,
-            media,
-            history,
-        })
+    /// One event in full, as `show` and the API present it: its view (with
+    /// the media attached to it), who reported it, and every entry about
+    /// it.
+    pub fn show(&self, event: EventId) -> Result<EventRecord, NodeError> {
+        self.store
+            .event_record(event)?
+            .ok_or_else(|| NodeError::NoSuchEvent(event.to_hex()))
     }
 
     /// Counts for `stats`.
     pub fn stats(&self) -> Result<Stats, NodeError> {
-        let conn = self.store.conn();
-        let count = |sql: &str| -> Result<u64, NodeError> {
-            Ok(conn
-                .query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map_err(StoreError::from)? as u64)
-        };
+        let c = self.store.counts()?;
         Ok(Stats {
             author: self.author.to_hex(),
-            entries: count("SELECT count(*) FROM entries")?,
-            local_entries: count("SELECT count(*) FROM entries WHERE local = 1")?,
-            authors: count("SELECT count(*) FROM heads")?,
-            events: count("SELECT count(*) FROM events")?,
-            media: count("SELECT count(*) FROM event_media")?,
-            forks: count("SELECT count(*) FROM forks")?,
-            quarantined: count("SELECT count(*) FROM quarantine")?,
+            entries: c.entries,
+            local_entries: c.local_entries,
+            authors: c.authors,
+            events: c.events,
+            media: c.media,
+            forks: c.forks,
+            quarantined: c.quarantined,
             awaiting_receipt: self.store.outbox_len()?,
-            heads_digest: hex::encode(log::heads(conn)?.digest()),
+            heads_digest: hex::encode(self.store.heads()?.digest()),
         })
     }
 
     /// An entry of this store by id, for tests and tools.
     pub fn entry(&self, id: EntryId) -> Result<Option<SignedEntry>, NodeError> {
-        let row: Option<(i64, Vec<u8>)> = self
+        Ok(self.store.entry(id)?)
+    }
+}
+
+/// Sensor rules, run by the node on readings it takes from sensors
+/// directly (`crate::rules`).
+impl Node {
+    /// Turns on the sensor rules of `config` for readings this node takes
+    /// from sensors directly, with the de-duplication state the store
+    /// remembers.
+    pub fn enable_rules(&mut self, config: RulesConfig) -> Result<(), NodeError> {
+        self.rules = Some(RuleEngine::load(config, &self.store)?);
+        Ok(())
+    }
+
+    /// Whether rules are enabled.
+    pub fn has_rules(&self) -> bool {
+        self.rules.as_ref().is_some_and(|r| !r.is_empty())
+    }
+
+    /// Runs the rules on `entries` (readings just taken from their sensor,
+    /// in seq order per sensor; other kinds are skipped) and reports an
+    /// event for every trigger the window admits.
+    pub fn raise_from_readings(
+        &mut self,
+        entries: &[SignedEntry],
+        now_ms: u64,
+    ) -> Result<Vec<Raised>, NodeError> {
+        let Some(mut engine) = self.rules.take() else {
+            return Ok(Vec::new());
+        };
+        let result = engine.run(self, entries, now_ms);
+        if result.is_err() {
+            // An event may have failed to commit after the window admitted
+            // it: start again from what the store recorded.
+            engine.reload(&self.store);
+        }
+        self.rules = Some(engine);
+        result
+    }
+}
+
+impl RuleHost for Node {
+    fn entry_at(&self, author: &AuthorId, seq: u64) -> Result<Option<SignedEntry>, NodeError> {
+        let Some(after) = seq.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self
             .store
-            .conn()
-            .query_row(
-                "SELECT pos, bytes FROM entries WHERE id = ?1",
-                params![id.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
-        row.map(|(pos, b)| {
-            SignedEntry::from_bytes(b)
-                .map_err(|source| StoreError::CorruptEntry { pos, source }.into())
-        })
-        .transpose()
+            .entries_after(author, after, 1, usize::MAX)?
+            .into_iter()
+            .next()
+            .filter(|e| e.seq() == seq))
+    }
+
+    fn sensor_location(&mut self, sensor: &AuthorId) -> Result<Option<Point>, NodeError> {
+        // The sensors view holds the last location once it has caught up
+        // with the log.
+        self.catch_up_views()?;
+        Ok(self.store.sensor_location(sensor)?)
+    }
+
+    fn raise(
+        &mut self,
+        event: EventId,
+        new: &NewEvent,
+        actor: &str,
+        record: &RuleEventRecord,
+        now_ms: u64,
+    ) -> Result<SignedEntry, NodeError> {
+        let (_, change) = EventDoc::create(&self.author, new, now_ms)?;
+        let mut committed = self.commit_local_with(
+            vec![Body::EventChange(EventChange { event, change })],
+            Some(actor),
+            now_ms,
+            Some(record),
+        )?;
+        committed
+            .pop()
+            .ok_or_else(|| unreachable!("one body in, one entry out"))
     }
 }
 

@@ -1,4 +1,6 @@
 //! SQL functions the node registers on its connection.
+//!
+//! Never does: hold a statement (the store's SQL is under `store/`).
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;

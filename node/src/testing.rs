@@ -105,17 +105,9 @@ impl Peer {
         let history: Vec<_> = d
             .history
             .iter()
-            .map(|h| {
-                (
-                    h.entry.clone(),
-                    h.author.clone(),
-                    h.seq,
-                    h.hlc.clone(),
-                    h.kind,
-                )
-            })
+            .map(|h| (h.entry, h.author, h.seq, h.hlc, h.kind))
             .collect();
-        format!("{:?} {:?} {:?}", d.view, d.media, history)
+        format!("{:?} {:?}", d.view, history)
     }
 
     /// Every event as GeoJSON, the way `export` writes it (views caught up
@@ -124,12 +116,7 @@ impl Peer {
         let mut node = self.node.lock().unwrap();
         node.catch_up_views().unwrap();
         let mut out = Vec::new();
-        crate::transfer::export(
-            crate::transfer::Format::GeoJson,
-            node.store().conn(),
-            &mut out,
-        )
-        .unwrap();
+        crate::transfer::export(crate::transfer::Format::GeoJson, node.store(), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 }

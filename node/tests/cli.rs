@@ -1,8 +1,6 @@
 //! The `sentinel-node` command line, as an officer uses it: clear errors
 //! with a non-zero exit for bad input, and nothing stored when refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::{Command, Output};
 

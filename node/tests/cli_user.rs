@@ -2,8 +2,6 @@
 //! the password from the environment or standard input and never a
 //! default; the role is not set here (hubs grant it).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,8 +1,6 @@
 //! The sync store contract, run against the node's SpatiaLite store (the
 //! same suite the in-memory store and, later, the hub's store pass).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::cell::RefCell;
 
 use sentinel_node::store::Store;

@@ -28,7 +28,6 @@
 //! and the file, not the exact instruction each kill interrupted.
 
 #![cfg(unix)]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};

@@ -3,20 +3,17 @@
 //! `media_attached` entries name, resuming unfinished downloads and
 //! refusing bytes that do not match their hash.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::Ca;
 use sentinel_node::media::MediaError;
 use sentinel_node::net::{self, Net, Summary};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::*;
 use tempfile::TempDir;
-
-const DAY: u64 = 24 * 3600 * 1000;
 
 /// A real 2×2 RGBA PNG (74 bytes).
 const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x06\x00\x00\x00\x72\xb6\x0d\x24\x00\x00\x00\x11\x49\x44\x41\x54\x78\xda\x63\x38\x21\x27\xf7\x1f\x84\x19\x60\x0c\x00\x47\x34\x08\x0d\x1b\x27\x91\xb7\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
@@ -32,13 +29,6 @@ fn big_png() -> Vec<u8> {
         bytes.push(x as u8);
     }
     bytes
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn hash(bytes: &[u8]) -> [u8; 32] {

@@ -1,12 +1,11 @@
 //! The field node against a real SpatiaLite store: writes, merging,
 //! views, queries, media, quarantine and tamper detection.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use sentinel_node::node::{Node, NodeError};
 use sentinel_node::spatial::BBox;
 use sentinel_node::store::log::entries_after;
-use sentinel_node::store::query::EventQuery;
+use sentinel_node::testing::ev;
+use sentinel_schema::query::{EventFilter, EventSearch, Near};
 use sentinel_schema::*;
 use sentinel_sync::RejectReason;
 use tempfile::TempDir;
@@ -30,8 +29,13 @@ fn new_event(title: &str, lon: f64, lat: f64) -> NewEvent {
     }
 }
 
-fn ev(n: u128) -> EventId {
-    EventId(n.to_be_bytes())
+/// The first page of at most `limit` events `filter` finds.
+fn search(filter: EventFilter, limit: usize) -> EventSearch {
+    EventSearch {
+        filter,
+        limit,
+        after: None,
+    }
 }
 
 fn n_entries(node: &Node) -> i64 {
@@ -315,10 +319,9 @@ fn media_is_sniffed_and_stored_by_hash() {
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
     n.attach(ev(1), png, "map.png", None, T0).unwrap();
     let d = n.show(ev(1)).unwrap();
-    assert_eq!(d.media.len(), 1);
-    assert_eq!(d.media[0].mime, "image/png");
-    let hash: [u8; 32] = hex::decode(&d.media[0].hash).unwrap().try_into().unwrap();
-    assert_eq!(n.media().read(&hash).unwrap(), png);
+    assert_eq!(d.view.media.len(), 1);
+    assert_eq!(d.view.media[0].mime.as_mime(), "image/png");
+    assert_eq!(n.media().read(&d.view.media[0].hash).unwrap(), png);
 }
 
 #[test]
@@ -489,18 +492,23 @@ fn spatial_answers_agree_three_ways() {
     }
     // Radius: SQL search against the R-tree.
     let center = Point::new(0.0, 45.0).unwrap();
-    let q = EventQuery {
-        near: Some((center, 300_000.0)),
-        limit: 1000,
-        ..EventQuery::default()
-    };
+    let q = search(
+        EventFilter {
+            near: Some(Near {
+                point: center,
+                radius_m: 300_000.0,
+            }),
+            ..EventFilter::default()
+        },
+        1000,
+    );
     let mut sql: Vec<String> = n
         .store()
         .search(&q)
         .unwrap()
         .items
         .into_iter()
-        .map(|e| e.id)
+        .map(|e| e.id.to_hex())
         .collect();
     let mut tree: Vec<String> = n
         .spatial()
@@ -536,17 +544,21 @@ fn search_filters_and_pages_stay_stable_while_events_arrive() {
         })
         .collect();
     n.report_many(&items, None, T0).unwrap();
-    let q = |after| EventQuery {
-        text: Some("flooded".into()),
-        limit: 4,
+    let q = |after| EventSearch {
         after,
-        ..EventQuery::default()
+        ..search(
+            EventFilter {
+                text: Some("flooded".into()),
+                ..EventFilter::default()
+            },
+            4,
+        )
     };
     let mut seen = Vec::new();
     let mut page = n.store().search(&q(None)).unwrap();
     let mut k = 100u128;
     loop {
-        seen.extend(page.items.iter().map(|e| e.id.clone()));
+        seen.extend(page.items.iter().map(|e| e.id.to_hex()));
         // New matching events arrive between pages, both newer and older.
         for reported in [T0 + 10_000, T0 - 10_000] {
             let mut e = new_event("flooded again", 0.0, 0.0);
@@ -555,7 +567,7 @@ fn search_filters_and_pages_stay_stable_while_events_arrive() {
             k += 1;
         }
         match page.next {
-            Some(c) => page = n.store().search(&q(Some(c.parse().unwrap()))).unwrap(),
+            Some(c) => page = n.store().search(&q(Some(c))).unwrap(),
             None => break,
         }
     }
@@ -574,33 +586,66 @@ fn search_filters_and_pages_stay_stable_while_events_arrive() {
     // Filters.
     let sev = n
         .store()
-        .search(&EventQuery {
-            min_severity: Some(4),
-            limit: 100,
-            ..EventQuery::default()
-        })
+        .search(&search(
+            EventFilter {
+                min_severity: Some(4),
+                ..EventFilter::default()
+            },
+            100,
+        ))
         .unwrap();
     assert!(sev.items.iter().all(|e| e.severity >= 4));
     assert_eq!(sev.items.len(), 10);
     let st = n
         .store()
-        .search(&EventQuery {
-            status: vec![Status::Closed],
-            limit: 100,
-            ..EventQuery::default()
-        })
+        .search(&search(
+            EventFilter {
+                statuses: vec![Status::Closed],
+                ..EventFilter::default()
+            },
+            100,
+        ))
         .unwrap();
     assert!(st.items.is_empty());
     // FTS operators in user text are just words.
     let weird = n
         .store()
-        .search(&EventQuery {
-            text: Some("\"tree OR* NEAR(".into()),
-            limit: 10,
-            ..EventQuery::default()
-        })
+        .search(&search(
+            EventFilter {
+                text: Some("\"tree OR* NEAR(".into()),
+                ..EventFilter::default()
+            },
+            10,
+        ))
         .unwrap();
     assert!(weird.items.is_empty());
+}
+
+#[test]
+fn a_box_across_the_antimeridian_finds_both_sides() {
+    let (_d, mut n) = node(10);
+    let places = [(179.5, -17.0), (-179.5, -16.5), (0.0, -17.0), (179.5, 40.0)];
+    for (i, (lon, lat)) in places.into_iter().enumerate() {
+        let e = new_event(&format!("p{i}"), lon, lat);
+        n.report(&e, ev(i as u128), None, T0).unwrap();
+    }
+    let area: Bounds = "179,-18,-179,-16".parse().unwrap();
+    assert!(area.wraps());
+    let filter = EventFilter {
+        area: Some(area),
+        ..EventFilter::default()
+    };
+    let page = n.store().search(&search(filter, 10)).unwrap();
+    let mut found: Vec<EventId> = page.items.iter().map(|e| e.id).collect();
+    found.sort();
+    assert_eq!(found, [ev(0), ev(1)]);
+    // The union of its two parts, each asked on its own.
+    let mut parts = Vec::new();
+    for b in area.parts() {
+        parts.extend(n.store().ids_in_bbox_sql(&b).unwrap());
+    }
+    parts.sort();
+    assert_eq!(parts, found);
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! match against the local log, survives `rebuild-views` and reopening;
 //! the outbox is what no receipt covers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use sentinel_node::node::Node;
 use sentinel_schema::{AuthorId, EntryId, EventId, Head, NewEvent, Point, SigningKey};
 use sentinel_sync::SyncStore;

@@ -1,26 +1,26 @@
-//! Command definitions and their implementations; the network commands
-//! are in [`net`].
+//! Command definitions and the dispatch to their implementations: the
+//! event commands are in [`events`] (printing them in [`show`]), the
+//! network commands in [`net`], accounts in [`user`], the outbox in
+//! [`outbox`], shared text helpers in [`fmt`].
 
+mod events;
+mod fmt;
 mod net;
 mod outbox;
 mod show;
 mod user;
 
-use show::{print_page, show};
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
-use rand_core::{OsRng, RngCore};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use rand_core::OsRng;
 use sentinel_node::node::{Node, DB_FILE};
-use sentinel_node::spatial::BBox;
-use sentinel_node::store::query::{Cursor, EventQuery, Page};
-use sentinel_node::transfer::{self, Format};
-use sentinel_schema::{EventEdit, EventId, NewEvent, Point, SigningKey, Status};
+use sentinel_schema::{EventEdit, SigningKey, Status};
+
+use events::{EditArgs, ReportArgs, SearchArgs};
+use fmt::print_json;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -148,86 +148,6 @@ enum AuditCmd {
     Verify,
 }
 
-#[derive(Debug, Args)]
-struct ReportArgs {
-    #[arg(long)]
-    title: String,
-    #[arg(long, default_value = "")]
-    description: String,
-    #[arg(long)]
-    category: String,
-    /// 1 (minor) to 5 (critical).
-    #[arg(long)]
-    severity: u8,
-    #[arg(long, allow_hyphen_values = true)]
-    lon: f64,
-    #[arg(long, allow_hyphen_values = true)]
-    lat: f64,
-    /// When it happened: RFC 3339 (2026-11-22T10:00:00Z) or Unix ms (default: now).
-    #[arg(long)]
-    reported_at: Option<String>,
-    /// Photos or videos to attach right away.
-    #[arg(long = "photo")]
-    photos: Vec<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct EditArgs {
-    id: String,
-    #[arg(long)]
-    title: Option<String>,
-    #[arg(long)]
-    description: Option<String>,
-    #[arg(long)]
-    category: Option<String>,
-    #[arg(long)]
-    severity: Option<u8>,
-    /// New location as LON,LAT.
-    #[arg(long, allow_hyphen_values = true)]
-    location: Option<String>,
-}
-
-#[derive(Debug, Args)]
-struct SearchArgs {
-    /// Words to find in title, description and notes.
-    text: Vec<String>,
-    #[arg(long)]
-    status: Vec<String>,
-    #[arg(long)]
-    category: Option<String>,
-    #[arg(long)]
-    min_severity: Option<u8>,
-    #[arg(long)]
-    max_severity: Option<u8>,
-    /// Reported at or after (RFC 3339 or Unix ms).
-    #[arg(long)]
-    from: Option<String>,
-    /// Reported before (RFC 3339 or Unix ms).
-    #[arg(long)]
-    to: Option<String>,
-    /// MIN_LON,MIN_LAT,MAX_LON,MAX_LAT
-    #[arg(long, allow_hyphen_values = true)]
-    bbox: Option<String>,
-    /// LON,LAT; use with --radius.
-    #[arg(long, allow_hyphen_values = true)]
-    near: Option<String>,
-    /// Metres around --near.
-    #[arg(long)]
-    radius: Option<f64>,
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
-    /// Continue after this cursor (the `next` of the previous page).
-    #[arg(long)]
-    after: Option<String>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
     if let Some(d) = arg {
         return Ok(d.clone());
@@ -235,44 +155,6 @@ fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
     directories::ProjectDirs::from("org", "Sentinel", "sentinel-node")
         .map(|p| p.data_dir().to_path_buf())
         .context("no home directory to put the data in: pass --data-dir")
-}
-
-fn parse_time(s: &str) -> Result<u64> {
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(ms);
-    }
-    let t = humantime::parse_rfc3339_weak(s).with_context(|| {
-        format!("{s:?} is neither RFC 3339 (2026-11-22T10:00:00Z) nor Unix milliseconds")
-    })?;
-    Ok(t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0))
-}
-
-fn format_time(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-fn parse_point(s: &str, what: &str) -> Result<Point> {
-    let (lon, lat) = s
-        .split_once(',')
-        .with_context(|| format!("{what} must be LON,LAT, got {s:?}"))?;
-    let lon: f64 = lon
-        .trim()
-        .parse()
-        .with_context(|| format!("{what}: longitude {lon:?} is not a number"))?;
-    let lat: f64 = lat
-        .trim()
-        .parse()
-        .with_context(|| format!("{what}: latitude {lat:?} is not a number"))?;
-    Point::new(lon, lat).with_context(|| what.to_string())
-}
-
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -306,143 +188,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let mut node = Node::open(&dir)?;
     match cli.cmd {
         Cmd::Init | Cmd::Enroll { .. } => unreachable!("handled above"),
-        Cmd::Report(a) => {
-            let reported_ms = match &a.reported_at {
-                Some(t) => parse_time(t)?,
-                None => now_ms(),
-            };
-            let new = NewEvent {
-                title: a.title,
-                description: a.description,
-                category: a.category,
-                severity: a.severity,
-                location: Point::new(a.lon, a.lat)?,
-                reported_ms,
-            };
-            // Read every photo first: a bad one refuses the whole report.
-            let photos = a
-                .photos
-                .iter()
-                .map(|p| read_media(p).map(|b| (p.clone(), b)))
-                .collect::<Result<Vec<_>>>()?;
-            let mut event = [0u8; 16];
-            OsRng.fill_bytes(&mut event);
-            let ack = node.report(&new, EventId(event), actor, now_ms())?;
-            let mut acks = vec![ack];
-            for (path, bytes) in photos {
-                acks.push(node.attach(
-                    EventId(event),
-                    &bytes,
-                    &file_name(&path),
-                    actor,
-                    now_ms(),
-                )?);
-            }
-            if json {
-                print_json(&acks)?;
-            } else {
-                println!(
-                    "Reported event {} (entry #{} saved)",
-                    acks[0].event, acks[0].seq
-                );
-                for a in &acks[1..] {
-                    println!("Attached media (entry #{})", a.seq);
-                }
-            }
-        }
-        Cmd::Edit(a) => {
-            let event = node.resolve(&a.id)?;
-            let mut edits = Vec::new();
-            if let Some(t) = a.title {
-                edits.push(EventEdit::Title(t));
-            }
-            if let Some(d) = a.description {
-                edits.push(EventEdit::Description(d));
-            }
-            if let Some(c) = a.category {
-                edits.push(EventEdit::Category(c));
-            }
-            if let Some(s) = a.severity {
-                edits.push(EventEdit::Severity(s));
-            }
-            if let Some(l) = &a.location {
-                edits.push(EventEdit::Location(parse_point(l, "--location")?));
-            }
-            if edits.is_empty() {
-                bail!("nothing to change: give --title, --description, --category, --severity or --location");
-            }
-            let acks = edits
-                .iter()
-                .map(|e| node.edit(event, e, actor, now_ms()))
-                .collect::<Result<Vec<_>, _>>()?;
-            ack_out(json, "Edited", &acks)?;
-        }
+        Cmd::Report(a) => events::report(&mut node, a, actor, json)?,
+        Cmd::Edit(a) => events::edit(&mut node, a, actor, json)?,
         Cmd::Note { id, text } => {
-            let event = node.resolve(&id)?;
-            let ack = node.edit(
-                event,
-                &EventEdit::Note {
+            let by = actor.map(str::to_owned);
+            let note = move |at_ms| {
+                Ok(EventEdit::Note {
                     text,
-                    actor: actor.map(str::to_owned),
-                    at_ms: now_ms(),
-                },
-                actor,
-                now_ms(),
-            )?;
-            ack_out(json, "Noted on", &[ack])?;
+                    actor: by,
+                    at_ms,
+                })
+            };
+            events::one_edit(&mut node, &id, note, actor, json, "Noted on")?
         }
-        Cmd::Attach { id, file, name } => {
-            let event = node.resolve(&id)?;
-            let bytes = read_media(&file)?;
-            let name = name.unwrap_or_else(|| file_name(&file));
-            let ack = node.attach(event, &bytes, &name, actor, now_ms())?;
-            ack_out(json, "Attached to", &[ack])?;
-        }
+        Cmd::Attach { id, file, name } => events::attach(&mut node, &id, &file, name, actor, json)?,
         Cmd::Assign { id, officer } => {
-            let event = node.resolve(&id)?;
-            let ack = node.edit(event, &EventEdit::Assign(officer), actor, now_ms())?;
-            ack_out(json, "Assigned", &[ack])?;
+            let assign = |_| Ok(EventEdit::Assign(officer));
+            events::one_edit(&mut node, &id, assign, actor, json, "Assigned")?
         }
         Cmd::Status { id, status } => {
-            let event = node.resolve(&id)?;
-            let status: Status = status.parse()?;
-            let ack = node.edit(event, &EventEdit::Status(status), actor, now_ms())?;
-            ack_out(json, "Updated", &[ack])?;
+            let status = |_| Ok(EventEdit::Status(status.parse::<Status>()?));
+            events::one_edit(&mut node, &id, status, actor, json, "Updated")?
         }
         Cmd::List(a) => {
-            let page = search(&mut node, a)?;
-            if json {
-                print_json(&page)?;
-            } else {
-                print_page(&page);
-            }
+            let page = events::search(&mut node, a)?;
+            show::print_page(&page, json)?;
         }
         Cmd::Show { id } => {
             let event = node.resolve(&id)?;
-            show(&node, event, json)?;
+            show::show(&node, event, json)?;
         }
-        Cmd::Export { format, out } => {
-            let format: Format = format.parse()?;
-            let n = match &out {
-                Some(path) => {
-                    let f = std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    let mut w = std::io::BufWriter::new(f);
-                    let n = transfer::export(format, node.store().conn(), &mut w)?;
-                    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                    n
-                }
-                None => {
-                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-                    let n = transfer::export(format, node.store().conn(), &mut w)?;
-                    w.flush()?;
-                    n
-                }
-            };
-            if out.is_some() {
-                eprintln!("Exported {n} events");
-            }
-        }
+        Cmd::Export { format, out } => events::export(&node, &format, out)?,
         Cmd::Serve {
             listen,
             http,
@@ -464,7 +240,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             file,
             format,
             batch,
-        } => import(&mut node, &file, format, batch, actor, json)?,
+        } => events::import(&mut node, &file, format, batch, actor, json)?,
         Cmd::Audit {
             what: AuditCmd::Verify,
         } => {
@@ -544,132 +320,8 @@ fn bundle_password() -> Result<sentinel_certs::Password> {
     Ok(sentinel_certs::Password::new(text)?)
 }
 
-fn ack_out(json: bool, verb: &str, acks: &[sentinel_node::node::Ack]) -> Result<()> {
-    if json {
-        return print_json(&acks);
-    }
-    for a in acks {
-        println!("{verb} event {} (entry #{} saved)", a.event, a.seq);
-    }
-    Ok(())
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "media".to_string())
-}
-
-fn read_media(p: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
-    if meta.len() > sentinel_schema::limits::MAX_MEDIA_BYTES {
-        bail!(
-            "{} is {} bytes; the limit is {} bytes",
-            p.display(),
-            meta.len(),
-            sentinel_schema::limits::MAX_MEDIA_BYTES
-        );
-    }
-    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-    sentinel_node::media::sniff(&bytes).with_context(|| format!("{}", p.display()))?;
-    Ok(bytes)
-}
-
-fn search(node: &mut Node, a: SearchArgs) -> Result<Page> {
-    let text = (!a.text.is_empty()).then(|| a.text.join(" "));
-    let status = a
-        .status
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(|s| s.trim().parse::<Status>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let near = match (&a.near, a.radius) {
-        (Some(p), Some(r)) => {
-            if !(r.is_finite() && r >= 0.0) {
-                bail!("--radius must be a non-negative number of metres");
-            }
-            Some((parse_point(p, "--near")?, r))
-        }
-        (None, None) => None,
-        _ => bail!("--near and --radius go together"),
-    };
-    let q = EventQuery {
-        text,
-        status,
-        category: a.category,
-        min_severity: a.min_severity,
-        max_severity: a.max_severity,
-        reported_from: a.from.as_deref().map(parse_time).transpose()?,
-        reported_to: a.to.as_deref().map(parse_time).transpose()?,
-        bbox: a.bbox.as_deref().map(str::parse::<BBox>).transpose()?,
-        near,
-        limit: a.limit,
-        after: a.after.as_deref().map(str::parse::<Cursor>).transpose()?,
-    };
-    Ok(node.store().search(&q)?)
-}
-
-fn import(
-    node: &mut Node,
-    file: &Path,
-    format: Option<String>,
-    batch: usize,
-    actor: Option<&str>,
-    json: bool,
-) -> Result<()> {
-    let format = match format {
-        Some(f) => f.parse()?,
-        None => Format::from_path(file).with_context(|| {
-            format!(
-                "cannot tell the format of {}: pass --format geojson|csv",
-                file.display()
-            )
-        })?,
-    };
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let records = transfer::parse(format, &bytes)?;
-    let mut items = Vec::with_capacity(records.len());
-    let mut skipped = 0usize;
-    for r in records {
-        let id = match r.id {
-            Some(id) if node.resolve(&id.to_hex()).is_ok() => {
-                skipped += 1;
-                continue;
-            }
-            Some(id) => id,
-            None => {
-                let mut b = [0u8; 16];
-                OsRng.fill_bytes(&mut b);
-                EventId(b)
-            }
-        };
-        items.push((id, r.new));
-    }
-    let bar = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(items.len() as u64)
-    };
-    let mut done = 0usize;
-    for chunk in items.chunks(batch.max(1)) {
-        node.report_many(chunk, actor, now_ms())?;
-        done += chunk.len();
-        bar.set_position(done as u64);
-        if json {
-            // One line per committed batch: what is printed is durable.
-            println!("{}", serde_json::json!({"acknowledged": done}));
-            std::io::stdout().flush()?;
-        }
-    }
-    bar.finish_and_clear();
-    if !json {
-        println!("Imported {done} events ({skipped} already present).");
-    }
-    Ok(())
-}
-
 /// One line for a checkpoint breach, for people.
-pub(crate) fn describe_breach(b: &sentinel_node::store::checkpoints::BreachRecord) -> String {
+fn describe_breach(b: &sentinel_node::store::checkpoints::BreachRecord) -> String {
     let what = match (b.kind.as_str(), b.presented_seq, &b.presented_id) {
         ("truncated", Some(seq), _) => format!(
             "TRUNCATED: hub {} attested author {} up to seq {}, but presented seq {seq}",

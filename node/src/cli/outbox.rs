@@ -8,7 +8,7 @@ use anyhow::Result;
 use sentinel_node::node::Node;
 use sentinel_node::store::receipts::{OutboxEntry, Receipt};
 
-use super::{format_time, print_json};
+use super::fmt::{format_time, print_json};
 
 /// `sentinel-node outbox` as JSON.
 #[derive(Debug, serde::Serialize)]

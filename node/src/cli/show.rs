@@ -1,13 +1,67 @@
 //! Printing events for people (`list`, `show`) and as JSON.
+//!
+//! The JSON is the command line's own, kept as scripts know it (an event
+//! list's points as `lon`/`lat`, history clocks as `wall_ms.counter`); the
+//! HTTP API's shapes are `sentinel_http::api::json`'s.
 
 use anyhow::Result;
 use sentinel_node::node::Node;
-use sentinel_node::store::query::Page;
+use sentinel_schema::query::{EventPage, EventSummary};
 use sentinel_schema::EventId;
+use serde::Serialize;
+use serde_json::json;
 
-use super::{format_time, print_json};
+use super::events::cursor_text;
+use super::fmt::{format_time, print_json};
 
-pub(super) fn print_page(page: &Page) {
+/// One event of a list, as `list --json` prints it.
+#[derive(Serialize)]
+struct ListItem<'a> {
+    id: String,
+    title: &'a str,
+    category: &'a str,
+    severity: u8,
+    status: &'a str,
+    assignee: Option<&'a str>,
+    lon: f64,
+    lat: f64,
+    reported_ms: u64,
+    n_notes: u32,
+    n_media: u32,
+    has_conflicts: bool,
+    /// Distance from the `--near` point, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_m: Option<f64>,
+}
+
+impl<'a> From<&'a EventSummary> for ListItem<'a> {
+    fn from(s: &'a EventSummary) -> ListItem<'a> {
+        ListItem {
+            id: s.id.to_hex(),
+            title: &s.title,
+            category: &s.category,
+            severity: s.severity,
+            status: s.status.as_str(),
+            assignee: s.assignee.as_deref(),
+            lon: s.location.lon(),
+            lat: s.location.lat(),
+            reported_ms: s.reported_ms,
+            n_notes: s.n_notes,
+            n_media: s.n_media,
+            has_conflicts: s.has_conflicts,
+            distance_m: s.distance_m,
+        }
+    }
+}
+
+/// A page of events, for people or as JSON (`next`: pass back as
+/// `--after`).
+pub(super) fn print_page(page: &EventPage, json: bool) -> Result<()> {
+    let next = page.next.as_ref().map(cursor_text);
+    if json {
+        let items: Vec<ListItem<'_>> = page.items.iter().map(ListItem::from).collect();
+        return print_json(&json!({ "items": items, "next": next }));
+    }
     if page.items.is_empty() {
         println!("No events found.");
     }
@@ -18,28 +72,29 @@ pub(super) fn print_page(page: &Page) {
             .unwrap_or_default();
         println!(
             "{}  {}  sev {}  {:<11}  {:<12}  {:>10.5},{:<9.5}{}  {}{}",
-            &e.id[..12],
+            &e.id.to_hex()[..12],
             format_time(e.reported_ms),
             e.severity,
-            e.status,
+            e.status.as_str(),
             e.category,
-            e.lon,
-            e.lat,
+            e.location.lon(),
+            e.location.lat(),
             dist,
             e.title,
             if e.has_conflicts { "  [conflicts]" } else { "" }
         );
     }
-    if let Some(n) = &page.next {
+    if let Some(n) = &next {
         println!("More: --after {n}");
     }
+    Ok(())
 }
 
 pub(super) fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
     let d = node.show(event)?;
     let v = &d.view;
     if json {
-        return print_json(&serde_json::json!({
+        return print_json(&json!({
             "id": d.id.to_hex(),
             "title": v.title,
             "description": v.description,
@@ -50,10 +105,23 @@ pub(super) fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
             "lon": v.location.lon(),
             "lat": v.location.lat(),
             "reported_ms": v.reported_ms,
-            "notes": v.notes.iter().map(|n| serde_json::json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
+            "notes": v.notes.iter().map(|n| json!({"text": n.text, "actor": n.actor, "at_ms": n.at_ms})).collect::<Vec<_>>(),
             "conflicts": v.conflicts,
-            "media": d.media,
-            "history": d.history,
+            "media": v.media.iter().map(|m| json!({
+                "hash": hex::encode(m.hash),
+                "mime": m.mime.as_mime(),
+                "size": m.size,
+                "name": m.name,
+            })).collect::<Vec<_>>(),
+            "history": d.history.iter().map(|h| json!({
+                "entry": h.entry.to_hex(),
+                "author": h.author.to_hex(),
+                "seq": h.seq,
+                "hlc": h.hlc.to_string(),
+                "kind": h.kind.map_or("unknown", |k| k.as_str()),
+                "actor": h.actor,
+                "local": h.local,
+            })).collect::<Vec<_>>(),
         }));
     }
     println!("Event {}", d.id);
@@ -88,15 +156,15 @@ pub(super) fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
             );
         }
     }
-    if !d.media.is_empty() {
+    if !v.media.is_empty() {
         println!("Media:");
-        for m in &d.media {
+        for m in &v.media {
             println!(
                 "  {} {} ({} bytes) sha256 {}",
                 m.name,
-                m.mime,
+                m.mime.as_mime(),
                 m.size,
-                &m.hash[..16]
+                &hex::encode(m.hash)[..16]
             );
         }
     }
@@ -105,11 +173,11 @@ pub(super) fn show(node: &Node, event: EventId, json: bool) -> Result<()> {
         println!(
             "  hlc {}  {} #{}  {}  actor {}  entry {}",
             h.hlc,
-            &h.author[..12],
+            &h.author.to_hex()[..12],
             h.seq,
-            h.kind,
+            h.kind.map_or("unknown", |k| k.as_str()),
             h.actor.as_deref().unwrap_or("-"),
-            &h.entry[..12]
+            &h.entry.to_hex()[..12]
         );
     }
     Ok(())

@@ -11,7 +11,9 @@ use sentinel_node::node::Node;
 use sentinel_schema::access::role_name;
 use sentinel_schema::PersonRole;
 
-use super::{now_ms, print_json};
+use sentinel_node::clock::now_ms;
+
+use super::fmt::print_json;
 
 /// The password: `SENTINEL_USER_PASSWORD`, else the first line of
 /// standard input. Never a default.
@@ -38,7 +40,7 @@ fn roles(node: &Node) -> Result<std::collections::BTreeMap<String, PersonRole>> 
     } else {
         None
     };
-    Ok(sentinel_node::http::auth::roles(node, ca.as_ref())?)
+    Ok(sentinel_node::roles::roles(node.store(), ca.as_ref())?)
 }
 
 pub(super) fn add(node: &Node, name: &str, json: bool) -> Result<()> {

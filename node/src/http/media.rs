@@ -15,21 +15,23 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::OptionalExtension;
+use sentinel_http::api::events::event_id;
+use sentinel_http::api::Caller;
+use sentinel_http::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
+use sentinel_http::params::{Pairs, Params};
+use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use sentinel_schema::limits::{MAX_MEDIA_BYTES, MAX_NAME_BYTES};
 use serde_json::json;
 
-use sentinel_http::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
-
-use super::events::{checked, event_id, precheck};
-use super::openapi::{Ack, MediaUpload, EXAMPLE_EVENT, EXAMPLE_MEDIA};
-use super::params::{Pairs, Params};
-use super::{now_ms, with_node, write_node, ApiState, Caller, Problem, CREATED};
+use super::access::{checked, precheck};
+use super::schemas::{Ack, MediaUpload, EXAMPLE_EVENT, EXAMPLE_MEDIA};
+use super::state::ApiState;
 use crate::media::MediaError;
+use crate::node::NodeError;
 
 /// The largest upload body: one blob and the multipart framing around it.
-pub(super) const MAX_UPLOAD_BYTES: usize = MAX_MEDIA_BYTES as usize + 64 * 1024;
+pub const MAX_UPLOAD_BYTES: usize = MAX_MEDIA_BYTES as usize + 64 * 1024;
 
 fn too_large() -> Problem {
     Problem::too_large(format!(
@@ -154,20 +156,22 @@ pub(super) async fn upload(
             format!("at most {MAX_NAME_BYTES} bytes, no control characters"),
         ));
     }
-    let ack = write_node(&state, move |node| {
-        checked(node, &caller, event, Action::Attach)?;
-        node.attach(event, &bytes, &name, Some(&caller.name), now_ms())
-            .map_err(|e| match e {
-                crate::node::NodeError::Media(MediaError::TooLarge { .. }) => too_large(),
-                crate::node::NodeError::Media(e @ MediaError::UnsupportedType { .. }) => {
-                    unsupported(e.to_string())
-                }
-                crate::node::NodeError::Sign(e) => Problem::bad_field("name", e.to_string()),
-                other => other.into(),
-            })
-    })
-    .await?;
-    Ok((CREATED, Json(json!(ack))).into_response())
+    let now = state.now_ms();
+    let ack = state
+        .write_node(move |node| {
+            checked(node, &caller, event, Action::Attach)?;
+            node.attach(event, &bytes, &name, Some(&caller.name), now)
+                .map_err(|e| match e {
+                    NodeError::Media(MediaError::TooLarge { .. }) => too_large(),
+                    NodeError::Media(e @ MediaError::UnsupportedType { .. }) => {
+                        unsupported(e.to_string())
+                    }
+                    NodeError::Sign(e) => Problem::bad_field("name", e.to_string()),
+                    other => other.into(),
+                })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(ack))).into_response())
 }
 
 /// `GET /api/v1/media/{hash}`: a blob an event on this node names.
@@ -206,27 +210,21 @@ pub(super) async fn download(
     if hash.len() != 64 || hex::decode_to_slice(&hash, &mut digest).is_err() {
         return Err(Problem::bad_param("hash", "a media hash is 64 hex digits"));
     }
-    let (mime, bytes) = with_node(&state, move |node| {
-        let mime: Option<String> = node
-            .store()
-            .conn()
-            .query_row(
-                "SELECT mime FROM event_media WHERE hash = ?1 LIMIT 1",
-                [digest.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| Problem::unavailable(&e))?;
-        let mime = mime.ok_or_else(|| Problem::not_found("no event here names this media"))?;
-        match node.media().read(&digest) {
-            Ok(bytes) => Ok((mime, bytes)),
-            Err(MediaError::NotFound { .. }) => Err(Problem::not_found(
-                "this media is not on this device yet (it arrives with the next sync)",
-            )),
-            Err(e) => Err(Problem::unavailable(&e)),
-        }
-    })
-    .await?;
+    let (mime, bytes) = state
+        .with_node(move |node| {
+            let mime = node
+                .store()
+                .media_mime(&digest)?
+                .ok_or_else(|| Problem::not_found("no event here names this media"))?;
+            match node.media().read(&digest) {
+                Ok(bytes) => Ok((mime, bytes)),
+                Err(MediaError::NotFound { .. }) => Err(Problem::not_found(
+                    "this media is not on this device yet (it arrives with the next sync)",
+                )),
+                Err(e) => Err(Problem::unavailable(&e)),
+            }
+        })
+        .await?;
     let content_type = HeaderValue::from_str(&mime)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     Ok((

@@ -1,16 +1,19 @@
 //! `GET /api/v1/outbox`: entries written on this node that no hub has
 //! acknowledged yet, and the last hub receipt (as `sentinel-node outbox`).
+//!
+//! Never does: change the outbox (only a hub's receipt does, by sync).
 
 use axum::extract::State;
 use axum::Json;
+use sentinel_http::api::Caller;
+use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
+use sentinel_http::params::{Pairs, Params};
+use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use serde_json::{json, Value};
 
-use sentinel_http::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
-
-use super::openapi::Outbox;
-use super::params::{Pairs, Params};
-use super::{with_node, ApiState, Caller, Problem};
+use super::schemas::Outbox;
+use super::state::ApiState;
 
 #[utoipa::path(
     get,
@@ -30,15 +33,16 @@ pub(super) async fn outbox(
 ) -> Result<Json<Value>, Problem> {
     caller.may(Action::ReadOutbox, None)?;
     Params::from_query(query, &[])?;
-    with_node(&state, |node| {
-        let store = node.store();
-        let entries = store.outbox()?;
-        Ok(Json(json!({
-            "author": node.author().to_hex(),
-            "awaiting_receipt": entries.len(),
-            "entries": entries,
-            "last_receipt": store.last_receipt()?,
-        })))
-    })
-    .await
+    state
+        .with_node(|node| {
+            let store = node.store();
+            let entries = store.outbox()?;
+            Ok(Json(json!({
+                "author": node.author().to_hex(),
+                "awaiting_receipt": entries.len(),
+                "entries": entries,
+                "last_receipt": store.last_receipt()?,
+            })))
+        })
+        .await
 }

@@ -1,5 +1,5 @@
-//! Query parameters and request bodies: parsed strictly, each refusal
-//! naming its parameter or field.
+//! Request bodies of the node's own routes: parsed strictly, each refusal
+//! naming its field. (Query parameters are `sentinel_http::params`'.)
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
@@ -7,20 +7,7 @@ use sentinel_http::body::json_object;
 use sentinel_schema::Point;
 use serde_json::{Map, Value};
 
-use super::Problem;
-
-pub(crate) use sentinel_http::params::{Pairs, Params};
-
-/// A point, refused naming `field` when out of range.
-pub(crate) fn point(field: &str, lon: f64, lat: f64, param: bool) -> Result<Point, Problem> {
-    Point::new(lon, lat).map_err(|e| {
-        if param {
-            Problem::bad_param(field, e.to_string())
-        } else {
-            Problem::bad_field(field, e.to_string())
-        }
-    })
-}
+use sentinel_http::Problem;
 
 /// An optional string member.
 pub(crate) fn opt_text<'a>(
@@ -92,7 +79,9 @@ pub(crate) fn opt_location(
             format!("longitude {lon} is outside -180..=180"),
         ));
     }
-    point(&format!("{field}.lat"), lon, lat, false).map(Some)
+    Point::new(lon, lat)
+        .map(Some)
+        .map_err(|e| Problem::bad_field(format!("{field}.lat"), e.to_string()))
 }
 
 /// A route that takes no body: none at all, or an empty JSON object.

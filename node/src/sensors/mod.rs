@@ -2,14 +2,12 @@
 //! part 3), checked by `sentinel_sync::push` (verify, then apply) against the
 //! deployment CA and the revocations the node's sync sessions use, then
 //! projected ([`crate::store::readings`]) and run through the rules
-//! ([`rules`]).
+//! ([`crate::rules`]).
 //!
 //! A fork (a second entry at a seq the node holds) is kept as evidence by
 //! the store, refused, and raised as an alert: an error log line naming
 //! the sensor and seq, the counter `sentinel_sensor_forks_total`, and the
 //! sensor's `forks` in `GET /api/v1/sensors` (and `audit verify`).
-
-pub mod rules;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,12 +16,12 @@ use sentinel_certs::{CaCert, RevocationHandle};
 use sentinel_schema::AuthorId;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::push::{self, PushError, PushReport, MAX_FUTURE_MS};
-use sentinel_sync::{Revocations, SyncStore};
+use sentinel_sync::Revocations;
 
 use crate::node::{Node, NodeError};
 use crate::store::StoreError;
 
-pub use rules::{Raised, RuleEngine};
+pub use crate::rules::{Raised, RuleEngine};
 
 /// The counter of sensor forks seen (`/metrics`).
 pub const FORKS_METRIC: &str = "sentinel_sensor_forks_total";
@@ -68,14 +66,7 @@ impl Ingest {
     /// For a node whose API runs without sync sessions: a revocation
     /// handle of its own, loaded as `Net::load` loads the sessions' one.
     pub fn for_node(node: &Node, ca: &CaCert) -> Result<Ingest, NodeError> {
-        let revocations = match node.store().revocation_list()? {
-            Some(bytes) => RevocationHandle::from_signed(&bytes, ca)
-                .map_err(|e| NodeError::Revocations(e.to_string()))?,
-            None => RevocationHandle::empty(),
-        };
-        for r in crate::net::hub_revocations(node, ca)? {
-            revocations.add_entry_revocation(r);
-        }
+        let revocations = crate::revocations::revocation_handle(node.store(), ca)?;
         Ok(Ingest::new(ca.clone(), revocations))
     }
 
@@ -127,9 +118,8 @@ impl Ingest {
     /// Checks a push body up to the chain (`push::verify`: certificate,
     /// signatures, revocation, role, clocks) without the node's lock:
     /// `stored` reads the author's certificate and head, for which a
-    /// caller takes the lock only for that read (see
-    /// [`crate::http`]'s push route). CPU-bound: run it on a blocking
-    /// thread.
+    /// caller takes the lock only for that read (as the HTTP API's push
+    /// does). CPU-bound: run it on a blocking thread.
     pub fn verify(
         &self,
         body: &[u8],

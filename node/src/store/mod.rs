@@ -4,15 +4,28 @@
 //! power loss; defensive mode and `trusted_schema=off` because the file is
 //! outside input too. One writer (this process), readers in parallel.
 //!
-//! Submodules: [`log`] (entries, heads, forks, quarantine), [`project`]
-//! (log → views), [`query`] (search), [`audit`] (chain verification),
-//! [`checkpoints`] (hub checkpoints and breaches against them),
-//! [`receipts`] (what hubs acknowledged; the outbox), [`people`] (accounts
-//! and tokens of the HTTP API; roles from the log), [`readings`] (sensor
-//! readings as a time series).
+//! All of the node's SQL is here (invariant 10), and so is every
+//! transaction: the rest of the node asks the store, in the vocabulary of
+//! `sentinel_schema` (`query::EventSearch`, `EventRecord`, readings…),
+//! and never sees a statement.
+//!
+//! Submodules: [`log`] (entries, heads, forks, quarantine), [`local`] (the
+//! commit of this node's own entries with their views), [`project`] (log →
+//! views), [`query`] (search) with [`filter`] (the WHERE builder it shares
+//! with readings), [`events`] (one event, its history and media, the log
+//! around it), [`export`] (the events view row by row), [`audit`] (chain
+//! verification), [`checkpoints`] (hub checkpoints and breaches against
+//! them), [`receipts`] (what hubs acknowledged; the outbox), [`people`]
+//! (accounts and tokens of the HTTP API; roles from the log),
+//! [`readings`] (sensor readings as a time series), [`migrations`] (the
+//! schema), [`sync_store`] (the store as the sync protocol sees it).
 
 pub mod audit;
 pub mod checkpoints;
+pub mod events;
+pub mod export;
+mod filter;
+pub mod local;
 pub mod log;
 pub mod migrations;
 pub mod people;
@@ -64,6 +77,10 @@ pub enum StoreError {
     SpatialiteRefused(&'static str),
     #[error("corrupt value in column {column}")]
     CorruptColumn { column: &'static str },
+    /// A row of the `events` view holds a value the view never writes
+    /// (the file was damaged or edited).
+    #[error("events row {fid}: corrupt value in column `{column}`")]
+    CorruptEventRow { fid: i64, column: &'static str },
 }
 
 /// An open store.
@@ -119,11 +136,13 @@ impl Store {
         &self.path
     }
 
+    /// The connection, for tests and tools that inspect the file; the
+    /// node itself asks this store's methods (invariant 10).
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+    pub(in crate::store) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 
@@ -137,6 +156,14 @@ impl Store {
         now_ms: u64,
     ) -> Result<log::ApplyReport, StoreError> {
         log::apply_remote(&mut self.conn, entries, now_ms)
+    }
+
+    /// The schema version of the file (`PRAGMA user_version`): the
+    /// number of migrations applied.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// A value from the `meta` table.

@@ -148,20 +148,7 @@ impl Store {
 
     /// Every `role_grant` entry in the log.
     pub fn role_grants(&self) -> Result<Vec<SignedEntry>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = ?1 ORDER BY pos")?;
-        let mut rows = stmt.query([BodyKind::RoleGrant as u8])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let pos: i64 = r.get(0)?;
-            let bytes: Vec<u8> = r.get(1)?;
-            out.push(
-                SignedEntry::from_bytes(bytes)
-                    .map_err(|source| StoreError::CorruptEntry { pos, source })?,
-            );
-        }
-        Ok(out)
+        self.entries_of_kind(BodyKind::RoleGrant)
     }
 
     /// The authors of the `role_grant` entries in the log.

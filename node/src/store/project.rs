@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use sentinel_schema::{Body, EventDoc, EventId, EventView, Hlc, Point, SignedEntry};
 
 use super::{Store, StoreError};
@@ -30,14 +30,14 @@ pub struct Projected {
 }
 
 impl Projected {
-    fn merge(&mut self, other: Projected) {
+    pub(super) fn merge(&mut self, other: Projected) {
         self.entries += other.entries;
         self.events.extend(other.events);
         self.unviewable.extend(other.unviewable);
     }
 }
 
-pub fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
     let v: Option<Vec<u8>> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
@@ -55,7 +55,7 @@ pub fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
     })
 }
 
-pub(crate) fn set_projected_upto(conn: &Connection, pos: i64) -> Result<(), StoreError> {
+pub(super) fn set_projected_upto(conn: &Connection, pos: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -65,6 +65,12 @@ pub(crate) fn set_projected_upto(conn: &Connection, pos: i64) -> Result<(), Stor
 }
 
 impl Store {
+    /// How far the views have projected the log: the position of the last
+    /// entry they reflect (committed with them).
+    pub fn projected_upto(&self) -> Result<i64, StoreError> {
+        projected_upto(self.conn())
+    }
+
     /// Projects every log entry the views have not seen yet.
     pub fn project_pending(&mut self) -> Result<Projected, StoreError> {
         let mut total = Projected::default();
@@ -100,13 +106,28 @@ impl Store {
     }
 }
 
+/// Projects, inside the caller's transaction, every entry the log holds
+/// past the mark, and moves the mark.
+pub(super) fn catch_up_in(conn: &Connection) -> Result<Projected, StoreError> {
+    let mut total = Projected::default();
+    loop {
+        let from = projected_upto(conn)?;
+        let rows = load_after(conn, from, CHUNK)?;
+        let Some(&(last, _)) = rows.last() else {
+            return Ok(total);
+        };
+        total.merge(project_entries(conn, &rows)?);
+        set_projected_upto(conn, last)?;
+    }
+}
+
 fn load_after(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     after: i64,
     limit: usize,
 ) -> Result<Vec<(i64, SignedEntry)>, StoreError> {
     let mut stmt =
-        tx.prepare_cached("SELECT pos, bytes FROM entries WHERE pos > ?1 ORDER BY pos LIMIT ?2")?;
+        conn.prepare_cached("SELECT pos, bytes FROM entries WHERE pos > ?1 ORDER BY pos LIMIT ?2")?;
     let mut rows = stmt.query(params![after, limit as i64])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -121,7 +142,7 @@ fn load_after(
 
 /// Projects log entries (already in the log, in position order) into the
 /// views, inside the caller's transaction.
-pub(crate) fn project_entries(
+pub(super) fn project_entries(
     conn: &Connection,
     rows: &[(i64, SignedEntry)],
 ) -> Result<Projected, StoreError> {
@@ -154,7 +175,10 @@ pub(crate) fn project_entries(
                 *h = (*h).max(e.entry().hlc);
             }
             Body::HubCheckpoint(c) => {
-                super::checkpoints::project(conn, e.author(), e.id(), c, wall_clock_ms())?;
+                // When a breach found while projecting is recorded: the
+                // projector has no caller-supplied time, and the record is
+                // for people.
+                super::checkpoints::project(conn, e.author(), e.id(), c, crate::clock::now_ms())?;
             }
             Body::SensorReading(r) => {
                 super::readings::project(conn, e, r)?;
@@ -344,12 +368,4 @@ fn write_event_row(
     )?
     .execute(params![fid, v.title, v.description, notes.join("\n")])?;
     Ok(())
-}
-
-/// When a breach found while projecting is recorded: the projector has no
-/// caller-supplied time, and the record is for people.
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

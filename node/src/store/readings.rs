@@ -17,10 +17,11 @@
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+use sentinel_schema::query::{ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow, SensorSeen};
 use sentinel_schema::{AuthorId, EntryId, EventId, Point, SensorReading, SignedEntry};
 
+use super::filter::Where;
 use super::{blob, Store, StoreError};
-use crate::spatial::BBox;
 
 /// What `rebuild-views` empties (`rule_events` stays).
 pub(crate) const VIEW_TABLES: &str = "DELETE FROM readings;
@@ -245,155 +246,49 @@ pub(crate) fn record_rule_event(
     Ok(())
 }
 
-/// Which readings a query is about; every part optional.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReadingFilter {
-    pub sensor: Option<AuthorId>,
-    pub kind: Option<String>,
-    /// The value's name (`level`).
-    pub name: Option<String>,
-    /// `measured_ms` from (inclusive).
-    pub from: Option<u64>,
-    /// `measured_ms` to (exclusive).
-    pub to: Option<u64>,
-    /// Readings without a location are left out when set.
-    pub bbox: Option<BBox>,
+/// The WHERE clause of a readings query.
+fn filter(f: &ReadingFilter) -> Where {
+    let mut w = Where::default();
+    if let Some(s) = &f.sensor {
+        let a = w.arg(Value::Blob(s.as_bytes().to_vec()));
+        w.and(&format!("r.author = {a}"));
+    }
+    if let Some(k) = &f.kind {
+        let a = w.arg(Value::Text(k.clone()));
+        w.and(&format!("r.kind = {a}"));
+    }
+    if let Some(n) = &f.name {
+        let a = w.arg(Value::Text(n.clone()));
+        w.and(&format!("r.name = {a}"));
+    }
+    // Times beyond i64 match nothing stored (the API refuses them).
+    if let Some(t) = f.from {
+        let a = w.arg(Value::Integer(i64::try_from(t).unwrap_or(i64::MAX)));
+        w.and(&format!("r.measured_ms >= {a}"));
+    }
+    if let Some(t) = f.to {
+        let a = w.arg(Value::Integer(i64::try_from(t).unwrap_or(i64::MAX)));
+        w.and(&format!("r.measured_ms < {a}"));
+    }
+    if let Some(area) = &f.area {
+        w.within(area, "readings", "r", "rid");
+    }
+    w
 }
 
-/// Where a page of raw values continues: after this value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadingCursor {
-    pub measured_ms: i64,
-    pub entry: EntryId,
-    pub n: i64,
-}
-
-/// One value of one reading.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadingRow {
-    pub sensor: AuthorId,
-    pub seq: u64,
-    pub entry: EntryId,
-    /// Position of the value in its reading.
-    pub n: i64,
-    pub kind: String,
-    pub name: String,
-    pub value: f64,
-    pub unit: String,
-    pub measured_ms: i64,
-    pub location: Option<(f64, f64)>,
-}
-
-impl ReadingRow {
-    pub fn cursor(&self) -> ReadingCursor {
-        ReadingCursor {
-            measured_ms: self.measured_ms,
-            entry: self.entry,
-            n: self.n,
-        }
+fn location(r: &rusqlite::Row<'_>, lon: usize, lat: usize) -> Result<Option<Point>, StoreError> {
+    match (r.get::<_, Option<f64>>(lon)?, r.get::<_, Option<f64>>(lat)?) {
+        (Some(x), Some(y)) => Point::new(x, y)
+            .map(Some)
+            .map_err(|_| StoreError::CorruptColumn {
+                column: "readings.lon/lat",
+            }),
+        _ => Ok(None),
     }
 }
 
-/// The values of one name and unit within one time bucket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bucket {
-    pub name: String,
-    pub unit: String,
-    /// The bucket's start: a multiple of the bucket width, Unix ms.
-    pub start_ms: i64,
-    pub min: f64,
-    pub max: f64,
-    pub avg: f64,
-    pub count: i64,
-}
-
-/// A sensor this node holds readings of.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SensorSeen {
-    pub sensor: AuthorId,
-    /// Its certificate, if the node holds it (for its name).
-    pub certificate_der: Option<Vec<u8>>,
-    /// The kinds of its readings, sorted.
-    pub kinds: Vec<String>,
-    pub n_readings: u64,
-    pub last_seq: u64,
-    pub last_measured_ms: i64,
-    /// Where its newest located reading was, `(lon, lat)`.
-    pub last_location: Option<(f64, f64)>,
-    /// Forks of its chain the node keeps as evidence.
-    pub n_forks: u64,
-}
-
-/// A WHERE clause under construction, with its arguments.
-#[derive(Default)]
-struct Where {
-    sql: String,
-    args: Vec<Value>,
-}
-
-impl Where {
-    fn arg(&mut self, v: Value) -> String {
-        self.args.push(v);
-        format!("?{}", self.args.len())
-    }
-
-    fn and(&mut self, condition: &str) {
-        self.sql += if self.sql.is_empty() {
-            " WHERE "
-        } else {
-            " AND "
-        };
-        self.sql += condition;
-    }
-
-    fn filter(f: &ReadingFilter) -> Where {
-        let mut w = Where::default();
-        if let Some(s) = &f.sensor {
-            let a = w.arg(Value::Blob(s.as_bytes().to_vec()));
-            w.and(&format!("r.author = {a}"));
-        }
-        if let Some(k) = &f.kind {
-            let a = w.arg(Value::Text(k.clone()));
-            w.and(&format!("r.kind = {a}"));
-        }
-        if let Some(n) = &f.name {
-            let a = w.arg(Value::Text(n.clone()));
-            w.and(&format!("r.name = {a}"));
-        }
-        if let Some(t) = f.from {
-            let a = w.arg(Value::Integer(t as i64));
-            w.and(&format!("r.measured_ms >= {a}"));
-        }
-        if let Some(t) = f.to {
-            let a = w.arg(Value::Integer(t as i64));
-            w.and(&format!("r.measured_ms < {a}"));
-        }
-        if let Some(b) = &f.bbox {
-            // The spatial index narrows to the box's MBR (float32, rounded
-            // outwards); the exact comparison follows.
-            let (x0, y0, x1, y1) = (
-                w.arg(Value::Real(b.min_lon())),
-                w.arg(Value::Real(b.min_lat())),
-                w.arg(Value::Real(b.max_lon())),
-                w.arg(Value::Real(b.max_lat())),
-            );
-            w.and(&format!(
-                "r.rid IN (SELECT rowid FROM SpatialIndex WHERE f_table_name = 'readings'
-                     AND search_frame = BuildMbr({x0}, {y0}, {x1}, {y1}, 4326))
-                 AND r.lon BETWEEN {x0} AND {x1} AND r.lat BETWEEN {y0} AND {y1}"
-            ));
-        }
-        w
-    }
-}
-
-fn location(r: &rusqlite::Row<'_>, lon: usize, lat: usize) -> rusqlite::Result<Option<(f64, f64)>> {
-    Ok(
-        match (r.get::<_, Option<f64>>(lon)?, r.get::<_, Option<f64>>(lat)?) {
-            (Some(x), Some(y)) => Some((x, y)),
-            _ => None,
-        },
-    )
+fn unsigned(v: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::CorruptColumn { column })
 }
 
 impl Store {
@@ -405,12 +300,12 @@ impl Store {
         after: Option<ReadingCursor>,
         limit: usize,
     ) -> Result<Vec<ReadingRow>, StoreError> {
-        let mut w = Where::filter(filter);
+        let mut w = self::filter(filter);
         if let Some(c) = after {
             let (a, b, d) = (
                 w.arg(Value::Integer(c.measured_ms)),
                 w.arg(Value::Blob(c.entry.as_bytes().to_vec())),
-                w.arg(Value::Integer(c.n)),
+                w.arg(Value::Integer(c.n.into())),
             );
             w.and(&format!("(r.measured_ms, r.entry, r.n) > ({a}, {b}, {d})"));
         }
@@ -428,7 +323,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             out.push(ReadingRow {
                 sensor: AuthorId(blob(r, 0, "readings.author")?),
-                seq: r.get::<_, i64>(1)? as u64,
+                seq: unsigned(r.get(1)?, "readings.seq")?,
                 entry: EntryId(blob(r, 2, "readings.entry")?),
                 n: r.get(3)?,
                 kind: r.get(4)?,
@@ -450,11 +345,13 @@ impl Store {
         &self,
         filter: &ReadingFilter,
         bucket_ms: u64,
-        max_buckets: usize,
-    ) -> Result<Option<Vec<Bucket>>, StoreError> {
-        let mut w = Where::filter(filter);
+        max_buckets: u64,
+    ) -> Result<Option<Vec<ReadingBucket>>, StoreError> {
+        let mut w = self::filter(filter);
         let b = w.arg(Value::Integer(bucket_ms.max(1) as i64));
-        let lim = w.arg(Value::Integer(max_buckets as i64 + 1));
+        let lim = w.arg(Value::Integer(
+            i64::try_from(max_buckets.saturating_add(1)).unwrap_or(i64::MAX),
+        ));
         let sql = format!(
             "SELECT r.name, r.unit, (r.measured_ms / {b}) * {b} AS start,
                  min(r.value), max(r.value), avg(r.value), count(*)
@@ -466,17 +363,17 @@ impl Store {
         let mut rows = stmt.query(params_from_iter(w.args.iter()))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            if out.len() == max_buckets {
+            if out.len() as u64 >= max_buckets {
                 return Ok(None);
             }
-            out.push(Bucket {
+            out.push(ReadingBucket {
                 name: r.get(0)?,
                 unit: r.get(1)?,
                 start_ms: r.get(2)?,
                 min: r.get(3)?,
                 max: r.get(4)?,
                 avg: r.get(5)?,
-                count: r.get(6)?,
+                count: unsigned(r.get(6)?, "readings.count")?,
             });
         }
         Ok(Some(out))
@@ -500,11 +397,11 @@ impl Store {
             out.push(SensorSeen {
                 sensor: AuthorId(blob(r, 0, "sensors.author")?),
                 certificate_der: r.get(1)?,
-                n_readings: r.get::<_, i64>(2)? as u64,
-                last_seq: r.get::<_, i64>(3)? as u64,
+                n_readings: unsigned(r.get(2)?, "sensors.n_readings")?,
+                last_seq: unsigned(r.get(3)?, "sensors.last_seq")?,
                 last_measured_ms: r.get(4)?,
                 last_location: location(r, 5, 6)?,
-                n_forks: r.get::<_, i64>(7)? as u64,
+                n_forks: unsigned(r.get(7)?, "forks")?,
                 kinds: kinds
                     .map(|k| k.split('\n').map(str::to_owned).collect())
                     .unwrap_or_default(),

@@ -1,84 +1,20 @@
-//! Export: the `events` view streamed to GeoJSON or CSV, one row at a
-//! time.
+//! Export: the `events` view, as the store hands it out row by row
+//! ([`Store::each_event_row`]), written as GeoJSON or CSV.
 
 use std::io::{BufWriter, Write};
 
-use sentinel_schema::{EventId, Point};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::import_csv::CSV_HEADER;
 use super::time::rfc3339_of_ms;
 use super::{Format, TransferError};
-
-/// One row of the `events` view, checked.
-pub(super) struct ExportRow {
-    pub(super) id: EventId,
-    pub(super) title: String,
-    pub(super) description: String,
-    pub(super) category: String,
-    pub(super) severity: u8,
-    pub(super) status: String,
-    pub(super) assignee: Option<String>,
-    pub(super) location: Point,
-    pub(super) reported_ms: u64,
-    pub(super) n_notes: u32,
-    pub(super) n_media: u32,
-    /// Always a JSON object.
-    pub(super) conflicts: Value,
-}
-
-/// The columns [`read_row`] reads, in order. Ascending report time, then
-/// id, so an export is stable and reads as a timeline;
-/// `events_by_reported` serves this order scanned backwards.
-const EXPORT_SQL: &str = "SELECT fid, event, title, description, category, severity, status,
-        assignee, lon, lat, reported_ms, n_notes, n_media, conflicts
-    FROM events ORDER BY reported_ms, event";
-
-/// Reads a row. The database file is outside input too, so every value
-/// that the view guarantees is checked rather than trusted.
-fn read_row(row: &rusqlite::Row<'_>) -> Result<ExportRow, TransferError> {
-    let fid: i64 = row.get(0)?;
-    let corrupt = |column| TransferError::CorruptRow { fid, column };
-    let event: Vec<u8> = row.get(1)?;
-    let id = <[u8; EventId::LEN]>::try_from(event.as_slice())
-        .map(EventId)
-        .map_err(|_| corrupt("event"))?;
-    let severity: i64 = row.get(5)?;
-    let location = Point::new(row.get(8)?, row.get(9)?).map_err(|_| corrupt("lon/lat"))?;
-    let reported_ms: i64 = row.get(10)?;
-    let n_notes: i64 = row.get(11)?;
-    let n_media: i64 = row.get(12)?;
-    let conflicts: String = row.get(13)?;
-    let conflicts = serde_json::from_str::<Value>(&conflicts)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| corrupt("conflicts"))?;
-    Ok(ExportRow {
-        id,
-        title: row.get(2)?,
-        description: row.get(3)?,
-        category: row.get(4)?,
-        severity: u8::try_from(severity).map_err(|_| corrupt("severity"))?,
-        status: row.get(6)?,
-        assignee: row.get(7)?,
-        location,
-        reported_ms: u64::try_from(reported_ms).map_err(|_| corrupt("reported_ms"))?,
-        n_notes: u32::try_from(n_notes).map_err(|_| corrupt("n_notes"))?,
-        n_media: u32::try_from(n_media).map_err(|_| corrupt("n_media"))?,
-        conflicts,
-    })
-}
+use crate::store::export::EventRow;
+use crate::store::Store;
 
 /// Writes every event in the `events` view to `out`, one row at a time,
 /// and returns how many. On error, `out` holds a partial file.
-pub fn export(
-    format: Format,
-    conn: &rusqlite::Connection,
-    out: &mut impl Write,
-) -> Result<usize, TransferError> {
-    let mut stmt = conn.prepare(EXPORT_SQL)?;
-    let mut rows = stmt.query([])?;
+pub fn export(format: Format, store: &Store, out: &mut impl Write) -> Result<usize, TransferError> {
     let mut n_events = 0;
     match format {
         Format::GeoJson => {
@@ -86,14 +22,14 @@ pub fn export(
             // makes many small writes per feature.
             let mut out = BufWriter::new(out);
             out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
-            while let Some(row) = rows.next()? {
-                let row = read_row(row)?;
+            store.each_event_row(|row| {
                 // One feature per line keeps large exports greppable and
                 // diffable.
                 out.write_all(if n_events == 0 { b"\n" } else { b",\n" })?;
                 write_feature(&mut out, &row)?;
                 n_events += 1;
-            }
+                Ok::<(), TransferError>(())
+            })?;
             out.write_all(b"\n]}\n")?;
             out.flush()?;
         }
@@ -101,10 +37,11 @@ pub fn export(
             let csv_error = |e: csv::Error| TransferError::Csv(e.to_string());
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(CSV_HEADER).map_err(csv_error)?;
-            while let Some(row) = rows.next()? {
-                write_csv_row(&mut writer, &read_row(row)?)?;
+            store.each_event_row(|row| {
+                write_csv_row(&mut writer, &row)?;
                 n_events += 1;
-            }
+                Ok::<(), TransferError>(())
+            })?;
             // Dropping the writer would flush too, but swallow the error.
             writer.flush()?;
         }
@@ -146,7 +83,7 @@ struct PropertiesOut<'a> {
     conflicts: &'a Value,
 }
 
-pub(super) fn write_feature(out: &mut impl Write, row: &ExportRow) -> Result<(), TransferError> {
+pub(super) fn write_feature(out: &mut impl Write, row: &EventRow) -> Result<(), TransferError> {
     let id = row.id.to_hex();
     let feature = FeatureOut {
         kind: "Feature",
@@ -181,7 +118,7 @@ pub(super) fn write_feature(out: &mut impl Write, row: &ExportRow) -> Result<(),
 
 pub(super) fn write_csv_row<W: Write>(
     writer: &mut csv::Writer<W>,
-    row: &ExportRow,
+    row: &EventRow,
 ) -> Result<(), TransferError> {
     let reported_at = rfc3339_of_ms(row.reported_ms).ok_or(TransferError::UnrepresentableTime {
         event: row.id,

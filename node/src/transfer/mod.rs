@@ -17,7 +17,8 @@
 //! import does not recreate them. Any other field is refused by name: a
 //! misspelt `desciption` silently dropped would lose the officer's text.
 //!
-//! Never does: write to the store, read the clock.
+//! Never does: write to the store (export reads it through the store's
+//! own rows), read the clock.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -137,18 +138,16 @@ pub enum TransferError {
     /// something else, or `features` is not an array.
     #[error("not a GeoJSON FeatureCollection or Feature")]
     NotAFeatureCollection,
-    /// Export: a row of the `events` view holds a value the view never
-    /// writes (the file was damaged or edited).
-    #[error("events row {fid}: corrupt value in column `{column}`")]
-    CorruptRow { fid: i64, column: &'static str },
     /// Export to CSV: the event was reported after 9999-12-31, which RFC
     /// 3339 cannot write. GeoJSON exports such an event with
     /// `reported_at: null` and its `reported_ms`.
     #[error("event {event}: reported_ms {reported_ms} is after year 9999 and has no RFC 3339 form; export as GeoJSON instead")]
     UnrepresentableTime { event: EventId, reported_ms: u64 },
-    /// Export: reading the `events` view failed.
+    /// Export: reading the `events` view failed, or a row holds a value
+    /// the view never writes (`StoreError::CorruptEventRow`: the file was
+    /// damaged or edited).
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Store(#[from] crate::store::StoreError),
     /// Export: writing the output failed.
     #[error("writing the export: {0}")]
     Io(#[from] std::io::Error),

@@ -3,6 +3,7 @@
 //! for the public, and a signed-out client is refused. An event that
 //! arrives by sync reaches a subscriber too.
 
+use sentinel_certs::testing::now_ms;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::{raw, Api};
+use super::{raw, Api};
 
 const SUBSCRIBERS: usize = 200;
 const WAIT: Duration = Duration::from_secs(30);
@@ -169,10 +170,9 @@ async fn an_event_that_arrives_by_sync_reaches_a_subscriber() {
         category: "traffic".into(),
         severity: 2,
         location: Point::new(13.4, 52.5).unwrap(),
-        reported_ms: crate::now(),
+        reported_ms: now_ms(),
     };
-    let (_, change) =
-        EventDoc::create(&peer.enrollment.identity.author, &new, crate::now()).unwrap();
+    let (_, change) = EventDoc::create(&peer.enrollment.identity.author, &new, now_ms()).unwrap();
     let event = EventId([42; 16]);
     api.apply_by(&mut peer, Body::EventChange(EventChange { event, change }));
 

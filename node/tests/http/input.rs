@@ -3,12 +3,13 @@
 
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
+use sentinel_certs::testing::now_ms;
 use sentinel_schema::{PersonRole, Status};
 use serde_json::{json, Value};
 
-use crate::{multipart, Api, JPEG};
+use super::{multipart, Api, JPEG};
 
-fn field(r: &crate::Reply) -> (StatusCode, Option<&str>) {
+fn field(r: &super::Reply) -> (StatusCode, Option<&str>) {
     (r.status, r.body["field"].as_str())
 }
 
@@ -418,7 +419,9 @@ async fn bad_query_parameters_are_refused_naming_the_parameter() {
         ("bbox=1,2,3", "bbox"),
         ("bbox=1,2,3,NaN", "bbox"),
         ("bbox=0,0,200,10", "bbox"),
-        ("bbox=10,0,5,10", "bbox"),
+        // Across the antimeridian is a box (two, for the store); a south
+        // above its north is not.
+        ("bbox=0,10,5,0", "bbox"),
         ("near=13.4,52.5", "radius"),
         ("radius=10", "near"),
         ("near=13.4,95&radius=10", "near"),
@@ -475,6 +478,42 @@ async fn bad_query_parameters_are_refused_naming_the_parameter() {
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (5, 5));
+    // A box across the antimeridian finds what lies on either side of it,
+    // and the box that does not wrap finds neither.
+    let mut across = Vec::new();
+    for (i, lon) in [179.5, -179.5].into_iter().enumerate() {
+        let event = sentinel_schema::EventId([0xa0 + i as u8; 16]);
+        let new = sentinel_schema::NewEvent {
+            title: format!("Across {i}"),
+            description: String::new(),
+            category: "storm".into(),
+            severity: 2,
+            location: sentinel_schema::Point::new(lon, 0.5).unwrap(),
+            reported_ms: now_ms(),
+        };
+        let node = &mut api.node.lock().unwrap();
+        node.report(&new, event, Some("ada"), now_ms()).unwrap();
+        across.push(event.to_hex());
+    }
+    let ids = |r: &super::Reply| -> Vec<String> {
+        let mut ids: Vec<String> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let r = api
+        .call("GET", "/api/v1/events?bbox=179,0,-179,1", Some(&ada), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(ids(&r), across);
+    let r = api
+        .call("GET", "/api/v1/events?bbox=-179,0,179,1", Some(&ada), None)
+        .await;
+    assert_eq!(ids(&r), Vec::<String>::new());
 }
 
 /// A small body sent with a huge declared `Content-Length`: read, it would

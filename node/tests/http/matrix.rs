@@ -4,11 +4,12 @@
 //! role, and nobody signed in — each answer what `access::check` decides.
 
 use axum::http::StatusCode;
+use sentinel_certs::testing::now_ms;
 use sentinel_schema::access::{check, Action, EventFacts};
 use sentinel_schema::{EventEdit, EventId, PersonRole, Status};
 use serde_json::{json, Value};
 
-use crate::{Api, JPEG};
+use super::{Api, JPEG};
 
 /// What a route needs of its event before the call.
 #[derive(Clone, Copy)]
@@ -196,7 +197,7 @@ fn routes() -> Vec<Route> {
     ]
 }
 
-async fn call(api: &Api, route: &Route, path: &str, token: Option<&str>) -> crate::Reply {
+async fn call(api: &Api, route: &Route, path: &str, token: Option<&str>) -> super::Reply {
     if route.path.ends_with("/media") {
         let id = path
             .trim_start_matches("/api/v1/events/")
@@ -234,14 +235,19 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
         .node
         .lock()
         .unwrap()
-        .attach(photo_event, JPEG, "photo.jpg", Some("ada"), crate::now())
+        .attach(photo_event, JPEG, "photo.jpg", Some("ada"), now_ms())
         .unwrap();
     assert_eq!(ack.event, photo_event.to_hex());
-    let hash = sentinel_node::node::Node::show(&api.node.lock().unwrap(), photo_event)
-        .unwrap()
-        .media[0]
-        .hash
-        .clone();
+    let hash = hex::encode(
+        api.node
+            .lock()
+            .unwrap()
+            .show(photo_event)
+            .unwrap()
+            .view
+            .media[0]
+            .hash,
+    );
 
     let mut checked = 0;
     for (name, role) in callers {
@@ -404,7 +410,7 @@ async fn the_public_sees_events_without_people_notes_history_or_exact_places() {
         EventEdit::Note {
             text: "the caller's phone number is 555-0100".into(),
             actor: Some("ada".into()),
-            at_ms: crate::now(),
+            at_ms: now_ms(),
         },
     );
     let (pat, ada) = (api.login("pat").await, api.login("ada").await);

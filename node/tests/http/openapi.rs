@@ -19,7 +19,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use crate::Api;
+use super::Api;
 
 /// Every route of the node, as `docs/security.md` 3.3 and the module docs
 /// of `sentinel_node::http` list them.

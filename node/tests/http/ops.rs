@@ -10,7 +10,7 @@ use sentinel_node::http::{router_with, ApiOptions, ApiState};
 use sentinel_schema::PersonRole;
 use tower::ServiceExt;
 
-use crate::Api;
+use super::Api;
 
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
     let r = app

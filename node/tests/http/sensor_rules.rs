@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::Ca;
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::rules::config::parse_rules_toml;
@@ -13,15 +14,13 @@ use sentinel_schema::{DeviceRole, SignedEntry, SigningKey};
 use sentinel_sync::testing::key;
 use tempfile::TempDir;
 
-use crate::now;
-use crate::sensors::{post, serve, Gauge, CBOR};
+use super::sensors::{post, serve, Gauge, CBOR};
 
-const DAY: u64 = 24 * 60 * 60 * 1000;
 const MINUTE: u64 = 60 * 1000;
 
 /// A fresh enrolled node in `dir` (as `init` then `enroll` leave it).
 fn enrolled_node(dir: &Path, ca: &Ca) -> Node {
-    let t = now();
+    let t = now_ms();
     Node::init(dir, SigningKey::from_bytes(&[9; 32])).unwrap();
     let e = ca
         .enroll(
@@ -83,7 +82,7 @@ fn open_with_rules(dir: &Path) -> Arc<Mutex<Node>> {
 
 #[tokio::test]
 async fn a_crossing_raises_one_event_per_window_across_restarts() {
-    let t = now();
+    let t = now_ms();
     let ca = Ca::create("rules CA", t - 2 * DAY, t + 400 * DAY, key(911)).unwrap();
     let dir = TempDir::new().unwrap();
     drop(enrolled_node(dir.path(), &ca));
@@ -161,7 +160,7 @@ async fn a_crossing_raises_one_event_per_window_across_restarts() {
 
 #[tokio::test]
 async fn a_geofence_fires_on_entering_whether_the_reading_before_came_in_the_same_push_or_not() {
-    let t = now();
+    let t = now_ms();
     let ca = Ca::create("fence CA", t - 2 * DAY, t + 400 * DAY, key(921)).unwrap();
     let dir = TempDir::new().unwrap();
     drop(enrolled_node(dir.path(), &ca));

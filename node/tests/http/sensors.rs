@@ -3,6 +3,7 @@
 //! and a refused push leaves nothing of itself in the store; the readings
 //! queries page, filter and downsample. Rules: `sensor_rules.rs`.
 
+use sentinel_certs::testing::{now_ms, DAY};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -18,9 +19,8 @@ use sentinel_sync::testing::key;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{now, Api};
+use super::Api;
 
-const DAY: u64 = 24 * 60 * 60 * 1000;
 const MINUTE: u64 = 60 * 1000;
 
 /// A simulated sensor: its identity and its own chain.
@@ -31,7 +31,7 @@ pub struct Gauge {
 
 impl Gauge {
     pub fn new(ca: &Ca, role: DeviceRole, name: &str, seed: u64) -> Gauge {
-        let t = now();
+        let t = now_ms();
         let enrollment = ca
             .enroll(role, name, key(seed), t - DAY, t + 365 * DAY, t)
             .unwrap();
@@ -236,7 +236,7 @@ pub const CBOR: Option<&str> = Some("application/cbor");
 #[tokio::test]
 async fn every_refusal_of_a_push_answers_its_code_and_stores_nothing() {
     let api = Api::start();
-    let t = now();
+    let t = now_ms();
     let mut gauge = Gauge::new(&api.ca, DeviceRole::Sensor, "gauge-1", 701);
     let revoked = Gauge::new(&api.ca, DeviceRole::Sensor, "gauge-revoked", 702);
     let mut node_key = Gauge::new(&api.ca, DeviceRole::Node, "node-9", 703);
@@ -458,7 +458,7 @@ async fn every_refusal_of_a_push_answers_its_code_and_stores_nothing() {
 #[tokio::test]
 async fn readings_page_filter_and_downsample() {
     let api = Api::start();
-    let t = now();
+    let t = now_ms();
     let (addr, _server) = serve(api.node.clone()).await;
     let mut a = Gauge::new(&api.ca, DeviceRole::Sensor, "gauge-a", 721);
     let mut b = Gauge::new(&api.ca, DeviceRole::Sensor, "gauge-b", 722);

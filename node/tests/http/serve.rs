@@ -10,7 +10,7 @@ use std::time::Duration;
 use sentinel_schema::PersonRole;
 use serde_json::{json, Value};
 
-use crate::{raw, Api, PASSWORD};
+use super::{raw, Api, PASSWORD};
 
 /// Kills the server however the test ends.
 struct Server(Child);

@@ -3,11 +3,12 @@
 //! grants from an author that is not a hub (ignored).
 
 use axum::http::StatusCode;
+use sentinel_certs::testing::now_ms;
 use sentinel_http::people::new_token;
 use sentinel_schema::{DeviceRole, PersonRole};
 use serde_json::json;
 
-use crate::{now, Api, PASSWORD};
+use super::{Api, PASSWORD};
 
 #[tokio::test]
 async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request() {
@@ -86,7 +87,7 @@ async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request(
         .lock()
         .unwrap()
         .store()
-        .insert_token(&digest, "bo", now() - 10_000, now() - 1)
+        .insert_token(&digest, "bo", now_ms() - 10_000, now_ms() - 1)
         .unwrap();
     assert_eq!(
         api.call("GET", outbox, Some(&token), None).await.status,
@@ -151,4 +152,54 @@ async fn wrong_passwords_unknown_names_and_roles_without_a_hub_get_nothing() {
     assert_eq!(r.status, StatusCode::OK);
     let r = login("ada", PASSWORD).await;
     assert_eq!(r.body["role"], "public");
+}
+
+#[tokio::test]
+async fn a_token_expires_when_the_apis_clock_passes_its_lifetime() {
+    use axum::body::Body as HttpBody;
+    use axum::http::{header, Request};
+    use sentinel_http::clock::Clock;
+    use sentinel_http::people::TOKEN_LIFETIME_MS;
+    use sentinel_node::http::{router, ApiState};
+    use tower::ServiceExt;
+
+    let api = Api::start();
+    api.account("ada", Some(PersonRole::Officer));
+    // The API on a clock the test moves, instead of waiting twelve hours.
+    let clock = Clock::fixed(now_ms());
+    let app = router(
+        ApiState::new(api.node.clone())
+            .unwrap()
+            .with_clock(clock.clone()),
+    );
+    let send = |req: Request<HttpBody>| app.clone().oneshot(req);
+    let login = Request::post("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(HttpBody::from(
+            json!({"name": "ada", "password": PASSWORD}).to_string(),
+        ))
+        .unwrap();
+    let r = send(login).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let session: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        session["expires_ms"].as_u64(),
+        Some(clock.now_ms() + TOKEN_LIFETIME_MS),
+        "the lifetime runs on the API's clock"
+    );
+    let token = session["token"].as_str().unwrap().to_owned();
+    let outbox = |token: &str| {
+        Request::get("/api/v1/outbox")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(HttpBody::empty())
+            .unwrap()
+    };
+    clock.advance_ms(TOKEN_LIFETIME_MS - 1);
+    assert_eq!(send(outbox(&token)).await.unwrap().status(), StatusCode::OK);
+    clock.advance_ms(1);
+    assert_eq!(
+        send(outbox(&token)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -13,7 +13,7 @@ async fn two_nodes_that_reported_offline_converge_and_then_move_only_new_entries
     assert_ne!(a.stats().heads_digest, b.stats().heads_digest);
 
     let server = Server::start(&a);
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert!(s.caught_up, "{s:?}");
     assert_eq!((s.sent, s.received, s.applied), (3, 5, 5), "{s:?}");
     assert_eq!((s.quarantined, s.forks), (0, 0), "{s:?}");
@@ -35,12 +35,12 @@ async fn two_nodes_that_reported_offline_converge_and_then_move_only_new_entries
 
     // A writes more; the next sync moves those entries and nothing else.
     a.report(1_005, 2);
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert_eq!((s.sent, s.received, s.applied), (0, 2, 2), "{s:?}");
     assert_eq!(a.stats().heads_digest, b.stats().heads_digest);
     assert_eq!(b.stats().entries, 10);
     // And with nothing new, nothing moves.
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert_eq!((s.sent, s.received, s.applied), (0, 0, 0), "{s:?}");
 
     eventually("A to report all three sessions", || {
@@ -62,12 +62,12 @@ async fn entries_reach_a_node_that_never_met_their_author() {
     c.report(3_000, 1);
 
     let at_a = Server::start(&a);
-    sync(&b, &at_a).await;
+    sync(&b, at_a.addr).await;
     drop(at_a);
 
     // C meets only B.
     let at_b = Server::start(&b);
-    let s = sync(&c, &at_b).await;
+    let s = sync(&c, at_b.addr).await;
     assert_eq!((s.received, s.applied, s.quarantined), (4, 4, 0), "{s:?}");
     assert_eq!(s.peer_name, "node-b");
     let a_author = a.enrollment.identity.author;

@@ -20,7 +20,7 @@ async fn syncing_with_another_node_leaves_the_outbox_as_it_was() {
     assert_eq!((outbox(&a), outbox(&b)), (3, 2));
 
     let server = Server::start(&a);
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert!(s.caught_up, "{s:?}");
     // B's two entries were acknowledged by A, a node: still in B's outbox.
     assert_eq!((s.sent, s.received), (2, 3), "{s:?}");
@@ -30,7 +30,7 @@ async fn syncing_with_another_node_leaves_the_outbox_as_it_was() {
     .await;
     // Once more, in sync at Hello: A's heads cover B's entries, still no
     // receipt.
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert_eq!((s.sent, s.received), (0, 0), "{s:?}");
     eventually("A to report both sessions", || server.sessions().len() >= 2).await;
     assert_eq!((outbox(&a), outbox(&b)), (3, 2));

@@ -300,7 +300,7 @@ async fn a_revoked_client_is_refused_at_the_handshake() {
 
     // The same server still serves a peer in good standing.
     let good = Peer::new(&ca, "node-b", 83);
-    let s = sync(&good, &server).await;
+    let s = sync(&good, server.addr).await;
     assert_eq!(s.received, 2, "{s:?}");
 }
 

@@ -73,7 +73,7 @@ async fn a_node_that_learned_a_hub_revocation_refuses_the_device_offline() {
     lost.report(1, 3);
     {
         let lost_server = Server::start(&lost);
-        assert_eq!(sync(&relay, &lost_server).await.received, 3);
+        assert_eq!(sync(&relay, lost_server.addr).await.received, 3);
     }
 
     // The hub revoked the lost device, keeping its first 2 entries valid.
@@ -140,7 +140,7 @@ async fn a_node_that_learned_a_hub_revocation_refuses_the_device_offline() {
     assert!(refused.to_lowercase().contains("revoked"), "{refused}");
 
     // ...and its entries after seq 2, relayed by another node, are refused.
-    let s = sync(&relay, &server).await;
+    let s = sync(&relay, server.addr).await;
     assert!(s.caught_up, "{s:?}");
     eventually("node a to hold the lost device's valid entries", || {
         a.node

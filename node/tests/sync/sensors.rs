@@ -95,7 +95,7 @@ async fn relayed_readings_reach_the_other_node_but_raise_nothing_there() {
 
     // B syncs with A: the readings and A's event arrive; B raises nothing.
     let server = Server::start(&a);
-    let s = sync(&b, &server).await;
+    let s = sync(&b, server.addr).await;
     assert!(s.caught_up, "{s:?}");
     assert_eq!(
         sensor_state(&b),

@@ -4,8 +4,9 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::store::Store;
-use crate::transfer::export::{write_csv_row, write_feature, ExportRow};
+use crate::store::export::{test_rows, EventRow};
+use crate::store::{Store, StoreError};
+use crate::transfer::export::{write_csv_row, write_feature};
 use crate::transfer::import_csv::CSV_HEADER;
 use crate::transfer::time::MAX_RFC3339_SECONDS;
 
@@ -43,35 +44,30 @@ struct Row {
     conflicts: &'static str,
 }
 
-fn insert(conn: &rusqlite::Connection, fid: i64, row: &Row) {
-    let id: EventId = row.id.parse().unwrap();
-    conn.execute(
-        "INSERT INTO events (fid, event, event_hex, title, description, category, severity,
-                 status, assignee, lon, lat, reported_ms, created_by, updated_hlc_ms,
-                 updated_hlc_counter, n_notes, n_media, conflicts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'tester', 0, 0, 2, 1, ?13)",
-        rusqlite::params![
-            fid,
-            id.as_bytes().to_vec(),
-            row.id,
-            row.new.title,
-            row.new.description,
-            row.new.category,
-            row.new.severity,
-            row.status,
-            row.assignee,
-            row.new.location.lon(),
-            row.new.location.lat(),
-            row.new.reported_ms as i64,
-            row.conflicts,
-        ],
-    )
-    .unwrap();
+fn insert(store: &Store, fid: i64, row: &Row) {
+    test_rows::insert(
+        store,
+        fid,
+        &EventRow {
+            id: row.id.parse().unwrap(),
+            title: row.new.title.clone(),
+            description: row.new.description.clone(),
+            category: row.new.category.clone(),
+            severity: row.new.severity,
+            status: row.status.to_owned(),
+            assignee: row.assignee.map(str::to_owned),
+            location: row.new.location,
+            reported_ms: row.new.reported_ms,
+            n_notes: 2,
+            n_media: 1,
+            conflicts: serde_json::from_str(row.conflicts).unwrap(),
+        },
+    );
 }
 
-fn exported(format: Format, conn: &rusqlite::Connection) -> (usize, Vec<u8>) {
+fn exported(format: Format, store: &Store) -> (usize, Vec<u8>) {
     let mut out = Vec::new();
-    let n = export(format, conn, &mut out).unwrap();
+    let n = export(format, store, &mut out).unwrap();
     (n, out)
 }
 
@@ -79,7 +75,6 @@ fn exported(format: Format, conn: &rusqlite::Connection) -> (usize, Vec<u8>) {
 fn export_then_import_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(&dir.path().join("t.sqlite")).unwrap();
-    let conn = store.conn();
     let mut tricky = new_event(
         "Fire, \"big\" one",
         0.1 + 0.2,
@@ -113,7 +108,7 @@ fn export_then_import_round_trips() {
         },
     ];
     for (fid, row) in rows.iter().enumerate() {
-        insert(conn, fid as i64 + 1, row);
+        insert(&store, fid as i64 + 1, row);
     }
     let expected: Vec<ImportRecord> = [2, 1, 0]
         .iter()
@@ -123,7 +118,7 @@ fn export_then_import_round_trips() {
         })
         .collect();
 
-    let (n, geojson) = exported(Format::GeoJson, conn);
+    let (n, geojson) = exported(Format::GeoJson, &store);
     assert_eq!(n, 3);
     let records = parse(Format::GeoJson, &geojson).unwrap();
     assert!(same(&records, &expected), "{records:?}");
@@ -141,7 +136,7 @@ fn export_then_import_round_trips() {
     assert_eq!(props["conflicts"]["title"][1], "Fire, \"big\" one");
     assert_eq!(doc["features"][1]["properties"]["assignee"], Value::Null);
 
-    let (n, csv) = exported(Format::Csv, conn);
+    let (n, csv) = exported(Format::Csv, &store);
     assert_eq!(n, 3);
     assert_eq!(parse(Format::Csv, &csv).unwrap(), expected);
     let text = String::from_utf8(csv).unwrap();
@@ -156,7 +151,7 @@ fn export_of_an_empty_view_reimports() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(&dir.path().join("t.sqlite")).unwrap();
     for format in [Format::GeoJson, Format::Csv] {
-        let (n, out) = exported(format, store.conn());
+        let (n, out) = exported(format, &store);
         assert_eq!(n, 0);
         // An empty CSV export still has its header.
         assert_eq!(parse(format, &out).unwrap(), vec![]);
@@ -167,10 +162,9 @@ fn export_of_an_empty_view_reimports() {
 fn export_after_year_9999_and_corrupt_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(&dir.path().join("t.sqlite")).unwrap();
-    let conn = store.conn();
     let far = (MAX_RFC3339_SECONDS + 1) * 1000;
     insert(
-        conn,
+        &store,
         1,
         &Row {
             id: A,
@@ -180,31 +174,29 @@ fn export_after_year_9999_and_corrupt_rows() {
             conflicts: "{}",
         },
     );
-    let (_, geojson) = exported(Format::GeoJson, conn);
+    let (_, geojson) = exported(Format::GeoJson, &store);
     let records = parse(Format::GeoJson, &geojson).unwrap();
     assert_eq!(records[0].new.reported_ms, far);
     assert!(matches!(
-        export(Format::Csv, conn, &mut Vec::new()),
+        export(Format::Csv, &store, &mut Vec::new()),
         Err(TransferError::UnrepresentableTime { reported_ms, .. }) if reported_ms == far
     ));
 
-    conn.execute("UPDATE events SET reported_ms = 0, lon = 500", [])
-        .unwrap();
+    test_rows::damage(&store, "reported_ms = 0, lon = 500");
     assert!(matches!(
-        export(Format::GeoJson, conn, &mut Vec::new()),
-        Err(TransferError::CorruptRow {
+        export(Format::GeoJson, &store, &mut Vec::new()),
+        Err(TransferError::Store(StoreError::CorruptEventRow {
             fid: 1,
             column: "lon/lat"
-        })
+        }))
     ));
-    conn.execute("UPDATE events SET lon = 0, conflicts = '[]'", [])
-        .unwrap();
+    test_rows::damage(&store, "lon = 0, conflicts = '[]'");
     assert!(matches!(
-        export(Format::Csv, conn, &mut Vec::new()),
-        Err(TransferError::CorruptRow {
+        export(Format::Csv, &store, &mut Vec::new()),
+        Err(TransferError::Store(StoreError::CorruptEventRow {
             fid: 1,
             column: "conflicts"
-        })
+        }))
     ));
 }
 
@@ -242,7 +234,7 @@ proptest! {
             location: Point::new(lon, lat).unwrap(),
             reported_ms,
         };
-        let row = ExportRow {
+        let row = EventRow {
             id: EventId([7; 16]),
             title: new.title.clone(),
             description: new.description.clone(),

@@ -3,8 +3,6 @@
 //! passwords and tokens, and roles from `role_grant` entries a hub signed
 //! and the node applied (`Node::apply_remote`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod export;
 mod feed;
 mod input;
@@ -21,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::{Ca, Enrollment};
 use sentinel_http::people::hash_password;
 use sentinel_node::http::{router, ApiState, PROBLEM_JSON};
@@ -36,14 +35,6 @@ use tempfile::TempDir;
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "a long enough password";
-const DAY: u64 = 24 * 60 * 60 * 1000;
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// A minimal JPEG (by its magic bytes, which is all the node checks).
 pub const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1];
@@ -71,7 +62,7 @@ pub struct Reply {
 impl Api {
     /// An enrolled node that knows one hub's certificate.
     pub fn start() -> Api {
-        let t = now();
+        let t = now_ms();
         let ca = Ca::create("http test CA", t - 2 * DAY, t + 400 * DAY, key(901)).unwrap();
         let dir = TempDir::new().unwrap();
         Node::init(dir.path(), SigningKey::from_bytes(&[7; 32])).unwrap();
@@ -110,7 +101,7 @@ impl Api {
         name: &str,
         seed: u64,
     ) -> Signer {
-        let t = now();
+        let t = now_ms();
         let e = ca
             .enroll(role, name, key(seed), t - DAY, t + 365 * DAY, t)
             .unwrap();
@@ -149,7 +140,7 @@ impl Api {
             author: e.identity.author,
             seq: signer.head.map_or(1, |h| h.seq + 1),
             prev: signer.head.map(|h| h.id),
-            hlc: Hlc::new(now(), 0),
+            hlc: Hlc::new(now_ms(), 0),
             actor: Some("boss".into()),
             body,
         };
@@ -160,7 +151,11 @@ impl Api {
         });
         let (good, bad) = verify_all(vec![signed]);
         assert!(bad.is_empty());
-        self.node.lock().unwrap().apply_remote(good, now()).unwrap();
+        self.node
+            .lock()
+            .unwrap()
+            .apply_remote(good, now_ms())
+            .unwrap();
     }
 
     /// The hub grants `person` the `role`.
@@ -177,7 +172,7 @@ impl Api {
             .lock()
             .unwrap()
             .store()
-            .create_account(name, &hash, now())
+            .create_account(name, &hash, now_ms())
             .unwrap());
         if let Some(role) = role {
             self.grant(name, role);
@@ -187,7 +182,7 @@ impl Api {
     /// An event `reporter` reported (through the node, as the CLI does).
     pub fn event(&self, reporter: &str) -> EventId {
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&now().to_be_bytes());
+        id[..8].copy_from_slice(&now_ms().to_be_bytes());
         id[8..].copy_from_slice(&rand_id());
         let event = EventId(id);
         let new = NewEvent {
@@ -196,12 +191,12 @@ impl Api {
             category: "flood".into(),
             severity: 3,
             location: Point::new(13.404954, 52.520008).unwrap(),
-            reported_ms: now(),
+            reported_ms: now_ms(),
         };
         self.node
             .lock()
             .unwrap()
-            .report(&new, event, Some(reporter), now())
+            .report(&new, event, Some(reporter), now_ms())
             .unwrap();
         event
     }
@@ -211,7 +206,7 @@ impl Api {
         self.node
             .lock()
             .unwrap()
-            .edit(event, &edit, Some(actor), now())
+            .edit(event, &edit, Some(actor), now_ms())
             .unwrap();
     }
 
@@ -375,7 +370,7 @@ fn rand_id() -> [u8; 8] {
 
 /// One HTTP/1.1 request over a real socket (`Connection: close`), for the
 /// tests that serve the API on a port: the status, the raw header block
-/// and the body.
+/// and the body (de-chunked when it was streamed).
 pub async fn raw(
     addr: std::net::SocketAddr,
     method: &str,
@@ -403,5 +398,28 @@ pub async fn raw(
     let answer = String::from_utf8(answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_owned(), body.to_owned())
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, head.to_owned(), body)
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer (a streamed one, as
+/// the export is): each chunk is its size in hex, CRLF, the bytes, CRLF.
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return body;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
 }

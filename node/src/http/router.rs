@@ -1,0 +1,89 @@
+//! The node API's router with its operations around it, and serving it.
+//!
+//! [`router_with`] puts every `/api/v1` route behind a per-client rate
+//! limit (`429` with `Retry-After`; `/healthz`, `/readyz` and `/metrics`
+//! are never limited), allows the configured CORS origins only (none by
+//! default: no CORS headers at all), and times and logs every request —
+//! the hub's operations, from `sentinel_http::ops` and
+//! `sentinel_http::limit`. A path no route has is a problem+json `404`.
+//!
+//! Never does: define a route (the lists are [`super::openapi`]'s).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method};
+use axum::Router;
+use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
+use sentinel_http::{ops, Problem};
+
+use super::openapi::{api_routes, ops_routes};
+use super::state::ApiState;
+
+/// The default address of `serve --http`: this device only.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8081";
+
+/// The sustained requests per second of one client, by default (as the hub).
+pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
+/// The burst of one client, by default (as the hub).
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 50;
+
+/// The methods the API answers, for CORS preflights.
+const API_METHODS: [Method; 3] = [Method::GET, Method::POST, Method::PATCH];
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such route")
+}
+
+/// How the API is served, beyond its routes (`sentinel-node serve` flags).
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// Per-client token bucket for `/api/v1` routes; off when either is 0.
+    pub rate_limit: Limits,
+    /// Browser origins allowed by CORS (from
+    /// `sentinel_http::ops::parse_origin`); empty: no CORS headers at all.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+/// Every route of the API, with no rate limit and no CORS
+/// ([`ApiOptions::default`]); the CLI uses [`router_with`].
+pub fn router(state: ApiState) -> Router {
+    router_with(state, &ApiOptions::default())
+}
+
+/// Every route of the API with `options`: `/api/v1` behind the rate
+/// limit; every route with CORS (if configured), request metrics and one
+/// log line per request.
+pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let (operations, _) = ops_routes().split_for_parts();
+    let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let app = operations
+        .merge(limit::limited(api, limiter))
+        .fallback(not_found);
+    let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
+    let observe = ops::Observe {
+        login_route: Some("/api/v1/login"),
+    };
+    ops::observed(app, observe).with_state(state)
+}
+
+/// Serves the API on `listener` until the future is dropped, with the
+/// client's address known to the rate limit and the request log.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    options: ApiOptions,
+) -> std::io::Result<()> {
+    let app = router_with(state, &options);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// Binds `addr` for the API.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}

@@ -1,0 +1,137 @@
+//! What every handler shares ([`ApiState`]): the shared routes' [`Api`]
+//! (the node as their backend, and the live feed), and for the node's own
+//! routes the node itself, the follower to wake after a write, and the
+//! clock.
+//!
+//! Never does: answer a request itself.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::FromRef;
+use sentinel_certs::CaCert;
+use sentinel_http::api::{Api, Feed};
+use sentinel_http::clock::Clock;
+use sentinel_http::Problem;
+
+use super::backend::NodeBackend;
+use super::blocking::on_node;
+use super::feed::Follower;
+use crate::files::CA_FILE;
+use crate::node::{Node, NodeError};
+use crate::sensors::Ingest;
+
+/// The API's state: the node (with sync, behind one lock), its backend
+/// for the shared routes, and the live feed.
+#[derive(Clone)]
+pub struct ApiState {
+    api: Api,
+    node: Arc<Mutex<Node>>,
+    follower: Follower,
+    clock: Clock,
+    /// What the backend was built from, to build it again
+    /// ([`ApiState::with_ingest`], [`ApiState::with_clock`]).
+    ca: Option<Arc<CaCert>>,
+    ingest: Option<Ingest>,
+}
+
+impl FromRef<ApiState> for Api {
+    fn from_ref(state: &ApiState) -> Api {
+        state.api.clone()
+    }
+}
+
+fn poisoned() -> NodeError {
+    NodeError::Net("the node's lock is poisoned".into())
+}
+
+impl ApiState {
+    /// The API over `node`, on the system clock; reads the CA certificate
+    /// `enroll` left in the data directory, if any, and checks sensor
+    /// pushes against it with a revocation handle of its own.
+    pub fn new(node: Arc<Mutex<Node>>) -> Result<ApiState, NodeError> {
+        let (ca, ingest) = {
+            let guard = node.lock().map_err(|_| poisoned())?;
+            let path = guard.dir().join(CA_FILE);
+            if path.exists() {
+                let ca = CaCert::load(&path)?;
+                let ingest = Ingest::for_node(&guard, &ca)?;
+                (Some(Arc::new(ca)), Some(ingest))
+            } else {
+                (None, None)
+            }
+        };
+        Ok(ApiState::build(node, ca, ingest, Clock::system()))
+    }
+
+    fn build(
+        node: Arc<Mutex<Node>>,
+        ca: Option<Arc<CaCert>>,
+        ingest: Option<Ingest>,
+        clock: Clock,
+    ) -> ApiState {
+        let follower = Follower::new(node.clone());
+        let backend = NodeBackend::new(
+            node.clone(),
+            ca.clone(),
+            ingest.clone(),
+            clock.clone(),
+            follower.clone(),
+        );
+        ApiState {
+            api: Api::new(Arc::new(backend), follower.feed()),
+            node,
+            follower,
+            clock,
+            ca,
+            ingest,
+        }
+    }
+
+    /// Checks sensor pushes with `ingest` — with `serve`, the revocation
+    /// handle its sync sessions share, so a revocation learned by sync
+    /// applies to the next push. A new feed comes with it: take
+    /// [`ApiState::feed`] afterwards.
+    pub fn with_ingest(self, ingest: Ingest) -> ApiState {
+        ApiState::build(self.node, self.ca, Some(ingest), self.clock)
+    }
+
+    /// Reads `clock` rather than the system clock (tests: token expiry,
+    /// report times). A new feed comes with it.
+    pub fn with_clock(self, clock: Clock) -> ApiState {
+        ApiState::build(self.node, self.ca, self.ingest, clock)
+    }
+
+    /// The live feed of this API (`GET /api/v1/feed`).
+    pub fn feed(&self) -> &Feed {
+        self.api.feed()
+    }
+
+    /// The clock the API reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Unix milliseconds now, on the API's clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Runs `f` on the node, under its lock, on a blocking thread.
+    pub(crate) async fn with_node<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        on_node(&self.node, f).await
+    }
+
+    /// Runs a write on the node, as [`ApiState::with_node`], and wakes the
+    /// live feed so what it changed goes out now.
+    pub(crate) async fn write_node<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let written = on_node(&self.node, f).await;
+        self.follower.poke();
+        written
+    }
+}

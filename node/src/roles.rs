@@ -1,0 +1,50 @@
+//! Who holds which role on this node.
+//!
+//! Roles are `role_grant` entries in the node's log, counted only when
+//! their author's stored certificate verifies under the deployment CA as
+//! a hub's (sync admits only those; this check keeps it so whatever
+//! reached the log, invariant 7). A node that is not enrolled knows no
+//! CA, so nobody has a role there.
+//!
+//! Never does: authenticate anyone (the HTTP API's tokens do), or write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sentinel_certs::CaCert;
+use sentinel_schema::{DeviceRole, PersonRole};
+use sentinel_sync::SyncStore;
+
+use crate::error::NodeError;
+use crate::store::Store;
+
+/// Every person's role on this node: the newest grant by a hub whose
+/// certificate the node holds and `ca` verifies.
+pub fn roles(
+    store: &Store,
+    ca: Option<&CaCert>,
+) -> Result<BTreeMap<String, PersonRole>, NodeError> {
+    let Some(ca) = ca else {
+        return Ok(BTreeMap::new());
+    };
+    let mut hubs = BTreeSet::new();
+    for author in store.role_grant_authors()? {
+        let Some(der) = store.certificate(&author)? else {
+            continue;
+        };
+        match sentinel_certs::verify_identity(&der, ca) {
+            Ok(id) if id.role == DeviceRole::Hub && id.author == author => {
+                hubs.insert(author);
+            }
+            _ => {}
+        }
+    }
+    Ok(store.roles(|a| hubs.contains(a))?)
+}
+
+/// One person's role ([`PersonRole::None`] without a grant).
+pub fn role_of(store: &Store, ca: Option<&CaCert>, person: &str) -> Result<PersonRole, NodeError> {
+    Ok(roles(store, ca)?
+        .get(person)
+        .copied()
+        .unwrap_or(PersonRole::None))
+}

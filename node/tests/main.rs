@@ -1,0 +1,29 @@
+//! The node's integration tests, as one test binary (one link for CI):
+//! real SpatiaLite stores, real QUIC with real certificates, the real
+//! router and, where a test says so, the built `sentinel-node` binary.
+//!
+//! - [`cli`], [`cli_user`]: the command line as an officer uses it.
+//! - [`contract`]: the sync store contract on the SpatiaLite store.
+//! - [`crash`]: SIGKILL during a bulk import loses nothing acknowledged.
+//! - [`http`]: the HTTP API (the shared contract and the node's own
+//!   routes), through the router and over real sockets.
+//! - [`media_sync`]: media blobs between peers.
+//! - [`node`]: the node's operations, views and search.
+//! - [`receipts`]: hub receipts and the outbox.
+//! - [`sync`]: sync between nodes over QUIC.
+//!
+//! Shared test support is `sentinel_node::testing` (enrolled peers,
+//! `serve` on loopback, bounded syncs) and `sentinel_certs::testing` (a
+//! deployment CA, identities, the clock).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod cli_user;
+mod contract;
+mod crash;
+mod http;
+mod media_sync;
+mod node;
+mod receipts;
+mod sync;
