@@ -1,8 +1,10 @@
 //! The root package's one integration test binary: the end-to-end runs of
-//! the examples and the architecture rules, linked once.
+//! the examples, the one HTTP contract of node and hub, and the
+//! architecture rules, linked once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_contract;
 mod demo;
 mod sensor_example;
 mod tidy;

@@ -70,3 +70,16 @@ pub fn text<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, Pro
         None => Err(Problem::bad_field(field, "is required")),
     }
 }
+
+/// A route that takes no body: none at all, or an empty JSON object
+/// (refused as [`json_object`] refuses, naming `body`, otherwise).
+pub async fn no_body(headers: &HeaderMap, body: Body) -> Result<(), Problem> {
+    if headers.contains_key(header::CONTENT_TYPE) {
+        json_object(headers, body, &[]).await?;
+        return Ok(());
+    }
+    axum::body::to_bytes(body, 0)
+        .await
+        .map(|_| ())
+        .map_err(|_| Problem::bad_field("body", "this route takes no body (or {})"))
+}

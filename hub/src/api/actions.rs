@@ -17,10 +17,9 @@ use axum::Json;
 use sentinel_http::api::events::event_id;
 use sentinel_http::api::json::{ActionResult, Assign};
 use sentinel_http::api::Caller;
-use sentinel_http::body::{json_object, text};
+use sentinel_http::body::{json_object, no_body, text};
 use sentinel_http::openapi::{
-    BadRequest, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
-    EXAMPLE_EVENT,
+    Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable, EXAMPLE_EVENT,
 };
 use sentinel_http::people::check_name;
 use sentinel_http::Problem;
@@ -129,14 +128,13 @@ pub(super) async fn assign(
     .await
 }
 
-/// Moves the event to `to`, as an admin.
+/// Moves the event to `to`, as an admin (the route checked the role).
 async fn set_status(
     state: ApiState,
     caller: Caller,
     id: String,
     to: Status,
 ) -> Result<Json<ActionResult>, Problem> {
-    caller.may(Action::CloseReopen, None)?;
     apply(&state, &caller, &id, EventEdit::Status(to), "status").await
 }
 
@@ -150,14 +148,19 @@ async fn set_status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event is closed (409: it is not resolved).", body = ActionResult),
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
     )
 )]
 pub(super) async fn close(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<ActionResult>, Problem> {
+    // As on the node: the role first, then the (empty) body.
+    caller.may(Action::CloseReopen, None)?;
+    no_body(&headers, body).await?;
     set_status(state, caller, id, Status::Closed).await
 }
 
@@ -172,13 +175,18 @@ pub(super) async fn close(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event is in progress again (409: it is neither resolved nor closed).", body = ActionResult),
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
     )
 )]
 pub(super) async fn reopen(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<ActionResult>, Problem> {
+    // As on the node: the role first, then the (empty) body.
+    caller.may(Action::CloseReopen, None)?;
+    no_body(&headers, body).await?;
     set_status(state, caller, id, Status::InProgress).await
 }

@@ -1,9 +1,6 @@
 //! Request bodies of the node's own routes: parsed strictly, each refusal
 //! naming its field. (Query parameters are `sentinel_http::params`'.)
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap};
-use sentinel_http::body::json_object;
 use sentinel_schema::Point;
 use serde_json::{Map, Value};
 
@@ -84,14 +81,4 @@ pub(crate) fn opt_location(
         .map_err(|e| Problem::bad_field(format!("{field}.lat"), e.to_string()))
 }
 
-/// A route that takes no body: none at all, or an empty JSON object.
-pub(crate) async fn no_body(headers: &HeaderMap, body: Body) -> Result<(), Problem> {
-    if headers.contains_key(header::CONTENT_TYPE) {
-        json_object(headers, body, &[]).await?;
-        return Ok(());
-    }
-    axum::body::to_bytes(body, 0)
-        .await
-        .map(|_| ())
-        .map_err(|_| Problem::bad_field("body", "this route takes no body (or {})"))
-}
+pub(crate) use sentinel_http::body::no_body;

@@ -8,7 +8,8 @@
 //! Never does: decide what a route accepts (the handlers check their own
 //! input; the document describes it).
 
-use sentinel_http::openapi::{names_schema, Location};
+use sentinel_http::api::json::Location;
+use sentinel_http::openapi::names_schema;
 use sentinel_schema::BodyKind;
 use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::ToSchema;
