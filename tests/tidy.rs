@@ -66,9 +66,9 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
     ("sentinel-schema", &[]),
     ("sentinel-certs", &["sentinel-schema"]),
     ("sentinel-sync", &["sentinel-schema", "sentinel-certs"]),
-    // What both HTTP APIs share: below the two servers, beside sync and
-    // certs, over the vocabulary only.
-    ("sentinel-http", &["sentinel-schema"]),
+    // What both HTTP APIs share: below the two servers, above the
+    // protocol (the sensor push route answers sync's refusals).
+    ("sentinel-http", &["sentinel-schema", "sentinel-sync"]),
     (
         "sentinel-node",
         &[

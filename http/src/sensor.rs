@@ -4,9 +4,8 @@
 //! `head_seq` when one entry is at fault), the `Content-Type` check, and
 //! the OpenAPI description of the answers.
 //!
-//! This crate does not depend on `sentinel-sync` (`tests/tidy.rs`): a
-//! server turns a `PushError` into a [`Refusal`] with the error's own
-//! `status`, `code`, `index` and `seqs`, and [`refused`] writes it.
+//! A `sentinel_sync::push::PushError` becomes a
+//! [`crate::api::PushRefusal`], which [`refused`] writes.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

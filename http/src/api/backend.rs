@@ -10,9 +10,11 @@ use sentinel_schema::query::{
     SensorSeen,
 };
 use sentinel_schema::{EventId, PersonRole};
+use sentinel_sync::push::PushError;
 use serde_json::Value;
 
 use crate::clock::Clock;
+use crate::sensor::STORE_FAILED;
 use crate::Problem;
 
 /// An account's password hash and whether it is disabled.
@@ -23,9 +25,8 @@ pub struct PasswordRecord {
     pub disabled: bool,
 }
 
-/// A refused sensor push as `docs/protocol.md` 3.7 names it: the server
-/// turns its `PushError` into one of these (this crate does not depend on
-/// `sentinel-sync`).
+/// A refused sensor push as `docs/protocol.md` 3.7 names it (from a
+/// `sentinel_sync::push::PushError`, or [`PushRefusal::store_failed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRefusal {
     /// The HTTP status (`PushError::status`).
@@ -38,6 +39,38 @@ pub struct PushRefusal {
     /// Its seq and the receiver's head seq for the author, when one entry
     /// was refused.
     pub seqs: Option<(u64, u64)>,
+}
+
+impl PushRefusal {
+    /// A push refused for a reason of the receiver's (503, `store_failed`):
+    /// the cause is the operator's business and goes to the log; the sensor
+    /// is told to retry.
+    pub fn store_failed(cause: &dyn std::fmt::Display) -> PushRefusal {
+        tracing::error!(error = %cause, "taking a sensor push failed");
+        PushRefusal {
+            status: 503,
+            code: "store_failed",
+            detail: STORE_FAILED.to_owned(),
+            index: None,
+            seqs: None,
+        }
+    }
+}
+
+/// A push `sentinel_sync::push` refused, as the route answers it.
+impl<E: std::error::Error + 'static> From<&PushError<E>> for PushRefusal {
+    fn from(e: &PushError<E>) -> PushRefusal {
+        if let PushError::Store(cause) = e {
+            return PushRefusal::store_failed(cause);
+        }
+        PushRefusal {
+            status: e.status(),
+            code: e.code(),
+            detail: e.to_string(),
+            index: e.index(),
+            seqs: e.seqs(),
+        }
+    }
 }
 
 /// A server's store, as the shared routes ask it. Errors are answers

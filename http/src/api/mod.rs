@@ -4,8 +4,8 @@
 //! parameters, bounds, JSON shape and problems on either: signing in and
 //! out ([`auth`]), event search, detail and GeoJSON export ([`events`]),
 //! the live feed ([`feed`]), sensor pushes, readings and the sensors list
-//! ([`sensors`]), and the operations routes `/healthz`, `/readyz` and
-//! `/metrics` ([`ops`]). What only one server serves stays in that server
+//! ([`sensors`]), the server's own OpenAPI document, and the operations
+//! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
 //! (the hub: timeline, nodes, devices, users, admin actions; the node:
 //! reporting and working events, uploads, media, outbox), and a test
 //! compares the two OpenAPI documents route by route.
@@ -35,6 +35,7 @@ use utoipa_axum::routes;
 pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal};
 pub use caller::Caller;
 pub use feed::Feed;
+pub use ops::Document;
 
 /// The prefix of every route behind the rate limit.
 pub const API_PREFIX: &str = "/api/v1";
@@ -96,6 +97,7 @@ where
         .routes(routes!(sensors::push))
         .routes(routes!(sensors::readings))
         .routes(routes!(sensors::sensors))
+        .routes(routes!(ops::openapi_json))
 }
 
 /// The operations routes both servers serve, never rate-limited.

@@ -12,14 +12,12 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
 use sentinel_http::clock::Clock;
-use sentinel_http::sensor::STORE_FAILED;
 use sentinel_http::Problem;
 use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
     SensorSeen,
 };
 use sentinel_schema::{AuthorId, EventId, PersonRole};
-use sentinel_sync::push::PushError;
 use serde_json::Value;
 
 use crate::sensors::{IngestError, SensorIngest};
@@ -82,36 +80,6 @@ impl HubBackend {
     /// Reads `clock` instead of the system's (tests).
     pub fn with_clock(self, clock: Clock) -> HubBackend {
         HubBackend { clock, ..self }
-    }
-}
-
-/// A refused push as `docs/protocol.md` 3.7 names it.
-fn refusal(e: &PushError<StoreError>) -> PushRefusal {
-    let detail = match e {
-        // The cause is the operator's business, not the sensor's.
-        PushError::Store(cause) => {
-            tracing::error!("sensor push: the store failed: {cause}");
-            STORE_FAILED.to_owned()
-        }
-        other => other.to_string(),
-    };
-    PushRefusal {
-        status: e.status(),
-        code: e.code(),
-        detail,
-        index: e.index(),
-        seqs: e.seqs(),
-    }
-}
-
-/// A push that could not be taken for a reason of the receiver's.
-fn store_failed(detail: &str) -> PushRefusal {
-    PushRefusal {
-        status: 503,
-        code: "store_failed",
-        detail: detail.to_owned(),
-        index: None,
-        seqs: None,
     }
 }
 
@@ -182,18 +150,15 @@ impl Backend for HubBackend {
 
     async fn push(&self, body: Bytes, now_ms: u64) -> Result<Value, PushRefusal> {
         let Some(ingest) = &self.sensors else {
-            return Err(store_failed("sensor pushes are not served by this process"));
+            return Err(PushRefusal::store_failed(
+                &"sensor pushes are not served by this process",
+            ));
         };
         match ingest.push(body.to_vec(), now_ms).await {
-            Ok(ingested) => serde_json::to_value(&ingested.accepted.report).map_err(|e| {
-                tracing::error!("sensor push: the report does not serialise: {e}");
-                store_failed(STORE_FAILED)
-            }),
-            Err(IngestError::Push(e)) => Err(refusal(&e)),
-            Err(e) => {
-                tracing::error!("sensor push: {e}");
-                Err(store_failed(STORE_FAILED))
-            }
+            Ok(ingested) => serde_json::to_value(&ingested.accepted.report)
+                .map_err(|e| PushRefusal::store_failed(&e)),
+            Err(IngestError::Push(e)) => Err(PushRefusal::from(&e)),
+            Err(e) => Err(PushRefusal::store_failed(&e)),
         }
     }
 

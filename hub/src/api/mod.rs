@@ -65,7 +65,8 @@ mod users;
 use std::sync::Arc;
 
 use axum::http::Method;
-use axum::Router;
+use axum::{Extension, Router};
+use sentinel_http::api::Document;
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::ops;
 
@@ -97,10 +98,11 @@ const API_METHODS: [Method; 2] = [Method::GET, Method::POST];
 
 /// The `/api/v1` routes and the operations routes, without layers.
 fn routers() -> (Router<ApiState>, Router<ApiState>) {
-    let (api, _) = routes::api_routes()
-        .merge(openapi::routes())
-        .split_for_parts();
+    let (api, _) = routes::api_routes().split_for_parts();
     let (operations, _) = routes::ops_routes().split_for_parts();
+    // `GET /api/v1/openapi.json` serves this document (it describes the
+    // routes, so it reaches them as an extension, not in their state).
+    let api = api.layer(Extension(Document::new(openapi::document)));
     (api, operations)
 }
 

@@ -14,34 +14,22 @@
 
 use std::sync::OnceLock;
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use sentinel_http::api::API_PREFIX;
 use sentinel_http::openapi::{add_components, rate_limited};
-use sentinel_http::Problem;
 use utoipa::openapi::{OpenApi, OpenApiBuilder};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::routes::{api_routes, ops_routes};
-use super::state::ApiState;
 
 /// The account the document gives as an example (`api_fixture` makes it).
 pub use super::users::EXAMPLE_ACCOUNT;
 /// The event id the document gives as an example (`api_fixture` seeds it).
 pub use sentinel_http::openapi::EXAMPLE_EVENT;
 
-/// `GET /api/v1/openapi.json`, behind the rate limit like every `/api/v1`
-/// route.
-pub(super) fn routes() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::new().routes(routes!(openapi_json))
-}
-
 /// The document, built once per process from the route lists.
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, api) = api_routes().merge(routes()).split_for_parts();
+        let (_, api) = api_routes().split_for_parts();
         let (_, ops) = ops_routes().split_for_parts();
         let mut doc = OpenApiBuilder::new()
             .info(
@@ -63,23 +51,4 @@ pub fn document() -> &'static OpenApi {
         rate_limited(&mut doc, API_PREFIX);
         doc
     })
-}
-
-/// `GET /api/v1/openapi.json`: this document.
-#[utoipa::path(
-    get,
-    path = "/api/v1/openapi.json",
-    tag = "meta",
-    responses(
-        (status = 200, description = "The OpenAPI 3.1 document of this API.",
-            body = Object, content_type = "application/json"),
-        sentinel_http::openapi::Unavailable,
-    )
-)]
-async fn openapi_json() -> Response {
-    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
-    match JSON.get_or_init(|| serde_json::to_string(document()).map_err(|e| e.to_string())) {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
-    }
 }

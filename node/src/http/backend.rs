@@ -19,13 +19,13 @@ use axum::body::Bytes;
 use sentinel_certs::CaCert;
 use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
 use sentinel_http::clock::Clock;
-use sentinel_http::{sensor, Problem};
+use sentinel_http::Problem;
 use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
     SensorSeen,
 };
 use sentinel_schema::{EventId, PersonRole};
-use sentinel_sync::push::{self, PushError};
+use sentinel_sync::push;
 use serde_json::Value;
 
 use super::blocking::on_node;
@@ -34,7 +34,6 @@ use crate::node::Node;
 use crate::roles::role_of;
 use crate::sensors::Ingest;
 use crate::store::migrations::SCHEMA_VERSION;
-use crate::store::StoreError;
 
 /// The node's answers to the shared routes.
 pub struct NodeBackend {
@@ -64,37 +63,6 @@ impl NodeBackend {
             clock,
             follower,
         }
-    }
-}
-
-/// A refused push, as `docs/protocol.md` 3.7 names it.
-fn refusal(e: &PushError<StoreError>) -> PushRefusal {
-    let detail = match e {
-        // The store's words stay in the log.
-        PushError::Store(cause) => {
-            tracing::error!(error = %cause, "storing a sensor push failed");
-            sensor::STORE_FAILED.to_owned()
-        }
-        _ => e.to_string(),
-    };
-    PushRefusal {
-        status: e.status(),
-        code: e.code(),
-        detail,
-        index: e.index(),
-        seqs: e.seqs(),
-    }
-}
-
-/// A push the node could not take for want of its lock or a thread.
-fn store_failed(cause: &dyn std::fmt::Display) -> PushRefusal {
-    tracing::error!(error = %cause, "taking a sensor push failed");
-    PushRefusal {
-        status: 503,
-        code: "store_failed",
-        detail: sensor::STORE_FAILED.to_owned(),
-        index: None,
-        seqs: None,
     }
 }
 
@@ -197,8 +165,8 @@ impl Backend for NodeBackend {
         .await;
         let verified = match verified {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => return Err(refusal(&e)),
-            Err(e) => return Err(store_failed(&e)),
+            Ok(Err(e)) => return Err(PushRefusal::from(&e)),
+            Err(e) => return Err(PushRefusal::store_failed(&e)),
         };
         let applied = on_node(&self.node, move |node| {
             Ok(ingest.apply(node, verified, now_ms))
@@ -207,10 +175,10 @@ impl Backend for NodeBackend {
         self.follower.poke();
         match applied {
             Ok(Ok(ingested)) => {
-                serde_json::to_value(&ingested.report).map_err(|e| store_failed(&e))
+                serde_json::to_value(&ingested.report).map_err(|e| PushRefusal::store_failed(&e))
             }
-            Ok(Err(e)) => Err(refusal(&e)),
-            Err(p) => Err(store_failed(&p.detail)),
+            Ok(Err(e)) => Err(PushRefusal::from(&e)),
+            Err(p) => Err(PushRefusal::store_failed(&p.detail)),
         }
     }
 

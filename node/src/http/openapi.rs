@@ -16,11 +16,8 @@
 use std::sync::OnceLock;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use sentinel_http::api::{self, API_PREFIX};
 use sentinel_http::openapi::{add_components, rate_limited};
-use sentinel_http::Problem;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, RefOr};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -50,7 +47,6 @@ pub fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(media::upload).layer(DefaultBodyLimit::max(media::MAX_UPLOAD_BYTES)))
         .routes(routes!(media::download))
         .routes(routes!(outbox::outbox))
-        .routes(routes!(openapi_json))
 }
 
 /// The operations routes, never rate-limited; in the document too.
@@ -96,24 +92,5 @@ fn needs_a_member(doc: &mut OpenApi, name: &str) {
         .and_then(|c| c.schemas.get_mut(name));
     if let Some(RefOr::T(Schema::Object(object))) = schema {
         object.min_properties = Some(1);
-    }
-}
-
-/// `GET /api/v1/openapi.json`: this document.
-#[utoipa::path(
-    get,
-    path = "/api/v1/openapi.json",
-    tag = "meta",
-    responses(
-        (status = 200, description = "The OpenAPI 3.1 document of this API.",
-            body = Object, content_type = "application/json"),
-        sentinel_http::openapi::Unavailable,
-    )
-)]
-pub(super) async fn openapi_json() -> Response {
-    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
-    match JSON.get_or_init(|| serde_json::to_string(document()).map_err(|e| e.to_string())) {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response(),
-        Err(e) => Problem::unavailable(e).into_response(),
     }
 }

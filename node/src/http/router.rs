@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, Method};
-use axum::Router;
+use axum::{Extension, Router};
+use sentinel_http::api::Document;
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::{ops, Problem};
 
@@ -57,6 +58,9 @@ pub fn router(state: ApiState) -> Router {
 pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let (operations, _) = ops_routes().split_for_parts();
+    // `GET /api/v1/openapi.json` serves this document (it describes the
+    // routes, so it reaches them as an extension, not in their state).
+    let api = api.layer(Extension(Document::new(super::openapi::document)));
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let app = operations
         .merge(limit::limited(api, limiter))
