@@ -36,21 +36,12 @@ use sentinel_hub::testing::TestDatabase;
 use sentinel_node::net::{self, Net};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::*;
+use sentinel_sync::testing::Xorshift;
 use sentinel_sync::{SessionEvent, SyncStore};
 
 const AUTHORS: usize = 100;
 /// The region the events lie in: lon 5–15, lat 45–55.
 const REGION: (f64, f64, f64, f64) = (5.0, 45.0, 15.0, 55.0);
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn officer(a: usize) -> SigningKey {
     key(7, a as u64)
@@ -60,7 +51,8 @@ fn officer(a: usize) -> SigningKey {
 fn chain(a: usize, n: usize, t0: u64) -> Vec<SignedEntry> {
     let key = officer(a);
     let author = author_of(&key);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (a as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng =
+        Xorshift(0x9e37_79b9_7f4a_7c15 ^ (a as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut out: Vec<SignedEntry> = Vec::with_capacity(n);
     for i in 0..n {
         let (x0, y0, x1, y1) = REGION;
@@ -69,7 +61,7 @@ fn chain(a: usize, n: usize, t0: u64) -> Vec<SignedEntry> {
             description: "Reported from the field; crew requested.".into(),
             category: ["flood", "fire", "obstruction", "medical"][i % 4].into(),
             severity: (i % 5) as u8 + 1,
-            location: Point::new(x0 + (x1 - x0) * rng.next(), y0 + (y1 - y0) * rng.next()).unwrap(),
+            location: Point::new(x0 + (x1 - x0) * rng.unit(), y0 + (y1 - y0) * rng.unit()).unwrap(),
             reported_ms: t0 + i as u64,
         };
         let (_, change) = EventDoc::create(&author, &new, t0 + i as u64).unwrap();
@@ -312,17 +304,17 @@ fn main() {
 
     // 3. Box queries with at most ~100 hits.
     rt.block_on(client.batch_execute("ANALYZE")).unwrap();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Xorshift(0x1234_5678_9abc_def1);
     // Box sides 0.02°–0.09° at 1M events in 100 square degrees: 4 to 81
     // events expected per box; scaled up when the run has fewer events.
     let stretch = (1_000_000.0 / n as f64).sqrt();
     let mut boxes = Vec::new();
     for _ in 0..2_200 {
-        let w = (0.02 + 0.07 * rng.next()) * stretch;
-        let h = (0.02 + 0.07 * rng.next()) * stretch;
+        let w = (0.02 + 0.07 * rng.unit()) * stretch;
+        let h = (0.02 + 0.07 * rng.unit()) * stretch;
         let (x0, y0, x1, y1) = REGION;
-        let x = x0 + (x1 - x0 - w) * rng.next();
-        let y = y0 + (y1 - y0 - h) * rng.next();
+        let x = x0 + (x1 - x0 - w) * rng.unit();
+        let y = y0 + (y1 - y0 - h) * rng.unit();
         // Rounded as the HTTP path prints them, so both paths get the
         // same box.
         let r6 = |v: f64| (v * 1e6).round() / 1e6;
@@ -456,19 +448,19 @@ fn concurrent_reads(
             .map(|(c, mut http)| {
                 let barrier = &barrier;
                 s.spawn(move || {
-                    let mut rng = Rng(0x5151_0000 + c as u64 * 7919 + 1);
+                    let mut rng = Xorshift(0x5151_0000 + c as u64 * 7919 + 1);
                     let mut out = Vec::with_capacity(REQUESTS_PER_CLIENT);
                     barrier.wait();
                     let start =
-                        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(rng.next()));
+                        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(rng.unit()));
                     for k in 0..REQUESTS_PER_CLIENT {
                         let due = interval.map(|i| start + i * k as u32);
                         if let Some(due) = due {
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         }
-                        let pick = rng.next();
+                        let pick = rng.unit();
                         let (kind, path) = if pick < 0.5 {
-                            let b = boxes[(rng.next() * boxes.len() as f64) as usize];
+                            let b = boxes[(rng.unit() * boxes.len() as f64) as usize];
                             (
                                 0,
                                 format!(
@@ -477,12 +469,12 @@ fn concurrent_reads(
                                 ),
                             )
                         } else if pick < 0.75 {
-                            let id = ids[(rng.next() * ids.len() as f64) as usize];
+                            let id = ids[(rng.unit() * ids.len() as f64) as usize];
                             (1, format!("/api/v1/events/{id}"))
                         } else if pick < 0.9 {
                             (2, "/api/v1/events?min_severity=4&limit=50".to_owned())
                         } else {
-                            let a = (rng.next() * AUTHORS as f64) as usize;
+                            let a = (rng.unit() * AUTHORS as f64) as usize;
                             let author = author_of(&officer(a));
                             (3, format!("/api/v1/timeline?author={author}&limit=50"))
                         };

@@ -44,6 +44,7 @@ use sentinel_hub::testing::TestDatabase;
 use sentinel_schema::*;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Side, Until};
+use sentinel_sync::testing::{sign_after, water_gauge};
 use sentinel_sync::{MemoryStore, Session, SessionConfig, SessionEvent, SyncStore};
 
 const ENDPOINTS: usize = 4;
@@ -59,25 +60,9 @@ struct Client {
 }
 
 fn reading(key: &SigningKey, prev: Option<&SignedEntry>, at: u64, i: usize) -> SignedEntry {
-    Entry {
-        author: author_of(key),
-        seq: prev.map_or(1, |p| p.seq() + 1),
-        prev: prev.map(|p| p.id()),
-        hlc: Hlc::new(at, 0),
-        actor: None,
-        body: Body::SensorReading(SensorReading {
-            kind: "water_gauge".into(),
-            values: vec![ReadingValue {
-                name: "level".into(),
-                value: 1.0 + (i % 100) as f64 / 100.0,
-                unit: "m".into(),
-            }],
-            location: Some(Point::new(13.4, 52.5).unwrap()),
-            measured_ms: at,
-        }),
-    }
-    .sign(key)
-    .unwrap()
+    let level = 1.0 + (i % 100) as f64 / 100.0;
+    let at_place = Some(Point::new(13.4, 52.5).unwrap());
+    sign_after(key, prev, at, water_gauge(level, None, at_place, at))
 }
 
 fn session(c: &Client) -> Session {

@@ -11,26 +11,19 @@ use sentinel_certs::Ca;
 use sentinel_hub::media::wanted_media;
 use sentinel_schema::EventId;
 use sentinel_sync::blobs::MediaStore;
+use sentinel_sync::testing::{blob, PNG};
 use tempfile::TempDir;
 
 use crate::e2e::{deployment, eventually, now_ms, sync, Hub, Peer};
 
-/// A real 2×2 RGBA PNG (74 bytes).
-const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x06\x00\x00\x00\x72\xb6\x0d\x24\x00\x00\x00\x11\x49\x44\x41\x54\x78\xda\x63\x38\x21\x27\xf7\x1f\x84\x19\x60\x0c\x00\x47\x34\x08\x0d\x1b\x27\x91\xb7\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
-
 /// 200 KiB that sniff as JPEG (SOI and APP0 markers, then noise): several
 /// chunks on the wire.
 fn big_jpeg() -> Vec<u8> {
-    let mut bytes =
-        b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
-    let mut x: u32 = 0x9e37_79b9;
-    while bytes.len() < 200 * 1024 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        bytes.push(x as u8);
-    }
-    bytes
+    blob(
+        b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
+        200 * 1024,
+        0x9e37_79b9,
+    )
 }
 
 /// The SHA-256 name a blob store gives these bytes.

@@ -19,18 +19,9 @@ use std::time::{Duration, Instant};
 use sentinel_node::node::Node;
 use sentinel_node::spatial::{BBox, SpatialIndex};
 use sentinel_schema::*;
+use sentinel_sync::testing::Xorshift;
 
 const T0: u64 = 1_795_000_000_000;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn scale() -> f64 {
     std::env::var("SENTINEL_BENCH_SCALE")
@@ -43,13 +34,13 @@ fn n(base: usize) -> usize {
     ((base as f64 * scale()) as usize).max(10)
 }
 
-fn new_event(rng: &mut Rng, i: usize) -> NewEvent {
+fn new_event(rng: &mut Xorshift, i: usize) -> NewEvent {
     NewEvent {
         title: format!("Incident {i}: water over the road"),
         description: "Reported from the field; crew requested.".into(),
         category: ["flood", "fire", "obstruction", "medical"][i % 4].into(),
         severity: (i % 5) as u8 + 1,
-        location: Point::new(-10.0 + 40.0 * rng.next(), 35.0 + 25.0 * rng.next()).unwrap(),
+        location: Point::new(-10.0 + 40.0 * rng.unit(), 35.0 + 25.0 * rng.unit()).unwrap(),
         reported_ms: T0 + i as u64,
     }
 }
@@ -67,7 +58,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
     println!("| measurement | result | goal |");
     println!("|---|---|---|");
 
@@ -211,7 +202,7 @@ fn main() {
     let mut sql_lat = Vec::new();
     let mut boxes = Vec::new();
     for _ in 0..1000 {
-        let (x, y) = (-10.0 + 39.0 * rng.next(), 35.0 + 24.0 * rng.next());
+        let (x, y) = (-10.0 + 39.0 * rng.unit(), 35.0 + 24.0 * rng.unit());
         boxes.push((x, y));
     }
     // Box side chosen so a box holds ~50 events on average at this density.
@@ -235,7 +226,7 @@ fn main() {
         .map(|i| {
             (
                 ev(i),
-                Point::new(-10.0 + 40.0 * rng.next(), 35.0 + 25.0 * rng.next()).unwrap(),
+                Point::new(-10.0 + 40.0 * rng.unit(), 35.0 + 25.0 * rng.unit()).unwrap(),
             )
         })
         .collect();
@@ -246,7 +237,7 @@ fn main() {
     let mut tree_lat = Vec::new();
     let mut max_hits = 0;
     for _ in 0..10_000 {
-        let (x, y) = (-10.0 + 39.0 * rng.next(), 35.0 + 24.0 * rng.next());
+        let (x, y) = (-10.0 + 39.0 * rng.unit(), 35.0 + 24.0 * rng.unit());
         let b = BBox::new(x, y, x + side, y + side).unwrap();
         let t = Instant::now();
         let hits = tree.bbox(&b);

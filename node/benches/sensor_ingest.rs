@@ -29,6 +29,7 @@ use sentinel_node::node::{enroll, Node};
 use sentinel_schema::rules::config::parse_rules_toml;
 use sentinel_schema::*;
 use sentinel_sync::push;
+use sentinel_sync::testing::water_gauge;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const N_SENSORS: usize = 20;
@@ -66,25 +67,12 @@ fn pushes(ca: &Ca, s: usize, n: usize, now: u64) -> Vec<Vec<u8>> {
             prev,
             hlc: Hlc::new(measured_ms + 1, 0),
             actor: None,
-            body: Body::SensorReading(SensorReading {
-                kind: "water_gauge".into(),
-                values: vec![
-                    ReadingValue {
-                        name: "level".into(),
-                        value: 2.0 + (i % 100) as f64 / 100.0,
-                        unit: "m".into(),
-                    },
-                    ReadingValue {
-                        name: "battery".into(),
-                        value: 3.7,
-                        unit: "V".into(),
-                    },
-                ],
-                location: Some(
-                    Point::new(13.0 + s as f64 / 100.0, 52.0 + s as f64 / 100.0).unwrap(),
-                ),
+            body: water_gauge(
+                2.0 + (i % 100) as f64 / 100.0,
+                Some(3.7),
+                Some(Point::new(13.0 + s as f64 / 100.0, 52.0 + s as f64 / 100.0).unwrap()),
                 measured_ms,
-            }),
+            ),
         }
         .sign(&e.key)
         .unwrap();

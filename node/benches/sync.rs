@@ -22,6 +22,7 @@ use sentinel_certs::Ca;
 use sentinel_node::net::{self, Net};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::*;
+use sentinel_sync::testing::water_gauge;
 use sentinel_sync::SyncStore;
 
 const T0: u64 = 1_795_000_000_000;
@@ -94,16 +95,12 @@ fn main() {
                 prev: prev.map(|p| p.1),
                 hlc: Hlc::new(T0 + i as u64, 0),
                 actor: None,
-                body: Body::SensorReading(SensorReading {
-                    kind: "water_gauge".into(),
-                    values: vec![ReadingValue {
-                        name: "level".into(),
-                        value: 1.0 + (i % 100) as f64 / 100.0,
-                        unit: "m".into(),
-                    }],
-                    location: Some(Point::new(13.4, 52.5).unwrap()),
-                    measured_ms: T0 + i as u64,
-                }),
+                body: water_gauge(
+                    1.0 + (i % 100) as f64 / 100.0,
+                    None,
+                    Some(Point::new(13.4, 52.5).unwrap()),
+                    T0 + i as u64,
+                ),
             }
             .sign(&key)
             .unwrap();

@@ -13,22 +13,12 @@ use sentinel_node::media::MediaError;
 use sentinel_node::net::{self, Net, Summary};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::*;
+use sentinel_sync::testing::{blob, PNG};
 use tempfile::TempDir;
-
-/// A real 2×2 RGBA PNG (74 bytes).
-const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x06\x00\x00\x00\x72\xb6\x0d\x24\x00\x00\x00\x11\x49\x44\x41\x54\x78\xda\x63\x38\x21\x27\xf7\x1f\x84\x19\x60\x0c\x00\x47\x34\x08\x0d\x1b\x27\x91\xb7\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 /// 300 KiB that sniff as PNG: five chunks on the wire, the last one short.
 fn big_png() -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut x: u32 = 0x1234_5678;
-    while bytes.len() < 300 * 1024 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        bytes.push(x as u8);
-    }
-    bytes
+    blob(b"\x89PNG\r\n\x1a\n", 300 * 1024, 0x1234_5678)
 }
 
 fn hash(bytes: &[u8]) -> [u8; 32] {

@@ -11,11 +11,10 @@ use sentinel_certs::{Ca, Enrollment};
 use sentinel_node::http::{ApiOptions, ApiState};
 use sentinel_node::node::Node;
 use sentinel_schema::{
-    AuthorId, Body, DeviceRole, Entry, Hlc, PersonRole, Point, ReadingValue, Revocation,
-    SensorReading, SignedEntry,
+    AuthorId, Body, DeviceRole, Entry, Hlc, PersonRole, Point, Revocation, SignedEntry,
 };
 use sentinel_sync::push;
-use sentinel_sync::testing::key;
+use sentinel_sync::testing::{key, water_gauge};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,23 +97,7 @@ impl Gauge {
             prev: prev.map(SignedEntry::id),
             hlc: Hlc::new(wall_ms, 0),
             actor: None,
-            body: Body::SensorReading(SensorReading {
-                kind: "water_gauge".into(),
-                values: vec![
-                    ReadingValue {
-                        name: "level".into(),
-                        value: level,
-                        unit: "m".into(),
-                    },
-                    ReadingValue {
-                        name: "battery".into(),
-                        value: 3.7,
-                        unit: "V".into(),
-                    },
-                ],
-                location: None,
-                measured_ms,
-            }),
+            body: water_gauge(level, Some(3.7), None, measured_ms),
         }
         .sign(&self.enrollment.key)
         .unwrap()

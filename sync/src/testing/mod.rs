@@ -1,7 +1,8 @@
 //! Test support, behind the `testing` feature: a test CA whose
 //! "certificates" are small CBOR blobs (so sync tests need no X.509), a
-//! seeded random number generator, deterministic keys, entry builders, an
-//! in-memory [`Pair`] harness and the deterministic simulator ([`sim`]).
+//! seeded random number generator, deterministic keys, entry builders
+//! (readings, media; the blobs media tests move), an in-memory [`Pair`]
+//! harness and the deterministic simulator ([`sim`]).
 //!
 //! Test certificate: `[bstr body, bstr sig]`, body =
 //! `["sentinel/test-cert/v1", bstr author(32), uint role, uint not_before_ms,
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sentinel_schema::{
-    author_of, AuthorId, Body, DeviceRole, Entry, EventId, Hlc, MediaAttached, MediaType,
+    author_of, AuthorId, Body, DeviceRole, Entry, EventId, Hlc, MediaAttached, MediaType, Point,
     ReadingValue, SensorReading, SignedEntry,
 };
 
@@ -65,6 +66,22 @@ impl Rng {
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
         out
+    }
+}
+
+/// Xorshift64: uniform floats from a seed, the generator the node's and
+/// the hub's benchmarks draw their data from (kept as it was, so their
+/// data, and `docs/benchmarks.md`'s runs, stay the same for a seed).
+#[derive(Debug, Clone)]
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// Uniform in `[0, 1)` (53 bits); the seed must not be 0.
+    pub fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -268,6 +285,47 @@ pub fn reading(n: u64) -> Body {
         location: None,
         measured_ms: 1_790_000_000_000 + n,
     })
+}
+
+/// A water gauge's reading: `level` metres and, if given, its `battery`
+/// volts, at `at` or nowhere, measured at `measured_ms`. The shape the
+/// node's and the hub's sensor tests push (and the protocol's vectors
+/// show).
+pub fn water_gauge(level: f64, battery: Option<f64>, at: Option<Point>, measured_ms: u64) -> Body {
+    let mut values = vec![ReadingValue {
+        name: "level".into(),
+        value: level,
+        unit: "m".into(),
+    }];
+    values.extend(battery.map(|v| ReadingValue {
+        name: "battery".into(),
+        value: v,
+        unit: "V".into(),
+    }));
+    Body::SensorReading(SensorReading {
+        kind: "water_gauge".into(),
+        values,
+        location: at,
+        measured_ms,
+    })
+}
+
+/// A real 2×2 RGBA PNG (74 bytes): the smallest photo media tests attach.
+pub const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x06\x00\x00\x00\x72\xb6\x0d\x24\x00\x00\x00\x11\x49\x44\x41\x54\x78\xda\x63\x38\x21\x27\xf7\x1f\x84\x19\x60\x0c\x00\x47\x34\x08\x0d\x1b\x27\x91\xb7\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
+/// `len` bytes that sniff as what `magic` starts (a PNG's or JPEG's
+/// header), then noise from `seed` (xorshift32, non-zero): a large blob
+/// that takes several chunks on the wire, the same for the same seed.
+pub fn blob(magic: &[u8], len: usize, seed: u32) -> Vec<u8> {
+    let mut bytes = magic.to_vec();
+    let mut x = seed;
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x as u8);
+    }
+    bytes
 }
 
 /// A media-attached body (a node may write it) of about `name_len` bytes
