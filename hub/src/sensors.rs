@@ -47,8 +47,7 @@ use sentinel_certs::RevocationHandle;
 use sentinel_schema::rules::config::RulesConfig;
 use sentinel_schema::rules::{Dedup, RuleError, RuleSet, Trigger};
 use sentinel_schema::{
-    AuthorId, Body, EntryId, EventChange, EventDoc, EventId, NewEvent, Point, SensorReading,
-    SignedEntry,
+    AuthorId, Body, EntryId, EventChange, EventDoc, EventId, Point, SensorReading, SignedEntry,
 };
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::push::{self, Accepted, PushError, MAX_FUTURE_MS};
@@ -216,15 +215,7 @@ impl SensorIngest {
     async fn receive(&self, body: Arc<Vec<u8>>, now_ms: u64) -> Result<Accepted, IngestError> {
         let mut store = PgSyncStore::new(self.store.clone(), self.runtime.clone());
         let trust = self.trust.clone();
-        let list = self.revocations.current();
-        let revocations = Revocations {
-            number: list.number,
-            revoked: list
-                .revoked
-                .iter()
-                .map(|r| (r.key, r.last_valid_seq))
-                .collect(),
-        };
+        let revocations = Revocations::from(&*self.revocations.current());
         let max_future_ms = self.max_future_ms;
         tokio::task::spawn_blocking(move || {
             push::receive(
@@ -366,10 +357,7 @@ impl SensorRules {
     ) -> Result<Option<EventId>, RaiseError> {
         let store = self.own.store();
         let sensor = e.author();
-        let location = match reading
-            .location
-            .or_else(|| self.locations.get(&trigger.rule).copied())
-        {
+        let location = match trigger.placed(reading, &self.locations) {
             Some(p) => Some(p),
             None => store.last_location(&sensor).await?,
         };
@@ -384,21 +372,11 @@ impl SensorRules {
             return Ok(None);
         };
         let event = event_id(&e.id(), &trigger.rule);
-        let new = NewEvent {
-            title: trigger.event_title(),
-            description: sentinel_schema::rules::event_description(
-                &e.id(),
-                &e.author(),
-                e.seq(),
-                reading,
-            ),
-            category: CATEGORY.to_owned(),
-            severity: trigger.severity,
-            location,
-            reported_ms: now_ms,
-        };
+        // Reported when the hub raises it (the node reports its own at the
+        // reading's measured time).
+        let new = trigger.event(e, reading, location, now_ms);
         let (_, change) = EventDoc::create(&self.own.author(), &new, now_ms)?;
-        let actor = format!("rule:{}", trigger.rule);
+        let actor = trigger.actor();
         let entries = self
             .own
             .append(

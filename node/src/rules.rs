@@ -146,12 +146,9 @@ impl RuleEngine {
                 {
                     continue;
                 }
-                let location = match reading.location {
+                let location = match trigger.placed(reading, &self.config.locations) {
                     Some(p) => Some(p),
-                    None => match self.config.locations.get(&trigger.rule) {
-                        Some(p) => Some(*p),
-                        None => host.sensor_location(&author)?,
-                    },
+                    None => host.sensor_location(&author)?,
                 };
                 let Some(location) = location else {
                     tracing::warn!(
@@ -192,19 +189,9 @@ fn raise_one(
     location: Point,
     now_ms: u64,
 ) -> Result<Raised, NodeError> {
-    let new = NewEvent {
-        title: trigger.event_title(),
-        description: sentinel_schema::rules::event_description(
-            &e.id(),
-            &e.author(),
-            e.seq(),
-            reading,
-        ),
-        category: CATEGORY.into(),
-        severity: trigger.severity,
-        location,
-        reported_ms: reading.measured_ms,
-    };
+    // Reported when it was measured: the node raises it as the reading
+    // arrives from its sensor.
+    let new = trigger.event(e, reading, location, reading.measured_ms);
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
     let event = EventId(id);
@@ -216,7 +203,7 @@ fn raise_one(
         reading: e.id(),
         event,
     };
-    let entry = host.raise(event, &new, &format!("rule:{rule}"), &record, now_ms)?;
+    let entry = host.raise(event, &new, &trigger.actor(), &record, now_ms)?;
     Ok(Raised {
         rule,
         event: event.to_hex(),

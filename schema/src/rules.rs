@@ -230,54 +230,6 @@ pub struct Trigger {
     pub cause: Cause,
 }
 
-/// The category of the incident events rules raise.
-pub const ALERT_CATEGORY: &str = "sensor_alert";
-
-impl Trigger {
-    /// The raised event's title: this trigger's summary, cut to the title
-    /// limit on a character boundary.
-    pub fn event_title(&self) -> String {
-        let mut t = self.to_string();
-        let max = crate::limits::MAX_TITLE_BYTES;
-        if t.len() > max {
-            let mut end = max;
-            while !t.is_char_boundary(end) {
-                end -= 1;
-            }
-            t.truncate(end);
-        }
-        t
-    }
-}
-
-/// The raised event's description: names the reading that triggered it
-/// (its entry id, sensor and seq) and what it measured, so the event links
-/// back to the reading in the log.
-pub fn event_description(
-    entry: &crate::EntryId,
-    sensor: &AuthorId,
-    seq: u64,
-    reading: &SensorReading,
-) -> String {
-    let values: Vec<String> = reading
-        .values
-        .iter()
-        .map(|v| {
-            if v.unit.is_empty() {
-                format!("{} {}", v.name, v.value)
-            } else {
-                format!("{} {} {}", v.name, v.value, v.unit)
-            }
-        })
-        .collect();
-    format!(
-        "Raised by a sensor rule from reading {entry} (sensor {sensor}, seq {seq}, {} measured at {} ms since 1970): {}.",
-        reading.kind,
-        reading.measured_ms,
-        values.join(", ")
-    )
-}
-
 impl fmt::Display for Trigger {
     /// A one-line summary, fit for an event title.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -582,8 +534,11 @@ impl Dedup {
     }
 }
 
+mod alert;
 #[cfg(feature = "serde")]
 pub mod config;
+
+pub use alert::{event_description, ALERT_CATEGORY};
 
 #[cfg(test)]
 mod tests;

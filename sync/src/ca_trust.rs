@@ -7,6 +7,22 @@ use sentinel_schema::AuthorId;
 
 use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
 
+/// What a verified CA list revokes, as the session checks it: each
+/// author's last valid seq. (Sensor pushes on node and hub check against
+/// the list their handle holds, through this too.)
+impl From<&RevocationList> for Revocations {
+    fn from(list: &RevocationList) -> Revocations {
+        Revocations {
+            number: list.number,
+            revoked: list
+                .revoked
+                .iter()
+                .map(|r| (r.key, r.last_valid_seq))
+                .collect(),
+        }
+    }
+}
+
 /// Trusts what the deployment CA signed.
 #[derive(Debug, Clone)]
 pub struct CaTrust {
@@ -51,14 +67,7 @@ impl TrustAnchor for CaTrust {
 
     fn verify_revocation_list(&self, bytes: &[u8]) -> Result<Revocations, String> {
         let list = RevocationList::verify(bytes, &self.ca).map_err(|e| e.to_string())?;
-        Ok(Revocations {
-            number: list.number,
-            revoked: list
-                .revoked
-                .iter()
-                .map(|r| (r.key, r.last_valid_seq))
-                .collect(),
-        })
+        Ok(Revocations::from(&list))
     }
 
     fn entry_revocation(&self, author: &AuthorId) -> Option<u64> {

@@ -34,13 +34,7 @@ use super::state::ApiState;
 async fn document(state: &ApiState, id: &str) -> Result<(EventId, EventDoc), Problem> {
     let event = event_id(id)?;
     let entries = state.store.event_entries(&event).await?;
-    let changes: Vec<&[u8]> = entries
-        .iter()
-        .filter_map(|e| match &e.entry().body {
-            EntryBody::EventChange(c) => Some(c.change.as_slice()),
-            _ => None,
-        })
-        .collect();
+    let changes = EventDoc::changes_of(&entries);
     if changes.is_empty() {
         return Err(Problem::not_found(format!("no event {id}")));
     }

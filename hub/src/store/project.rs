@@ -336,7 +336,7 @@ async fn update_documents(
     for (event, batch) in changes {
         match stored.remove(event) {
             Some(mut doc) => {
-                apply_or_keep(&mut doc, batch);
+                doc.apply_or_keep(batch);
                 docs.insert(*event, doc);
             }
             // Incomplete or missing: Automerge may have been holding
@@ -364,20 +364,14 @@ async fn update_documents(
         for bytes in rebuild {
             let event = event_id(bytes)?;
             let entries = all.remove(&event).unwrap_or_default();
-            let batch: Vec<&[u8]> = entries
-                .iter()
-                .filter_map(|e| match &e.entry().body {
-                    Body::EventChange(c) => Some(c.change.as_slice()),
-                    _ => None,
-                })
-                .collect();
+            let batch = EventDoc::changes_of(&entries);
             // An empty document cannot fail to build; if it ever did, the
             // event is left out of the views (and counted incomplete).
             let Ok(mut doc) = EventDoc::from_changes(&[]) else {
                 skipped.push(event);
                 continue;
             };
-            apply_or_keep(&mut doc, &batch);
+            doc.apply_or_keep(&batch);
             docs.insert(event, doc);
         }
     }
@@ -403,17 +397,6 @@ async fn update_documents(
         out.push((event, complete.then_some(doc)));
     }
     Ok(out)
-}
-
-/// Applies changes as one batch; if the batch is refused, one by one, so
-/// a change Automerge cannot take (still signed by its author and kept in
-/// the log) does not hold back the others.
-fn apply_or_keep(doc: &mut EventDoc, batch: &[&[u8]]) {
-    if doc.apply_changes(batch).is_err() {
-        for change in batch {
-            let _ = doc.apply_changes(std::slice::from_ref(change));
-        }
-    }
 }
 
 /// Upserts the `events` rows of viewable documents.

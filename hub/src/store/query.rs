@@ -22,8 +22,8 @@
 
 use sentinel_schema::query::{EventPage, EventRecord, EventSearch, EventSummary, HistoryItem};
 use sentinel_schema::{
-    AuthorId, Body, BodyKind, EntryId, EventDoc, EventId, Hlc, MediaRef, MediaType, Point,
-    SignedEntry, Status,
+    AuthorId, BodyKind, EntryId, EventDoc, EventId, Hlc, MediaRef, MediaType, Point, SignedEntry,
+    Status,
 };
 use tokio_postgres::{IsolationLevel, Row};
 
@@ -397,13 +397,7 @@ fn rebuilt(event: &EventId, rows: &[Row]) -> Result<EventDoc, StoreError> {
                 .map_err(|source| StoreError::CorruptEntry { pos, source })?,
         );
     }
-    let changes: Vec<&[u8]> = entries
-        .iter()
-        .filter_map(|e| match &e.entry().body {
-            Body::EventChange(c) => Some(c.change.as_slice()),
-            _ => None,
-        })
-        .collect();
+    let changes = EventDoc::changes_of(&entries);
     EventDoc::from_changes(&changes).map_err(|source| StoreError::Document {
         event: *event,
         source,

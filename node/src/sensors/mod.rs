@@ -85,15 +85,7 @@ impl Ingest {
     /// The CA's revocation list in force (hub revocation entries are
     /// asked per author through the trust anchor).
     fn revocations(&self) -> Revocations {
-        let list = self.revocations.current();
-        Revocations {
-            number: list.number,
-            revoked: list
-                .revoked
-                .iter()
-                .map(|r| (r.key, r.last_valid_seq))
-                .collect(),
-        }
+        Revocations::from(&*self.revocations.current())
     }
 
     /// Checks and stores one push body, all or nothing, then runs the

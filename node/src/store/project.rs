@@ -240,7 +240,7 @@ fn update_document(
     let mut doc = match stored {
         Some((bytes, true)) => {
             let mut doc = EventDoc::load(&bytes).map_err(corrupt)?;
-            apply_or_keep(&mut doc, batch);
+            doc.apply_or_keep(batch);
             doc
         }
         // An incomplete document may be missing changes Automerge was
@@ -249,7 +249,7 @@ fn update_document(
         None => {
             let mut doc = EventDoc::from_changes(&[])
                 .map_err(|source| StoreError::CorruptDocument { event, source })?;
-            apply_or_keep(&mut doc, batch);
+            doc.apply_or_keep(batch);
             doc
         }
     };
@@ -260,16 +260,6 @@ fn update_document(
     )?
     .execute(params![event.0, doc.save(), complete])?;
     Ok(complete.then_some(doc))
-}
-
-/// Applies changes; a change Automerge cannot parse was still signed by its
-/// author and stays in the log, but cannot affect the view.
-fn apply_or_keep(doc: &mut EventDoc, batch: &[&[u8]]) {
-    if doc.apply_changes(batch).is_err() {
-        for change in batch {
-            let _ = doc.apply_changes(std::slice::from_ref(change));
-        }
-    }
 }
 
 fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, StoreError> {
@@ -285,16 +275,10 @@ fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, Store
                 .map_err(|source| StoreError::CorruptEntry { pos, source })?,
         );
     }
-    let changes: Vec<&[u8]> = entries
-        .iter()
-        .filter_map(|e| match &e.entry().body {
-            Body::EventChange(c) => Some(c.change.as_slice()),
-            _ => None,
-        })
-        .collect();
+    let changes = EventDoc::changes_of(&entries);
     let mut doc = EventDoc::from_changes(&[])
         .map_err(|source| StoreError::CorruptDocument { event, source })?;
-    apply_or_keep(&mut doc, &changes);
+    doc.apply_or_keep(&changes);
     Ok(doc)
 }
 

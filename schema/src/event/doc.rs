@@ -14,6 +14,8 @@ use super::read::{list_id, read_status, single_value};
 use super::{
     automerge_error, key, to_hex, EventDoc, EventEdit, EventError, MediaRef, NewEvent, Status,
 };
+use crate::body::Body;
+use crate::entry::SignedEntry;
 use crate::geo::Point;
 use crate::ids::AuthorId;
 use crate::limits::{
@@ -96,6 +98,31 @@ impl EventDoc {
             return Err(automerge_error(e));
         }
         self.commit(now_ms)
+    }
+
+    /// The Automerge changes `entries` carry (their `event_change`
+    /// bodies), in the order given; entries of other kinds are skipped.
+    pub fn changes_of(entries: &[SignedEntry]) -> Vec<&[u8]> {
+        entries
+            .iter()
+            .filter_map(|e| match &e.entry().body {
+                Body::EventChange(c) => Some(c.change.as_slice()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Applies `changes` as one batch; if the batch is refused, one by
+    /// one, so a change Automerge cannot take (still signed by its author
+    /// and kept in the log) does not hold back the others. Both servers'
+    /// projectors build views this way, so a view is the same wherever it
+    /// is derived (invariant 6).
+    pub fn apply_or_keep(&mut self, changes: &[&[u8]]) {
+        if self.apply_changes(changes).is_err() {
+            for change in changes {
+                let _ = self.apply_changes(std::slice::from_ref(change));
+            }
+        }
     }
 
     /// A document built from change bytes, as [`EventDoc::apply_changes`].
