@@ -164,6 +164,18 @@ pub fn names_schema<'a>(names: impl IntoIterator<Item = &'a str>) -> ObjectBuild
         .enum_values(Some(names))
 }
 
+/// A kind of entry, by name (`unknown` for a kind the server answering
+/// does not know), as the history, the hub's timeline and the node's
+/// outbox show it.
+pub fn entry_kind_schema() -> ObjectBuilder {
+    names_schema(
+        sentinel_schema::BodyKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(std::iter::once("unknown")),
+    )
+}
+
 /// A person's role, by name (`admin`, `officer`, `public`, `none`).
 pub fn role_schema() -> ObjectBuilder {
     let roles = [

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Body;
+use axum::http::HeaderMap;
 use sentinel_schema::access::{self, COARSE_DEGREES};
 use sentinel_schema::query::{EventRecord, EventSummary, HistoryItem};
 use sentinel_schema::{MediaRef, Note as SchemaNote, Point};
@@ -16,7 +18,10 @@ use serde::Serialize;
 use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::ToSchema;
 
-use crate::openapi::{names_schema, role_schema};
+use crate::body::{json_object, text};
+use crate::openapi::{entry_kind_schema, names_schema, role_schema};
+use crate::people::check_name;
+use crate::Problem;
 
 /// Who an answer is for: everything, or what the public may see
 /// (`docs/security.md` 3.3: no people, notes, conflicts or history, the
@@ -40,16 +45,6 @@ pub fn snap(x: f64) -> f64 {
 
 pub(crate) fn status_schema() -> ObjectBuilder {
     names_schema(sentinel_schema::Status::ALL.iter().map(|s| s.as_str()))
-}
-
-/// A kind of entry (`unknown` for a kind this server does not know).
-pub(crate) fn entry_kind_schema() -> ObjectBuilder {
-    names_schema(
-        sentinel_schema::BodyKind::ALL
-            .iter()
-            .map(|k| k.as_str())
-            .chain(std::iter::once("unknown")),
-    )
 }
 
 /// A bearer token, and who it signs in.
@@ -344,13 +339,26 @@ impl Event {
 }
 
 /// `POST /api/v1/events/{id}/assign`.
-#[derive(ToSchema)]
+#[derive(Debug, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct Assign {
     /// An account name: 1 to 128 bytes of letters, digits and `. - _ @`.
     #[schema(min_length = 1, max_length = 128)]
     pub assignee: String,
+}
+
+impl Assign {
+    /// The body of an assign, read as both servers read it: a JSON object
+    /// with `assignee` only, an account name (each refusal names its
+    /// field). Who may assign is the route's to check first.
+    pub async fn read(headers: &HeaderMap, body: Body) -> Result<Assign, Problem> {
+        let map = json_object(headers, body, &["assignee"]).await?;
+        let assignee = text(&map, "assignee")?;
+        check_name(assignee).map_err(|e| Problem::bad_field("assignee", e.to_string()))?;
+        Ok(Assign {
+            assignee: assignee.to_owned(),
+        })
+    }
 }
 
 /// What an action on an event (assign, a workflow step, close, reopen)

@@ -29,8 +29,11 @@ pub mod sensors;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use crate::openapi::{add_components, rate_limited};
 
 pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal};
 pub use caller::Caller;
@@ -110,4 +113,37 @@ where
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+}
+
+/// A server's OpenAPI document, made from the route lists its router is
+/// made from: `api` (its `/api/v1` routes, the shared ones among them)
+/// and `ops` (the operations routes), titled `title` and described by
+/// `description`, with the components both documents share (the
+/// `Problem` schema, the bearer scheme) and the rate limit's `429` on
+/// every route under [`API_PREFIX`], as the router puts it there.
+pub fn openapi_document<S>(
+    title: &str,
+    description: &str,
+    api: OpenApiRouter<S>,
+    ops: OpenApiRouter<S>,
+) -> OpenApi
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (_, api) = api.split_for_parts();
+    let (_, ops) = ops.split_for_parts();
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(title)
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(description))
+                .build(),
+        )
+        .build()
+        .merge_from(api)
+        .merge_from(ops);
+    add_components(&mut doc);
+    rate_limited(&mut doc, API_PREFIX);
+    doc
 }

@@ -17,11 +17,10 @@ use axum::Json;
 use sentinel_http::api::events::event_id;
 use sentinel_http::api::json::{ActionResult, Assign};
 use sentinel_http::api::Caller;
-use sentinel_http::body::{json_object, no_body, text};
+use sentinel_http::body::no_body;
 use sentinel_http::openapi::{
     Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable, EXAMPLE_EVENT,
 };
-use sentinel_http::people::check_name;
 use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use sentinel_schema::{
@@ -109,14 +108,12 @@ pub(super) async fn assign(
     body: Body,
 ) -> Result<Json<ActionResult>, Problem> {
     caller.may(Action::Assign, None)?;
-    let map = json_object(&headers, body, &["assignee"]).await?;
-    let assignee = text(&map, "assignee")?;
-    check_name(assignee).map_err(|e| Problem::bad_field("assignee", e.to_string()))?;
+    let Assign { assignee } = Assign::read(&headers, body).await?;
     apply(
         &state,
         &caller,
         &id,
-        EventEdit::Assign(assignee.to_owned()),
+        EventEdit::Assign(assignee),
         "assignee",
     )
     .await

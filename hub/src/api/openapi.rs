@@ -14,9 +14,8 @@
 
 use std::sync::OnceLock;
 
-use sentinel_http::api::API_PREFIX;
-use sentinel_http::openapi::{add_components, rate_limited};
-use utoipa::openapi::{OpenApi, OpenApiBuilder};
+use sentinel_http::api::openapi_document;
+use utoipa::openapi::OpenApi;
 
 use super::routes::{api_routes, ops_routes};
 
@@ -29,26 +28,13 @@ pub use sentinel_http::openapi::EXAMPLE_EVENT;
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, api) = api_routes().split_for_parts();
-        let (_, ops) = ops_routes().split_for_parts();
-        let mut doc = OpenApiBuilder::new()
-            .info(
-                utoipa::openapi::InfoBuilder::new()
-                    .title("Sentinel hub API")
-                    .version(env!("CARGO_PKG_VERSION"))
-                    .description(Some(
-                        "The regional hub's admin API: the log's timeline, the events \
-                         view, admin actions on events, accounts, node status, sensor \
-                         readings and the live feed. Who may call what: \
-                         docs/security.md 3.3.",
-                    ))
-                    .build(),
-            )
-            .build()
-            .merge_from(api)
-            .merge_from(ops);
-        add_components(&mut doc);
-        rate_limited(&mut doc, API_PREFIX);
-        doc
+        openapi_document(
+            "Sentinel hub API",
+            "The regional hub's admin API: the log's timeline, the events view, admin \
+             actions on events, accounts, node status, sensor readings and the live feed. \
+             Who may call what: docs/security.md 3.3.",
+            api_routes(),
+            ops_routes(),
+        )
     })
 }

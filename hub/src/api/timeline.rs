@@ -21,7 +21,9 @@ use axum::extract::State;
 use axum::Json;
 use sentinel_http::api::json::Hlc;
 use sentinel_http::api::Caller;
-use sentinel_http::openapi::{names_schema, BadRequest, Forbidden, Unauthorized, Unavailable};
+use sentinel_http::openapi::{
+    entry_kind_schema, names_schema, BadRequest, Forbidden, Unauthorized, Unavailable,
+};
 use sentinel_http::params::{cursor_int, decode_cursor, encode_cursor, hex_bytes, Pairs, Params};
 use sentinel_http::Problem;
 use sentinel_schema::access::Action;
@@ -43,16 +45,6 @@ const TIMELINE_PARAMS: &[&str] = &["author", "event", "kind", "from", "to", "lim
 
 fn kind_schema() -> ObjectBuilder {
     names_schema(BodyKind::ALL.iter().map(|k| k.as_str()))
-}
-
-/// A kind of entry (`unknown` for a kind this hub does not know).
-fn entry_kind_schema() -> ObjectBuilder {
-    names_schema(
-        BodyKind::ALL
-            .iter()
-            .map(|k| k.as_str())
-            .chain(std::iter::once("unknown")),
-    )
 }
 
 fn verified_schema() -> ObjectBuilder {

@@ -16,10 +16,9 @@
 use std::sync::OnceLock;
 
 use axum::extract::DefaultBodyLimit;
-use sentinel_http::api::{self, API_PREFIX};
-use sentinel_http::openapi::{add_components, rate_limited};
+use sentinel_http::api;
 use utoipa::openapi::schema::Schema;
-use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, RefOr};
+use utoipa::openapi::{OpenApi, RefOr};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -58,25 +57,14 @@ pub fn ops_routes() -> OpenApiRouter<ApiState> {
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, api) = api_routes().split_for_parts();
-        let (_, ops) = ops_routes().split_for_parts();
-        let mut doc = OpenApiBuilder::new()
-            .info(
-                InfoBuilder::new()
-                    .title("Sentinel node API")
-                    .version(env!("CARGO_PKG_VERSION"))
-                    .description(Some(
-                        "A field node's API, for the officers' browsers and apps on the \
-                         device: search, report and work events, attach media, read the \
-                         outbox and the live feed. Who may call what: docs/security.md 3.3.",
-                    ))
-                    .build(),
-            )
-            .build()
-            .merge_from(api)
-            .merge_from(ops);
-        add_components(&mut doc);
-        rate_limited(&mut doc, API_PREFIX);
+        let mut doc = api::openapi_document(
+            "Sentinel node API",
+            "A field node's API, for the officers' browsers and apps on the device: search, \
+             report and work events, attach media, read the outbox and the live feed. Who \
+             may call what: docs/security.md 3.3.",
+            api_routes(),
+            ops_routes(),
+        );
         needs_a_member(&mut doc, "EventChanges");
         doc
     })

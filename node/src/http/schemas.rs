@@ -9,9 +9,7 @@
 //! input; the document describes it).
 
 use sentinel_http::api::json::Location;
-use sentinel_http::openapi::names_schema;
-use sentinel_schema::BodyKind;
-use utoipa::openapi::schema::ObjectBuilder;
+use sentinel_http::openapi::entry_kind_schema;
 use utoipa::ToSchema;
 
 /// The event id the document gives as an example (`api_fixture` seeds it,
@@ -33,16 +31,6 @@ pub const EXAMPLE_MEDIA: &str = "a9daccaecd68e446d76070cc759afcfb3b85f593361f2ab
 pub const EXAMPLE_MEDIA_BYTES: &[u8] = &[
     0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1,
 ];
-
-/// A kind of entry (`unknown` for a kind this node does not know).
-fn entry_kind_schema() -> ObjectBuilder {
-    names_schema(
-        BodyKind::ALL
-            .iter()
-            .map(|k| k.as_str())
-            .chain(std::iter::once("unknown")),
-    )
-}
 
 /// The entry a write committed.
 #[derive(ToSchema)]

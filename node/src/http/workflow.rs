@@ -17,11 +17,9 @@ use axum::Json;
 use sentinel_http::api::events::event_id;
 use sentinel_http::api::json::{ActionResult, Assign};
 use sentinel_http::api::Caller;
-use sentinel_http::body::{json_object, text};
 use sentinel_http::openapi::{
     Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
 };
-use sentinel_http::people::check_name;
 use sentinel_http::Problem;
 use sentinel_schema::access::Action;
 use sentinel_schema::{EventEdit, EventId, Status};
@@ -93,9 +91,7 @@ pub(super) async fn assign(
 ) -> Result<Json<ActionResult>, Problem> {
     let event = event_id(&id)?;
     precheck(&state, &caller, event, Action::Assign).await?;
-    let map = json_object(&headers, body, &["assignee"]).await?;
-    let assignee = text(&map, "assignee")?.to_owned();
-    check_name(&assignee).map_err(|e| Problem::bad_field("assignee", e.to_string()))?;
+    let Assign { assignee } = Assign::read(&headers, body).await?;
     act(
         &state,
         caller,
