@@ -9,6 +9,10 @@
 //! each, over the [`api::Backend`] a server plugs its store into, so the
 //! node's and the hub's APIs cannot drift apart.
 //!
+//! Its `testing` feature ([`testing`]) holds what the servers' tests of
+//! that contract share: in-process calls, the OpenAPI document checked
+//! against the live router, the feed read over a socket.
+//!
 //! Never does: storage (each server keeps its accounts, tokens and views
 //! in its own store), or know whether it runs in a node or a hub.
 
@@ -24,6 +28,8 @@ pub mod params;
 pub mod people;
 pub mod problem;
 pub mod sensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use axum::http::{header, HeaderMap};
 

@@ -13,20 +13,18 @@ use axum::body::Body as HttpBody;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use sentinel_certs::{Ca, Enrollment};
-use sentinel_hub::api::{router, Api, ApiState, Feed, HubBackend, PROBLEM_JSON};
+use sentinel_http::testing;
+use sentinel_hub::api::{router, Api, ApiState, Feed, HubBackend};
 use sentinel_hub::sensors::SensorRules;
 use sentinel_hub::PgStore;
 use sentinel_schema::rules::config::parse_rules_toml;
 use sentinel_schema::rules::{Comparison, Condition, Rule, RuleSet, Threshold};
-use sentinel_schema::{
-    AuthorId, Body, DeviceRole, Entry, Hlc, PersonRole, Point, ReadingValue, Revocation,
-    SensorReading, SignedEntry,
-};
+use sentinel_schema::{AuthorId, Body, DeviceRole, PersonRole, Point, Revocation, SignedEntry};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::push::{self, MAX_FUTURE_MS};
+use sentinel_sync::testing::{sign_after, water_gauge};
 use sentinel_sync::Revocations;
 use serde_json::Value;
-use tower::ServiceExt;
 
 use crate::e2e::{deployment, issue, now_ms, sync, Hub, Peer};
 
@@ -67,35 +65,15 @@ fn sign_reading(
     measured_ms: u64,
     at: Option<(f64, f64)>,
 ) -> SignedEntry {
-    Entry {
-        author: by.identity.author,
-        seq: prev.map_or(1, |p| p.seq() + 1),
-        prev: prev.map(SignedEntry::id),
-        hlc: Hlc::new(
-            measured_ms.max(prev.map_or(0, |p| p.entry().hlc.wall_ms + 1)),
-            0,
-        ),
-        actor: None,
-        body: Body::SensorReading(SensorReading {
-            kind: "water_gauge".into(),
-            values: vec![
-                ReadingValue {
-                    name: "level".into(),
-                    value: level,
-                    unit: "m".into(),
-                },
-                ReadingValue {
-                    name: "battery".into(),
-                    value: 3.7,
-                    unit: "V".into(),
-                },
-            ],
-            location: at.map(|(lon, lat)| Point::new(lon, lat).unwrap()),
-            measured_ms,
-        }),
-    }
-    .sign(&by.key)
-    .unwrap()
+    // Signed when measured, or just after the previous entry if later.
+    let wall_ms = measured_ms.max(prev.map_or(0, |p| p.entry().hlc.wall_ms + 1));
+    let at = at.map(|(lon, lat)| Point::new(lon, lat).unwrap());
+    sign_after(
+        &by.key,
+        prev,
+        wall_ms,
+        water_gauge(level, Some(3.7), at, measured_ms),
+    )
 }
 
 fn batch(certificate: Option<&[u8]>, entries: &[SignedEntry]) -> Vec<u8> {
@@ -161,7 +139,8 @@ impl SensorHub {
             .header(header::CONTENT_LENGTH, body.len())
             .body(HttpBody::from(body))
             .unwrap();
-        answer(self.anonymous.clone().oneshot(req).await.unwrap()).await
+        let r = testing::send(&self.anonymous, req).await;
+        (r.status, r.body)
     }
 
     async fn push(&self, body: Vec<u8>) -> (StatusCode, Value) {
@@ -169,8 +148,8 @@ impl SensorHub {
     }
 
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        let req = Request::get(uri).body(HttpBody::empty()).unwrap();
-        answer(self.app.clone().oneshot(req).await.unwrap()).await
+        let r = testing::call(&self.app, "GET", uri, None, None).await;
+        (r.status, r.body)
     }
 
     async fn ok(&self, uri: &str) -> Value {
@@ -232,20 +211,6 @@ async fn count(store: &PgStore, sql: &str, author: &AuthorId) -> i64 {
         .await
         .unwrap()
         .get(0)
-}
-
-async fn answer(response: axum::response::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    if !status.is_success() {
-        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-    }
-    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 /// `(status, code)` of a refusal.
@@ -590,11 +555,8 @@ async fn readings_are_queried_by_sensor_kind_time_and_area_and_downsampled() {
         assert_eq!(problem["field"], field, "{query}: {problem}");
     }
     // Reading needs a signed-in officer or admin.
-    let req = Request::get("/api/v1/sensors")
-        .body(HttpBody::empty())
-        .unwrap();
-    let (status, _) = answer(h.anonymous.clone().oneshot(req).await.unwrap()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = testing::call(&h.anonymous, "GET", "/api/v1/sensors", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let (status, problem) = h.get("/api/v1/sensors?x=1").await;
     assert_eq!(
         (status, problem["field"].as_str()),

@@ -14,7 +14,8 @@ use sentinel_certs::testing::DAY;
 use sentinel_certs::Ca;
 use sentinel_http::clock::Clock;
 use sentinel_http::people::TOKEN_LIFETIME_MS;
-use sentinel_hub::api::{router, Api as SharedApi, ApiState, Feed, HubBackend, PROBLEM_JSON};
+use sentinel_http::testing::{self, PASSWORD};
+use sentinel_hub::api::{router, Api as SharedApi, ApiState, Feed, HubBackend};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::people::{grant_role, hash_password};
 use sentinel_hub::PgStore;
@@ -27,8 +28,6 @@ use tower::ServiceExt;
 use super::seed_events;
 use crate::e2e::now_ms;
 use crate::{fresh_store, NOW};
-
-const PASSWORD: &str = "a long enough password";
 
 struct Api {
     app: Router,
@@ -71,6 +70,8 @@ impl Api {
         }
     }
 
+    /// `method uri` through the router (`sentinel_http::testing::call`:
+    /// every error a problem); the status and the body.
     async fn call(
         &self,
         method: &str,
@@ -78,49 +79,12 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                HttpBody::from(v.to_string())
-            }
-            None => HttpBody::empty(),
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        if status.is_client_error() {
-            assert_eq!(
-                response.headers()[header::CONTENT_TYPE],
-                PROBLEM_JSON,
-                "{method} {uri}"
-            );
-        }
-        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
+        let r = testing::call(&self.app, method, uri, token, body).await;
+        (r.status, r.body)
     }
 
     async fn login(&self, name: &str) -> String {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/api/v1/login",
-                None,
-                Some(json!({"name": name, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        testing::login(&self.app, name, PASSWORD).await
     }
 }
 
@@ -257,16 +221,7 @@ async fn the_public_sees_events_without_people_notes_or_exact_places() {
     let (_, redacted) = api.call("GET", &uri, Some(&pat), None).await;
     assert_eq!(full["assignee"], "officer-1");
     assert!(full["history"].is_array());
-    for field in [
-        "assignee",
-        "notes",
-        "reported_by",
-        "media",
-        "conflicts",
-        "history",
-    ] {
-        assert!(redacted.get(field).is_none(), "{field}: {redacted}");
-    }
+    testing::assert_redacted(&redacted);
     assert_eq!(redacted["title"], full["title"]);
     assert_eq!(redacted["location"], json!({"lon": 13.41, "lat": 52.53}));
     for hidden in ["q=flood", "near=13.4,52.5&radius=100"] {
@@ -364,15 +319,8 @@ async fn logout_disable_and_role_changes_take_effect_on_the_next_request() {
         api.call("GET", timeline, Some(&second), None).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = api
-        .call(
-            "POST",
-            "/api/v1/login",
-            None,
-            Some(json!({"name": "ada", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = testing::try_login(&api.app, "ada", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // Garbage and expired tokens.
     for bad in ["0".repeat(64), "not-a-token".into()] {
         assert_eq!(

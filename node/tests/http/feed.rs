@@ -7,13 +7,13 @@ use sentinel_certs::testing::now_ms;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sentinel_http::testing;
+use sentinel_http::testing::sse::{next_event, next_event_on_each, subscribe};
 use sentinel_node::http::{serve, ApiOptions, ApiState, Feed};
 use sentinel_schema::{
     Body, DeviceRole, EventChange, EventDoc, EventId, NewEvent, PersonRole, Point,
 };
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 use super::{raw, Api};
 
@@ -29,49 +29,6 @@ async fn serve_api(api: &Api) -> (SocketAddr, Feed) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, state, ApiOptions::default()));
     (addr, feed)
-}
-
-/// Opens `GET /api/v1/feed`; returns the status line and the reader once
-/// the response headers are in.
-async fn subscribe(addr: SocketAddr, token: Option<&str>) -> (String, BufReader<TcpStream>) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    s.write_all(
-        format!(
-            "GET /api/v1/feed HTTP/1.1\r\nHost: node\r\nAccept: text/event-stream\r\n{auth}\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut r = BufReader::new(s);
-    let mut status = String::new();
-    r.read_line(&mut status).await.unwrap();
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).await.unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
-    (status, r)
-}
-
-/// Reads the stream until an `event` message arrives; returns its data.
-async fn next_event(r: &mut BufReader<TcpStream>) -> Value {
-    let mut is_event = false;
-    loop {
-        let mut line = String::new();
-        assert!(r.read_line(&mut line).await.unwrap() > 0, "stream ended");
-        let line = line.trim_end();
-        if line.ends_with("event: event") {
-            is_event = true;
-        } else if is_event {
-            if let Some((_, data)) = line.split_once("data: ") {
-                return serde_json::from_str(data).unwrap();
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,18 +77,7 @@ async fn two_hundred_subscribers_all_receive_a_report_made_through_the_api() {
         .unwrap()
         .to_owned();
 
-    let started = std::time::Instant::now();
-    let reads = streams.iter_mut().map(|r| async move {
-        tokio::time::timeout(WAIT, next_event(r))
-            .await
-            .expect("every subscriber receives the change")
-    });
-    let got = futures_util::future::join_all(reads).await;
-    eprintln!(
-        "{} subscribers received the change within {:.0?}",
-        got.len(),
-        started.elapsed()
-    );
+    let got = next_event_on_each(&mut streams, WAIT).await;
     assert_eq!(got.len(), SUBSCRIBERS);
     for v in &got {
         assert_eq!(v["id"], id.as_str());
@@ -143,9 +89,7 @@ async fn two_hundred_subscribers_all_receive_a_report_made_through_the_api() {
         .await
         .unwrap();
     assert_eq!(public_view["id"], id.as_str());
-    for hidden in ["assignee", "reported_by", "notes", "conflicts", "media"] {
-        assert!(public_view.get(hidden).is_none(), "{hidden}: {public_view}");
-    }
+    testing::assert_redacted(&public_view);
     assert_eq!(
         public_view["location"],
         json!({"lon": -0.13, "lat": 51.51}),

@@ -17,12 +17,13 @@ mod tokens;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body as HttpBody;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, Request};
 use axum::Router;
 use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::{Ca, Enrollment};
 use sentinel_http::people::hash_password;
-use sentinel_node::http::{router, ApiState, PROBLEM_JSON};
+use sentinel_http::testing;
+use sentinel_node::http::{router, ApiState};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::{
     verify_all, Body, DeviceRole, Entry, EventEdit, EventId, Head, Hlc, NewEvent, PersonRole,
@@ -30,11 +31,10 @@ use sentinel_schema::{
 };
 use sentinel_sync::testing::key;
 use sentinel_sync::SyncStore;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tempfile::TempDir;
-use tower::ServiceExt;
 
-pub const PASSWORD: &str = "a long enough password";
+pub use sentinel_http::testing::{Reply, PASSWORD};
 
 /// A minimal JPEG (by its magic bytes, which is all the node checks).
 pub const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1];
@@ -51,12 +51,6 @@ pub struct Api {
     pub hub: std::cell::RefCell<Signer>,
     pub ca: Ca,
     _dir: TempDir,
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Value,
-    pub headers: axum::http::HeaderMap,
 }
 
 impl Api {
@@ -237,59 +231,21 @@ impl Api {
             .unwrap()
     }
 
+    /// Sends `req` through the router: every error is a problem, every
+    /// client error says what was wrong (`sentinel_http::testing::send`).
     pub async fn send(&self, req: Request<HttpBody>) -> Reply {
-        let what = format!("{} {}", req.method(), req.uri());
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        if status.is_client_error() || status.is_server_error() {
-            assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON, "{what}");
-        }
-        let bytes = axum::body::to_bytes(response.into_body(), 128 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_client_error() {
-            assert!(body["detail"].is_string(), "{what}: {body}");
-        }
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        testing::send(&self.app, req).await
     }
 
     /// Sends `req` and reads the body only when it is an error: a `200`
     /// from the feed is a stream that never ends.
     pub async fn open(&self, req: Request<HttpBody>) -> Reply {
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        if response.status().is_success() {
-            return Reply {
-                status: response.status(),
-                body: Value::Null,
-                headers: response.headers().clone(),
-            };
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap(),
-            headers,
-        }
+        testing::open(&self.app, req).await
     }
 
     /// `GET uri` as [`Api::open`] sends it.
     pub async fn open_get(&self, uri: &str, token: Option<&str>) -> Reply {
-        let mut req = Request::get(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        self.open(req.body(HttpBody::empty()).unwrap()).await
+        self.open(testing::request("GET", uri, token, None)).await
     }
 
     pub async fn call(
@@ -299,18 +255,7 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                HttpBody::from(v.to_string())
-            }
-            None => HttpBody::empty(),
-        };
-        self.send(req.body(body).unwrap()).await
+        testing::call(&self.app, method, uri, token, body).await
     }
 
     pub async fn upload(&self, event: &str, token: Option<&str>, bytes: &[u8]) -> Reply {
@@ -324,16 +269,7 @@ impl Api {
     }
 
     pub async fn login(&self, name: &str) -> String {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/login",
-                None,
-                Some(json!({"name": name, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["token"].as_str().unwrap().to_owned()
+        testing::login(&self.app, name, PASSWORD).await
     }
 }
 

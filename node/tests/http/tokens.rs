@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use sentinel_certs::testing::now_ms;
 use sentinel_http::people::new_token;
+use sentinel_http::testing;
 use sentinel_schema::{DeviceRole, PersonRole};
 use serde_json::json;
 
@@ -71,14 +72,7 @@ async fn logout_disable_expiry_and_role_changes_take_effect_on_the_next_request(
         api.call("GET", outbox, Some(&second), None).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let r = api
-        .call(
-            "POST",
-            "/api/v1/login",
-            None,
-            Some(json!({"name": "ada", "password": PASSWORD})),
-        )
-        .await;
+    let r = testing::try_login(&api.app, "ada", PASSWORD).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // Expired and malformed tokens.
     api.account("bo", Some(PersonRole::Officer));
