@@ -11,7 +11,8 @@
 //!
 //! Its `testing` feature ([`testing`]) holds what the servers' tests of
 //! that contract share: in-process calls, the OpenAPI document checked
-//! against the live router, the feed read over a socket.
+//! against the live router, the feed read over a socket, the fuzz
+//! fixtures' common part.
 //!
 //! Never does: storage (each server keeps its accounts, tokens and views
 //! in its own store), or know whether it runs in a node or a hub.

@@ -1,13 +1,15 @@
 //! The hub's API on a throwaway PostgreSQL with seeded data, for tools that
 //! test it from outside (`scripts/fuzz-api`).
 //!
-//! Starts a PostgreSQL/PostGIS server (`sentinel_hub::testing`), seeds six
-//! events in every status (the first is the document's example event),
+//! Starts a PostgreSQL/PostGIS server (`sentinel_hub::testing`), seeds the
+//! six events both fixtures seed (`sentinel_http::testing::fixture::SEEDS`)
+//! in every status (the first is the document's example event),
 //! makes an `admin`, a `citizen` (public) and an `officer-1` (the
 //! document's example account) with a bearer token each, serves the API
 //! (`router_with`, default options: no rate limit; sensor pushes checked
 //! against the fixture's CA) on 127.0.0.1 at a free port, and prints, one
-//! per line:
+//! per line, as the node's fixture does
+//! (`sentinel_http::testing::fixture::serve`):
 //!
 //! ```text
 //! URL http://127.0.0.1:PORT
@@ -23,6 +25,7 @@
 use std::sync::Arc;
 
 use sentinel_certs::{Ca, FreshnessPolicy};
+use sentinel_http::testing::fixture::{self, Seed, PASSWORD, SEEDS};
 use sentinel_hub::api::openapi::{EXAMPLE_ACCOUNT, EXAMPLE_EVENT};
 use sentinel_hub::api::{router_with, Api, ApiOptions, ApiState, Feed, HubBackend};
 use sentinel_hub::own::OwnChain;
@@ -32,14 +35,13 @@ use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::{now_ms, PgStore};
 use sentinel_schema::{
     author_of, verify_all, Body, DeviceRole, Entry, EventChange, EventDoc, EventEdit, EventId, Hlc,
-    NewEvent, PersonRole, Point, SignedEntry, Status,
+    PersonRole, SignedEntry,
 };
 use sentinel_sync::testing::key;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const DAY: u64 = 24 * 3600 * 1000;
-const PASSWORD: &str = "fixture password, long enough";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -72,35 +74,9 @@ async fn main() -> Result<(), Error> {
         Some(own),
     );
     let app = router_with(state, &ApiOptions::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    println!("URL http://{addr}");
-    println!("ADMIN_TOKEN {admin}");
-    println!("PUBLIC_TOKEN {public}");
-    for e in &events {
-        println!("EVENT {}", hex::encode(e.0));
-    }
-    println!("READY");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    );
-    tokio::select! {
-        r = served => r?,
-        _ = stdin_closed() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    fixture::serve(app, &admin, &public, &events).await?;
     drop(db);
     Ok(())
-}
-
-/// Resolves when standard input reaches its end.
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-    })
-    .await;
 }
 
 /// An account with `role` and a bearer token for it.
@@ -131,50 +107,23 @@ async fn account(
 async fn seed_events(store: &PgStore, now: u64) -> Result<Vec<EventId>, Error> {
     let k = key(911);
     let author = author_of(&k);
-    let specs: [(&str, f64, f64, u8, &[Status]); 6] = [
-        ("Flooded underpass", 13.405, 52.52, 3, &[]),
-        ("Burning warehouse", 13.41, 52.53, 5, &[Status::InProgress]),
-        (
-            "Fallen tree",
-            2.35,
-            48.85,
-            1,
-            &[Status::InProgress, Status::Resolved],
-        ),
-        (
-            "Closed road",
-            2.36,
-            48.86,
-            2,
-            &[Status::InProgress, Status::Resolved, Status::Closed],
-        ),
-        ("Pacific storm", 179.5, -17.0, 4, &[]),
-        ("Bridge fire", -179.5, -16.5, 4, &[Status::InProgress]),
-    ];
     let mut log: Vec<SignedEntry> = Vec::new();
     let mut ids = Vec::new();
-    for (n, (title, lon, lat, severity, steps)) in specs.into_iter().enumerate() {
-        let id = EventId([n as u8 + 1; 16]);
-        debug_assert!(n > 0 || hex::encode(id.0) == EXAMPLE_EVENT);
-        let reported = now - DAY + n as u64 * 60_000;
-        let new = NewEvent {
-            title: title.into(),
-            description: "seeded by the API fixture".into(),
-            category: if severity >= 4 { "fire" } else { "flood" }.into(),
-            severity,
-            location: Point::new(lon, lat)?,
-            reported_ms: reported,
-        };
+    for (n, seed) in SEEDS.iter().enumerate() {
+        let id = Seed::id(n);
+        debug_assert!(n > 0 || id.to_hex() == EXAMPLE_EVENT);
+        let reported = Seed::reported_ms(n, now);
+        let new = seed.new_event(reported)?;
         let (mut doc, change) = EventDoc::create(&author, &new, reported)?;
         let mut edits = vec![change];
-        if !steps.is_empty() {
+        if !seed.steps.is_empty() {
             edits.push(doc.edit(
                 &author,
                 &EventEdit::Assign("officer-1".into()),
                 reported + 1,
             )?);
         }
-        for (i, status) in steps.iter().enumerate() {
+        for (i, status) in seed.steps.iter().enumerate() {
             edits.push(doc.edit(
                 &author,
                 &EventEdit::Status(*status),

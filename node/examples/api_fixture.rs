@@ -4,12 +4,14 @@
 //! Makes a node in a temporary directory, enrolled under a throwaway CA;
 //! a hub of that CA grants the roles (`role_grant` entries the node
 //! applies as sync would), so an `admin` and a `citizen` (public) are what
-//! they are on a real node, each with a bearer token. Seeds six events in
-//! every status — the document's examples (`sentinel_node::http::openapi`):
-//! the first, reported, with the example media and a note; then in
-//! progress, resolved, closed, assigned, in progress — serves the API (`router_with`, default
-//! options: no rate limit) on 127.0.0.1 at a free port, and prints, one
-//! per line:
+//! they are on a real node, each with a bearer token. Seeds the six events
+//! both fixtures seed (`sentinel_http::testing::fixture::SEEDS`), in every
+//! status — the document's examples (`sentinel_node::http::openapi`): the
+//! first, reported, with the example media and a note; then in progress,
+//! resolved, closed, assigned, in progress — serves the API
+//! (`router_with`, default options: no rate limit) on 127.0.0.1 at a free
+//! port, and prints, one per line, as the hub's fixture does
+//! (`sentinel_http::testing::fixture::serve`):
 //!
 //! ```text
 //! URL http://127.0.0.1:PORT
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::{Ca, Enrollment};
 use sentinel_http::people::{hash_password, new_token, TOKEN_LIFETIME_MS};
+use sentinel_http::testing::fixture::{self, Seed, PASSWORD, SEEDS};
 use sentinel_node::http::openapi::{
     EXAMPLE_ASSIGNED, EXAMPLE_CLOSED, EXAMPLE_EVENT, EXAMPLE_IN_PROGRESS, EXAMPLE_MEDIA_BYTES,
     EXAMPLE_RESOLVED,
@@ -34,15 +37,14 @@ use sentinel_node::http::openapi::{
 use sentinel_node::http::{router_with, ApiOptions, ApiState};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::{
-    verify_all, Body, DeviceRole, Entry, EventEdit, EventId, Hlc, NewEvent, PersonRole, Point,
-    RoleGrant, SignedEntry, SigningKey, Status,
+    verify_all, Body, DeviceRole, Entry, EventEdit, EventId, Hlc, PersonRole, RoleGrant,
+    SignedEntry, SigningKey,
 };
 use sentinel_sync::testing::key;
 use sentinel_sync::SyncStore;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const PASSWORD: &str = "fixture password, long enough";
 /// Who reported and works the seeded events.
 const OFFICER: &str = "officer-1";
 
@@ -90,35 +92,9 @@ async fn main() -> Result<(), Error> {
 
     let node = Arc::new(Mutex::new(node));
     let app = router_with(ApiState::new(node)?, &ApiOptions::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    println!("URL http://{addr}");
-    println!("ADMIN_TOKEN {admin}");
-    println!("PUBLIC_TOKEN {public}");
-    for e in &events {
-        println!("EVENT {e}");
-    }
-    println!("READY");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    );
-    tokio::select! {
-        r = served => r?,
-        _ = stdin_closed() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    fixture::serve(app, &admin, &public, &events).await?;
     drop(dir);
     Ok(())
-}
-
-/// Resolves when standard input reaches its end.
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-    })
-    .await;
 }
 
 /// An account and a bearer token for it.
@@ -167,38 +143,10 @@ fn grant_roles(
 /// Six events in every status, reported and worked by `officer-1` (all
 /// but the first assigned to them); the first has the example media.
 fn seed_events(node: &mut Node, now: u64) -> Result<Vec<EventId>, Error> {
-    let specs: [(&str, f64, f64, u8, &[Status]); 6] = [
-        ("Flooded underpass", 13.405, 52.52, 3, &[]),
-        ("Burning warehouse", 13.41, 52.53, 5, &[Status::InProgress]),
-        (
-            "Fallen tree",
-            2.35,
-            48.85,
-            1,
-            &[Status::InProgress, Status::Resolved],
-        ),
-        (
-            "Closed road",
-            2.36,
-            48.86,
-            2,
-            &[Status::InProgress, Status::Resolved, Status::Closed],
-        ),
-        ("Pacific storm", 179.5, -17.0, 4, &[]),
-        ("Bridge fire", -179.5, -16.5, 4, &[Status::InProgress]),
-    ];
     let mut ids = Vec::new();
-    for (n, (title, lon, lat, severity, steps)) in specs.into_iter().enumerate() {
-        let id = EventId([n as u8 + 1; 16]);
-        let reported = now - DAY + n as u64 * 60_000;
-        let new = NewEvent {
-            title: title.into(),
-            description: "seeded by the API fixture".into(),
-            category: if severity >= 4 { "fire" } else { "flood" }.into(),
-            severity,
-            location: Point::new(lon, lat)?,
-            reported_ms: reported,
-        };
+    for (n, seed) in SEEDS.iter().enumerate() {
+        let id = Seed::id(n);
+        let new = seed.new_event(Seed::reported_ms(n, now))?;
         node.report(&new, id, Some(OFFICER), now)?;
         if n == 0 {
             node.attach(id, EXAMPLE_MEDIA_BYTES, "photo.jpg", Some(OFFICER), now)?;
@@ -216,7 +164,7 @@ fn seed_events(node: &mut Node, now: u64) -> Result<Vec<EventId>, Error> {
         if n > 0 {
             node.edit(id, &EventEdit::Assign(OFFICER.into()), Some("admin"), now)?;
         }
-        for status in steps {
+        for status in seed.steps {
             node.edit(id, &EventEdit::Status(*status), Some(OFFICER), now)?;
         }
         ids.push(id);

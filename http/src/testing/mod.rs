@@ -3,20 +3,22 @@
 //! answer, every error checked to be a problem ([`call`], [`send`],
 //! [`open`], [`login`]) and what the public must never see in an event
 //! ([`assert_redacted`]); checking an OpenAPI document against the live
-//! router ([`openapi`]); and reading the live feed's Server-Sent Events
-//! over a real socket ([`sse`]).
+//! router ([`openapi`]); reading the live feed's Server-Sent Events over a
+//! real socket ([`sse`]); and what the API fixtures that
+//! `scripts/fuzz-api` starts have in common ([`fixture`]).
 //!
 //! Each server's tests keep their own data (route lists, accounts, seeded
 //! events) and pass it in. What is here knows neither server, so a check
 //! of the contract is written once and holds for both.
 //!
-//! Never does: open a store, or serve outside tests (the feature is
-//! enabled from the servers' dev-dependencies only).
+//! Never does: open a store, or serve outside tests and fixtures (the
+//! feature is enabled from the servers' dev-dependencies only).
 
 // Test support: a failure here is a failed test, and panicking is how a
 // test reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fixture;
 pub mod openapi;
 pub mod sse;
 
