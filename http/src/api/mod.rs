@@ -117,12 +117,14 @@ where
 
 /// A server's OpenAPI document, made from the route lists its router is
 /// made from: `api` (its `/api/v1` routes, the shared ones among them)
-/// and `ops` (the operations routes), titled `title` and described by
-/// `description`, with the components both documents share (the
-/// `Problem` schema, the bearer scheme) and the rate limit's `429` on
-/// every route under [`API_PREFIX`], as the router puts it there.
+/// and `ops` (the operations routes), titled `title`, described by
+/// `description` and versioned `version` (the server's own), with the
+/// components both documents share (the `Problem` schema, the bearer
+/// scheme) and the rate limit's `429` on every route under
+/// [`API_PREFIX`], as the router puts it there.
 pub fn openapi_document<S>(
     title: &str,
+    version: &str,
     description: &str,
     api: OpenApiRouter<S>,
     ops: OpenApiRouter<S>,
@@ -136,7 +138,7 @@ where
         .info(
             InfoBuilder::new()
                 .title(title)
-                .version(env!("CARGO_PKG_VERSION"))
+                .version(version)
                 .description(Some(description))
                 .build(),
         )

@@ -30,6 +30,7 @@ pub fn document() -> &'static OpenApi {
     DOCUMENT.get_or_init(|| {
         openapi_document(
             "Sentinel hub API",
+            env!("CARGO_PKG_VERSION"),
             "The regional hub's admin API: the log's timeline, the events view, admin \
              actions on events, accounts, node status, sensor readings and the live feed. \
              Who may call what: docs/security.md 3.3.",

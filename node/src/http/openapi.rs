@@ -59,6 +59,7 @@ pub fn document() -> &'static OpenApi {
     DOCUMENT.get_or_init(|| {
         let mut doc = api::openapi_document(
             "Sentinel node API",
+            env!("CARGO_PKG_VERSION"),
             "A field node's API, for the officers' browsers and apps on the device: search, \
              report and work events, attach media, read the outbox and the live feed. Who \
              may call what: docs/security.md 3.3.",
