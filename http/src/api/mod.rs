@@ -38,6 +38,8 @@ use crate::openapi::{add_components, rate_limited};
 pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal};
 pub use caller::Caller;
 pub use feed::Feed;
+
+use crate::Problem;
 pub use ops::Document;
 
 /// The prefix of every route behind the rate limit.
@@ -101,6 +103,12 @@ where
         .routes(routes!(sensors::readings))
         .routes(routes!(sensors::sensors))
         .routes(routes!(ops::openapi_json))
+}
+
+/// The answer to a path no route has: a problem+json `404`, the same on
+/// both servers (a router's `fallback`).
+pub async fn no_such_route() -> Problem {
+    Problem::not_found("no such route")
 }
 
 /// The operations routes both servers serve, never rate-limited.

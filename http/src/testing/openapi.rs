@@ -106,16 +106,16 @@ pub async fn body(response: Response) -> Value {
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-/// Whether the router matched no route: 405, or a 404 no handler wrote —
-/// the router's own (no problem body) or a fallback's problem saying
-/// `no such route` (a handler's 404 names what it did not find). Reads
-/// the body only of a 404: a feed's `200` is a stream that never ends.
+/// Whether the router matched no route: 405, or the problem both servers'
+/// fallback answers, `no such route` (`sentinel_http::api::no_such_route`;
+/// a handler's 404 names what it did not find). Reads the body only of a
+/// 404: a feed's `200` is a stream that never ends.
 pub async fn unrouted(response: Response) -> bool {
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => true,
         StatusCode::NOT_FOUND => {
-            content_type(&response) != PROBLEM_JSON
-                || body(response).await["detail"] == "no such route"
+            content_type(&response) == PROBLEM_JSON
+                && body(response).await["detail"] == "no such route"
         }
         _ => false,
     }

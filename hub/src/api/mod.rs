@@ -112,7 +112,10 @@ fn routers() -> (Router<ApiState>, Router<ApiState>) {
 #[cfg(feature = "testing")]
 pub fn bare_router(state: ApiState) -> Router {
     let (api, operations) = routers();
-    operations.merge(api).with_state(state)
+    operations
+        .merge(api)
+        .fallback(sentinel_http::api::no_such_route)
+        .with_state(state)
 }
 
 /// The API's router with `options`: `/api/v1` behind the rate limit; every
@@ -121,7 +124,9 @@ pub fn bare_router(state: ApiState) -> Router {
 pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let (api, operations) = routers();
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
-    let app = operations.merge(limit::limited(api, limiter));
+    let app = operations
+        .merge(limit::limited(api, limiter))
+        .fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
         login_route: Some("/api/v1/login"),

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, Method};
 use axum::{Extension, Router};
 use sentinel_http::api::Document;
 use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
-use sentinel_http::{ops, Problem};
+use sentinel_http::ops;
 
 use super::openapi::{api_routes, ops_routes};
 use super::state::ApiState;
@@ -31,10 +31,6 @@ pub const DEFAULT_RATE_LIMIT_BURST: u32 = 50;
 
 /// The methods the API answers, for CORS preflights.
 const API_METHODS: [Method; 3] = [Method::GET, Method::POST, Method::PATCH];
-
-async fn not_found() -> Problem {
-    Problem::not_found("no such route")
-}
 
 /// How the API is served, beyond its routes (`sentinel-node serve` flags).
 #[derive(Debug, Clone, Default)]
@@ -64,7 +60,7 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let app = operations
         .merge(limit::limited(api, limiter))
-        .fallback(not_found);
+        .fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
         login_route: Some("/api/v1/login"),
