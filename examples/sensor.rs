@@ -46,12 +46,6 @@ threshold = 3.5
 unit = "m"
 "#;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The gauge: its identity, and the state it keeps across reboots (seq and
 /// id of the last entry it signed, its clock).
 struct Gauge {
@@ -77,7 +71,7 @@ impl Gauge {
             author: self.identity.identity.author,
             seq: self.seq + 1,
             prev: self.prev,
-            hlc: self.clock.tick(now_ms())?,
+            hlc: self.clock.tick(sentinel_node::clock::now_ms())?,
             actor: None,
             body: Body::SensorReading(SensorReading {
                 kind: "water_gauge".into(),
@@ -129,7 +123,7 @@ async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Result<(u16, String)
 /// Four hours of a rising river, every five minutes, pushed in batches;
 /// then the first batch again (idempotent: all duplicates).
 async fn push_readings(gauge: &mut Gauge, addr: SocketAddr, path: &str) -> Result<()> {
-    let start = now_ms() - 4 * 60 * MINUTE;
+    let start = sentinel_node::clock::now_ms() - 4 * 60 * MINUTE;
     let mut readings = Vec::new();
     for i in 0..48u64 {
         let level = 2.0 + 2.4 * (i as f64 / 47.0);
@@ -179,7 +173,7 @@ async fn start_node(
     ca: &Ca,
 ) -> Result<(SocketAddr, Arc<Mutex<sentinel_node::node::Node>>)> {
     use sentinel_node::node::{enroll, Node};
-    let now = now_ms();
+    let now = sentinel_node::clock::now_ms();
     drop(Node::init(dir, SigningKey::generate(&mut OsRng))?);
     let e = ca.enroll(
         DeviceRole::Node,
@@ -212,7 +206,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let now = now_ms();
+    let now = sentinel_node::clock::now_ms();
     let ca = match arg(&args, "--ca-dir") {
         Some(dir) => {
             let password = Password::new(

@@ -7,13 +7,6 @@ use anyhow::{bail, ensure, Context, Result};
 use rand_core::OsRng;
 use sentinel_schema::*;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// One device's log: its key, clock and entries.
 struct Log {
     key: SigningKey,
@@ -40,7 +33,7 @@ impl Log {
             author: self.author(),
             seq: prev.map_or(1, |p| p.seq() + 1),
             prev: prev.map(|p| p.id()),
-            hlc: self.clock.tick(now_ms())?,
+            hlc: self.clock.tick(sentinel_node::clock::now_ms())?,
             actor: actor.map(str::to_owned),
             body,
         };
@@ -130,7 +123,7 @@ pub fn run(quick: bool) -> Result<()> {
                     unit: "m".into(),
                 }],
                 location: Some(Point::new(13.4049, 52.5200)?),
-                measured_ms: now_ms() + i as u64,
+                measured_ms: sentinel_node::clock::now_ms() + i as u64,
             }),
         )?;
     }

@@ -28,13 +28,6 @@ const PHOTO_RED: &[u8] = &[
     0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn new_id() -> EventId {
     let mut b = [0u8; 16];
     OsRng.fill_bytes(&mut b);
@@ -48,7 +41,7 @@ fn event(title: &str, category: &str, severity: u8, lon: f64, lat: f64) -> Resul
         category: category.into(),
         severity,
         location: Point::new(lon, lat)?,
-        reported_ms: now_ms(),
+        reported_ms: sentinel_node::clock::now_ms(),
     })
 }
 
@@ -56,7 +49,7 @@ fn event(title: &str, category: &str, severity: u8, lon: f64, lat: f64) -> Resul
 /// (what `sentinel-certs ca create` and `sentinel-certs issue` do).
 fn enroll_pair(ada_dir: &Path, bo_dir: &Path) -> Result<()> {
     const DAY: u64 = 24 * 3600 * 1000;
-    let now = now_ms();
+    let now = sentinel_node::clock::now_ms();
     let ca = Ca::create(
         "Demo deployment",
         now - DAY,
@@ -160,14 +153,14 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
         )?,
         flood,
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     ada.attach(
         flood,
         PHOTO_BLUE,
         "underpass.png",
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     let tree = new_id();
     ada.report(
@@ -180,15 +173,21 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
         )?,
         tree,
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
-    ada.attach(tree, PHOTO_RED, "tree.png", Some("officer.ada"), now_ms())?;
+    ada.attach(
+        tree,
+        PHOTO_RED,
+        "tree.png",
+        Some("officer.ada"),
+        sentinel_node::clock::now_ms(),
+    )?;
     let fire = new_id();
     ada.report(
         &event("Smoke from a warehouse roof", "fire", 5, 13.2000, 52.4500)?,
         fire,
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     println!("\nAda reported 3 events (2 with photos), each acknowledged only after its commit.");
 
@@ -232,29 +231,29 @@ pub fn run(keep: Option<PathBuf>) -> Result<()> {
         flood,
         &EventEdit::Title("Underpass flooded, 40 cm".into()),
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     ada.edit(
         flood,
         &EventEdit::Assign("officer.bo".into()),
         Some("officer.ada"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     bo.edit(
         flood,
         &EventEdit::Title("Underpass closed by police".into()),
         Some("officer.bo"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     bo.edit(
         flood,
         &EventEdit::Note {
             text: "Pumps requested".into(),
             actor: Some("officer.bo".into()),
-            at_ms: now_ms(),
+            at_ms: sentinel_node::clock::now_ms(),
         },
         Some("officer.bo"),
-        now_ms(),
+        sentinel_node::clock::now_ms(),
     )?;
     println!("Offline again, Ada and Bo both retitle the flood; Ada assigns it, Bo adds a note.");
     let (a, b, s) = sync_over_quic(ada, bo)?;

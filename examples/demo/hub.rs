@@ -16,13 +16,6 @@ use sentinel_node::node::{enroll, Node};
 use sentinel_schema::*;
 use sentinel_sync::SyncStore;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 pub fn run() -> Result<()> {
     println!("\n== Part 3: three nodes that never meet, one regional hub\n");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +33,7 @@ pub fn run() -> Result<()> {
         println!("A throwaway PostgreSQL with PostGIS holds the hub's log and views.");
 
         const DAY: u64 = 24 * 3600 * 1000;
-        let now = now_ms();
+        let now = sentinel_node::clock::now_ms();
         let ca = Ca::create(
             "Demo region",
             now - DAY,
