@@ -124,9 +124,10 @@ impl Drop for OpenSession {
     }
 }
 
-/// A sync session as the hub runs it.
+/// A sync session as the hub runs it: its Hello claims the role of the
+/// hub's certificate; the driver tells it the peer's.
 fn new_session(net: &HubNet) -> Session {
-    let mut config = SessionConfig::new(DeviceRole::Hub, net.trust.clone());
+    let mut config = SessionConfig::new(net.enrollment.identity.role, net.trust.clone());
     config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
     Session::new(config)
 }

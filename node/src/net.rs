@@ -71,9 +71,12 @@ impl Net {
         })
     }
 
-    /// A session with `peer`, whose identity the TLS handshake proved.
+    /// A session with `peer`, whose identity the TLS handshake proved (the
+    /// driver tells the session the peer's certificate role). Its Hello
+    /// claims the role of this device's own certificate, as the protocol
+    /// obliges (`docs/protocol.md` 2.4, `role_mismatch`).
     fn session(&self, peer: Option<AuthorId>) -> Session {
-        let mut config = SessionConfig::new(DeviceRole::Node, self.trust.clone());
+        let mut config = SessionConfig::new(self.enrollment.identity.role, self.trust.clone());
         config.peer = peer;
         // The largest batch the protocol allows: one durable commit (one
         // fsync) per 1,024 entries instead of per 512.
@@ -309,8 +312,9 @@ fn on_event(
                 crate::sensors::alert_fork(author, *seq);
             }
         }
-        // A receipt needs both: the certificate proves a hub, and the
-        // session's Hello claimed one.
+        // A receipt needs a hub: `by` is the role the peer's certificate
+        // says (the session took it from the driver, never from the
+        // Hello), and `tally.hub` the same certificate's key.
         SessionEvent::Acknowledged {
             by: DeviceRole::Hub,
             heads,

@@ -40,17 +40,29 @@ pub struct SessionConfig {
     /// How long the session waits for a frame, while it expects one,
     /// before it closes with [`CloseCode::Timeout`].
     pub idle_timeout_ms: u64,
-    /// Most authors accepted in the peer's heads.
+    /// Most authors accepted in the peer's heads (its Hello's `n_authors`,
+    /// and all its `Heads` frames together); more closes the session with
+    /// [`CloseCode::LimitExceeded`]. At most
+    /// [`crate::message::MAX_AUTHORS`], the default.
     pub max_authors: usize,
     /// The peer's author id, as its certificate proved (the driver knows
     /// it after the TLS handshake). When the peer is a hub whose
     /// checkpoints the store holds, its heads are checked for truncation.
     pub peer: Option<AuthorId>,
+    /// The peer's role, as its verified certificate says (the QUIC driver
+    /// sets it after the TLS handshake: `Session::authenticate_peer`).
+    /// Every decision about the peer is taken on this role, never on its
+    /// Hello: whether it is sent anything (not a sensor), whether its
+    /// acknowledgements are a hub's. A Hello that claims another role
+    /// closes the session ([`CloseCode::RoleMismatch`]). `None`: the
+    /// session refuses to start (`SessionError::PeerNotAuthenticated`).
+    pub peer_role: Option<DeviceRole>,
 }
 
 impl SessionConfig {
     /// Defaults: batches of up to 512 entries and 1 MiB, 4 in flight, a
-    /// 30 s idle timeout, up to a million authors.
+    /// 30 s idle timeout, up to [`crate::message::MAX_AUTHORS`] authors;
+    /// the peer not known yet.
     pub fn new(role: DeviceRole, trust: Arc<dyn TrustAnchor + Send + Sync>) -> Self {
         SessionConfig {
             role,
@@ -59,8 +71,9 @@ impl SessionConfig {
             max_batch_bytes: MAX_FRAME_BYTES,
             max_in_flight: 4,
             idle_timeout_ms: 30_000,
-            max_authors: 1_000_000,
+            max_authors: crate::message::MAX_AUTHORS,
             peer: None,
+            peer_role: None,
         }
     }
 }
@@ -75,6 +88,7 @@ impl fmt::Debug for SessionConfig {
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("max_authors", &self.max_authors)
             .field("peer", &self.peer)
+            .field("peer_role", &self.peer_role)
             .finish_non_exhaustive()
     }
 }
@@ -133,9 +147,9 @@ pub enum SessionEvent {
     /// `Heads` frames, or ours when the digests were equal): entries a
     /// peer already held are never sent, so never acknowledged. Records
     /// with seq 0 (nothing of that author) are left out. `by` is the role
-    /// the peer claimed in its Hello: an acknowledgement from a hub is a
-    /// **receipt**, which the node keeps (its outbox is what no hub has
-    /// acknowledged). The receiver checks the ids against its own log: a
+    /// the peer's certificate says ([`SessionConfig::peer_role`]): an
+    /// acknowledgement from a hub is a **receipt**, which the node keeps
+    /// (its outbox is what no hub has acknowledged). The receiver checks the ids against its own log: a
     /// head it does not hold, or another entry at that seq, covers nothing.
     Acknowledged {
         by: DeviceRole,
@@ -238,6 +252,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut Outbox,
     pub(crate) verifier: &'a mut Verifier,
     pub(crate) now_ms: u64,
-    /// The role the peer claimed in its Hello, once it has arrived.
-    pub(crate) peer_role: Option<DeviceRole>,
+    /// The role the peer's certificate says ([`SessionConfig::peer_role`]).
+    pub(crate) peer_role: DeviceRole,
 }

@@ -39,7 +39,8 @@ struct SentBatch {
 
 #[derive(Debug)]
 pub(crate) struct Exchange {
-    /// False when the peer is a sensor: sensors are sent nothing.
+    /// False when the peer's certificate is a sensor's: sensors are sent
+    /// nothing.
     send_to_peer: bool,
     /// Per author: the highest seq the peer holds or has been sent.
     cursor: BTreeMap<AuthorId, u64>,
@@ -388,9 +389,11 @@ impl Exchange {
         ctx.out.stats.entries_acked += batch.n_entries as u64;
         ctx.out.progress();
         let held: Vec<(AuthorId, Head)> = heads.into_iter().filter(|(_, h)| h.seq > 0).collect();
-        if let (Some(by), false) = (ctx.peer_role, held.is_empty()) {
-            ctx.out
-                .event(SessionEvent::Acknowledged { by, heads: held });
+        if !held.is_empty() {
+            ctx.out.event(SessionEvent::Acknowledged {
+                by: ctx.peer_role,
+                heads: held,
+            });
         }
         Ok(())
     }

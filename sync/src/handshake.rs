@@ -46,13 +46,28 @@ impl ExpectHello {
                 ),
             ));
         }
+        // The peer is who its certificate says; a Hello that claims
+        // otherwise ends the session before anything is sent to it.
+        if hello.role != ctx.peer_role {
+            return Err(Fault::Peer(
+                CloseCode::RoleMismatch,
+                format!(
+                    "the Hello claims the role {}, the certificate says {}",
+                    hello.role, ctx.peer_role
+                ),
+            ));
+        }
+        if hello.n_authors > ctx.config.max_authors as u64 {
+            return Err(too_many_authors(ctx));
+        }
         if ctx.verifier.revocations.number > hello.revocation_number {
             if let Some(list) = store.revocation_list().map_err(store_fault)? {
                 ctx.out.send(&Message::RevocationList(list));
             }
         }
-        // A node sends nothing to a sensor: sensors only push readings.
-        let send_to_peer = hello.role != DeviceRole::Sensor;
+        // Nothing is sent to a sensor (by its certificate): sensors only
+        // push readings.
+        let send_to_peer = ctx.peer_role != DeviceRole::Sensor;
         if hello.heads_digest == self.heads.digest() {
             // The peer holds exactly our heads.
             let ours: Vec<(AuthorId, Head)> = self.heads.iter().map(|(a, h)| (*a, *h)).collect();
@@ -101,14 +116,10 @@ impl ExpectHeads {
                 ));
             }
         }
+        // Checked before the frame's heads are kept: the session never
+        // holds more than the cap.
         if self.received.len() + heads.len() > ctx.config.max_authors {
-            return Err(Fault::Peer(
-                CloseCode::LimitExceeded,
-                format!(
-                    "more than {} authors in the peer's heads",
-                    ctx.config.max_authors
-                ),
-            ));
+            return Err(too_many_authors(ctx));
         }
         self.received.extend(heads);
         if !last {
@@ -124,6 +135,16 @@ impl ExpectHeads {
         x.fill(store, ctx)?;
         Ok(Step::Reconciling(x))
     }
+}
+
+fn too_many_authors(ctx: &Ctx<'_>) -> Fault {
+    Fault::Peer(
+        CloseCode::LimitExceeded,
+        format!(
+            "the peer announces more than {} authors",
+            ctx.config.max_authors
+        ),
+    )
 }
 
 /// Reports every way the peer's heads contradict a hub checkpoint. The

@@ -8,7 +8,9 @@
 //! test suite, the [`TrustAnchor`] seam for certificates and revocation
 //! lists (with [`ca_trust::CaTrust`] over the deployment CA), the
 //! quarantine's reasons ([`RejectReason`]), and (feature `quic`, on by
-//! default) a thin QUIC driver in [`quic`], media streams in
+//! default) a thin QUIC driver in [`quic`], the gate in front of a sync
+//! port in [`admission`] (Retry, caps, slots for verified peers only),
+//! media streams in
 //! [`quic_media`] and the content-addressed blob folder node and hub share
 //! in [`blobs`]. Sensor push ([`push`]) checks and applies the entries a
 //! sensor sends over HTTP, for node and hub routes.
@@ -21,6 +23,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "quic")]
+pub mod admission;
 #[cfg(feature = "quic")]
 pub mod blobs;
 #[cfg(feature = "quic")]

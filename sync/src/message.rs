@@ -44,6 +44,14 @@ pub const MAX_CERTIFICATES_PER_MESSAGE: usize = 1024;
 pub const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
 /// Longest close reason, in UTF-8 bytes.
 pub const MAX_CLOSE_REASON_BYTES: usize = 256;
+/// Most authors a peer may announce: in its Hello's `n_authors`, and in
+/// all its `Heads` frames together. An author is a device (hub, node or
+/// sensor), so this is ten times the largest deployment a hub checkpoint
+/// can attest in one entry ([`sentinel_schema::limits::MAX_CHECKPOINT_HEADS`]),
+/// and a receiver holds at most 7.2 MB of one peer's heads. A peer that
+/// announces more is closed with [`CloseCode::LimitExceeded`] before the
+/// receiver holds them (`docs/protocol.md` 2.2).
+pub const MAX_AUTHORS: usize = 100_000;
 
 /// The first message each side sends: enough to tell in one round trip
 /// whether the two stores already hold the same log. Its encoding is at
@@ -52,8 +60,9 @@ pub const MAX_CLOSE_REASON_BYTES: usize = 256;
 pub struct Hello {
     /// [`PROTOCOL_VERSION`] of the sender.
     pub version: u16,
-    /// The sender's role, as it claims it; the driver checks it against
-    /// the peer's certificate. A node sends nothing to a sensor.
+    /// The sender's role, as it claims it: the role its certificate says,
+    /// or the receiver closes the session ([`CloseCode::RoleMismatch`]).
+    /// The receiver decides on the certificate's role, never on this.
     pub role: DeviceRole,
     /// [`sentinel_schema::Heads::digest`] of the sender's heads.
     pub heads_digest: [u8; 32],
@@ -91,10 +100,16 @@ pub enum CloseCode {
     /// The peer sent nothing for longer than the idle timeout while this
     /// side was waiting for it.
     Timeout,
-    /// The peer exceeded a protocol limit (for example too many heads).
+    /// The peer exceeded a protocol limit (for example more authors in
+    /// its heads than [`MAX_AUTHORS`]), or a server's limit on
+    /// connections (one peer's sessions, all sessions) is reached.
     LimitExceeded,
     /// The local store failed; the session cannot go on.
     StoreFailed,
+    /// The peer's Hello claims another role than its certificate says.
+    /// Every decision about the peer is taken on its certificate's role;
+    /// a peer that claims another is closed before it is sent anything.
+    RoleMismatch,
     /// A code this version does not know (from a newer peer).
     Other(u64),
 }
@@ -115,12 +130,13 @@ impl CloseCode {
             CloseCode::Timeout => 9,
             CloseCode::LimitExceeded => 10,
             CloseCode::StoreFailed => 11,
+            CloseCode::RoleMismatch => 12,
             CloseCode::Other(n) => n,
         }
     }
 
     pub fn from_wire(n: u64) -> CloseCode {
-        const KNOWN: [CloseCode; 12] = [
+        const KNOWN: [CloseCode; 13] = [
             CloseCode::Normal,
             CloseCode::Malformed,
             CloseCode::TooLarge,
@@ -133,6 +149,7 @@ impl CloseCode {
             CloseCode::Timeout,
             CloseCode::LimitExceeded,
             CloseCode::StoreFailed,
+            CloseCode::RoleMismatch,
         ];
         KNOWN
             .into_iter()

@@ -30,6 +30,9 @@ pub const MAX_WIRE_FRAME: usize = MAX_FRAME_BYTES + 64;
 pub const READ_AHEAD: usize = 4;
 /// How long a closing side waits for the peer to finish its stream.
 pub const LINGER: Duration = Duration::from_secs(3);
+/// The QUIC application close code of a connection the driver ends
+/// because of an error of its own (not a session close code, 2.4).
+pub const DRIVER_ERROR: u32 = 0x100;
 /// Server name used in the TLS handshake. Peers are identified by their
 /// certificate key, not by name (see `docs/security.md`).
 pub const SERVER_NAME: &str = "sentinel";
@@ -115,15 +118,22 @@ pub async fn connect(endpoint: &Endpoint, addr: SocketAddr) -> Result<Connection
     })
 }
 
-/// Who the peer is, from the certificate it presented in the handshake.
-pub fn identity_of(conn: &Connection, ca: &CaCert) -> Result<Identity, DriverError> {
+/// The certificates the peer presented in the handshake, its own first.
+fn peer_certificates(
+    conn: &Connection,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, DriverError> {
     let any = conn
         .peer_identity()
         .ok_or_else(|| DriverError::PeerIdentity("no certificate".into()))?;
-    let certs = any
-        .downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
-        .map_err(|_| DriverError::PeerIdentity("not a certificate chain".into()))?;
-    peer_identity(&certs, ca).map_err(|e| DriverError::PeerIdentity(e.to_string()))
+    any.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+        .map(|certs| *certs)
+        .map_err(|_| DriverError::PeerIdentity("not a certificate chain".into()))
+}
+
+/// Who the peer is, from the certificate it presented in the handshake.
+pub fn identity_of(conn: &Connection, ca: &CaCert) -> Result<Identity, DriverError> {
+    peer_identity(&peer_certificates(conn)?, ca)
+        .map_err(|e| DriverError::PeerIdentity(e.to_string()))
 }
 
 /// Which side opens the session's stream.
@@ -224,6 +234,12 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
 /// [`Until::CaughtUp`], until both sides are caught up). `local` signals
 /// that the local store has new entries to push live; `on_event` sees
 /// every session event as it happens.
+///
+/// Before the session starts, the driver gives it the peer as the TLS
+/// handshake proved it ([`Session::authenticate_peer`]): the author and
+/// the role of the certificate the peer presented, whatever the session
+/// was configured with. A Hello that claims another role then ends the
+/// session ([`CloseCode::RoleMismatch`]).
 pub async fn drive<S: SyncStore>(
     conn: &Connection,
     side: Side,
@@ -258,16 +274,36 @@ pub async fn drive_limited<S: SyncStore>(
             None => None,
         }
     };
-    let (mut send, recv) = match side {
-        Side::Initiator => conn.open_bi().await?,
-        Side::Acceptor => conn.accept_bi().await?,
+    let setup = async {
+        let certs = peer_certificates(conn)?;
+        let own = certs
+            .first()
+            .ok_or_else(|| DriverError::PeerIdentity("no certificate".into()))?;
+        session.authenticate_peer(own)?;
+        Ok::<_, DriverError>(match side {
+            Side::Initiator => conn.open_bi().await?,
+            Side::Acceptor => conn.accept_bi().await?,
+        })
+    };
+    let (mut send, recv) = match setup.await {
+        Ok(streams) => streams,
+        Err(e) => {
+            conn.close(VarInt::from_u32(DRIVER_ERROR), e.to_string().as_bytes());
+            return Err(e);
+        }
     };
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
     let reader = tokio::spawn(read_frames(recv, tx));
-    {
+    let started = async {
         let _permit = permit().await;
         let guard = store.lock().map_err(|_| poisoned())?;
         session.start(&*guard, now_ms())?;
+        Ok::<_, DriverError>(())
+    };
+    if let Err(e) = started.await {
+        reader.abort();
+        conn.close(VarInt::from_u32(DRIVER_ERROR), e.to_string().as_bytes());
+        return Err(e);
     }
     let mut caught_up = false;
     let mut remote_close = false;
@@ -330,8 +366,17 @@ pub async fn drive_limited<S: SyncStore>(
     reader.abort();
     let (code, reason) = match (&result, session.close_reason()) {
         (_, Some((code, reason))) => (code, reason.to_string()),
-        (Ok(()), None) => (CloseCode::Normal, "caught up".to_string()),
-        (Err(e), None) => (CloseCode::Other(0x100), e.to_string()),
+        // The peer closed the connection without a Close frame: a server
+        // that refused the connection after the handshake (a limit), or a
+        // peer that had caught up. Its code and reason say which.
+        (Ok(()), None) => match conn.close_reason() {
+            Some(quinn::ConnectionError::ApplicationClosed(c)) if !caught_up => (
+                CloseCode::from_wire(c.error_code.into_inner()),
+                String::from_utf8_lossy(&c.reason).into_owned(),
+            ),
+            _ => (CloseCode::Normal, "caught up".to_string()),
+        },
+        (Err(e), None) => (CloseCode::Other(DRIVER_ERROR.into()), e.to_string()),
     };
     if !remote_close {
         conn.close(

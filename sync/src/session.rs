@@ -50,7 +50,7 @@ use crate::handshake::{ExpectHeads, ExpectHello, Step};
 use crate::message::{self, CloseCode, Hello, Message, PROTOCOL_VERSION};
 use crate::receive::learn_revocation_list;
 use crate::store::SyncStore;
-use crate::trust::Revocations;
+use crate::trust::{AuthorInfo, Revocations};
 use crate::verify::Verifier;
 
 pub use crate::context::{SessionConfig, SessionEvent, SessionStats};
@@ -74,6 +74,15 @@ pub enum SessionError {
     /// trust state is broken, and syncing would apply the wrong list.
     #[error("the local revocation list does not verify: {0}")]
     LocalRevocationList(String),
+    /// `start` without the peer's role ([`SessionConfig::peer_role`]): a
+    /// session decides what to send on the peer's certificate, so it
+    /// does not run without one.
+    #[error("the peer's certificate role is not known: the session does not start")]
+    PeerNotAuthenticated,
+    /// The certificate the peer presented does not verify against the
+    /// trust anchor ([`Session::authenticate_peer`]).
+    #[error("the peer's certificate: {0}")]
+    PeerCertificate(String),
 }
 
 /// Where a session is. Each handler consumes its state and returns the
@@ -126,8 +135,6 @@ pub struct Session {
     verifier: Verifier,
     /// The number the peer's next frame must carry.
     expected_number: u64,
-    /// The role the peer claimed in its Hello.
-    peer_role: Option<DeviceRole>,
     /// The heads digest our Hello carried.
     hello_digest: [u8; 32],
     last_heard_ms: u64,
@@ -152,17 +159,40 @@ impl Session {
             out: Outbox::default(),
             verifier: Verifier::default(),
             expected_number: 0,
-            peer_role: None,
             hello_digest: [0; 32],
             last_heard_ms: 0,
             closed: None,
         }
     }
 
-    /// Reads the store's heads and revocation list and sends Hello.
+    /// Tells the session who the peer is from the certificate it presented
+    /// in the TLS handshake (DER), verified against the trust anchor: its
+    /// author becomes [`SessionConfig::peer`] and its role
+    /// [`SessionConfig::peer_role`], whatever the session was configured
+    /// with. The QUIC driver calls it before [`Session::start`].
+    pub fn authenticate_peer(&mut self, der: &[u8]) -> Result<AuthorInfo, SessionError> {
+        if !matches!(self.state, State::Idle) {
+            return Err(SessionError::AlreadyStarted);
+        }
+        let info = self
+            .config
+            .trust
+            .verify_certificate(der)
+            .map_err(SessionError::PeerCertificate)?;
+        self.config.peer = Some(info.author);
+        self.config.peer_role = Some(info.role);
+        Ok(info)
+    }
+
+    /// Reads the store's heads and revocation list and sends Hello. The
+    /// peer's role must be known ([`SessionConfig::peer_role`], or
+    /// [`Session::authenticate_peer`]).
     pub fn start<S: SyncStore>(&mut self, store: &S, now_ms: u64) -> Result<(), SessionError> {
         if !matches!(self.state, State::Idle) {
             return Err(SessionError::AlreadyStarted);
+        }
+        if self.config.peer_role.is_none() {
+            return Err(SessionError::PeerNotAuthenticated);
         }
         self.last_heard_ms = now_ms;
         let read = store
@@ -251,18 +281,22 @@ impl Session {
         self.expected_number += 1;
         let held = self.peer_holds(&frame.message);
         let state = std::mem::replace(&mut self.state, State::Closed);
+        let peer_role = self.peer_role_or_least();
         let mut ctx = Ctx {
             config: &self.config,
             out: &mut self.out,
             verifier: &mut self.verifier,
             now_ms,
-            peer_role: self.peer_role,
+            peer_role,
         };
         match dispatch(state, frame.message, store, &mut ctx) {
             Ok(next) => {
                 self.state = next;
-                if let (Some(by), Some(heads)) = (self.peer_role, held) {
-                    self.out.event(SessionEvent::Acknowledged { by, heads });
+                if let Some(heads) = held {
+                    self.out.event(SessionEvent::Acknowledged {
+                        by: peer_role,
+                        heads,
+                    });
                 }
                 Ok(())
             }
@@ -270,15 +304,21 @@ impl Session {
         }
     }
 
-    /// Notes the peer's role from its Hello, and what the peer durably
-    /// holds as the heads exchange shows it (for
+    /// The peer's certificate role. `start` refuses to run without one;
+    /// should it be missing anyway, the least trusted role (sensor: sent
+    /// nothing, acknowledges nothing that counts).
+    fn peer_role_or_least(&self) -> DeviceRole {
+        self.config.peer_role.unwrap_or(DeviceRole::Sensor)
+    }
+
+    /// What the peer durably holds as the heads exchange shows it (for
     /// [`SessionEvent::Acknowledged`]): the heads in its `Heads` frame, or
     /// ours when its Hello carries the same digest. Acks are the
-    /// exchange's.
-    fn peer_holds(&mut self, message: &Message) -> Option<Vec<(AuthorId, Head)>> {
+    /// exchange's. Emitted only if the message is accepted (a Hello that
+    /// claims another role than the certificate's is not).
+    fn peer_holds(&self, message: &Message) -> Option<Vec<(AuthorId, Head)>> {
         let heads: Vec<(AuthorId, Head)> = match (&self.state, message) {
             (State::ExpectHello(s), Message::Hello(hello)) => {
-                self.peer_role = Some(hello.role);
                 if hello.version != PROTOCOL_VERSION || hello.heads_digest != self.hello_digest {
                     return None;
                 }
@@ -306,7 +346,7 @@ impl Session {
             out: &mut self.out,
             verifier: &mut self.verifier,
             now_ms: self.last_heard_ms,
-            peer_role: self.peer_role,
+            peer_role: self.config.peer_role.unwrap_or(DeviceRole::Sensor),
         };
         match x.push_new(store, &mut ctx) {
             Ok(()) => Ok(()),
@@ -374,11 +414,10 @@ impl Session {
         self.closed.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
-    /// The role the peer claimed in its Hello (`None` before it arrives).
-    /// The driver checks it against the peer's certificate where it
-    /// matters: a receipt counts only from a hub's certificate.
+    /// The peer's role as its certificate says ([`SessionConfig::peer_role`]),
+    /// the one every decision about the peer is taken on.
     pub fn peer_role(&self) -> Option<DeviceRole> {
-        self.peer_role
+        self.config.peer_role
     }
 
     /// The name of the current state, for logs.

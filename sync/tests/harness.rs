@@ -30,11 +30,16 @@ pub(crate) fn cid() -> SigningKey {
 
 /// One side of a scenario: its role and what its store holds.
 pub(crate) struct Side {
+    /// The role of this side's certificate: the other side's session is
+    /// told it, as a driver would after the TLS handshake
+    /// (`SessionConfig::peer_role`).
     pub(crate) role: DeviceRole,
     pub(crate) store: MemoryStore,
     /// This side's own author id: the other side's session is told it, as
     /// a driver would after the TLS handshake (`SessionConfig::peer`).
     pub(crate) own: Option<AuthorId>,
+    /// The role this side's Hello claims, when not its certificate's.
+    pub(crate) claims: Option<DeviceRole>,
 }
 
 impl Side {
@@ -50,11 +55,18 @@ impl Side {
             role,
             store,
             own: Some(author_of(own)),
+            claims: None,
         }
     }
 
     pub(crate) fn node(own: &SigningKey) -> Side {
         Side::new(DeviceRole::Node, own)
+    }
+
+    /// This side's Hello claims `role`, whatever its certificate says.
+    pub(crate) fn claiming(mut self, role: DeviceRole) -> Side {
+        self.claims = Some(role);
+        self
     }
 
     pub(crate) fn holding(mut self, entries: &[SignedEntry]) -> Side {
@@ -116,21 +128,26 @@ impl Scenario {
     }
 }
 
+/// A session of `role` (its Hello's), talking to a node (as its
+/// certificate says) unless `peer_role` is changed.
 pub(crate) fn config(role: DeviceRole, batch: usize, in_flight: usize) -> SessionConfig {
     let mut c = SessionConfig::new(role, Arc::new(ca().anchor()));
     c.max_batch_entries = batch;
     c.max_in_flight = in_flight;
     c.idle_timeout_ms = 10_000;
+    c.peer_role = Some(DeviceRole::Node);
     c
 }
 
 pub(crate) type Outcome = Pair<MemoryStore, MemoryStore>;
 
 pub(crate) fn run(s: Scenario) -> Outcome {
-    let mut config_a = config(s.a.role, s.batch, s.in_flight);
+    let mut config_a = config(s.a.claims.unwrap_or(s.a.role), s.batch, s.in_flight);
     config_a.peer = s.b.own;
-    let mut config_b = config(s.b.role, s.batch, s.in_flight);
+    config_a.peer_role = Some(s.b.role);
+    let mut config_b = config(s.b.claims.unwrap_or(s.b.role), s.batch, s.in_flight);
     config_b.peer = s.a.own;
+    config_b.peer_role = Some(s.a.role);
     let a = Peer::new(s.a.store, config_a);
     let b = Peer::new(s.b.store, config_b);
     let mut pair = Pair::new(a, b);

@@ -6,6 +6,7 @@ mod checkpoints;
 mod contract;
 mod faults;
 mod harness;
+mod peers;
 mod receipts;
 mod refusals;
 mod sensor_vectors;

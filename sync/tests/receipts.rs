@@ -126,11 +126,13 @@ fn what_the_hub_already_holds_counts_without_an_ack() {
                 role: DeviceRole::Node,
                 store: a,
                 own: Some(ann_id),
+                claims: None,
             },
             Side {
                 role: DeviceRole::Hub,
                 store: b,
                 own: Some(author_of(&cid())),
+                claims: None,
             },
         ),
         "

@@ -91,11 +91,13 @@ fn resume_after_a_drop_sends_nothing_acknowledged_twice() {
                 role: DeviceRole::Node,
                 store: a,
                 own: None,
+                claims: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
                 own: None,
+                claims: None,
             },
         )
         .batch(256),
@@ -233,11 +235,13 @@ fn a_store_failure_closes_and_the_next_session_delivers_everything() {
                 role: DeviceRole::Node,
                 store: a,
                 own: None,
+                claims: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
                 own: None,
+                claims: None,
             },
         ),
         "

@@ -25,6 +25,10 @@ const FORBIDDEN: &[&str] = &[
 /// why. Everything else is the sans-IO core.
 const IO_FILES: &[(&str, &str)] = &[
     (
+        "admission.rs",
+        "the gate of a sync port: QUIC Retry, handshake deadlines",
+    ),
+    (
         "clock.rs",
         "the one wall-clock reading the QUIC drivers share",
     ),
@@ -44,6 +48,10 @@ const IO_FILES: &[(&str, &str)] = &[
         "the media transport over loopback QUIC",
     ),
     ("blobs/mod.rs", "the content-addressed blob folder on disk"),
+    (
+        "testing/flood.rs",
+        "test support: handshakes that never finish, over UDP sockets",
+    ),
 ];
 
 fn src() -> PathBuf {

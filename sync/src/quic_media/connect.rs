@@ -1,6 +1,7 @@
 //! Media connections: a server configuration that also accepts them, how
-//! to tell one from a session's connection (ALPN [`MEDIA_ALPN`]), and
-//! opening one to a peer with the session's TLS client configuration.
+//! to tell one from a session's connection (ALPN [`MEDIA_ALPN`]), who may
+//! have one (not a sensor, by its certificate), and opening one to a peer
+//! with the session's TLS client configuration.
 //!
 //! Never does: move a blob (`serve.rs`, `fetch.rs`, `exchange.rs`).
 
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
 use quinn::{Connection, Endpoint, VarInt};
+
+use sentinel_schema::DeviceRole;
 
 use super::fetch::FetchError;
 use super::wire::MEDIA_ALPN;
@@ -21,6 +24,32 @@ pub fn with_media_alpn(server: &rustls::ServerConfig) -> Arc<rustls::ServerConfi
         config.alpn_protocols.push(MEDIA_ALPN.to_vec());
     }
     Arc::new(config)
+}
+
+/// Close code of a media connection refused to its peer
+/// ([`refuse_media`]).
+pub const CLOSE_NOT_ALLOWED: u32 = 1;
+
+/// Whether a peer whose verified certificate says `role` may exchange
+/// media: hubs and nodes, who attach it. Never a sensor: it writes
+/// readings only, and is the least protected device, so a stolen sensor
+/// key must not read the deployment's photos (`docs/security.md` 1.11).
+pub fn may_exchange_media(role: DeviceRole) -> bool {
+    role != DeviceRole::Sensor
+}
+
+/// Closes a media connection whose peer's certificate says `role` if that
+/// role may not exchange media ([`may_exchange_media`]); true if it did.
+/// Call it before serving or fetching anything.
+pub fn refuse_media(conn: &Connection, role: DeviceRole) -> bool {
+    if may_exchange_media(role) {
+        return false;
+    }
+    conn.close(
+        VarInt::from_u32(CLOSE_NOT_ALLOWED),
+        format!("no media for a {role}: the certificate's role may not exchange media").as_bytes(),
+    );
+    true
 }
 
 /// Whether the peer opened `conn` for media rather than for a session.

@@ -32,6 +32,11 @@
 //! content-addressed files with resumable, verified downloads, behind the
 //! [`BlobStore`] seam this transport reads and writes through.
 //!
+//! Sensors exchange no media ([`may_exchange_media`]): a server closes a
+//! media connection of a peer whose certificate says sensor
+//! ([`refuse_media`]) before serving or fetching anything, and a node
+//! opens none to such a peer.
+//!
 //! The files: `wire.rs`, the protocol's bytes and the receiver's checks,
 //! without IO; `connect.rs`, media connections; `serve.rs` and `fetch.rs`,
 //! the two halves; `exchange.rs`, both on one connection. Never does: pick
@@ -46,7 +51,10 @@ mod tests;
 mod wire;
 
 pub use crate::blobs::BlobStore;
-pub use connect::{connect_media, is_media_connection, with_media_alpn};
+pub use connect::{
+    connect_media, is_media_connection, may_exchange_media, refuse_media, with_media_alpn,
+    CLOSE_NOT_ALLOWED,
+};
 pub use exchange::{exchange_blobs, exchange_blobs_with, CLOSE_DONE, PEER_IDLE};
 pub use fetch::{fetch_blobs, FetchError, FetchReport, Fetched, PeerEnd, MAX_CONCURRENT_FETCHES};
 pub use serve::serve_blobs;

@@ -15,6 +15,8 @@
 // tests report it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "quic")]
+pub mod flood;
 mod pair;
 pub mod sim;
 

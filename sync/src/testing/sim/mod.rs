@@ -278,8 +278,11 @@ impl World {
         Ok(())
     }
 
-    fn config(&self, p: usize) -> SessionConfig {
+    /// The session of `p` with `peer`, who is known by its certificate's
+    /// role (as the QUIC driver tells a session).
+    fn config(&self, p: usize, peer: usize) -> SessionConfig {
         let mut c = SessionConfig::new(self.people[p].role, self.trust.clone());
+        c.peer_role = Some(self.people[peer].role);
         c.max_batch_entries = self.batch;
         c.max_in_flight = self.in_flight;
         c.idle_timeout_ms = 3_000;
@@ -291,8 +294,8 @@ impl World {
         let mut link = Link {
             ends: [key.0, key.1],
             sessions: [
-                Session::new(self.config(key.0)),
-                Session::new(self.config(key.1)),
+                Session::new(self.config(key.0, key.1)),
+                Session::new(self.config(key.1, key.0)),
             ],
             queues: [VecDeque::new(), VecDeque::new()],
             dead: false,
