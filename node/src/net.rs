@@ -15,6 +15,15 @@
 //! verifiers read and that sessions consult for every entry they check.
 //! So offline, a device a hub revoked is refused at its next handshake,
 //! and its entries after the last valid seq at the next batch.
+//!
+//! **Who gets in** (`docs/security.md` 1.11). `serve` puts
+//! `sentinel_sync::admission`'s gate in front of every connection: a QUIC
+//! Retry before an address costs anything, a cap per address, a handshake
+//! deadline, and a slot only for a verified certificate (a few per key).
+//! A peer is what its certificate says: the driver tells each session
+//! the certificate's role (a sensor is sent nothing, whatever its Hello
+//! claims), and a sensor's certificate gets no media connection, in
+//! either direction.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,8 +31,10 @@ use std::sync::{Arc, Mutex};
 
 use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
 use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
+use sentinel_sync::admission::{Gate, Limits, Screened};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic::{self, Outcome, Side, Until};
+use sentinel_sync::quic_media;
 use sentinel_sync::{ApplyReport, Rejection, Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::sync::watch;
 
@@ -377,7 +388,13 @@ pub async fn sync_once(
     if let Ok(mut n) = node.lock() {
         n.catch_up_views()?;
     }
-    let media = crate::net_media::exchange_media(&node, &net.client, &endpoint, peer).await;
+    // A peer whose certificate is a sensor's gets no media connection: it
+    // would be served blobs as well as asked for them.
+    let media = if quic_media::may_exchange_media(who.role) {
+        crate::net_media::exchange_media(&node, &net.client, &endpoint, peer).await
+    } else {
+        MediaSummary::default()
+    };
     endpoint.wait_idle().await;
     Ok(Summary {
         media,
@@ -403,16 +420,35 @@ fn log_position(node: &Arc<Mutex<Node>>) -> i64 {
         .unwrap_or(0)
 }
 
-/// Accepts peers on `listen` until the process ends. Each session stays
-/// live after catching up and pushes whatever reaches the log later —
-/// written by the officer with another command, or received from another
-/// peer (so a serving node relays between peers that never meet).
+/// [`serve_with`] a field node's default limits ([`Limits::NODE`]).
 pub async fn serve(
     node: Arc<Mutex<Node>>,
     net: Arc<Net>,
     endpoint: quinn::Endpoint,
     report: impl Fn(Summary) + Send + Sync + 'static,
 ) -> Result<(), NodeError> {
+    serve_with(node, net, endpoint, Limits::NODE, report).await
+}
+
+/// Accepts peers on `listen` until the process ends. Each session stays
+/// live after catching up and pushes whatever reaches the log later —
+/// written by the officer with another command, or received from another
+/// peer (so a serving node relays between peers that never meet).
+///
+/// Every connection passes the [`Gate`] first (`docs/security.md` 1.11):
+/// a QUIC Retry before anything is spent on an address, at most
+/// `limits.max_per_address` connections per address, a handshake
+/// deadline, and a slot (of `limits.max_sessions`, at most
+/// `limits.max_per_peer` per certificate key) only once the certificate
+/// is verified. A sensor's certificate gets no media connection.
+pub async fn serve_with(
+    node: Arc<Mutex<Node>>,
+    net: Arc<Net>,
+    endpoint: quinn::Endpoint,
+    limits: Limits,
+    report: impl Fn(Summary) + Send + Sync + 'static,
+) -> Result<(), NodeError> {
+    let gate = Gate::new(limits);
     let (signal, local) = watch::channel(log_position(&node) as u64);
     let poller = node.clone();
     tokio::spawn(async move {
@@ -436,22 +472,37 @@ pub async fn serve(
     });
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
+        let peer = incoming.remote_address();
+        let pending = match gate.screen(incoming) {
+            Screened::Retried => continue,
+            Screened::Refused(why) => {
+                tracing_refusal(peer, &why.to_string());
+                continue;
+            }
+            Screened::Handshake(pending) => pending,
+        };
         let node = node.clone();
         let net = net.clone();
         let local = local.clone();
         let report = report.clone();
         tokio::spawn(async move {
-            let peer = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Refused handshakes (unknown CA, revoked, expired) end here.
-                    tracing_refusal(peer, &e.to_string());
+            // Refused handshakes (unknown CA, revoked, expired, too slow)
+            // and peers over a limit end here.
+            let admitted = match pending.handshake(&net.enrollment.ca).await {
+                Ok(admitted) => admitted,
+                Err(why) => {
+                    tracing_refusal(peer, &why.to_string());
                     return;
                 }
             };
-            if sentinel_sync::quic_media::is_media_connection(&conn) {
-                let media = crate::net_media::serve_media(&node, &conn).await;
+            let conn = &admitted.conn;
+            let who = &admitted.identity;
+            if quic_media::is_media_connection(conn) {
+                if quic_media::refuse_media(conn, who.role) {
+                    tracing_refusal(peer, &format!("media: refused to a {}", who.role));
+                    return;
+                }
+                let media = crate::net_media::serve_media(&node, conn).await;
                 if let Some(error) = &media.error {
                     tracing_refusal(peer, &format!("media: {error}"));
                 }
@@ -463,14 +514,13 @@ pub async fn serve(
                 }
                 return;
             }
-            let who = quic::identity_of(&conn, &net.enrollment.ca).ok();
-            let name = who.as_ref().map(|i| i.name.clone()).unwrap_or_default();
+            let name = who.name.clone();
             let ca = net.enrollment.ca.clone();
-            let mut tally = Tally::new(who.as_ref()).with_sensor(&node, who.as_ref());
+            let mut tally = Tally::new(Some(who)).with_sensor(&node, Some(who));
             let outcome = quic::drive(
-                &conn,
+                conn,
                 Side::Acceptor,
-                net.session(who.map(|i| i.author)),
+                net.session(Some(who.author)),
                 node.clone(),
                 Until::Closed,
                 Some(local),

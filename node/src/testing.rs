@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sentinel_certs::testing::{issue, key, now_ms};
 use sentinel_certs::{Ca, Enrollment};
 use sentinel_schema::{DeviceRole, EventId, NewEvent, Point};
+use sentinel_sync::admission::Limits;
 use tempfile::TempDir;
 use tokio::time::timeout;
 
@@ -131,14 +132,23 @@ pub struct Server {
 
 impl Server {
     pub fn start(peer: &Peer) -> Server {
+        Server::start_with(peer, Limits::NODE)
+    }
+
+    /// [`Server::start`] admitting connections within `limits`.
+    pub fn start_with(peer: &Peer, limits: Limits) -> Server {
         let net = peer.net();
         let endpoint = net::listen(&net, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let sessions = Arc::new(Mutex::new(Vec::new()));
         let seen = sessions.clone();
-        let serving = net::serve(peer.node.clone(), Arc::new(net), endpoint, move |s| {
-            seen.lock().unwrap().push(s)
-        });
+        let serving = net::serve_with(
+            peer.node.clone(),
+            Arc::new(net),
+            endpoint,
+            limits,
+            move |s| seen.lock().unwrap().push(s),
+        );
         let task = tokio::spawn(async move {
             serving.await.unwrap();
         });

@@ -265,3 +265,64 @@ fn a_peer_whose_copy_has_another_size_is_refused_before_any_chunk() {
     assert!(!n.media().contains(&big));
     assert_eq!(n.media().partial_len(&big), 0);
 }
+
+/// A sensor's certificate is good for pushing readings, not for media: on
+/// a media connection to `serve` it gets no blob, whatever it asks for.
+#[test]
+fn a_sensor_gets_no_blob_from_serve() {
+    use sentinel_certs::{FreshnessPolicy, RevocationHandle};
+    use sentinel_sync::blobs::MediaStore;
+    use sentinel_sync::{quic, quic_media};
+
+    let w = World::new();
+    let (a, small, big) = a_with_photos(&w);
+    let peer = w.serve(&a);
+    let sensor =
+        w.ca.enroll(
+            DeviceRole::Sensor,
+            "gauge-9",
+            SigningKey::from_bytes(&[9; 32]),
+            w.now - DAY,
+            w.now + DAY,
+            w.now,
+        )
+        .unwrap();
+    let client = sentinel_certs::client_config(
+        &sensor,
+        &RevocationHandle::empty(),
+        FreshnessPolicy::Lenient,
+    )
+    .unwrap();
+    let scratch = TempDir::new().unwrap();
+    let store = std::sync::Arc::new(MediaStore::open(scratch.path().join("media")).unwrap());
+    let wanted = vec![(small, PNG.len() as u64), (big, big_png().len() as u64)];
+    let report = w.rt.block_on(async {
+        let endpoint =
+            quic::client_endpoint("127.0.0.1:0".parse().unwrap(), client.clone()).unwrap();
+        match quic_media::connect_media(&endpoint, peer, &client).await {
+            Err(e) => {
+                eprintln!("refused at connect: {e}");
+                None
+            }
+            Ok(conn) => {
+                let report = quic_media::fetch_blobs(&conn, store.clone(), wanted, |_, _| {}).await;
+                assert!(
+                    report.fetched.is_empty(),
+                    "a sensor fetched blobs: {report:?}"
+                );
+                let closed = conn.closed().await;
+                eprintln!("closed: {closed}");
+                assert!(closed.to_string().contains("sensor"), "{closed}");
+                Some(report)
+            }
+        }
+    });
+    if let Some(report) = &report {
+        assert!(
+            report.fetched.is_empty(),
+            "a sensor fetched blobs: {report:?}"
+        );
+        assert_eq!(report.bytes_received(), 0, "{report:?}");
+    }
+    assert!(!store.contains(&small) && !store.contains(&big));
+}

@@ -103,6 +103,8 @@ enum Cmd {
         http: Option<String>,
         #[command(flatten)]
         ops: net::HttpOps,
+        #[command(flatten)]
+        limits: net::SyncLimits,
         /// Sensor rules (TOML, `docs/operations.md`): readings this node
         /// takes from sensors directly that cross a rule raise an event.
         /// Checked at start: a bad file stops `serve`.
@@ -223,12 +225,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             http,
             ops,
+            limits,
             rules,
         } => {
             if let Some(path) = &rules {
                 net::enable_rules(&mut node, path, json)?;
             }
-            net::serve(node, &dir, &listen, http.as_deref(), &ops, json)?
+            net::serve(node, &dir, &listen, http.as_deref(), &ops, &limits, json)?
         }
         Cmd::User { what } => match what {
             UserCmd::Add { name } => user::add(&node, &name, json)?,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sentinel_node::node::Node;
+use sentinel_sync::admission::Limits;
 
 /// How often unscraped metric histograms are folded into their buckets.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
@@ -97,6 +98,40 @@ impl HttpOps {
     }
 }
 
+/// What `serve` admits on its sync port (`docs/operations.md`): slots go
+/// only to peers whose certificate verified, and no one fills them all.
+#[derive(Debug, clap::Args)]
+pub(super) struct SyncLimits {
+    /// Sync and media connections of verified peers at once; more are
+    /// closed after their handshake (limit_exceeded).
+    #[arg(long, value_name = "N", env = "SENTINEL_MAX_SESSIONS",
+          default_value_t = Limits::NODE.max_sessions as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_sessions: u64,
+    /// Connections one IP address may hold at once, handshakes included
+    /// (0 turns the cap off; raise it when many peers share an address).
+    #[arg(long, value_name = "N", env = "SENTINEL_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = Limits::NODE.max_per_address as u64)]
+    max_connections_per_address: u64,
+    /// Sync and media connections one certificate may hold at once.
+    #[arg(long, value_name = "N", env = "SENTINEL_MAX_SESSIONS_PER_PEER",
+          default_value_t = Limits::NODE.max_per_peer as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_sessions_per_peer: u64,
+}
+
+impl SyncLimits {
+    fn limits(&self) -> Limits {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Limits {
+            max_sessions: n(self.max_sessions),
+            max_per_address: n(self.max_connections_per_address),
+            max_per_peer: n(self.max_sessions_per_peer),
+            ..Limits::NODE
+        }
+    }
+}
+
 /// Reads and checks the rules file, and turns the rules on.
 pub(super) fn enable_rules(node: &mut Node, path: &Path, json: bool) -> Result<()> {
     // At most one byte past the limit: the parser then says "too large".
@@ -132,8 +167,10 @@ pub(super) fn serve(
     listen: &str,
     http: Option<&str>,
     ops: &HttpOps,
+    limits: &SyncLimits,
     json: bool,
 ) -> Result<()> {
+    let limits = limits.limits();
     let options = ops.options()?;
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
     let addr: std::net::SocketAddr = listen
@@ -189,7 +226,7 @@ pub(super) fn serve(
             _ => None,
         };
         std::io::stdout().flush()?;
-        let serving = sentinel_node::net::serve(node, net, endpoint, move |s| {
+        let serving = sentinel_node::net::serve_with(node, net, endpoint, limits, move |s| {
             if json {
                 println!("{}", serde_json::json!(s));
             } else {

@@ -40,6 +40,7 @@ use tokio::time::timeout;
 /// Entries node A holds in the kill tests.
 const N_BIG: u64 = 20_000;
 
+mod admission;
 mod converge;
 mod kill;
 mod receipts;
