@@ -7,7 +7,8 @@
 //! - The real `sentinel-hub serve` binary runs as a child process on a
 //!   throwaway PostgreSQL/PostGIS database (the test harness's server),
 //!   `SENTINEL_MAX_SESSIONS=2000` (above the 1,000 default, so no
-//!   session is refused at the edge), default pool (16 connections).
+//!   session is refused at the edge) and no cap per address (every client
+//!   is on 127.0.0.1), default pool (16 connections).
 //! - 1,000 clients, each a distinct identity enrolled with the deployment
 //!   CA as a **sensor** (so the hub pushes nothing back: each session is
 //!   the small upload being measured, not a download of everything the

@@ -10,6 +10,8 @@
 //! | `ca`                    | `SENTINEL_CA`                      | none           |
 //! | `revocation_max_age_ms` | `SENTINEL_REVOCATION_MAX_AGE_MS`   | lenient        |
 //! | `max_sessions`          | `SENTINEL_MAX_SESSIONS`            | 1000           |
+//! | `max_connections_per_address` | `SENTINEL_MAX_CONNECTIONS_PER_ADDRESS` | 64   |
+//! | `max_sessions_per_peer` | `SENTINEL_MAX_SESSIONS_PER_PEER`   | 4              |
 //! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
 //! | `media_dir`             | `SENTINEL_MEDIA_DIR`               | see below      |
 //! | `checkpoint_interval_s` | `SENTINEL_CHECKPOINT_INTERVAL_S`   | 300            |
@@ -27,6 +29,13 @@
 //! from `SENTINEL_BUNDLE_PASSWORD`, never from the file. `SENTINEL_CA`
 //! (optional) names the deployment CA certificate (PEM) the operator
 //! expects: when set, a bundle from any other CA is refused at start.
+//!
+//! **Sync admission.** A slot (of `max_sessions`) goes to a connection only
+//! once its certificate has verified, at most `max_sessions_per_peer` to
+//! one certificate; one IP address holds at most
+//! `max_connections_per_address` connections, handshakes included (`0`:
+//! no cap; raise it when many nodes share one public address). See
+//! `sentinel_sync::admission`.
 //!
 //! **Revocation freshness.** With `SENTINEL_REVOCATION_MAX_AGE_MS` unset the
 //! hub applies whatever revocation list it holds, however old
@@ -83,6 +92,7 @@ use sentinel_certs::FreshnessPolicy;
 use sentinel_http::limit::Limits;
 use sentinel_http::ops::{parse_origin, OpsError};
 use sentinel_schema::rules::config::{parse_rules_toml, RulesConfig, MAX_RULES_FILE_BYTES};
+use sentinel_sync::admission::Limits as SyncLimits;
 use serde::Deserialize;
 
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
@@ -92,6 +102,8 @@ pub const BUNDLE_PASSWORD_ENV: &str = "SENTINEL_BUNDLE_PASSWORD";
 pub const CA_ENV: &str = "SENTINEL_CA";
 pub const REVOCATION_MAX_AGE_ENV: &str = "SENTINEL_REVOCATION_MAX_AGE_MS";
 pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
+pub const MAX_CONNECTIONS_PER_ADDRESS_ENV: &str = "SENTINEL_MAX_CONNECTIONS_PER_ADDRESS";
+pub const MAX_SESSIONS_PER_PEER_ENV: &str = "SENTINEL_MAX_SESSIONS_PER_PEER";
 pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
 pub const MEDIA_DIR_ENV: &str = "SENTINEL_MEDIA_DIR";
 pub const CHECKPOINT_INTERVAL_ENV: &str = "SENTINEL_CHECKPOINT_INTERVAL_S";
@@ -105,6 +117,8 @@ pub const RULES_FILE_ENV: &str = "SENTINEL_RULES_FILE";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = SyncLimits::HUB.max_per_address;
+pub const DEFAULT_MAX_SESSIONS_PER_PEER: usize = SyncLimits::HUB.max_per_peer;
 pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_CHECKPOINT_INTERVAL_S: u64 = 300;
 pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
@@ -166,6 +180,8 @@ struct FileConfig {
     ca: Option<PathBuf>,
     revocation_max_age_ms: Option<u64>,
     max_sessions: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    max_sessions_per_peer: Option<usize>,
     pool_size: Option<usize>,
     media_dir: Option<PathBuf>,
     checkpoint_interval_s: Option<u64>,
@@ -191,6 +207,9 @@ pub struct HubConfig {
     pub ca: Option<PathBuf>,
     pub freshness: FreshnessPolicy,
     pub max_sessions: usize,
+    /// What the sync port admits besides `max_sessions` (which is in it
+    /// too): connections per address, sessions per certificate.
+    pub sync_limits: SyncLimits,
     pub pool_size: usize,
     /// The folder of media blobs.
     pub media_dir: PathBuf,
@@ -228,6 +247,7 @@ impl std::fmt::Debug for HubConfig {
             .field("ca", &self.ca)
             .field("freshness", &self.freshness)
             .field("max_sessions", &self.max_sessions)
+            .field("sync_limits", &self.sync_limits)
             .field("pool_size", &self.pool_size)
             .field("media_dir", &self.media_dir)
             .field("checkpoint_every", &self.checkpoint_every)
@@ -315,6 +335,31 @@ impl HubConfig {
         if max_sessions == 0 {
             return Err(invalid(MAX_SESSIONS_ENV, "0", "must be at least 1"));
         }
+        let max_per_address = match env(MAX_CONNECTIONS_PER_ADDRESS_ENV) {
+            Some(v) => parse_num::<usize>(MAX_CONNECTIONS_PER_ADDRESS_ENV, &v)?,
+            None => f
+                .max_connections_per_address
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+        };
+        let max_per_peer = match env(MAX_SESSIONS_PER_PEER_ENV) {
+            Some(v) => parse_num::<usize>(MAX_SESSIONS_PER_PEER_ENV, &v)?,
+            None => f
+                .max_sessions_per_peer
+                .unwrap_or(DEFAULT_MAX_SESSIONS_PER_PEER),
+        };
+        if max_per_peer == 0 {
+            return Err(invalid(
+                MAX_SESSIONS_PER_PEER_ENV,
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let sync_limits = SyncLimits {
+            max_sessions,
+            max_per_address,
+            max_per_peer,
+            ..SyncLimits::HUB
+        };
         let pool_size = match env(POOL_SIZE_ENV) {
             Some(v) => parse_num::<usize>(POOL_SIZE_ENV, &v)?,
             None => f.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
@@ -413,6 +458,7 @@ impl HubConfig {
             ca,
             freshness,
             max_sessions,
+            sync_limits,
             pool_size,
             media_dir,
             checkpoint_every,

@@ -292,7 +292,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         let net = HubNet::for_store(enrollment, &store, config.freshness)
             .await
             .map_err(failure)?
-            .with_media(media);
+            .with_media(media)
+            .with_limits(config.sync_limits);
         let net = match config.checkpoint_every {
             Some(every) => net.with_checkpoints(own.clone(), every),
             None => net.with_own_chain(own.clone()),

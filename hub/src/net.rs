@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use sentinel_certs::{Enrollment, FreshnessPolicy, RevocationHandle};
 use sentinel_schema::EventId;
+use sentinel_sync::admission::Limits;
 use sentinel_sync::blobs::MediaStore;
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::quic;
@@ -81,6 +82,11 @@ pub struct HubNet {
     /// The rules run on readings that a sensor sends in a sync session of
     /// its own (as on readings pushed over HTTP; never on relayed ones).
     pub sensor_rules: Option<Arc<SensorRules>>,
+    /// What the sync port admits: connections per address, sessions per
+    /// certificate key, the handshake deadline ([`HubNet::with_limits`];
+    /// default [`Limits::HUB`]). `max_sessions` is the server's argument
+    /// (`crate::server::serve`), not this one.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for HubNet {
@@ -89,6 +95,7 @@ impl std::fmt::Debug for HubNet {
             .field("enrollment", &self.enrollment)
             .field("media", &self.media.as_ref().map(|m| m.dir().to_path_buf()))
             .field("checkpoint_every", &self.checkpoint_every)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +126,7 @@ impl HubNet {
             relay: Arc::new(watch::channel(0u64).0),
             changes: broadcast::channel(CHANGES_BUFFER).0,
             sensor_rules: None,
+            limits: Limits::HUB,
         })
     }
 
@@ -136,6 +144,13 @@ impl HubNet {
         };
         crate::revocations::load(store, &enrollment.ca, &revocations).await?;
         HubNet::new(enrollment, revocations, freshness)
+    }
+
+    /// Admits connections within `limits` (but `max_sessions`, which is
+    /// the server's argument).
+    pub fn with_limits(mut self, limits: Limits) -> HubNet {
+        self.limits = limits;
+        self
     }
 
     /// Runs `rules` on the readings sensors send in sync sessions of their

@@ -18,13 +18,24 @@
 //!   lacks. So entries from one node reach every other connected node
 //!   without reconnecting, and two nodes that never meet converge through
 //!   the hub.
-//! - **Bounded.** At most `max_sessions` connections at once; beyond that
-//!   new connections are refused before the handshake.
+//! - **Admission** (`docs/security.md` 1.11). Every connection passes
+//!   `sentinel_sync::admission`'s gate: a QUIC Retry before an address
+//!   costs anything, at most [`Limits::max_per_address`] connections per
+//!   address (handshakes included), a handshake deadline, and one of
+//!   `max_sessions` slots only once the certificate has verified, at most
+//!   [`Limits::max_per_peer`] per certificate key ([`HubNet::limits`]).
+//!   So handshakes that never finish hold no slot, and a stolen key
+//!   cannot take them all; a connection over a limit is closed after its
+//!   handshake with `limit_exceeded` and the reason.
+//! - **Roles.** A peer is what its certificate says: the driver gives each
+//!   session the certificate's role (a sensor is sent nothing, and a Hello
+//!   that claims another role ends the session), and a sensor's
+//!   certificate gets no media connection.
 //! - **Media.** With a blob folder ([`HubNet::with_media`]) the endpoint
-//!   also offers ALPN `sentinel-media/1`; such a connection is handed to
-//!   [`crate::media`]. It takes a session slot while it runs, is logged as
-//!   one JSON line (`{"media": …}`), and is not a session: it is not
-//!   recorded in `peers` nor passed to `report`.
+//!   also offers ALPN `sentinel-media/1`; such a connection (not from a
+//!   sensor) is handed to [`crate::media`]. It takes a session slot while
+//!   it runs, is logged as one JSON line (`{"media": …}`), and is not a
+//!   session: it is not recorded in `peers` nor passed to `report`.
 //! - **Revocations.** A new handshake of a revoked key is refused; every
 //!   session's next batch refuses the author's entries after its last
 //!   valid seq; and a live connection of a key revoked while it is open is
@@ -36,7 +47,7 @@
 //! - **Metrics.** Through the `metrics` facade (rendered at the HTTP API's
 //!   `/metrics` once `sentinel_http::ops::metrics` installed the recorder):
 //!   [`SESSIONS_STARTED`], [`SESSIONS_OPEN`], [`SESSIONS_ENDED`] by
-//!   `outcome`, [`SESSIONS_REFUSED`], and [`ENTRIES_APPLIED`] and
+//!   `outcome`, [`SESSIONS_REFUSED`] by `reason`, and [`ENTRIES_APPLIED`] and
 //!   [`ENTRIES_QUARANTINED`], counted as each batch is applied (a live
 //!   session may last for hours).
 //!
@@ -49,6 +60,7 @@ use std::time::Instant;
 use quinn::Endpoint;
 use sentinel_certs::Identity;
 use sentinel_schema::DeviceRole;
+use sentinel_sync::admission::{Admitted, Gate, Limits, Pending, Refusal, Screened};
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::quic_media;
 use sentinel_sync::{Session, SessionConfig, SessionEvent, SyncStore};
@@ -65,16 +77,22 @@ use crate::store::{PgStore, PgSyncStore};
 
 pub use crate::net::{HubNet, ServerError};
 
-/// Connections accepted on the sync port (sessions, and media connections,
-/// which are only told apart after the handshake).
+/// Connections whose handshake began on the sync port (sessions, and media
+/// connections, which are only told apart after the handshake), once
+/// their address was validated (a QUIC Retry answered).
 pub const SESSIONS_STARTED: &str = "sentinel_hub_sync_sessions_started_total";
 /// Connections accepted and not yet ended.
 pub const SESSIONS_OPEN: &str = "sentinel_hub_sync_sessions_open";
 /// Ended connections by `outcome`: `handshake_refused` (unknown CA,
-/// revoked, expired…), `closed` (the session ran and was closed, by either
-/// side), `error` (it broke off), `media` (a media exchange ended).
+/// revoked, expired, too slow…), `refused` (verified, but over
+/// `max_sessions` or its key's `max_per_peer`), `closed` (the session ran
+/// and was closed, by either side), `error` (it broke off), `media` (a
+/// media connection ended).
 pub const SESSIONS_ENDED: &str = "sentinel_hub_sync_sessions_ended_total";
-/// Connections refused because `max_sessions` were running.
+/// Connections refused at a limit, by `reason`: `full` (`max_sessions`
+/// were running), `peer_busy` (the certificate key holds
+/// `max_per_peer`), `address_busy` (the address holds `max_per_address`),
+/// `not_validated`.
 pub const SESSIONS_REFUSED: &str = "sentinel_hub_sync_sessions_refused_total";
 /// Entries from peers applied to the hub's log (ingested).
 pub const ENTRIES_APPLIED: &str = "sentinel_hub_sync_entries_applied_total";
@@ -88,7 +106,7 @@ fn describe_metrics() {
     metrics::describe_counter!(SESSIONS_ENDED, "Sync connections ended, by outcome");
     metrics::describe_counter!(
         SESSIONS_REFUSED,
-        "Sync connections refused: max_sessions were running"
+        "Sync connections refused at a limit, by reason"
     );
     metrics::describe_counter!(ENTRIES_APPLIED, "Entries from peers applied to the log");
     metrics::describe_counter!(ENTRIES_QUARANTINED, "Entries from peers quarantined");
@@ -160,9 +178,11 @@ pub struct SessionReport {
 }
 
 /// Accepts sync connections on `endpoint` until it is closed, at most
-/// `max_sessions` at once. Each finished session with a verified peer is
-/// recorded in `peers` ([`PgStore::record_peer`]), then logged to stderr
-/// (one JSON line) and passed to `report`.
+/// `max_sessions` at once (and within the rest of [`HubNet::limits`]).
+/// Each finished session with a verified peer is recorded in `peers`
+/// ([`PgStore::record_peer`]), then logged to stderr (one JSON line) and
+/// passed to `report`, as is each refused handshake; a connection refused
+/// at a limit is logged and counted ([`SESSIONS_REFUSED`]).
 pub async fn serve(
     store: PgStore,
     net: Arc<HubNet>,
@@ -189,7 +209,10 @@ pub async fn serve(
             tokio::spawn(Checkpointer::new(own.clone()).run(every));
         }
     }
-    let slots = Arc::new(Semaphore::new(max_sessions.max(1)));
+    let gate = Gate::new(Limits {
+        max_sessions,
+        ..net.limits
+    });
     // Sessions touch the store (which blocks its thread on PostgreSQL) a
     // pool's worth at a time; the rest wait as tasks, so a thousand
     // sessions do not park a thousand threads and starve the handshakes.
@@ -197,11 +220,13 @@ pub async fn serve(
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
         let peer = incoming.remote_address();
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            eprintln!("peer {peer}: refused, {max_sessions} sessions already running");
-            metrics::counter!(SESSIONS_REFUSED).increment(1);
-            incoming.refuse();
-            continue;
+        let pending = match gate.screen(incoming) {
+            Screened::Retried => continue,
+            Screened::Refused(why) => {
+                refused(peer, &why);
+                continue;
+            }
+            Screened::Handshake(pending) => pending,
         };
         let sync_store = PgSyncStore::new(store.clone(), runtime.clone());
         let store_work = store_work.clone();
@@ -211,8 +236,13 @@ pub async fn serve(
         let peers = store.clone();
         let mut open = OpenSession::start();
         tokio::spawn(async move {
-            let (r, identity) = match session(sync_store, &net, incoming, &relay, store_work).await
-            {
+            let (r, identity) = match session(sync_store, &net, pending, &relay, store_work).await {
+                Handled::Refused(why) => {
+                    open.outcome = "refused";
+                    drop(open);
+                    refused(peer, &why);
+                    return;
+                }
                 Handled::Session(r, identity) => {
                     open.outcome = session_outcome(&r);
                     (r, identity)
@@ -225,7 +255,6 @@ pub async fn serve(
                             .unwrap_or_else(|_| format!("{m:?}"))
                     );
                     drop(open);
-                    drop(permit);
                     return;
                 }
             };
@@ -246,10 +275,15 @@ pub async fn serve(
             );
             drop(open);
             report(r);
-            drop(permit);
         });
     }
     Ok(())
+}
+
+/// Logs and counts a connection refused at a limit.
+fn refused(peer: SocketAddr, why: &Refusal) {
+    eprintln!("peer {peer}: refused, {why}");
+    metrics::counter!(SESSIONS_REFUSED, "reason" => why.kind()).increment(1);
 }
 
 /// How a session ended, for [`SESSIONS_ENDED`].
@@ -265,48 +299,63 @@ fn session_outcome(r: &SessionReport) -> &'static str {
 
 /// What one accepted connection was.
 enum Handled {
+    /// Refused at a limit after its handshake (no slot free, or the
+    /// peer's key holds its share); closed already.
+    Refused(Refusal),
     /// A session, and the peer's identity if verified.
     Session(SessionReport, Option<Identity>),
     /// A media connection.
     Media(MediaReport),
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end: its handshake, then a session or a
+/// media exchange.
 async fn session(
     store: PgSyncStore,
     net: &HubNet,
-    incoming: quinn::Incoming,
+    pending: Box<Pending>,
     relay: &watch::Sender<u64>,
     store_work: Arc<Semaphore>,
 ) -> Handled {
     let started = Instant::now();
-    let peer = incoming.remote_address();
+    let peer = pending.remote_address();
     let mut r = SessionReport {
         peer: peer.to_string(),
         ..SessionReport::default()
     };
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            // Refused handshakes (unknown CA, revoked, expired) end here.
-            r.closed = format!("handshake refused: {e}");
+    // Held until the connection ends: its slot and its address's count.
+    let admitted: Admitted = match pending.handshake(&net.enrollment.ca).await {
+        Ok(admitted) => admitted,
+        Err(why @ (Refusal::Full { .. } | Refusal::PeerBusy { .. })) => {
+            return Handled::Refused(why)
+        }
+        Err(why) => {
+            // Refused handshakes (unknown CA, revoked, expired, too slow)
+            // end here.
+            r.closed = match why {
+                Refusal::Handshake(_) | Refusal::HandshakeTimeout(_) => why.to_string(),
+                other => format!("handshake refused: {other}"),
+            };
             r.duration_ms = started.elapsed().as_millis() as u64;
             return Handled::Session(r, None);
         }
     };
-    let identity = quic::identity_of(&conn, &net.enrollment.ca).ok();
-    r.peer_name = identity
-        .as_ref()
-        .map(|i| i.name.clone())
-        .unwrap_or_default();
-    if quic_media::is_media_connection(&conn) {
-        let m = MediaReport {
+    let conn = &admitted.conn;
+    let identity = Some(admitted.identity.clone());
+    r.peer_name = admitted.identity.name.clone();
+    if quic_media::is_media_connection(conn) {
+        let mut m = MediaReport {
             peer: r.peer,
             peer_name: r.peer_name,
             ..MediaReport::default()
         };
+        if quic_media::refuse_media(conn, admitted.identity.role) {
+            m.error = Some(format!("refused to a {}", admitted.identity.role));
+            m.duration_ms = started.elapsed().as_millis() as u64;
+            return Handled::Media(m);
+        }
         let blobs = net.media.clone();
-        return Handled::Media(media::exchange(store.store(), blobs, &conn, m, started).await);
+        return Handled::Media(media::exchange(store.store(), blobs, conn, m, started).await);
     }
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
@@ -318,7 +367,7 @@ async fn session(
         _ => None,
     };
     let drive = quic::drive_limited(
-        &conn,
+        conn,
         Side::Acceptor,
         new_session(net),
         Arc::new(Mutex::new(store)),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
+mod admission;
 mod api;
 mod checkpoints;
 mod contract;

@@ -212,3 +212,51 @@ async fn the_hub_refuses_bytes_that_do_not_match_their_hash() {
     assert_eq!(hub.blobs.read(&big).unwrap(), jpeg);
     assert!(hub.wanted().await.is_empty());
 }
+
+/// A sensor's certificate is good for pushing readings, not for media: on
+/// a media connection to the hub it gets no blob, whatever it asks for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sensor_gets_no_blob_from_the_hub() {
+    use sentinel_certs::{FreshnessPolicy, RevocationHandle};
+    use sentinel_schema::DeviceRole;
+    use sentinel_sync::{quic, quic_media};
+
+    let ca = deployment("Sentinel media test CA", 66);
+    let hub = MediaHub::start(&ca).await;
+    let a = Peer::new(&ca, "node-a", 67);
+    report_with_photos(&a, 1, &[(PNG, "small.png")]);
+    let small = hash_of(PNG);
+    sync(&a, &hub.hub).await;
+    eventually("the hub to store the photo", || hub.blobs.contains(&small)).await;
+
+    let sensor = crate::e2e::issue(&ca, DeviceRole::Sensor, "gauge-9", 68);
+    let client = sentinel_certs::client_config(
+        &sensor,
+        &RevocationHandle::empty(),
+        FreshnessPolicy::Lenient,
+    )
+    .unwrap();
+    let scratch = TempDir::new().unwrap();
+    let store = std::sync::Arc::new(MediaStore::open(scratch.path().join("media")).unwrap());
+    let endpoint = quic::client_endpoint("127.0.0.1:0".parse().unwrap(), client.clone()).unwrap();
+    match quic_media::connect_media(&endpoint, hub.hub.addr(), &client).await {
+        Err(e) => eprintln!("refused at connect: {e}"),
+        Ok(conn) => {
+            let report = quic_media::fetch_blobs(
+                &conn,
+                store.clone(),
+                vec![(small, PNG.len() as u64)],
+                |_, _| {},
+            )
+            .await;
+            assert!(
+                report.fetched.is_empty(),
+                "a sensor fetched a blob: {report:?}"
+            );
+            assert_eq!(report.bytes_received(), 0, "{report:?}");
+            let closed = conn.closed().await;
+            assert!(closed.to_string().contains("sensor"), "{closed}");
+        }
+    }
+    assert!(!store.contains(&small));
+}

@@ -123,6 +123,8 @@ impl HubProcess {
             .env("SENTINEL_BUNDLE", &bundle)
             .env("SENTINEL_BUNDLE_PASSWORD", password)
             .env("SENTINEL_MAX_SESSIONS", max_sessions.to_string())
+            // Every client is on 127.0.0.1: no cap per address.
+            .env("SENTINEL_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .env_remove("SENTINEL_CA")
             .env_remove("SENTINEL_REVOCATION_MAX_AGE_MS")
             .env_remove("SENTINEL_POOL_SIZE")

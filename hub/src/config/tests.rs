@@ -26,6 +26,13 @@ fn defaults_apply_when_only_required_settings_are_given() {
     assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
     assert_eq!(c.freshness, FreshnessPolicy::Lenient);
     assert_eq!(c.max_sessions, DEFAULT_MAX_SESSIONS);
+    assert_eq!(
+        c.sync_limits,
+        SyncLimits {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            ..SyncLimits::HUB
+        }
+    );
     assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
     assert_eq!(c.ca, None);
     assert_eq!(c.media_dir, PathBuf::from(DEFAULT_MEDIA_DIR));
@@ -83,7 +90,8 @@ fn the_environment_overrides_the_file() {
     std::fs::write(
         &path,
         "database_url = \"host=db dbname=x\"\nlisten = \"127.0.0.1:1\"\n\
-         bundle = \"/b\"\nrevocation_max_age_ms = 5\nmax_sessions = 7\n",
+         bundle = \"/b\"\nrevocation_max_age_ms = 5\nmax_sessions = 7\n\
+         max_connections_per_address = 3\nmax_sessions_per_peer = 2\n",
     )
     .unwrap();
     let c = HubConfig::load_with(
@@ -92,6 +100,7 @@ fn the_environment_overrides_the_file() {
             (BUNDLE_PASSWORD_ENV, "pw"),
             (LISTEN_ENV, "127.0.0.1:2"),
             (REVOCATION_MAX_AGE_ENV, "60000"),
+            (MAX_SESSIONS_PER_PEER_ENV, "5"),
         ]),
     )
     .unwrap();
@@ -100,6 +109,14 @@ fn the_environment_overrides_the_file() {
     assert_eq!(c.database.get_dbname(), Some("x"));
     assert_eq!(c.freshness, FreshnessPolicy::MaxAge(60_000));
     assert_eq!(c.max_sessions, 7);
+    assert_eq!(
+        (
+            c.sync_limits.max_sessions,
+            c.sync_limits.max_per_address,
+            c.sync_limits.max_per_peer
+        ),
+        (7, 3, 5)
+    );
 }
 
 #[test]
@@ -121,6 +138,18 @@ fn missing_and_invalid_settings_are_named() {
         .unwrap()
         .to_string();
     assert!(e.contains(LISTEN_ENV) && e.contains("nowhere"), "{e}");
+    for (setting, value) in [
+        (MAX_SESSIONS_PER_PEER_ENV, "0"),
+        (MAX_CONNECTIONS_PER_ADDRESS_ENV, "many"),
+    ] {
+        let mut bad = BASE.to_vec();
+        bad.push((setting, value));
+        let e = HubConfig::load_with(None, env(&bad))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(setting), "{e}");
+    }
     let mut bad = BASE.to_vec();
     bad.push((REVOCATION_MAX_AGE_ENV, "soon"));
     let e = HubConfig::load_with(None, env(&bad))
