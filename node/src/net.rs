@@ -33,6 +33,7 @@ use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
 use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::admission::{Gate, Limits, Screened};
 use sentinel_sync::ca_trust::CaTrust;
+use sentinel_sync::message::CloseCode;
 use sentinel_sync::quic::{self, Outcome, Side, Until};
 use sentinel_sync::quic_media;
 use sentinel_sync::{ApplyReport, Rejection, Session, SessionConfig, SessionEvent, SyncStore};
@@ -354,7 +355,9 @@ fn on_event(
 }
 
 /// One-shot sync with a peer: connect, exchange until both are caught up,
-/// close. `progress` sees every session event.
+/// close. `progress` sees every session event. A peer that ends the
+/// session before both are caught up, with a code other than `normal`
+/// (a limit, a role it refuses, a fault), is an error naming its reason.
 pub async fn sync_once(
     node: Arc<Mutex<Node>>,
     net: &Net,
@@ -387,6 +390,14 @@ pub async fn sync_once(
     endpoint.wait_idle().await;
     if let Ok(mut n) = node.lock() {
         n.catch_up_views()?;
+    }
+    // The peer ended the session before both sides caught up, and said
+    // why (a limit it is at, a role it refuses, a fault): not a sync.
+    if outcome.remote && !outcome.caught_up && outcome.code != CloseCode::Normal {
+        return Err(NodeError::Net(format!(
+            "{peer} ({}) ended the session before it caught up: {:?}: {}",
+            who.name, outcome.code, outcome.reason
+        )));
     }
     // A peer whose certificate is a sensor's gets no media connection: it
     // would be served blobs as well as asked for them.
