@@ -76,6 +76,15 @@ impl Api {
         }
     }
 
+    /// The API with its feed changed by `f` (tests:
+    /// [`Feed::rechecking_every`]; a subscriber cap).
+    pub fn map_feed(self, f: impl FnOnce(Feed) -> Feed) -> Api {
+        Api {
+            feed: f(self.feed),
+            ..self
+        }
+    }
+
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend
     }

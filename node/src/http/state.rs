@@ -101,6 +101,17 @@ impl ApiState {
         ApiState::build(self.node, self.ca, self.ingest, clock)
     }
 
+    /// The state with its shared routes' [`Api`] changed by `f` (tests:
+    /// `|api| api.map_feed(|f| f.rechecking_every(..))`). Apply it after
+    /// [`ApiState::with_clock`] and [`ApiState::with_ingest`], which make
+    /// a new one.
+    pub fn map_api(self, f: impl FnOnce(Api) -> Api) -> ApiState {
+        ApiState {
+            api: f(self.api),
+            ..self
+        }
+    }
+
     /// The live feed of this API (`GET /api/v1/feed`).
     pub fn feed(&self) -> &Feed {
         self.api.feed()
