@@ -223,4 +223,5 @@ mod events;
 mod input;
 mod openapi;
 mod ops;
+mod public;
 mod timeline;
