@@ -27,7 +27,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -277,6 +276,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime()?.block_on(async move {
+        let stop = shutdown();
         let store = open_store(&config).await?;
         let media = MediaStore::open(&config.media_dir).map_err(|e| {
             config_error(format!(
@@ -349,29 +349,27 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         let options = ApiOptions {
             rate_limit: config.rate_limit,
             cors_origins: config.cors_origins.clone(),
+            serve: config.http.serve,
+            login_limit: config.http.login_limit,
+            trusted_proxies: config.http.trusted_proxies.clone(),
+            feed_max_subscribers: Some(config.http.feed_max_subscribers),
         };
         let app = sentinel_hub::api::router_with(state, &options);
-        // Both paths stop accepting when told to and let open requests
-        // finish; both give each request the client's address (connect
-        // info), which the rate limit and the request log need.
+        // One accept loop, plain or TLS (`sentinel_http::serve`): it stops
+        // accepting when told to and lets open requests finish; it gives
+        // each request the client's address (connect info), which the rate
+        // limit and the request log need.
         let (stop_http, mut stop_rx) = tokio::sync::watch::channel(());
         let stopped = async move {
             let _ = stop_rx.changed().await;
         };
-        let mut http_serving = match tls {
-            Some(tls) => tokio::spawn(async move {
-                sentinel_hub::https::serve(http_listener, tls, app, stopped).await;
-                Ok(())
-            }),
-            None => tokio::spawn(
-                axum::serve(
-                    http_listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(stopped)
-                .into_future(),
-            ),
-        };
+        let mut http_serving = tokio::spawn(sentinel_http::serve::serve(
+            http_listener,
+            tls,
+            app,
+            config.http.serve,
+            stopped,
+        ));
         let serving = server::serve(
             store,
             Arc::new(net),
@@ -381,10 +379,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         );
         tokio::select! {
             r = serving => r.map_err(failure)?,
-            r = &mut http_serving => r
-                .map_err(|e| failure(format!("admin API: {e}")))?
-                .map_err(|e| failure(format!("admin API: {e}")))?,
-            _ = shutdown() => {
+            r = &mut http_serving => r.map_err(|e| failure(format!("admin API: {e}")))?,
+            _ = stop => {
                 let _ = stop_http.send(());
                 endpoint.close(quinn::VarInt::from_u32(0), b"hub shutting down");
                 // Open sessions and requests get a few seconds; a live
@@ -400,20 +396,27 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal that comes as soon as
+/// the hub has said where it listens is not lost (call it before that).
+fn shutdown() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut int), Ok(mut term)) = signals {
             tokio::select! {
-                _ = ctrl_c => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = ctrl_c.await;
 }

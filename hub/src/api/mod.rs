@@ -67,8 +67,9 @@ use std::sync::Arc;
 use axum::http::Method;
 use axum::{Extension, Router};
 use sentinel_http::api::Document;
-use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
+use sentinel_http::limit::{self, Limits, LoginLimits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::ops;
+use sentinel_http::proxy::{self, TrustedProxies};
 
 pub use backend::HubBackend;
 pub use openapi::document;
@@ -91,6 +92,17 @@ pub struct ApiOptions {
     pub rate_limit: Limits,
     /// Browser origins allowed by CORS; empty: no CORS headers at all.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The accept loop's connection cap and timeouts
+    /// (`sentinel_http::serve`).
+    pub serve: sentinel_http::serve::ServeOptions,
+    /// The stricter limit of `POST /api/v1/login`, per client; off when
+    /// either is 0.
+    pub login_limit: LoginLimits,
+    /// Reverse proxies whose forwarded client addresses are believed
+    /// (`sentinel_http::proxy`); none: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Live-feed streams open at once; `None` leaves the feed's own bound.
+    pub feed_max_subscribers: Option<usize>,
 }
 
 /// The methods the API answers, for CORS preflights.
@@ -118,18 +130,27 @@ pub fn bare_router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The API's router with `options`: `/api/v1` behind the rate limit; every
-/// route with CORS (if configured), request metrics and one log line per
-/// request (`sentinel_http::ops`).
+/// The API's router with `options`: `/api/v1` behind the rate limit,
+/// `POST /api/v1/login` behind the login limit too; every route with CORS
+/// (if configured), request metrics and one log line per request
+/// (`sentinel_http::ops`), each knowing the client behind a trusted proxy
+/// (`sentinel_http::proxy`).
 pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let (api, operations) = routers();
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let logins = RateLimiter::for_logins(options.login_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let api = limit::limited(limit::login_limited(api, logins), limiter);
     let app = operations
-        .merge(limit::limited(api, limiter))
+        .merge(api)
         .fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
-        login_route: Some("/api/v1/login"),
+        login_route: Some(limit::LOGIN_PATH),
     };
-    ops::observed(app, observe).with_state(state)
+    let app = ops::observed(app, observe);
+    let state = match options.feed_max_subscribers {
+        Some(max) => state.map_api(|a| a.map_feed(|f| f.with_max_subscribers(max))),
+        None => state,
+    };
+    proxy::with_client_ip(app, &options.trusted_proxies).with_state(state)
 }

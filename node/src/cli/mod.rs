@@ -5,6 +5,7 @@
 
 mod events;
 mod fmt;
+mod front;
 mod net;
 mod outbox;
 mod show;

@@ -75,7 +75,8 @@ pub mod state;
 mod workflow;
 
 pub use router::{
-    bind, router, router_with, serve, ApiOptions, DEFAULT_HTTP_ADDR, DEFAULT_RATE_LIMIT_BURST,
+    bind, router, router_with, serve, ApiOptions, DEFAULT_HTTP_ADDR,
+    DEFAULT_LOGIN_RATE_LIMIT_BURST, DEFAULT_LOGIN_RATE_LIMIT_PER_MIN, DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PER_S,
 };
 pub use sentinel_http::api::feed::FEED_BUFFER;

@@ -5,6 +5,7 @@
 
 mod export;
 mod feed;
+mod front;
 mod input;
 mod matrix;
 mod openapi;
