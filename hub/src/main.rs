@@ -22,8 +22,13 @@
 //!
 //! `sentinel-hub user add NAME --role admin` creates an account (the first
 //! admin comes from here): the password is read from
-//! `SENTINEL_USER_PASSWORD` or, when unset, the first line of standard
-//! input — never a default. The role is a `role_grant` entry the hub signs.
+//! `SENTINEL_USER_PASSWORD` or, when unset, asked for on the terminal with
+//! echo off (twice), or the first line of standard input when it is not a
+//! terminal — never a default. The role is a `role_grant` entry the hub
+//! signs. `user reset-password NAME` sets a new password the same way
+//! (revoking the account's tokens, lifting a lockout), `user disable` and
+//! `user enable` switch an account off and on, and `user purge-tokens`
+//! deletes expired and revoked tokens (which `serve` also does hourly).
 
 #![forbid(unsafe_code)]
 
@@ -84,6 +89,16 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// Set an account's password (from SENTINEL_USER_PASSWORD, else asked
+    /// on the terminal without echo, else the first line of standard
+    /// input); revokes its tokens and lifts a lockout.
+    ResetPassword { name: String },
+    /// Disable an account and revoke its tokens.
+    Disable { name: String },
+    /// Let a disabled account sign in again (its failed logins forgotten).
+    Enable { name: String },
+    /// Delete expired and revoked tokens (`serve` does it every hour).
+    PurgeTokens,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +108,7 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::Add { name, role },
         } => add_user(cli.config, &name, &role),
+        Command::User { command } => account(cli.config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,16 +165,7 @@ fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), 
         .filter(|r| *r != sentinel_schema::PersonRole::None)
         .ok_or_else(|| usage(format!("--role {role:?}: one of admin, officer, public")))?;
     sentinel_hub::people::check_name(name).map_err(usage)?;
-    let password = match std::env::var(USER_PASSWORD_ENV) {
-        Ok(p) => p,
-        Err(_) => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map_err(failure)?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    let hash = sentinel_hub::people::hash_password(&password)
-        .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))?;
+    let hash = new_hash()?;
     let (config, enrollment) = load(config_file)?;
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
@@ -183,6 +190,50 @@ fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), 
             entry.id(),
             entry.seq()
         );
+        Ok(())
+    })
+}
+
+/// A new password's hash, the password from [`USER_PASSWORD_ENV`], the
+/// terminal (no echo) or standard input.
+fn new_hash() -> Result<String, Failure> {
+    let password = sentinel_http::people::new_password(USER_PASSWORD_ENV).map_err(usage)?;
+    sentinel_hub::people::hash_password(&password)
+        .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))
+}
+
+/// `user reset-password`, `disable`, `enable`, `purge-tokens`.
+fn account(config_file: Option<PathBuf>, command: UserCommand) -> Result<(), Failure> {
+    let hash = match &command {
+        UserCommand::ResetPassword { .. } => Some(new_hash()?),
+        _ => None,
+    };
+    let (config, _) = load(config_file)?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let (done, name) = match &command {
+            UserCommand::ResetPassword { name } => {
+                let hash = hash.unwrap_or_default();
+                let done = store.set_password(name, &hash, None).await;
+                (done, name)
+            }
+            UserCommand::Disable { name } => (store.disable_account(name).await, name),
+            UserCommand::Enable { name } => (store.enable_account(name).await, name),
+            UserCommand::Add { .. } | UserCommand::PurgeTokens => {
+                let n = store.purge_tokens(now_ms()).await.map_err(failure)?;
+                println!("{n} expired or revoked tokens deleted");
+                return Ok(());
+            }
+        };
+        if !done.map_err(failure)? {
+            return Err(usage(format!("no account {name:?}")));
+        }
+        let what = match command {
+            UserCommand::ResetPassword { .. } => "has a new password; its tokens are revoked",
+            UserCommand::Disable { .. } => "is disabled; its tokens are revoked",
+            _ => "is enabled",
+        };
+        println!("account {name} {what}");
         Ok(())
     })
 }
@@ -222,6 +273,20 @@ fn failure(message: impl std::fmt::Display) -> Failure {
     Failure {
         message: message.to_string(),
         code: 1,
+    }
+}
+
+/// Deletes expired and revoked tokens every
+/// `sentinel_http::people::TOKEN_PURGE_EVERY`, for as long as the hub runs.
+async fn purge_tokens(store: PgStore) {
+    let mut every = tokio::time::interval(sentinel_http::people::TOKEN_PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.purge_tokens(now_ms()).await {
+            Ok(n) => tracing::debug!("deleted {n} expired or revoked tokens"),
+            Err(e) => tracing::warn!("deleting expired tokens failed: {e}"),
+        }
     }
 }
 
@@ -346,6 +411,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = out.flush();
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
+        tokio::spawn(purge_tokens(store.clone()));
         let options = ApiOptions {
             rate_limit: config.rate_limit,
             cors_origins: config.cors_origins.clone(),

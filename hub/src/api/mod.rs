@@ -19,7 +19,8 @@
 //! | `GET /api/v1/events`, `GET /api/v1/events/{id}`, `GET /api/v1/export.geojson` | the events view: search, one event with its history and conflicts, GeoJSON (shared) |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (shared; fed by [`live`]) |
 //! | `POST /api/v1/sensors/entries`, `GET /api/v1/sensors/readings`, `GET /api/v1/sensors` | sensor pushes (no token: signatures authenticate), the readings time series, the sensors seen (shared) |
-//! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable` | accounts, admins (`users.rs`) |
+//! | `POST /api/v1/password` | one's own password, the current one required (shared) |
+//! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable`, `…/enable`, `…/password` | accounts, admins (`users.rs`) |
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order (`timeline.rs`) |
 //! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (`actions.rs`) |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag (`nodes.rs`) |

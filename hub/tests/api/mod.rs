@@ -218,6 +218,7 @@ fn event_ids(body: &Value) -> Vec<String> {
     ids(body["items"].as_array().unwrap())
 }
 
+mod accounts;
 mod auth;
 mod events;
 mod input;

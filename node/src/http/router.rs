@@ -101,15 +101,36 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
 /// Serves the API on `listener` until the future is dropped, with the
 /// client's address known to the rate limit and the request log, within
 /// the connection cap and timeouts of `options.serve` (the accept loop
-/// both servers share, `sentinel_http::serve`).
+/// both servers share, `sentinel_http::serve`); deletes expired and
+/// revoked tokens hourly meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     options: ApiOptions,
 ) -> std::io::Result<()> {
+    let purging = tokio::spawn(purge_tokens(state.clone()));
     let app = router_with(state, &options);
     sentinel_http::serve::serve(listener, None, app, options.serve, std::future::pending()).await;
+    purging.abort();
     Ok(())
+}
+
+/// Deletes expired and revoked tokens every
+/// `sentinel_http::people::TOKEN_PURGE_EVERY` while the API is served.
+async fn purge_tokens(state: ApiState) {
+    let mut every = tokio::time::interval(sentinel_http::people::TOKEN_PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = state.now_ms();
+        match state
+            .with_node(move |node| Ok(node.store().purge_tokens(now)?))
+            .await
+        {
+            Ok(n) => tracing::debug!("deleted {n} expired or revoked tokens"),
+            Err(p) => tracing::warn!("deleting expired tokens failed: {}", p.detail),
+        }
+    }
 }
 
 /// Binds `addr` for the API.

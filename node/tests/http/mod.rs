@@ -7,6 +7,7 @@ mod export;
 mod feed;
 mod front;
 mod input;
+mod logins;
 mod matrix;
 mod openapi;
 mod ops;
