@@ -434,3 +434,92 @@ async fn expired_and_revoked_tokens_are_purged_and_live_ones_kept() {
     let r = testing::call(&api, "GET", "/api/v1/events", Some(&live.0), None).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+/// The binary's `user` commands: `add`, `reset-password` (from the
+/// environment or standard input), `disable`, `enable`, `purge-tokens`,
+/// each changing what the API then answers; a name no account has is
+/// refused with exit code 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_resets_passwords_switches_accounts_and_purges_tokens() {
+    use std::io::Write;
+    use std::process::{Command, Output, Stdio};
+
+    use sentinel_certs::{Bundle, Password};
+
+    let (db, store) = fresh_store().await;
+    let ca = deployment("accounts CLI CA", 89);
+    let hub = issue(&ca, DeviceRole::Hub, "hub-1", 90);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("hub.bundle");
+    let bundle_password = "correct horse battery staple";
+    Bundle::export(&bundle, &hub, &Password::new(bundle_password).unwrap()).unwrap();
+    let user = |args: &[&str], env_password: Option<&str>, stdin: &str| -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sentinel-hub"));
+        c.arg("user")
+            .args(args)
+            .env("DATABASE_URL", db.connection_string())
+            .env("SENTINEL_BUNDLE", &bundle)
+            .env("SENTINEL_BUNDLE_PASSWORD", bundle_password)
+            .env_remove("SENTINEL_USER_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(p) = env_password {
+            c.env("SENTINEL_USER_PASSWORD", p);
+        }
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let api = router(ApiState::new(store.clone(), None));
+    let out = user(&["add", "ada", "--role", "officer"], Some(PASSWORD), "");
+    assert!(out.status.success(), "{out:?}");
+    let token = testing::login(&api, "ada", PASSWORD).await;
+
+    // A new password from standard input: the old one and its tokens go.
+    let out = user(&["reset-password", "ada"], None, &format!("{NEW}\n"));
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("new password"));
+    assert_eq!(
+        testing::try_login(&api, "ada", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = testing::call(&api, "GET", "/api/v1/events", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let token = testing::login(&api, "ada", NEW).await;
+    // Too short, or nobody's: refused, exit code 2.
+    let out = user(&["reset-password", "ada"], Some("short"), "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = user(&["reset-password", "ghost"], Some(PASSWORD), "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
+
+    // Disabled, then enabled.
+    assert!(user(&["disable", "ada"], None, "").status.success());
+    assert_eq!(
+        testing::try_login(&api, "ada", NEW).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(user(&["enable", "ada"], None, "").status.success());
+    let fresh = testing::login(&api, "ada", NEW).await;
+    assert_eq!(user(&["enable", "ghost"], None, "").status.code(), Some(2));
+
+    // The revoked token (from before `disable`) is purged; the live one
+    // stays.
+    let out = user(&["purge-tokens"], None, "");
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("tokens deleted"), "{said}");
+    assert!(!said.starts_with("0 "), "{said}");
+    let r = testing::call(&api, "GET", "/api/v1/events", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = testing::call(&api, "GET", "/api/v1/events", Some(&fresh), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let out = user(&["purge-tokens"], None, "");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("0 "));
+}
