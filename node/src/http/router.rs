@@ -102,12 +102,15 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
 /// client's address known to the rate limit and the request log, within
 /// the connection cap and timeouts of `options.serve` (the accept loop
 /// both servers share, `sentinel_http::serve`); deletes expired and
-/// revoked tokens hourly meanwhile.
+/// revoked tokens hourly meanwhile, and first the spool files of uploads a
+/// crash interrupted.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     options: ApiOptions,
 ) -> std::io::Result<()> {
+    let leftovers = state.clone();
+    let _ = tokio::task::spawn_blocking(move || leftovers.clear_spool()).await;
     let purging = tokio::spawn(purge_tokens(state.clone()));
     let app = router_with(state, &options);
     sentinel_http::serve::serve(listener, None, app, options.serve, std::future::pending()).await;

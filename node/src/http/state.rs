@@ -158,6 +158,19 @@ impl ApiState {
         &self.spool
     }
 
+    /// Removes spool files an earlier run left behind (a crash during an
+    /// upload); none of them is an upload in progress when the API starts.
+    pub(crate) fn clear_spool(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.spool) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("upload-") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// The live feed of this API (`GET /api/v1/feed`).
     pub fn feed(&self) -> &Feed {
         self.api.feed()

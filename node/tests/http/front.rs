@@ -89,6 +89,10 @@ async fn uploads_are_spooled_to_disk_as_they_arrive_and_capped_in_number() {
     api.account("ada", Some(PersonRole::Officer));
     let ada = api.login("ada").await;
     let event = api.event("ada").to_hex();
+    // A spool file a crash left behind goes when the API starts.
+    let spool = api.dir().join(UPLOAD_SPOOL_DIR);
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(spool.join("upload-left-by-a-crash"), b"partial").unwrap();
     let addr = serve_with(
         &api,
         ApiOptions {
