@@ -18,6 +18,7 @@ const SHARED: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("post", "/api/v1/login"),
     ("post", "/api/v1/logout"),
+    ("post", "/api/v1/password"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/events/{id}"),
     ("get", "/api/v1/export.geojson"),
@@ -46,6 +47,8 @@ const HUB_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/users"),
     ("post", "/api/v1/users/{name}/role"),
     ("post", "/api/v1/users/{name}/disable"),
+    ("post", "/api/v1/users/{name}/enable"),
+    ("post", "/api/v1/users/{name}/password"),
     ("post", "/api/v1/devices/{key}/revoke"),
 ];
 

@@ -48,7 +48,7 @@ pub async fn json_object(
     }
     let body = axum::body::to_bytes(body, MAX_JSON_BYTES)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| if timed_out(&e) { slow() } else { too_large() })?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| Problem::bad_field("body", format!("not JSON: {e}")))?;
     let Value::Object(map) = value else {
@@ -81,5 +81,29 @@ pub async fn no_body(headers: &HeaderMap, body: Body) -> Result<(), Problem> {
     axum::body::to_bytes(body, 0)
         .await
         .map(|_| ())
-        .map_err(|_| Problem::bad_field("body", "this route takes no body (or {})"))
+        .map_err(|e| {
+            if timed_out(&e) {
+                slow()
+            } else {
+                Problem::bad_field("body", "this route takes no body (or {})")
+            }
+        })
+}
+
+/// Whether reading a body failed because it did not arrive in time (the
+/// body timeouts of `crate::serve`), anywhere in `e`'s chain of causes.
+pub fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The `408` for a body that did not arrive in time.
+pub fn slow() -> Problem {
+    Problem::timeout("the request body did not arrive in time")
 }

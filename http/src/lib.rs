@@ -28,7 +28,9 @@ pub mod ops;
 pub mod params;
 pub mod people;
 pub mod problem;
+pub mod proxy;
 pub mod sensor;
+pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -2,17 +2,22 @@
 //! with `429 Too Many Requests`, a `Retry-After` header and a problem+json
 //! body once a client's bucket is empty.
 //!
-//! **Who is a client.** The peer's IP address from the connection
-//! (`ConnectInfo<SocketAddr>`): an IPv4 address, or the /64 prefix of an
-//! IPv6 address (one host usually holds a whole /64, so keying by the full
+//! **Who is a client.** The client's IP address
+//! ([`crate::ops::client_ip`]: the peer of the connection, or, when that
+//! peer is a trusted reverse proxy, the address the proxy forwarded —
+//! [`crate::proxy`]): an IPv4 address, or the /64 prefix of an IPv6
+//! address (one host usually holds a whole /64, so keying by the full
 //! address would let it rotate past the limit). Bearer tokens are *not*
 //! keys: the limit runs before the token is checked, so a client could
 //! mint a fresh key per request with made-up tokens, and a real token
 //! signed in from a shared address still shares that address's bucket.
-//! `X-Forwarded-For` is not trusted: behind a reverse proxy every client
-//! is the proxy, so limit at the proxy (or raise the limits) there. A
-//! request without connect info (a server started without it, tests)
+//! A request without connect info (a server started without it, tests)
 //! counts against one shared bucket.
+//!
+//! **Logins** have a stricter limit of their own ([`login_limited`],
+//! [`LoginLimits`], per minute), on top of the general one: password
+//! guessing is what a limit on logins is for, and a person signs in a
+//! few times a day.
 //!
 //! **Memory.** At most `max_clients` buckets are kept. When a new client
 //! arrives at the bound, buckets that have refilled (indistinguishable from
@@ -29,7 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::ops::{client_addr, RATE_LIMITED};
+use crate::ops::{client_ip, RATE_LIMITED};
 use crate::Problem;
 
 /// How many buckets a limiter keeps at most, by default.
@@ -50,6 +55,19 @@ impl Limits {
     }
 }
 
+/// The login route's limit: a sustained rate per minute and a burst; `0`
+/// in either turns it off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Logins per minute a client may sustain.
+    pub per_min: u32,
+    /// Logins a client may send at once after being idle.
+    pub burst: u32,
+}
+
+/// The path whose `POST` [`login_limited`] limits.
+pub const LOGIN_PATH: &str = "/api/v1/login";
+
 /// A refusal: the client may try again after this many whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
@@ -60,18 +78,27 @@ struct Bucket {
     at: Instant,
 }
 
+/// A bucket's refill rate and size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rate {
+    per_s: f64,
+    burst: f64,
+}
+
 impl Bucket {
     /// The tokens at `now`, refilled since `at`, capped at the burst.
-    fn refilled(&self, limits: Limits, now: Instant) -> f64 {
+    fn refilled(&self, rate: Rate, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        (self.tokens + elapsed * f64::from(limits.per_s)).min(f64::from(limits.burst))
+        (self.tokens + elapsed * rate.per_s).min(rate.burst)
     }
 }
 
 /// Token buckets keyed by client (see the module documentation).
 #[derive(Debug)]
 pub struct RateLimiter {
-    limits: Limits,
+    rate: Rate,
+    /// How the limit reads in a refusal's detail.
+    described: String,
     max_clients: usize,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
@@ -80,15 +107,50 @@ impl RateLimiter {
     /// A limiter with `limits` for at most `max_clients` clients at once
     /// (at least 1); `None` when the limits are off.
     pub fn new(limits: Limits, max_clients: usize) -> Option<RateLimiter> {
-        (!limits.is_off()).then(|| RateLimiter {
-            limits,
-            max_clients: max_clients.max(1),
-            buckets: Mutex::new(HashMap::new()),
+        (!limits.is_off()).then(|| {
+            RateLimiter::with_rate(
+                Rate {
+                    per_s: f64::from(limits.per_s),
+                    burst: f64::from(limits.burst),
+                },
+                format!(
+                    "more than {} requests per second (bursts of {}) from this address",
+                    limits.per_s, limits.burst
+                ),
+                max_clients,
+            )
         })
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
+    /// A limiter of logins (see [`LoginLimits`]); `None` when off.
+    pub fn for_logins(limits: LoginLimits, max_clients: usize) -> Option<RateLimiter> {
+        (limits.per_min > 0 && limits.burst > 0).then(|| {
+            RateLimiter::with_rate(
+                Rate {
+                    per_s: f64::from(limits.per_min) / 60.0,
+                    burst: f64::from(limits.burst),
+                },
+                format!(
+                    "more than {} logins per minute (bursts of {}) from this address",
+                    limits.per_min, limits.burst
+                ),
+                max_clients,
+            )
+        })
+    }
+
+    fn with_rate(rate: Rate, described: String, max_clients: usize) -> RateLimiter {
+        RateLimiter {
+            rate,
+            described,
+            max_clients: max_clients.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The refusal of a request this limiter turned away.
+    pub fn refusal(&self, retry: RetryAfter) -> Response {
+        refused(&self.described, retry)
     }
 
     /// Buckets held now.
@@ -105,7 +167,7 @@ impl RateLimiter {
     /// Takes one token from `client`'s bucket at `now`, or says how long
     /// until one is there.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), RetryAfter> {
-        let limits = self.limits;
+        let limits = self.rate;
         let key = client_key(client);
         let mut buckets = self.lock();
         let tokens = match buckets.get(&key) {
@@ -114,7 +176,7 @@ impl RateLimiter {
                 if buckets.len() >= self.max_clients {
                     evict(&mut buckets, limits, self.max_clients, now);
                 }
-                f64::from(limits.burst)
+                limits.burst
             }
         };
         if tokens >= 1.0 {
@@ -128,15 +190,15 @@ impl RateLimiter {
             return Ok(());
         }
         buckets.insert(key, Bucket { tokens, at: now });
-        let wait = (1.0 - tokens) / f64::from(limits.per_s);
+        let wait = (1.0 - tokens) / limits.per_s;
         Err(RetryAfter((wait.ceil() as u64).max(1)))
     }
 }
 
 /// Makes room below `max`: drops refilled buckets, then, if that freed
 /// less than a tenth, the least recently seen tenth.
-fn evict(buckets: &mut HashMap<IpAddr, Bucket>, limits: Limits, max: usize, now: Instant) {
-    let full = f64::from(limits.burst);
+fn evict(buckets: &mut HashMap<IpAddr, Bucket>, limits: Rate, max: usize, now: Instant) {
+    let full = limits.burst;
     buckets.retain(|_, b| b.refilled(limits, now) < full);
     let target = max - max.div_ceil(10);
     if buckets.len() > target {
@@ -165,15 +227,22 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 
 /// The `429` problem, with `Retry-After`.
 pub fn too_many_requests(limits: Limits, retry: RetryAfter) -> Response {
+    refused(
+        &format!(
+            "more than {} requests per second (bursts of {}) from this address",
+            limits.per_s, limits.burst
+        ),
+        retry,
+    )
+}
+
+fn refused(limit: &str, retry: RetryAfter) -> Response {
     let RetryAfter(seconds) = retry;
     let mut response = Problem {
         status: StatusCode::TOO_MANY_REQUESTS,
         kind: "urn:sentinel:problem:rate-limited",
         title: "Too many requests",
-        detail: format!(
-            "more than {} requests per second (bursts of {}) from this address; retry in {seconds} s",
-            limits.per_s, limits.burst
-        ),
+        detail: format!("{limit}; retry in {seconds} s"),
         field: None,
     }
     .into_response();
@@ -184,13 +253,37 @@ pub fn too_many_requests(limits: Limits, retry: RetryAfter) -> Response {
 }
 
 async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    let client = client_addr(&req).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let client = client_ip(&req).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match limiter.check(client, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(retry) => {
             metrics::counter!(RATE_LIMITED).increment(1);
-            too_many_requests(limiter.limits(), retry)
+            limiter.refusal(retry)
         }
+    }
+}
+
+async fn login_limit(
+    State(limiter): State<Arc<RateLimiter>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != axum::http::Method::POST || req.uri().path() != LOGIN_PATH {
+        return next.run(req).await;
+    }
+    rate_limit(State(limiter), req, next).await
+}
+
+/// `router` with `POST` [`LOGIN_PATH`] behind `limiter` (add the routes
+/// first); every other route unchanged, and all of it unchanged without a
+/// limiter.
+pub fn login_limited<S>(router: Router<S>, limiter: Option<Arc<RateLimiter>>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    match limiter {
+        Some(l) => router.layer(middleware::from_fn_with_state(l, login_limit)),
+        None => router,
     }
 }
 
@@ -305,6 +398,25 @@ mod tests {
         let t = t0 + Duration::from_secs(10);
         assert!(l.check(ip("10.0.1.1"), t).is_ok());
         assert_eq!(l.clients(), 1);
+    }
+
+    #[test]
+    fn logins_are_limited_per_minute() {
+        let limits = LoginLimits {
+            per_min: 6,
+            burst: 2,
+        };
+        let l = RateLimiter::for_logins(limits, 100).unwrap();
+        let t0 = Instant::now();
+        assert!(l.check(ip("192.0.2.1"), t0).is_ok());
+        assert!(l.check(ip("192.0.2.1"), t0).is_ok());
+        // One login comes back every 10 s.
+        assert_eq!(l.check(ip("192.0.2.1"), t0), Err(RetryAfter(10)));
+        let t = t0 + Duration::from_millis(9_900);
+        assert!(l.check(ip("192.0.2.1"), t).is_err());
+        let t = t0 + Duration::from_secs(10);
+        assert!(l.check(ip("192.0.2.1"), t).is_ok());
+        assert!(RateLimiter::for_logins(LoginLimits::default(), 10).is_none());
     }
 
     #[test]

@@ -201,6 +201,17 @@ pub struct Login {
     pub password: String,
 }
 
+/// `POST /api/v1/password`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The account's password now.
+    pub current_password: String,
+    /// At least 12 characters, at most 1024 bytes.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub new_password: String,
+}
+
 /// The event id the documents give as an example (each server's
 /// `api_fixture` seeds it).
 pub const EXAMPLE_EVENT: &str = "01010101010101010101010101010101";

@@ -24,7 +24,7 @@
 //! `Content-Type` request headers; browsers may read `Retry-After` and
 //! `WWW-Authenticate`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -161,7 +161,7 @@ async fn observe_request(State(observe): State<Observe>, req: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let client = client_addr(&req);
+    let client = client_ip(&req);
     let response = next.run(req).await;
     let latency = started.elapsed();
     let status = response.status();
@@ -176,7 +176,7 @@ async fn observe_request(State(observe): State<Observe>, req: Request, next: Nex
     if is_post && status == StatusCode::UNAUTHORIZED && observe.login_route == Some(route) {
         metrics::counter!(FAILED_LOGINS).increment(1);
     }
-    let client = client.map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+    let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     tracing::info!(
         target: REQUEST_LOG_TARGET,
         method,
@@ -189,13 +189,23 @@ async fn observe_request(State(observe): State<Observe>, req: Request, next: Nex
     response
 }
 
-/// The peer's address, when the server was started with connect info
-/// (`into_make_service_with_connect_info::<SocketAddr>()`).
-pub fn client_addr<B>(req: &axum::http::Request<B>) -> Option<SocketAddr> {
+/// The client's IP address: the one [`crate::proxy::with_client_ip`]
+/// found (the address a trusted reverse proxy forwarded), else the peer's,
+/// when the server gives each request its connect info
+/// (`crate::serve`, or axum's `into_make_service_with_connect_info`).
+pub fn client_ip<B>(req: &axum::http::Request<B>) -> Option<IpAddr> {
+    if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>() {
+        return Some(*ip);
+    }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| *a)
+        .map(|ConnectInfo(a)| a.ip())
 }
+
+/// The client's address as [`crate::proxy::with_client_ip`] found it (a
+/// request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
 
 /// A bounded set of method labels: anything unusual is `OTHER`.
 fn method_label(method: &Method) -> &'static str {

@@ -14,6 +14,27 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// How long a token is valid.
 pub const TOKEN_LIFETIME_MS: u64 = 12 * 60 * 60 * 1000;
+/// Failed logins in a row an account may have before it is locked.
+pub const FREE_FAILURES: u32 = 5;
+/// How long the first lockout lasts; each failure after it doubles it.
+pub const FIRST_LOCKOUT_MS: u64 = 30 * 1000;
+/// The longest lockout.
+pub const MAX_LOCKOUT_MS: u64 = 60 * 60 * 1000;
+
+/// How long an account with `failures` failed logins in a row is locked:
+/// nothing for the first [`FREE_FAILURES`] - 1, then [`FIRST_LOCKOUT_MS`],
+/// doubling with each further failure, at most [`MAX_LOCKOUT_MS`]. A
+/// guesser gets a few tries an hour; the person, after a few typos, waits
+/// half a minute.
+pub fn lockout_ms(failures: u32) -> u64 {
+    if failures < FREE_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - FREE_FAILURES).min(20);
+    FIRST_LOCKOUT_MS
+        .saturating_mul(1 << doublings)
+        .min(MAX_LOCKOUT_MS)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,6 +45,8 @@ pub enum PeopleError {
     BadPassword(String),
     #[error("hashing the password: {0}")]
     Hash(String),
+    #[error("reading the password: {0}")]
+    Read(String),
 }
 
 /// A person's name: 1–128 bytes (the entry `actor` limit) of letters,
@@ -57,6 +80,39 @@ pub fn check_password(password: &str) -> Result<(), PeopleError> {
         )));
     }
     Ok(())
+}
+
+/// How often a server deletes expired and revoked tokens.
+pub const TOKEN_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// A new password for a command line: the environment variable `env` if
+/// set; else, when standard input is a terminal, asked for twice with
+/// echo off (`rpassword`); else the first line of standard input. Never a
+/// default; an empty one is refused.
+pub fn new_password(env: &str) -> Result<String, PeopleError> {
+    use std::io::{BufRead, IsTerminal};
+    if let Ok(p) = std::env::var(env) {
+        return Ok(p);
+    }
+    let read = |e: std::io::Error| PeopleError::Read(e.to_string());
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(read)?;
+        let again = rpassword::prompt_password("Password again: ").map_err(read)?;
+        if first != again {
+            return Err(PeopleError::BadPassword("the two do not match".into()));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(read)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        return Err(PeopleError::BadPassword(format!(
+            "no password: set {env} or write it on standard input"
+        )));
+    }
+    Ok(password)
 }
 
 /// An argon2id hash (PHC string) of `password`, with a fresh salt.
@@ -121,6 +177,17 @@ mod tests {
         assert!(!verify_password("not a hash", "x"));
         assert!(hash_password("short").is_err());
         assert!(hash_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn lockouts_start_after_a_few_failures_and_double_up_to_an_hour() {
+        assert_eq!(lockout_ms(0), 0);
+        assert_eq!(lockout_ms(FREE_FAILURES - 1), 0);
+        assert_eq!(lockout_ms(FREE_FAILURES), FIRST_LOCKOUT_MS);
+        assert_eq!(lockout_ms(FREE_FAILURES + 1), 2 * FIRST_LOCKOUT_MS);
+        assert_eq!(lockout_ms(FREE_FAILURES + 2), 4 * FIRST_LOCKOUT_MS);
+        assert_eq!(lockout_ms(FREE_FAILURES + 10), MAX_LOCKOUT_MS);
+        assert_eq!(lockout_ms(u32::MAX), MAX_LOCKOUT_MS);
     }
 
     #[test]

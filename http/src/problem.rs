@@ -115,6 +115,30 @@ impl Problem {
         }
     }
 
+    /// 408: the request body did not arrive in time
+    /// (`crate::serve::ServeOptions`: `body_timeout`, `body_deadline`).
+    pub fn timeout(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::REQUEST_TIMEOUT,
+            kind: "urn:sentinel:problem:timeout",
+            title: "Request timeout",
+            detail: detail.into(),
+            field: Some("body".into()),
+        }
+    }
+
+    /// 503: a bound of the server is reached (live-feed subscribers,
+    /// uploads at once); `detail` says which. Retrying later may succeed.
+    pub fn busy(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "urn:sentinel:problem:busy",
+            title: "Too busy",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
     /// 409: the request conflicts with what exists (a taken name).
     pub fn conflict(field: impl Into<String>, detail: impl Into<String>) -> Problem {
         Problem {

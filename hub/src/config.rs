@@ -22,6 +22,15 @@
 //! | `https_cert`            | `SENTINEL_HTTPS_CERT`              | none           |
 //! | `https_key`             | `SENTINEL_HTTPS_KEY`               | none           |
 //! | `rules_file`            | `SENTINEL_RULES_FILE`              | none           |
+//! | `http_max_connections`  | `SENTINEL_HTTP_MAX_CONNECTIONS`    | 1024           |
+//! | `http_header_timeout_s` | `SENTINEL_HTTP_HEADER_TIMEOUT_S`   | 30             |
+//! | `http_body_timeout_s`   | `SENTINEL_HTTP_BODY_TIMEOUT_S`     | 30             |
+//! | `http_body_deadline_s`  | `SENTINEL_HTTP_BODY_DEADLINE_S`    | 300            |
+//! | `http_idle_timeout_s`   | `SENTINEL_HTTP_IDLE_TIMEOUT_S`     | 60             |
+//! | `login_rate_limit_per_min` | `SENTINEL_LOGIN_RATE_LIMIT_PER_MIN` | 10         |
+//! | `login_rate_limit_burst` | `SENTINEL_LOGIN_RATE_LIMIT_BURST` | 10             |
+//! | `trusted_proxies`       | `SENTINEL_TRUSTED_PROXIES`         | none           |
+//! | `feed_max_subscribers`  | `SENTINEL_FEED_MAX_SUBSCRIBERS`    | 1024           |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -64,8 +73,21 @@
 //! has a token bucket: `rate_limit_burst` requests at once, refilled at
 //! `rate_limit_per_s` per second; beyond it the API answers `429` with
 //! `Retry-After`. `0` in either turns the limit off. `/healthz`, `/readyz`
-//! and `/metrics` are never limited. Behind a reverse proxy every client is
-//! the proxy: limit there instead (see `sentinel_http::limit`).
+//! and `/metrics` are never limited. `POST /api/v1/login` has a stricter
+//! bucket of its own on top: `login_rate_limit_burst` at once, refilled at
+//! `login_rate_limit_per_min` per minute. Behind a reverse proxy, list it
+//! in `trusted_proxies` (addresses or networks; comma-separated in the
+//! environment): the client is then the address the proxy forwarded
+//! (`X-Forwarded-For`, `Forwarded`), believed from those peers only
+//! (`sentinel_http::proxy`).
+//!
+//! **Slow clients.** The HTTP API takes at most `http_max_connections` at
+//! once (one more gets `503`); a client has `http_header_timeout_s` to send
+//! a request's headers, a body may pause `http_body_timeout_s` and take
+//! `http_body_deadline_s` in all (`408` beyond), and a connection with no
+//! request in flight closes after `http_idle_timeout_s`; at most
+//! `feed_max_subscribers` live-feed streams are open at once
+//! (`sentinel_http::serve`, `http`).
 //!
 //! **CORS.** `cors_origins` lists the browser origins (`https://host[:port]`)
 //! that may call the API from a web page; in the environment, comma-separated.
@@ -88,6 +110,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::http::HeaderValue;
+pub use http::HttpSettings;
 use sentinel_certs::FreshnessPolicy;
 use sentinel_http::limit::Limits;
 use sentinel_http::ops::{parse_origin, OpsError};
@@ -192,6 +215,15 @@ struct FileConfig {
     https_cert: Option<PathBuf>,
     https_key: Option<PathBuf>,
     rules_file: Option<PathBuf>,
+    http_max_connections: Option<usize>,
+    http_header_timeout_s: Option<u64>,
+    http_body_timeout_s: Option<u64>,
+    http_body_deadline_s: Option<u64>,
+    http_idle_timeout_s: Option<u64>,
+    login_rate_limit_per_min: Option<u32>,
+    login_rate_limit_burst: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    feed_max_subscribers: Option<usize>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -225,6 +257,9 @@ pub struct HubConfig {
     /// The sensor rules file (not read yet: [`load_rules`]); `None`: no
     /// rules.
     pub rules_file: Option<PathBuf>,
+    /// The HTTP API's front door: connections, timeouts, logins, proxies,
+    /// the feed ([`http`]).
+    pub http: HttpSettings,
 }
 
 /// The PEM files the HTTP API's TLS is served with (not read yet).
@@ -256,6 +291,7 @@ impl std::fmt::Debug for HubConfig {
             .field("cors_origins", &self.cors_origins)
             .field("https", &self.https)
             .field("rules_file", &self.rules_file)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -450,6 +486,21 @@ impl HubConfig {
             other => other,
         };
 
+        let http = http::load(
+            http::HttpFile {
+                max_connections: f.http_max_connections,
+                header_timeout_s: f.http_header_timeout_s,
+                body_timeout_s: f.http_body_timeout_s,
+                body_deadline_s: f.http_body_deadline_s,
+                idle_timeout_s: f.http_idle_timeout_s,
+                login_per_min: f.login_rate_limit_per_min,
+                login_burst: f.login_rate_limit_burst,
+                trusted_proxies: f.trusted_proxies,
+                feed_max_subscribers: f.feed_max_subscribers,
+            },
+            &env,
+        )?;
+
         Ok(HubConfig {
             database,
             listen,
@@ -467,6 +518,7 @@ impl HubConfig {
             cors_origins,
             https,
             rules_file,
+            http,
         })
     }
 }
@@ -524,5 +576,6 @@ where
         .map_err(|e| invalid(setting, value, e))
 }
 
+pub mod http;
 #[cfg(test)]
 mod tests;

@@ -1,44 +1,23 @@
 //! The HTTP API over TLS: the rustls configuration from a PEM certificate
-//! chain and key ([`server_config`]), and an accept loop that serves an
-//! axum router on each TLS connection ([`serve`]).
+//! chain and key ([`server_config`]): TLS 1.2 and 1.3 with rustls' ring
+//! provider, ALPN `h2` and `http/1.1`.
 //!
-//! TLS 1.2 and 1.3 with rustls' ring provider, ALPN `h2` and `http/1.1`;
-//! each connection is served by hyper-util as HTTP/2 or HTTP/1.1. The
-//! client's address reaches the router as `ConnectInfo<SocketAddr>`, as
-//! `axum::serve` supplies it on plain HTTP, so the rate limit and the
-//! request log work the same over TLS.
+//! The accept loop that serves the API with it (or without it, on plain
+//! HTTP) is the one both servers share, `sentinel_http::serve`: each
+//! handshake in a task of its own within a time limit, header, body and
+//! idle timeouts, a connection cap, the client's address for the rate
+//! limit and the request log.
 //!
-//! **A connection never stalls the loop.** The loop only accepts TCP
-//! connections; each handshake runs in a task of its own, bounded by
-//! [`HANDSHAKE_TIMEOUT`], and a failed or slow handshake ends that task
-//! alone.
+//! Never does: accept connections (`sentinel_http::serve` does).
 
-use std::future::Future;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::http::Request;
-use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 use zeroize::Zeroizing;
 
-/// Longest a client may take to complete the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest an HTTP/1.1 client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest certificate or key file read: a chain of a few certificates is
 /// a few KiB.
 pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
@@ -129,87 +108,4 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Https
     // Early data can be replayed; the API has no use for it.
     config.max_early_data_size = 0;
     Ok(Arc::new(config))
-}
-
-/// Serves `app` over TLS on `listener` until `shutdown` completes, then
-/// stops accepting, lets open connections finish their requests (HTTP/1.1
-/// keep-alive ends, HTTP/2 sends GOAWAY) and returns once they have.
-/// Bound that wait from outside if needed: a live feed (SSE) stays open
-/// until its client leaves.
-///
-/// Each request carries `ConnectInfo<SocketAddr>` with the client's
-/// address. Errors on one connection are logged at debug level and end
-/// that connection only; errors accepting TCP connections (such as
-/// running out of file descriptors) are logged and retried after a pause.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<ServerConfig>,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, client) = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        // Taken before the task starts, so a shutdown that comes during
-        // the handshake still reaches this connection.
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%client, "TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%client, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = app.map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(client));
-                request
-            });
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let connection = builder
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%client, "HTTPS connection ended: {e}");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-}
-
-/// Connection-level errors (the client gave up before we accepted) need no
-/// pause; anything else (out of file descriptors) would spin, so wait.
-async fn accept_error(e: io::Error) {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::warn!("accepting an HTTPS connection failed: {e}; retrying in 1 s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }

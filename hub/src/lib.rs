@@ -21,7 +21,8 @@
 //! - the HTTP API ([`api`]): the routes both servers share
 //!   (`sentinel_http::api`) over the hub's store, and the hub's own
 //!   (timeline, nodes, devices, accounts, admin actions), over HTTPS if
-//!   configured ([`https`]);
+//!   configured ([`https`]), by the accept loop both servers share
+//!   (`sentinel_http::serve`);
 //! - its configuration ([`config`]) and (feature `testing`) a harness that
 //!   starts a throwaway PostgreSQL server for tests (`testing`).
 //!

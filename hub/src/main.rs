@@ -22,12 +22,16 @@
 //!
 //! `sentinel-hub user add NAME --role admin` creates an account (the first
 //! admin comes from here): the password is read from
-//! `SENTINEL_USER_PASSWORD` or, when unset, the first line of standard
-//! input — never a default. The role is a `role_grant` entry the hub signs.
+//! `SENTINEL_USER_PASSWORD` or, when unset, asked for on the terminal with
+//! echo off (twice), or the first line of standard input when it is not a
+//! terminal — never a default. The role is a `role_grant` entry the hub
+//! signs. `user reset-password NAME` sets a new password the same way
+//! (revoking the account's tokens, lifting a lockout), `user disable` and
+//! `user enable` switch an account off and on, and `user purge-tokens`
+//! deletes expired and revoked tokens (which `serve` also does hourly).
 
 #![forbid(unsafe_code)]
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +89,16 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// Set an account's password (from SENTINEL_USER_PASSWORD, else asked
+    /// on the terminal without echo, else the first line of standard
+    /// input); revokes its tokens and lifts a lockout.
+    ResetPassword { name: String },
+    /// Disable an account and revoke its tokens.
+    Disable { name: String },
+    /// Let a disabled account sign in again (its failed logins forgotten).
+    Enable { name: String },
+    /// Delete expired and revoked tokens (`serve` does it every hour).
+    PurgeTokens,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::Add { name, role },
         } => add_user(cli.config, &name, &role),
+        Command::User { command } => account(cli.config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,16 +165,7 @@ fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), 
         .filter(|r| *r != sentinel_schema::PersonRole::None)
         .ok_or_else(|| usage(format!("--role {role:?}: one of admin, officer, public")))?;
     sentinel_hub::people::check_name(name).map_err(usage)?;
-    let password = match std::env::var(USER_PASSWORD_ENV) {
-        Ok(p) => p,
-        Err(_) => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map_err(failure)?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    let hash = sentinel_hub::people::hash_password(&password)
-        .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))?;
+    let hash = new_hash()?;
     let (config, enrollment) = load(config_file)?;
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
@@ -184,6 +190,50 @@ fn add_user(config_file: Option<PathBuf>, name: &str, role: &str) -> Result<(), 
             entry.id(),
             entry.seq()
         );
+        Ok(())
+    })
+}
+
+/// A new password's hash, the password from [`USER_PASSWORD_ENV`], the
+/// terminal (no echo) or standard input.
+fn new_hash() -> Result<String, Failure> {
+    let password = sentinel_http::people::new_password(USER_PASSWORD_ENV).map_err(usage)?;
+    sentinel_hub::people::hash_password(&password)
+        .map_err(|e| usage(format!("{e} (from {USER_PASSWORD_ENV} or standard input)")))
+}
+
+/// `user reset-password`, `disable`, `enable`, `purge-tokens`.
+fn account(config_file: Option<PathBuf>, command: UserCommand) -> Result<(), Failure> {
+    let hash = match &command {
+        UserCommand::ResetPassword { .. } => Some(new_hash()?),
+        _ => None,
+    };
+    let (config, _) = load(config_file)?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let (done, name) = match &command {
+            UserCommand::ResetPassword { name } => {
+                let hash = hash.unwrap_or_default();
+                let done = store.set_password(name, &hash, None).await;
+                (done, name)
+            }
+            UserCommand::Disable { name } => (store.disable_account(name).await, name),
+            UserCommand::Enable { name } => (store.enable_account(name).await, name),
+            UserCommand::Add { .. } | UserCommand::PurgeTokens => {
+                let n = store.purge_tokens(now_ms()).await.map_err(failure)?;
+                println!("{n} expired or revoked tokens deleted");
+                return Ok(());
+            }
+        };
+        if !done.map_err(failure)? {
+            return Err(usage(format!("no account {name:?}")));
+        }
+        let what = match command {
+            UserCommand::ResetPassword { .. } => "has a new password; its tokens are revoked",
+            UserCommand::Disable { .. } => "is disabled; its tokens are revoked",
+            _ => "is enabled",
+        };
+        println!("account {name} {what}");
         Ok(())
     })
 }
@@ -223,6 +273,20 @@ fn failure(message: impl std::fmt::Display) -> Failure {
     Failure {
         message: message.to_string(),
         code: 1,
+    }
+}
+
+/// Deletes expired and revoked tokens every
+/// `sentinel_http::people::TOKEN_PURGE_EVERY`, for as long as the hub runs.
+async fn purge_tokens(store: PgStore) {
+    let mut every = tokio::time::interval(sentinel_http::people::TOKEN_PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.purge_tokens(now_ms()).await {
+            Ok(n) => tracing::debug!("deleted {n} expired or revoked tokens"),
+            Err(e) => tracing::warn!("deleting expired tokens failed: {e}"),
+        }
     }
 }
 
@@ -277,6 +341,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime()?.block_on(async move {
+        let stop = shutdown();
         let store = open_store(&config).await?;
         let media = MediaStore::open(&config.media_dir).map_err(|e| {
             config_error(format!(
@@ -347,32 +412,31 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = out.flush();
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
+        tokio::spawn(purge_tokens(store.clone()));
         let options = ApiOptions {
             rate_limit: config.rate_limit,
             cors_origins: config.cors_origins.clone(),
+            serve: config.http.serve,
+            login_limit: config.http.login_limit,
+            trusted_proxies: config.http.trusted_proxies.clone(),
+            feed_max_subscribers: Some(config.http.feed_max_subscribers),
         };
         let app = sentinel_hub::api::router_with(state, &options);
-        // Both paths stop accepting when told to and let open requests
-        // finish; both give each request the client's address (connect
-        // info), which the rate limit and the request log need.
+        // One accept loop, plain or TLS (`sentinel_http::serve`): it stops
+        // accepting when told to and lets open requests finish; it gives
+        // each request the client's address (connect info), which the rate
+        // limit and the request log need.
         let (stop_http, mut stop_rx) = tokio::sync::watch::channel(());
         let stopped = async move {
             let _ = stop_rx.changed().await;
         };
-        let mut http_serving = match tls {
-            Some(tls) => tokio::spawn(async move {
-                sentinel_hub::https::serve(http_listener, tls, app, stopped).await;
-                Ok(())
-            }),
-            None => tokio::spawn(
-                axum::serve(
-                    http_listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(stopped)
-                .into_future(),
-            ),
-        };
+        let mut http_serving = tokio::spawn(sentinel_http::serve::serve(
+            http_listener,
+            tls,
+            app,
+            config.http.serve,
+            stopped,
+        ));
         let serving = server::serve(
             store,
             Arc::new(net),
@@ -382,10 +446,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         );
         tokio::select! {
             r = serving => r.map_err(failure)?,
-            r = &mut http_serving => r
-                .map_err(|e| failure(format!("admin API: {e}")))?
-                .map_err(|e| failure(format!("admin API: {e}")))?,
-            _ = shutdown() => {
+            r = &mut http_serving => r.map_err(|e| failure(format!("admin API: {e}")))?,
+            _ = stop => {
                 let _ = stop_http.send(());
                 endpoint.close(quinn::VarInt::from_u32(0), b"hub shutting down");
                 // Open sessions and requests get a few seconds; a live
@@ -401,20 +463,27 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal that comes as soon as
+/// the hub has said where it listens is not lost (call it before that).
+fn shutdown() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut int), Ok(mut term)) = signals {
             tokio::select! {
-                _ = ctrl_c => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = ctrl_c.await;
 }

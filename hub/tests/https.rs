@@ -25,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
 use sentinel_certs::{Bundle, Ca, CaCert, HttpsNames, Password};
+use sentinel_http::serve::{serve, ServeOptions};
 use sentinel_hub::api::{router_with, ApiOptions, ApiState};
 use sentinel_hub::https::{self, HttpsError};
 use sentinel_hub::own::OwnChain;
@@ -82,6 +83,11 @@ struct Server {
 
 impl Server {
     async fn start(store: &PgStore) -> Server {
+        Server::start_with(store, ServeOptions::default()).await
+    }
+
+    /// A server within the bounds of `options`.
+    async fn start_with(store: &PgStore, options: ServeOptions) -> Server {
         let ca = deployment("https test CA", 61);
         let dir = TempDir::new().unwrap();
         let (cert, key) = server_files(&ca, dir.path(), "hub");
@@ -113,7 +119,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(https::serve(listener, tls, app, async {
+        let task = tokio::spawn(serve(listener, Some(tls), app, options, async {
             let _ = stopped.await;
         }));
         Server {
@@ -287,7 +293,7 @@ async fn bad_clients_fail_alone_and_shutdown_stops_the_server() {
     // meanwhile, well before that.
     let stalled = TcpStream::connect(server.addr).await.unwrap();
     let quick = Duration::from_secs(3);
-    assert!(quick < https::HANDSHAKE_TIMEOUT);
+    assert!(quick < sentinel_http::serve::HANDSHAKE_TIMEOUT);
     let (status, _) = timeout(
         quick,
         call(&server, &[b"http/1.1"], BOTH, get_req("/healthz", None)),
@@ -350,6 +356,112 @@ async fn bad_clients_fail_alone_and_shutdown_stops_the_server() {
         .expect("serve returns after shutdown")
         .unwrap();
     assert!(TcpStream::connect(server.addr).await.is_err());
+}
+
+/// The accept loop's bounds hold over TLS as on plain HTTP
+/// (`sentinel_http::serve`; plain HTTP in `http/tests/serve.rs`): a
+/// handshake that stalls, headers sent byte by byte after the handshake,
+/// a connection idling after its answer, and one connection more than
+/// the cap are each cut off, and the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_surplus_tls_clients_are_cut_off() {
+    let (_db, store) = fresh_store().await;
+    let short = Duration::from_millis(300);
+    let server = Server::start_with(
+        &store,
+        ServeOptions {
+            max_connections: 3,
+            handshake_timeout: short,
+            header_timeout: short,
+            idle_timeout: short,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let http1: &[&[u8]] = &[b"http/1.1"];
+    let closes = |mut s: TcpStream| async move {
+        let mut answer = Vec::new();
+        timeout(STEP, s.read_to_end(&mut answer))
+            .await
+            .expect("the server closes it")
+            .ok();
+        answer
+    };
+
+    // A handshake that never starts.
+    let stalled = TcpStream::connect(server.addr).await.unwrap();
+    assert!(closes(stalled).await.is_empty());
+
+    // Headers, a byte every 20 ms, over TLS.
+    let config = client_config(server.ca.cert(), http1, BOTH);
+    let tls = connect(server.addr, "localhost", config.clone())
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let trickle = tokio::spawn(async move {
+        let request = format!(
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(250)
+        );
+        for byte in request.bytes() {
+            if writer.write_all(&[byte]).await.is_err() || writer.flush().await.is_err() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    });
+    let mut answer = Vec::new();
+    let _ = timeout(STEP, reader.read_to_end(&mut answer))
+        .await
+        .expect("the slow client is cut off");
+    assert!(
+        !trickle.is_finished(),
+        "cut off before its headers were whole"
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains(" 200 "));
+    trickle.abort();
+
+    // A connection idling after its answer is closed.
+    let mut tls = connect(server.addr, "localhost", config.clone())
+        .await
+        .unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = timeout(STEP, tls.read_to_end(&mut answer))
+        .await
+        .expect("the idle connection is closed");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+
+    // Three open connections fill the cap; a fourth is closed at once,
+    // before any handshake.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            connect(server.addr, "localhost", config.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let surplus = TcpStream::connect(server.addr).await.unwrap();
+    assert!(closes(surplus).await.is_empty());
+    drop(held);
+    // The slots free as the server sees them go; then it answers again.
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let config = client_config(server.ca.cert(), http1, BOTH);
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        if let Ok(Ok(tls)) = timeout(STEP, TlsConnector::from(config).connect(name, tcp)).await {
+            if let Ok(Ok((status, _))) = timeout(STEP, send(tls, get_req("/healthz", None))).await {
+                assert_eq!(status, StatusCode::OK);
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no slot freed");
+    }
 }
 
 #[test]

@@ -17,12 +17,17 @@ use crate::clock::Clock;
 use crate::sensor::STORE_FAILED;
 use crate::Problem;
 
-/// An account's password hash and whether it is disabled.
+/// An account's password hash, whether it is disabled, and its failed
+/// logins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordRecord {
     /// An argon2id PHC string.
     pub hash: String,
     pub disabled: bool,
+    /// Failed logins in a row since the last success.
+    pub failures: u32,
+    /// Logins are refused until then (Unix ms; 0: not locked).
+    pub locked_until_ms: u64,
 }
 
 /// A refused sensor push as `docs/protocol.md` 3.7 names it (from a
@@ -108,6 +113,21 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Revokes a token.
     async fn close_session(&self, token: [u8; 32]) -> Result<(), Problem>;
+
+    /// Counts a failed login (or a wrong current password) of `name` at
+    /// `now_ms`, in the store, and locks the account for
+    /// `crate::people::lockout_ms` of its failures in a row. Nothing for a
+    /// name no account has.
+    async fn login_failed(&self, name: &str, now_ms: u64) -> Result<(), Problem>;
+
+    /// A login of `name` succeeded: its failures are forgotten.
+    async fn login_succeeded(&self, name: &str) -> Result<(), Problem>;
+
+    /// Sets `name`'s password hash (its failures forgotten) and revokes
+    /// every token of the account but `keep`; `false` when there is no
+    /// such account.
+    async fn set_password(&self, name: &str, hash: String, keep: [u8; 32])
+        -> Result<bool, Problem>;
 
     /// A page of events, in list order.
     async fn search(&self, search: EventSearch) -> Result<EventPage, Problem>;

@@ -14,6 +14,10 @@
 //! stream opens and again every [`RECHECK`]; a stream whose token was
 //! revoked or expired, whose account was disabled, or whose role changed,
 //! ends (the client reconnects and is checked afresh).
+//!
+//! **How many listen.** At most [`Feed::with_max_subscribers`] streams
+//! are open at once ([`MAX_SUBSCRIBERS`] by default); one more is
+//! refused with a `503` problem saying so, before it subscribes.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,12 +30,12 @@ use futures_util::stream::{self, Stream};
 use sentinel_schema::access::Action;
 use sentinel_schema::query::EventRecord;
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 
 use super::events::visibility;
 use super::json::{Event, Visibility};
 use super::{Api, Caller};
-use crate::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
+use crate::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::params::{Pairs, Params};
 use crate::Problem;
 
@@ -39,6 +43,8 @@ use crate::Problem;
 pub const FEED_BUFFER: usize = 1024;
 /// How often a subscriber's token and role are checked again.
 pub const RECHECK: Duration = Duration::from_secs(60);
+/// Streams open at once, by default.
+pub const MAX_SUBSCRIBERS: usize = 1024;
 /// How often a quiet stream says `ping`.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -64,6 +70,9 @@ pub struct Feed {
     tx: broadcast::Sender<Arc<Change>>,
     subscribe: Option<Subscribe>,
     recheck: Duration,
+    /// One permit per open stream.
+    slots: Arc<Semaphore>,
+    max_subscribers: usize,
 }
 
 impl std::fmt::Debug for Feed {
@@ -86,6 +95,18 @@ impl Feed {
             tx: broadcast::channel(FEED_BUFFER).0,
             subscribe: None,
             recheck: RECHECK,
+            slots: Arc::new(Semaphore::new(MAX_SUBSCRIBERS)),
+            max_subscribers: MAX_SUBSCRIBERS,
+        }
+    }
+
+    /// The feed, with at most `max` streams open at once (at least 1).
+    pub fn with_max_subscribers(self, max: usize) -> Feed {
+        let max = max.max(1);
+        Feed {
+            slots: Arc::new(Semaphore::new(max)),
+            max_subscribers: max,
+            ..self
         }
     }
 
@@ -145,6 +166,8 @@ impl Feed {
 /// Where a subscriber's stream is.
 struct Subscription {
     rx: FeedReceiver,
+    /// This stream's place among [`Feed::with_max_subscribers`].
+    _slot: OwnedSemaphorePermit,
     public: bool,
     api: Api,
     caller: Caller,
@@ -163,7 +186,10 @@ struct Subscription {
             history), `lagged` messages (data: {\"missed\": N}) and `ping` comments. The \
             stream ends when the caller's token or role does (checked every 60 s).",
             body = String, content_type = "text/event-stream"),
-        BadRequest, Unauthorized, Forbidden, Unavailable,
+        BadRequest, Unauthorized, Forbidden,
+        (status = 503, description = "The store does not answer, or the feed has as many \
+            subscribers as it takes: the detail says which.",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn feed(
@@ -173,6 +199,12 @@ pub async fn feed(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Problem> {
     let v = visibility(caller.may(Action::Subscribe, None)?);
     Params::from_query(query, &[])?;
+    let slot = api.feed.slots.clone().try_acquire_owned().map_err(|_| {
+        Problem::busy(format!(
+            "the live feed has its {} subscribers; retry later, or read /api/v1/events",
+            api.feed.max_subscribers
+        ))
+    })?;
     let rx = api.feed.subscription().await?;
     let mut recheck = tokio::time::interval(api.feed.recheck);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,6 +212,7 @@ pub async fn feed(
     recheck.reset();
     let subscription = Subscription {
         rx,
+        _slot: slot,
         public: v.is_public(),
         api,
         caller,

@@ -2,7 +2,7 @@
 //!
 //! A route both servers answer has one handler here, so it has the same
 //! parameters, bounds, JSON shape and problems on either: signing in and
-//! out ([`auth`]), event search, detail and GeoJSON export ([`events`]),
+//! out and one's own password ([`auth`]), event search, detail and GeoJSON export ([`events`]),
 //! the live feed ([`feed`]), sensor pushes, readings and the sensors list
 //! ([`sensors`]), the server's own OpenAPI document, and the operations
 //! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
@@ -76,6 +76,15 @@ impl Api {
         }
     }
 
+    /// The API with its feed changed by `f` (tests:
+    /// [`Feed::rechecking_every`]; a subscriber cap).
+    pub fn map_feed(self, f: impl FnOnce(Feed) -> Feed) -> Api {
+        Api {
+            feed: f(self.feed),
+            ..self
+        }
+    }
+
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend
     }
@@ -95,6 +104,7 @@ where
     OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
         .routes(routes!(events::search))
         .routes(routes!(events::detail))
         .routes(routes!(events::export))

@@ -2,7 +2,8 @@
 //! the one HTTP contract: calling a router in-process and reading its
 //! answer, every error checked to be a problem ([`call`], [`send`],
 //! [`open`], [`login`]) and what the public must never see in an event
-//! ([`assert_redacted`]); checking an OpenAPI document against the live
+//! ([`assert_redacted`]), and that bisecting boxes tells the public no
+//! more of a place than its redacted cell ([`bisect`]); checking an OpenAPI document against the live
 //! router ([`openapi`]); reading the live feed's Server-Sent Events over a
 //! real socket ([`sse`]); and what the API fixtures that
 //! `scripts/fuzz-api` starts have in common ([`fixture`]).
@@ -18,6 +19,7 @@
 // test reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bisect;
 pub mod fixture;
 pub mod openapi;
 pub mod sse;

@@ -76,3 +76,26 @@ pub async fn next_event_on_each(
     );
     got
 }
+
+/// Reads the stream until the server ends it (the last chunk of a chunked
+/// answer, or the connection closing), skipping whatever messages come
+/// before; returns the `event` messages read on the way.
+pub async fn until_end(r: &mut BufReader<TcpStream>) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut is_event = false;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 || line == "0\r\n" {
+            return events;
+        }
+        let line = line.trim_end();
+        if line.ends_with("event: event") {
+            is_event = true;
+        } else if is_event {
+            if let Some((_, data)) = line.split_once("data: ") {
+                events.push(serde_json::from_str(data).unwrap());
+                is_event = false;
+            }
+        }
+    }
+}

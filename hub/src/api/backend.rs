@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use axum::body::Bytes;
 use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
 use sentinel_http::clock::Clock;
+use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
 use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
@@ -118,9 +119,14 @@ impl Backend for HubBackend {
     async fn password(&self, name: &str) -> Result<Option<PasswordRecord>, Problem> {
         Ok(self
             .store
-            .account_secret(name)
+            .login_record(name)
             .await?
-            .map(|(hash, disabled)| PasswordRecord { hash, disabled }))
+            .map(|r| PasswordRecord {
+                hash: r.hash,
+                disabled: r.disabled,
+                failures: r.failures,
+                locked_until_ms: r.locked_until_ms,
+            }))
     }
 
     async fn open_session(
@@ -138,6 +144,24 @@ impl Backend for HubBackend {
 
     async fn close_session(&self, token: [u8; 32]) -> Result<(), Problem> {
         Ok(self.store.revoke_token(&token).await?)
+    }
+
+    async fn login_failed(&self, name: &str, now_ms: u64) -> Result<(), Problem> {
+        self.store.login_failed(name, now_ms, lockout_ms).await?;
+        Ok(())
+    }
+
+    async fn login_succeeded(&self, name: &str) -> Result<(), Problem> {
+        Ok(self.store.login_succeeded(name).await?)
+    }
+
+    async fn set_password(
+        &self,
+        name: &str,
+        hash: String,
+        keep: [u8; 32],
+    ) -> Result<bool, Problem> {
+        Ok(self.store.set_password(name, &hash, Some(&keep)).await?)
     }
 
     async fn search(&self, search: EventSearch) -> Result<EventPage, Problem> {

@@ -19,7 +19,8 @@
 //! | `GET /api/v1/events`, `GET /api/v1/events/{id}`, `GET /api/v1/export.geojson` | the events view: search, one event with its history and conflicts, GeoJSON (shared) |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (shared; fed by [`live`]) |
 //! | `POST /api/v1/sensors/entries`, `GET /api/v1/sensors/readings`, `GET /api/v1/sensors` | sensor pushes (no token: signatures authenticate), the readings time series, the sensors seen (shared) |
-//! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable` | accounts, admins (`users.rs`) |
+//! | `POST /api/v1/password` | one's own password, the current one required (shared) |
+//! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable`, `…/enable`, `…/password` | accounts, admins (`users.rs`) |
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order (`timeline.rs`) |
 //! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (`actions.rs`) |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag (`nodes.rs`) |
@@ -67,8 +68,9 @@ use std::sync::Arc;
 use axum::http::Method;
 use axum::{Extension, Router};
 use sentinel_http::api::Document;
-use sentinel_http::limit::{self, Limits, RateLimiter, DEFAULT_MAX_CLIENTS};
+use sentinel_http::limit::{self, Limits, LoginLimits, RateLimiter, DEFAULT_MAX_CLIENTS};
 use sentinel_http::ops;
+use sentinel_http::proxy::{self, TrustedProxies};
 
 pub use backend::HubBackend;
 pub use openapi::document;
@@ -91,6 +93,17 @@ pub struct ApiOptions {
     pub rate_limit: Limits,
     /// Browser origins allowed by CORS; empty: no CORS headers at all.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The accept loop's connection cap and timeouts
+    /// (`sentinel_http::serve`).
+    pub serve: sentinel_http::serve::ServeOptions,
+    /// The stricter limit of `POST /api/v1/login`, per client; off when
+    /// either is 0.
+    pub login_limit: LoginLimits,
+    /// Reverse proxies whose forwarded client addresses are believed
+    /// (`sentinel_http::proxy`); none: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Live-feed streams open at once; `None` leaves the feed's own bound.
+    pub feed_max_subscribers: Option<usize>,
 }
 
 /// The methods the API answers, for CORS preflights.
@@ -118,18 +131,27 @@ pub fn bare_router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The API's router with `options`: `/api/v1` behind the rate limit; every
-/// route with CORS (if configured), request metrics and one log line per
-/// request (`sentinel_http::ops`).
+/// The API's router with `options`: `/api/v1` behind the rate limit,
+/// `POST /api/v1/login` behind the login limit too; every route with CORS
+/// (if configured), request metrics and one log line per request
+/// (`sentinel_http::ops`), each knowing the client behind a trusted proxy
+/// (`sentinel_http::proxy`).
 pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let (api, operations) = routers();
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let logins = RateLimiter::for_logins(options.login_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
+    let api = limit::limited(limit::login_limited(api, logins), limiter);
     let app = operations
-        .merge(limit::limited(api, limiter))
+        .merge(api)
         .fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
-        login_route: Some("/api/v1/login"),
+        login_route: Some(limit::LOGIN_PATH),
     };
-    ops::observed(app, observe).with_state(state)
+    let app = ops::observed(app, observe);
+    let state = match options.feed_max_subscribers {
+        Some(max) => state.map_api(|a| a.map_feed(|f| f.with_max_subscribers(max))),
+        None => state,
+    };
+    proxy::with_client_ip(app, &options.trusted_proxies).with_state(state)
 }

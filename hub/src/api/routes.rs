@@ -18,6 +18,8 @@ fn hub_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(users::users, users::create_user))
         .routes(routes!(users::set_role))
         .routes(routes!(users::disable_user))
+        .routes(routes!(users::enable_user))
+        .routes(routes!(users::reset_password))
         .routes(routes!(timeline::timeline))
         .routes(routes!(actions::assign))
         .routes(routes!(actions::close))

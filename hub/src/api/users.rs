@@ -1,6 +1,10 @@
 //! Accounts (admins only): `GET /api/v1/users`, `POST /api/v1/users`
 //! (`{"name", "password", "role"}`), `POST /api/v1/users/{name}/role`
-//! (`{"role"}`), `POST /api/v1/users/{name}/disable`.
+//! (`{"role"}`), `POST /api/v1/users/{name}/disable`,
+//! `POST /api/v1/users/{name}/enable` (its failed logins forgotten too),
+//! `POST /api/v1/users/{name}/password` (`{"password"}`: a reset, which
+//! revokes every token of the account and lifts a lockout). People change
+//! their own password with the shared `POST /api/v1/password`.
 //!
 //! An account is a row of the hub's store (an argon2id hash, never the
 //! password); its role is a `role_grant` entry the hub signs with the
@@ -13,12 +17,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use sentinel_http::api::auth::{hashed, no_store};
 use sentinel_http::api::Caller;
 use sentinel_http::body::{json_object, text};
 use sentinel_http::openapi::{
     role_schema, Conflict, Forbidden, JsonBodyRefusals, NotFound, Unauthorized, Unavailable,
 };
-use sentinel_http::people::{check_name, hash_password};
+use sentinel_http::people::check_name;
 use sentinel_http::Problem;
 use sentinel_schema::access::{parse_role, role_name, Action};
 use sentinel_schema::PersonRole;
@@ -102,6 +107,18 @@ pub struct Disabled {
     pub disabled: bool,
 }
 
+/// `POST /api/v1/users/{name}/password`.
+// `Deserialize` only so that `deny_unknown_fields` tells utoipa to emit
+// `additionalProperties: false`, as `json_object` refuses unknown members.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PasswordReset {
+    /// At least 12 characters, at most 1024 bytes.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub password: String,
+}
+
 /// Whether `name` can be an account's: PostgreSQL text cannot hold NUL, so
 /// a name with one is nobody's (and asking the store would fail, a 503).
 fn may_exist(name: &str) -> bool {
@@ -179,8 +196,7 @@ pub(super) async fn create_user(
     let password = text(&map, "password")?;
     let role = role_field(&map)?;
     let own = state.own_chain()?;
-    let hash =
-        hash_password(password).map_err(|e| Problem::bad_field("password", e.to_string()))?;
+    let hash = hashed(password, "password").await?;
     let now = state.now_ms();
     if !state.store.create_account(name, &hash, now).await? {
         return Err(Problem::conflict("name", format!("{name:?} is taken")));
@@ -259,4 +275,69 @@ pub(super) async fn disable_user(
         name,
         disabled: true,
     }))
+}
+
+/// `POST /api/v1/users/{name}/enable`: takes tokens again (new ones: the
+/// old stay revoked), its failed logins and lockout forgotten.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{name}/enable",
+    tag = "accounts",
+    params(("name" = String, Path, description = "An account name.",
+        example = json!(EXAMPLE_ACCOUNT))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account is enabled.", body = Disabled),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
+pub(super) async fn enable_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Disabled>, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    if !may_exist(&name) || !state.store.enable_account(&name).await? {
+        return Err(Problem::not_found(format!("no account {name:?}")));
+    }
+    Ok(Json(Disabled {
+        name,
+        disabled: false,
+    }))
+}
+
+/// `POST /api/v1/users/{name}/password`: a new password set by an admin;
+/// every token of the account is revoked and a lockout lifted.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{name}/password",
+    tag = "accounts",
+    params(("name" = String, Path, description = "An account name.",
+        example = json!(EXAMPLE_ACCOUNT))),
+    request_body = PasswordReset,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The password is set; every token of the account is \
+            revoked."),
+        JsonBodyRefusals, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
+pub(super) async fn reset_password(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    caller.may(Action::ManageUsers, None)?;
+    let map = json_object(&headers, body, &["password"]).await?;
+    let password = text(&map, "password")?;
+    if !may_exist(&name) || state.store.account_secret(&name).await?.is_none() {
+        return Err(Problem::not_found(format!("no account {name:?}")));
+    }
+    let hash = hashed(password, "password").await?;
+    if !state.store.set_password(&name, &hash, None).await? {
+        return Err(Problem::not_found(format!("no account {name:?}")));
+    }
+    Ok(no_store(StatusCode::NO_CONTENT))
 }

@@ -395,3 +395,78 @@ fn the_rules_file_is_optional_set_by_file_or_environment_and_checked() {
     assert_eq!(config.window_ms, 60_000);
     assert_eq!(config.rules.rules().count(), 1);
 }
+
+#[test]
+fn front_door_settings_default_parse_and_are_named_when_bad() {
+    use http::*;
+    use sentinel_http::limit::LoginLimits;
+    let c = HubConfig::load_with(None, env(BASE)).unwrap();
+    assert_eq!(c.http.serve, sentinel_http::serve::ServeOptions::default());
+    assert_eq!(
+        c.http.login_limit,
+        LoginLimits {
+            per_min: DEFAULT_LOGIN_RATE_LIMIT_PER_MIN,
+            burst: DEFAULT_LOGIN_RATE_LIMIT_BURST
+        }
+    );
+    assert!(c.http.trusted_proxies.is_empty());
+    assert_eq!(
+        c.http.feed_max_subscribers,
+        sentinel_http::api::feed::MAX_SUBSCRIBERS
+    );
+
+    // From the file, the environment winning.
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("hub.toml");
+    std::fs::write(
+        &path,
+        "http_max_connections = 7\nhttp_header_timeout_s = 5\nhttp_body_timeout_s = 6\n\
+         http_body_deadline_s = 60\nhttp_idle_timeout_s = 9\nlogin_rate_limit_per_min = 3\n\
+         login_rate_limit_burst = 4\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+         feed_max_subscribers = 11\n",
+    )
+    .unwrap();
+    let c = HubConfig::load_with(
+        Some(&path),
+        env(&[
+            BASE,
+            &[
+                (HTTP_IDLE_TIMEOUT_ENV, "12"),
+                (TRUSTED_PROXIES_ENV, "127.0.0.1, ::1"),
+            ],
+        ]
+        .concat()),
+    )
+    .unwrap();
+    let s = c.http.serve;
+    assert_eq!(s.max_connections, 7);
+    assert_eq!(s.header_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(s.body_timeout, std::time::Duration::from_secs(6));
+    assert_eq!(s.body_deadline, std::time::Duration::from_secs(60));
+    assert_eq!(s.idle_timeout, std::time::Duration::from_secs(12));
+    assert_eq!(
+        c.http.login_limit,
+        LoginLimits {
+            per_min: 3,
+            burst: 4
+        }
+    );
+    assert!(c.http.trusted_proxies.trusts("::1".parse().unwrap()));
+    assert!(!c.http.trusted_proxies.trusts("10.1.1.1".parse().unwrap()));
+    assert_eq!(c.http.feed_max_subscribers, 11);
+
+    for (setting, value) in [
+        (HTTP_MAX_CONNECTIONS_ENV, "0"),
+        (HTTP_HEADER_TIMEOUT_ENV, "0"),
+        (HTTP_BODY_DEADLINE_ENV, "soon"),
+        (FEED_MAX_SUBSCRIBERS_ENV, "0"),
+        (LOGIN_RATE_LIMIT_PER_MIN_ENV, "-1"),
+        (TRUSTED_PROXIES_ENV, "10.0.0.1,proxy.example"),
+    ] {
+        let e = HubConfig::load_with(None, env(&[BASE, &[(setting, value)]].concat()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(setting), "{setting}: {e}");
+    }
+}

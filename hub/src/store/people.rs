@@ -1,5 +1,6 @@
-//! Accounts and bearer tokens of the HTTP API (migration V5), and each
-//! person's role from the `role_grant` entries in the log.
+//! Accounts and bearer tokens of the HTTP API (migration V5; failed
+//! logins and lockouts, V7), and each person's role from the `role_grant`
+//! entries in the log.
 //!
 //! Secrets never leave this hub: passwords are kept as argon2id hashes and
 //! tokens as SHA-256 digests. Roles are entries (signed, replicated); an
@@ -11,6 +12,18 @@ use sentinel_schema::access::{effective_roles, Grant};
 use sentinel_schema::{Body, PersonRole, SignedEntry};
 
 use super::{int, PgStore, StoreError};
+
+/// What a login needs to know of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// An argon2id PHC string.
+    pub hash: String,
+    pub disabled: bool,
+    /// Failed logins since the last success.
+    pub failures: u32,
+    /// Logins are refused until then (Unix ms; 0: not locked).
+    pub locked_until_ms: u64,
+}
 
 /// One account, as admins list them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -147,6 +160,130 @@ impl PgStore {
             )
             .await?;
         Ok(())
+    }
+
+    /// What a login needs of the account `name`, if it exists.
+    pub async fn login_record(&self, name: &str) -> Result<Option<LoginRecord>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT password_hash, disabled, failed_logins, locked_until_ms
+                 FROM accounts WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(row.map(|r| LoginRecord {
+            hash: r.get(0),
+            disabled: r.get(1),
+            failures: r.get::<_, i32>(2).max(0) as u32,
+            locked_until_ms: r.get::<_, i64>(3).max(0) as u64,
+        }))
+    }
+
+    /// Counts a failed login of `name` at `now_ms` and locks the account
+    /// for `lockout(failures)` ms from now (0: not locked); the failures
+    /// so far. Nothing happens for a name no account has.
+    pub async fn login_failed(
+        &self,
+        name: &str,
+        now_ms: u64,
+        lockout: fn(u32) -> u64,
+    ) -> Result<u32, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE name = $1
+                 RETURNING failed_logins",
+                &[&name],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(0);
+        };
+        let failures = row.get::<_, i32>(0).max(0) as u32;
+        let locked = match lockout(failures) {
+            0 => 0,
+            ms => now_ms.saturating_add(ms),
+        };
+        tx.execute(
+            "UPDATE accounts SET locked_until_ms = $2 WHERE name = $1",
+            &[&name, &int(locked, "accounts.locked_until_ms")?],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(failures)
+    }
+
+    /// A login of `name` succeeded: its failures are forgotten.
+    pub async fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE accounts SET failed_logins = 0, locked_until_ms = 0 WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sets `name`'s password hash, forgets its failed logins and lockout,
+    /// and revokes its tokens but `keep` (the token of a person changing
+    /// their own password) in one transaction; `false` when there is no
+    /// such account.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until_ms = 0
+                 WHERE name = $1",
+                &[&name, &password_hash],
+            )
+            .await?;
+        let keep: &[u8] = keep.map_or(&[], |k| k.as_slice());
+        tx.execute(
+            "UPDATE tokens SET revoked = true WHERE account = $1 AND hash <> $2",
+            &[&name, &keep],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Enables a disabled account again, its failed logins and lockout
+    /// forgotten (its old tokens stay revoked); `false` when there is no
+    /// such account.
+    pub async fn enable_account(&self, name: &str) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE accounts SET disabled = false, failed_logins = 0, locked_until_ms = 0
+                 WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes every token expired at `now_ms` or revoked (either is
+    /// refused anyway); how many went.
+    pub async fn purge_tokens(&self, now_ms: u64) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM tokens WHERE revoked OR expires_ms <= $1",
+                &[&int(now_ms, "now")?],
+            )
+            .await?)
     }
 
     /// Every person's role from the `role_grant` entries in the log (the

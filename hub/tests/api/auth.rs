@@ -147,6 +147,18 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             None,
             Action::ManageUsers,
         ),
+        (
+            "POST",
+            "/api/v1/users/target-{n}/enable".into(),
+            None,
+            Action::ManageUsers,
+        ),
+        (
+            "POST",
+            "/api/v1/users/target-{n}/password".into(),
+            Some(json!({"password": "another long password"})),
+            Action::ManageUsers,
+        ),
         // A key no device has; only the admin's call writes a revocation.
         (
             "POST",
@@ -196,6 +208,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                 _ if method == "POST" && (uri == "/api/v1/users" || uri.ends_with("/revoke")) => {
                     StatusCode::CREATED
                 }
+                _ if uri.ends_with("/password") => StatusCode::NO_CONTENT,
                 _ => StatusCode::OK,
             };
             assert_eq!(

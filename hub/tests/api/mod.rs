@@ -218,9 +218,11 @@ fn event_ids(body: &Value) -> Vec<String> {
     ids(body["items"].as_array().unwrap())
 }
 
+mod accounts;
 mod auth;
 mod events;
 mod input;
 mod openapi;
 mod ops;
+mod public;
 mod timeline;

@@ -5,6 +5,7 @@
 
 mod events;
 mod fmt;
+mod front;
 mod net;
 mod outbox;
 mod show;
@@ -135,11 +136,19 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum UserCmd {
-    /// Create an account (password: SENTINEL_USER_PASSWORD or the first
-    /// line of standard input). Its role is granted on a hub.
+    /// Create an account (password: SENTINEL_USER_PASSWORD, else asked on
+    /// the terminal without echo, else the first line of standard input).
+    /// Its role is granted on a hub.
     Add { name: String },
+    /// Set an account's password (read as for `add`); revokes its tokens
+    /// and lifts a lockout.
+    ResetPassword { name: String },
     /// Disable an account and revoke its tokens.
     Disable { name: String },
+    /// Let a disabled account sign in again (its failed logins forgotten).
+    Enable { name: String },
+    /// Delete expired and revoked tokens (`serve --http` does it hourly).
+    PurgeTokens,
     /// List the accounts and their roles.
     List,
 }
@@ -235,7 +244,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::User { what } => match what {
             UserCmd::Add { name } => user::add(&node, &name, json)?,
+            UserCmd::ResetPassword { name } => user::reset_password(&mut node, &name, json)?,
             UserCmd::Disable { name } => user::disable(&mut node, &name, json)?,
+            UserCmd::Enable { name } => user::enable(&node, &name, json)?,
+            UserCmd::PurgeTokens => user::purge_tokens(&node, json)?,
             UserCmd::List => user::list(&node, json)?,
         },
         Cmd::Sync { peers } => return net::sync(node, &dir, peers, json),

@@ -61,6 +61,8 @@ pub(super) struct HttpOps {
     #[arg(long, value_name = "FORMAT", env = "SENTINEL_LOG_FORMAT",
           default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    #[command(flatten)]
+    front: super::front::Front,
 }
 
 impl HttpOps {
@@ -73,12 +75,13 @@ impl HttpOps {
             .map(sentinel_http::ops::parse_origin)
             .collect::<Result<Vec<_>, _>>()
             .context("--cors-origin (SENTINEL_CORS_ORIGINS)")?;
-        Ok(sentinel_node::http::ApiOptions {
+        self.front.apply(sentinel_node::http::ApiOptions {
             rate_limit: sentinel_http::limit::Limits {
                 per_s: self.rate_limit_per_s,
                 burst: self.rate_limit_burst,
             },
             cors_origins,
+            ..Default::default()
         })
     }
 

@@ -1,11 +1,16 @@
-//! `user add`, `user disable`, `user list`: accounts for the HTTP API.
+//! `user add`, `user reset-password`, `user disable`, `user enable`,
+//! `user list`, `user purge-tokens`: accounts for the HTTP API.
+//!
+//! Passwords come from `SENTINEL_USER_PASSWORD`, else, on a terminal, are
+//! asked for twice with echo off, else are the first line of standard
+//! input (`sentinel_http::people::new_password`); never a default.
 //!
 //! An account is a name and an argon2id password hash, kept in this
 //! node's store only. Its role is not set here: roles are `role_grant`
 //! entries a hub signs (`sentinel-hub user add NAME --role ROLE`, or an
 //! admin on the hub's API), and they reach this node by sync.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use sentinel_http::people::{check_name, hash_password};
 use sentinel_node::node::Node;
 use sentinel_schema::access::role_name;
@@ -15,22 +20,12 @@ use sentinel_node::clock::now_ms;
 
 use super::fmt::print_json;
 
-/// The password: `SENTINEL_USER_PASSWORD`, else the first line of
-/// standard input. Never a default.
+/// A new password: `SENTINEL_USER_PASSWORD`, else the terminal (no
+/// echo), else the first line of standard input. Never a default.
 fn password() -> Result<String> {
-    if let Ok(p) = std::env::var("SENTINEL_USER_PASSWORD") {
-        return Ok(p);
-    }
-    eprint!("Password: ");
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("reading the password")?;
-    let line = line.trim_end_matches(['\r', '\n']).to_owned();
-    if line.is_empty() {
-        bail!("no password: set SENTINEL_USER_PASSWORD or write it on standard input");
-    }
-    Ok(line)
+    Ok(sentinel_http::people::new_password(
+        "SENTINEL_USER_PASSWORD",
+    )?)
 }
 
 fn roles(node: &Node) -> Result<std::collections::BTreeMap<String, PersonRole>> {
@@ -95,6 +90,41 @@ pub(super) fn list(node: &Node, json: bool) -> Result<()> {
             role(&a.name),
             if a.disabled { "  disabled" } else { "" }
         );
+    }
+    Ok(())
+}
+
+pub(super) fn reset_password(node: &mut Node, name: &str, json: bool) -> Result<()> {
+    let hash = hash_password(&password()?)?;
+    if !node.store_mut().set_password(name, &hash, None)? {
+        bail!("no account {name:?}");
+    }
+    if json {
+        print_json(&serde_json::json!({"name": name, "password_reset": true}))?;
+    } else {
+        println!("Account {name} has a new password; its tokens are revoked.");
+    }
+    Ok(())
+}
+
+pub(super) fn enable(node: &Node, name: &str, json: bool) -> Result<()> {
+    if !node.store().enable_account(name)? {
+        bail!("no account {name:?}");
+    }
+    if json {
+        print_json(&serde_json::json!({"name": name, "disabled": false}))?;
+    } else {
+        println!("Enabled account {name}; it may sign in again.");
+    }
+    Ok(())
+}
+
+pub(super) fn purge_tokens(node: &Node, json: bool) -> Result<()> {
+    let n = node.store().purge_tokens(now_ms())?;
+    if json {
+        print_json(&serde_json::json!({"purged": n}))?;
+    } else {
+        println!("Deleted {n} expired or revoked tokens.");
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use axum::body::Bytes;
 use sentinel_certs::CaCert;
 use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
 use sentinel_http::clock::Clock;
+use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
 use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
@@ -103,10 +104,12 @@ impl Backend for NodeBackend {
     async fn password(&self, name: &str) -> Result<Option<PasswordRecord>, Problem> {
         let name = name.to_owned();
         on_node(&self.node, move |node| {
-            Ok(node
-                .store()
-                .account_secret(&name)?
-                .map(|(hash, disabled)| PasswordRecord { hash, disabled }))
+            Ok(node.store().login_record(&name)?.map(|r| PasswordRecord {
+                hash: r.hash,
+                disabled: r.disabled,
+                failures: r.failures,
+                locked_until_ms: r.locked_until_ms,
+            }))
         })
         .await
     }
@@ -130,6 +133,36 @@ impl Backend for NodeBackend {
     async fn close_session(&self, token: [u8; 32]) -> Result<(), Problem> {
         on_node(&self.node, move |node| {
             Ok(node.store().revoke_token(&token)?)
+        })
+        .await
+    }
+
+    async fn login_failed(&self, name: &str, now_ms: u64) -> Result<(), Problem> {
+        let name = name.to_owned();
+        on_node(&self.node, move |node| {
+            node.store_mut().login_failed(&name, now_ms, lockout_ms)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login_succeeded(&self, name: &str) -> Result<(), Problem> {
+        let name = name.to_owned();
+        on_node(&self.node, move |node| {
+            Ok(node.store().login_succeeded(&name)?)
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        name: &str,
+        hash: String,
+        keep: [u8; 32],
+    ) -> Result<bool, Problem> {
+        let name = name.to_owned();
+        on_node(&self.node, move |node| {
+            Ok(node.store_mut().set_password(&name, &hash, Some(&keep))?)
         })
         .await
     }

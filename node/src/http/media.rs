@@ -9,6 +9,14 @@
 //! WebP, MP4), never by what the client declares. The blob is stored
 //! before the entry that names it is committed; a refused upload leaves no
 //! entry (a blob without an entry names nothing and is never served).
+//!
+//! **Memory.** The file's bytes go to a spool file on disk as they arrive
+//! (`super::state::UPLOAD_SPOOL_DIR` of the data directory, removed when
+//! the upload ends however it ends), not to memory; at most
+//! `super::state::MAX_UPLOADS` uploads are taken at once (configurable),
+//! and one more is refused with a `503` problem before its body is read.
+//! The spooled file is read whole only to store it, under the node's lock,
+//! one upload at a time.
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
@@ -52,8 +60,68 @@ fn unsupported(detail: impl Into<String>) -> Problem {
 fn multipart_problem(e: axum::extract::multipart::MultipartError) -> Problem {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large()
+    } else if sentinel_http::body::timed_out(&e) {
+        sentinel_http::body::slow()
     } else {
         Problem::bad_field("body", e.body_text())
+    }
+}
+
+/// Bytes kept in memory from the start of an upload, to tell its type.
+const HEAD_BYTES: usize = 4096;
+
+/// An upload's file part, spooled to disk as it arrives: removed when
+/// dropped, whether the upload was stored or refused.
+struct Spooled {
+    file: tokio::fs::File,
+    path: tempfile::TempPath,
+    len: u64,
+    /// The first [`HEAD_BYTES`], for the type.
+    head: Vec<u8>,
+}
+
+impl Spooled {
+    async fn create(dir: &std::path::Path) -> Result<Spooled, Problem> {
+        let dir = dir.to_path_buf();
+        let (file, path) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            tempfile::Builder::new()
+                .prefix("upload-")
+                .tempfile_in(&dir)
+                .map(tempfile::NamedTempFile::into_parts)
+        })
+        .await
+        .map_err(|e| Problem::unavailable(&e))?
+        .map_err(|e| Problem::unavailable(&e))?;
+        Ok(Spooled {
+            file: tokio::fs::File::from_std(file),
+            path,
+            len: 0,
+            head: Vec::new(),
+        })
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), Problem> {
+        use tokio::io::AsyncWriteExt;
+        let keep = HEAD_BYTES.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..keep]);
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| Problem::unavailable(&e))?;
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Every byte written; the path to read them from, removed when
+    /// dropped.
+    async fn finish(mut self) -> Result<tempfile::TempPath, Problem> {
+        use tokio::io::AsyncWriteExt;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Problem::unavailable(&e))?;
+        Ok(self.path)
     }
 }
 
@@ -99,20 +167,21 @@ pub(super) async fn upload(
             e.body_text()
         ))
     })?;
-    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    let _slot = state.upload_slot()?;
+    let mut file: Option<(Spooled, Option<String>)> = None;
     let mut name: Option<String> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
         match field.name() {
             Some("file") if file.is_none() => {
                 let file_name = field.file_name().map(str::to_owned);
-                let mut bytes = Vec::new();
+                let mut spooled = Spooled::create(state.spool_dir()).await?;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
-                    if bytes.len() as u64 + chunk.len() as u64 > MAX_MEDIA_BYTES {
+                    if spooled.len + chunk.len() as u64 > MAX_MEDIA_BYTES {
                         return Err(too_large());
                     }
-                    bytes.extend_from_slice(&chunk);
+                    spooled.write(&chunk).await?;
                 }
-                file = Some((bytes, file_name));
+                file = Some((spooled, file_name));
             }
             Some("name") if name.is_none() => {
                 let mut bytes = Vec::new();
@@ -141,11 +210,12 @@ pub(super) async fn upload(
             }
         }
     }
-    let (bytes, file_name) = file.ok_or_else(|| Problem::bad_field("file", "is required"))?;
-    if bytes.is_empty() {
+    let (spooled, file_name) = file.ok_or_else(|| Problem::bad_field("file", "is required"))?;
+    if spooled.len == 0 {
         return Err(Problem::bad_field("file", "is empty"));
     }
-    crate::media::sniff(&bytes).map_err(|e| unsupported(e.to_string()))?;
+    crate::media::sniff(&spooled.head).map_err(|e| unsupported(e.to_string()))?;
+    let spooled = spooled.finish().await?;
     let name = name
         .or(file_name)
         .filter(|n| !n.trim().is_empty())
@@ -160,6 +230,7 @@ pub(super) async fn upload(
     let ack = state
         .write_node(move |node| {
             checked(node, &caller, event, Action::Attach)?;
+            let bytes = std::fs::read(&spooled).map_err(|e| Problem::unavailable(&e))?;
             node.attach(event, &bytes, &name, Some(&caller.name), now)
                 .map_err(|e| match e {
                     NodeError::Media(MediaError::TooLarge { .. }) => too_large(),

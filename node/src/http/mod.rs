@@ -34,6 +34,7 @@
 //! | `GET /readyz` | `200` when the store answers and its schema is the latest migration, else `503` |
 //! | `GET /metrics` | Prometheus text format, unauthenticated: keep it on the device |
 //! | `POST /api/v1/login`, `POST /api/v1/logout` | bearer tokens |
+//! | `POST /api/v1/password` | one's own password, the current one required |
 //! | `GET /api/v1/events` | search: `bbox`, `near`+`radius`, `q`, `status`, `category`, `min_severity`, `max_severity`, `from`, `to`, `limit`, `after` |
 //! | `POST /api/v1/events` | report: `title`, `description`, `category`, `severity`, `location` `{lon, lat}`, `reported_ms` |
 //! | `GET /api/v1/events/{id}` | one event; with history and conflicts for those who may read them |
@@ -75,7 +76,8 @@ pub mod state;
 mod workflow;
 
 pub use router::{
-    bind, router, router_with, serve, ApiOptions, DEFAULT_HTTP_ADDR, DEFAULT_RATE_LIMIT_BURST,
+    bind, router, router_with, serve, ApiOptions, DEFAULT_HTTP_ADDR,
+    DEFAULT_LOGIN_RATE_LIMIT_BURST, DEFAULT_LOGIN_RATE_LIMIT_PER_MIN, DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PER_S,
 };
 pub use sentinel_http::api::feed::FEED_BUFFER;

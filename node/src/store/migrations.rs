@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     v4_receipts,
     v5_people,
     v6_readings,
+    super::people::migrate_logins,
 ];
 
 /// The schema version this code writes.

@@ -1,5 +1,6 @@
-//! Accounts and bearer tokens of the node's HTTP API (migration 5), and
-//! each person's role from the `role_grant` entries in the log.
+//! Accounts and bearer tokens of the node's HTTP API (migration 5; failed
+//! logins and lockouts, migration 7), and each person's role from the
+//! `role_grant` entries in the log.
 //!
 //! Accounts and tokens are this device's secrets: passwords are kept as
 //! argon2id hashes, tokens as SHA-256 digests; neither is signed, synced
@@ -36,6 +37,28 @@ pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
         CREATE INDEX tokens_by_account ON tokens (account);",
     )?;
     Ok(())
+}
+
+/// Counts failed logins and locks accounts (migration 7): kept in the
+/// store, so a restart does not reset a lockout.
+pub(crate) fn migrate_logins(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE accounts ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN locked_until_ms INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    Ok(())
+}
+
+/// What a login needs to know of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// An argon2id PHC string.
+    pub hash: String,
+    pub disabled: bool,
+    /// Failed logins since the last success.
+    pub failures: u32,
+    /// Logins are refused until then (Unix ms; 0: not locked).
+    pub locked_until_ms: u64,
 }
 
 /// One account, as `user` commands list them.
@@ -144,6 +167,115 @@ impl Store {
             [hash.as_slice()],
         )?;
         Ok(())
+    }
+
+    /// What a login needs of the account `name`, if it exists.
+    pub fn login_record(&self, name: &str) -> Result<Option<LoginRecord>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT password_hash, disabled, failed_logins, locked_until_ms
+                 FROM accounts WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(LoginRecord {
+                        hash: r.get(0)?,
+                        disabled: r.get(1)?,
+                        failures: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        locked_until_ms: r.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Counts a failed login of `name` at `now_ms` and locks the account
+    /// for `lockout(failures)` ms from now (0: not locked); the failures
+    /// so far. Nothing happens for a name no account has.
+    pub fn login_failed(
+        &mut self,
+        name: &str,
+        now_ms: u64,
+        lockout: fn(u32) -> u64,
+    ) -> Result<u32, StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        let failures: Option<i64> = tx
+            .query_row(
+                "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE name = ?1
+                 RETURNING failed_logins",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(failures) = failures else {
+            return Ok(0);
+        };
+        let failures = failures.clamp(0, i64::from(u32::MAX)) as u32;
+        let locked = match lockout(failures) {
+            0 => 0,
+            ms => now_ms.saturating_add(ms),
+        };
+        tx.execute(
+            "UPDATE accounts SET locked_until_ms = ?2 WHERE name = ?1",
+            params![name, int(locked)?],
+        )?;
+        tx.commit()?;
+        Ok(failures)
+    }
+
+    /// A login of `name` succeeded: its failures are forgotten.
+    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE accounts SET failed_logins = 0, locked_until_ms = 0 WHERE name = ?1",
+            [name],
+        )?;
+        Ok(())
+    }
+
+    /// Sets `name`'s password hash, forgets its failed logins and lockout,
+    /// and revokes its tokens but `keep` (the token of a person changing
+    /// their own password) in one transaction; `false` when there is no
+    /// such account.
+    pub fn set_password(
+        &mut self,
+        name: &str,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        let n = tx.execute(
+            "UPDATE accounts SET password_hash = ?2, failed_logins = 0, locked_until_ms = 0
+             WHERE name = ?1",
+            params![name, password_hash],
+        )?;
+        let keep: &[u8] = keep.map_or(&[], |k| k.as_slice());
+        tx.execute(
+            "UPDATE tokens SET revoked = 1 WHERE account = ?1 AND hash <> ?2",
+            params![name, keep],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Enables a disabled account again, its failed logins and lockout
+    /// forgotten (its old tokens stay revoked); `false` when there is no
+    /// such account.
+    pub fn enable_account(&self, name: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE accounts SET disabled = 0, failed_logins = 0, locked_until_ms = 0
+             WHERE name = ?1",
+            [name],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Deletes every token expired at `now_ms` or revoked (either is
+    /// refused anyway); how many went.
+    pub fn purge_tokens(&self, now_ms: u64) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM tokens WHERE revoked = 1 OR expires_ms <= ?1",
+            [int(now_ms)?],
+        )?)
     }
 
     /// Every `role_grant` entry in the log.

@@ -5,10 +5,13 @@
 
 mod export;
 mod feed;
+mod front;
 mod input;
+mod logins;
 mod matrix;
 mod openapi;
 mod ops;
+mod public;
 mod sensor_rules;
 mod sensors;
 mod serve;

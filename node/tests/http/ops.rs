@@ -71,7 +71,7 @@ async fn the_api_is_rate_limited_and_health_is_not() {
     let api = Api::start();
     let options = ApiOptions {
         rate_limit: Limits { per_s: 1, burst: 3 },
-        cors_origins: Vec::new(),
+        ..ApiOptions::default()
     };
     let app = router_with(ApiState::new(api.node.clone()).unwrap(), &options);
     for _ in 0..3 {
@@ -117,8 +117,8 @@ async fn cors_headers_only_for_listed_origins() {
         .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         .is_none());
     let options = ApiOptions {
-        rate_limit: Limits::default(),
         cors_origins: vec![parse_origin("https://app.example.org").unwrap()],
+        ..ApiOptions::default()
     };
     let app = router_with(ApiState::new(api.node.clone()).unwrap(), &options);
     let r = preflight(app.clone(), "https://app.example.org").await;
