@@ -19,7 +19,7 @@ use sentinel_schema::{
 };
 use sentinel_sync::{ApplyReport, SyncStore};
 
-use crate::files::{read_key, replace_file, write_key_file};
+use crate::files::{create_private_dir, read_key, replace_file, write_key_file};
 use crate::media::MediaStore;
 use crate::rules::{Raised, RuleEngine, RuleHost};
 use crate::spatial::SpatialIndex;
@@ -77,8 +77,9 @@ pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeErro
         return Err(NodeError::EnrollAfterWrites(written));
     }
     let Node { mut store, .. } = node;
-    replace_file(&dir.join(CA_FILE), e.ca.to_pem().as_bytes(), false)?;
-    replace_file(&dir.join(CERT_FILE), e.cert_pem().as_bytes(), false)?;
+    // Public certificates, but files of a private directory: 0600 too.
+    replace_file(&dir.join(CA_FILE), e.ca.to_pem().as_bytes())?;
+    replace_file(&dir.join(CERT_FILE), e.cert_pem().as_bytes())?;
     // The store's owner changes first: until the key file follows, the
     // node refuses to open (wrong key) rather than sign with the old key.
     store.set_meta("owner", e.identity.author.as_bytes())?;
@@ -86,20 +87,19 @@ pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeErro
     replace_file(
         &dir.join(KEY_FILE),
         format!("{}\n", hex::encode(e.key.to_bytes())).as_bytes(),
-        true,
     )
 }
 
 impl Node {
-    /// Creates a node in `dir`: a new key (file mode 0600, never printed)
-    /// and an empty store. Refuses if either exists.
+    /// Creates a node in `dir` (mode 0700): a new key (file mode 0600,
+    /// never printed) and an empty store (0600). Refuses if either exists.
     pub fn init(dir: &Path, key: SigningKey) -> Result<Node, NodeError> {
         let db = dir.join(DB_FILE);
         let key_path = dir.join(KEY_FILE);
         if db.exists() || key_path.exists() {
             return Err(NodeError::AlreadyInitialized(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir).map_err(NodeError::io(dir))?;
+        create_private_dir(dir)?;
         let made = (|| {
             let store = Store::create(&db)?;
             store.set_meta("owner", author_of(&key).as_bytes())?;

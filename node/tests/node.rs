@@ -118,16 +118,60 @@ fn init_refuses_an_existing_node_and_a_foreign_key() {
     ));
 }
 
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 #[cfg(unix)]
 #[test]
-fn key_file_is_private() {
+fn the_data_directory_and_its_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, _node) = node(1);
-    let mode = std::fs::metadata(dir.path().join("node.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("data");
+    let n = Node::init(&dir, SigningKey::from_bytes(&[1; 32])).unwrap();
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    // The store's WAL and shared-memory files exist while it is open.
+    for f in [
+        "node.key",
+        "node.sqlite",
+        "node.sqlite-wal",
+        "node.sqlite-shm",
+    ] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    drop(n);
+
+    // Enrolment writes the key again, and the certificates beside it.
+    let ca = sentinel_certs::testing::deployment("Private files test CA", 45);
+    let e = sentinel_certs::testing::issue(&ca, DeviceRole::Node, "node-1", 46);
+    sentinel_node::node::enroll(&dir, &e).unwrap();
+    for f in ["node.key", "ca.pem", "node.crt"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+
+    // A store an older version left readable by others is closed up when
+    // the node opens it.
+    for f in ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"] {
+        if dir.join(f).exists() {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let n = Node::open(&dir).unwrap();
+    for f in ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f} after open");
+    }
+    drop(n);
+
+    // A directory that exists already (made by hand, open to all) is
+    // closed up by `init`.
+    let made = root.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(Node::init(&made, SigningKey::from_bytes(&[2; 32])).unwrap());
+    assert_eq!(mode(&made), 0o700);
 }
 
 #[test]

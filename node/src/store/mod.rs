@@ -51,6 +51,13 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Spatialite(#[from] SpatialiteError),
+    /// The store's file could not be created private, or closed up.
+    #[error("{}: {source}", path.display())]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a store already exists at {0}; refusing to overwrite it")]
     AlreadyExists(PathBuf),
     #[error("no store at {0}: run `sentinel-node init` first")]
@@ -102,6 +109,9 @@ impl Store {
         // Find SpatiaLite before creating anything, and remove a half-made
         // file on failure, so that a fixed retry of `init` just works.
         spatialite::locate()?;
+        // The file is made empty and private (0600) before SQLite opens it;
+        // SQLite gives its WAL and shared-memory files the database's mode.
+        create_private_file(path)?;
         Store::open_with(path, flags).inspect_err(|_| remove_db_files(path))
     }
 
@@ -126,6 +136,9 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         crate::sqlfn::register(&conn)?;
         migrations::migrate(&mut conn)?;
+        // A store made before files were private, or copied in with open
+        // modes, is closed up (its WAL files exist once it is open).
+        close_up_db_files(path)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -195,6 +208,51 @@ impl Store {
             })
             .transpose()
     }
+}
+
+/// Creates an empty file with mode 0600 (on Unix), refusing one that exists.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(drop)
+        .map_err(|source| StoreError::Permissions {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Takes group and other permissions away from the database file and its
+/// WAL companions (Unix; a no-op elsewhere).
+fn close_up_db_files(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        let fail = |source| StoreError::Permissions {
+            path: p.clone(),
+            source,
+        };
+        let held = match std::fs::metadata(&p) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        if held & 0o077 != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(held & 0o7700))
+                .map_err(fail)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Removes a database file and its WAL companions (best effort).
