@@ -10,6 +10,7 @@
 //! commits, invariant 10), or know about the HTTP API that calls it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use sentinel_schema::query::EventRecord;
 use sentinel_schema::rules::config::RulesConfig;
@@ -51,6 +52,28 @@ pub struct Node {
     /// The sensor rules (`serve --rules`), with their de-duplication
     /// state; `None`: readings raise nothing here.
     rules: Option<RuleEngine>,
+    /// The rules' configuration, to load them again after a panic took
+    /// the engine away ([`Node::recover`]).
+    rules_config: Option<RulesConfig>,
+}
+
+/// Locks a node shared between the API, sync sessions and the feed.
+///
+/// A lock a panic poisoned (a thread panicked while holding it) is taken
+/// back, not refused for ever: the node is put back in order first
+/// ([`Node::recover`]: open transaction rolled back, in-memory indexes
+/// dropped and rebuilt from the store on demand), since the store — the
+/// only state that matters — commits whole transactions or nothing.
+pub fn lock(node: &Mutex<Node>) -> MutexGuard<'_, Node> {
+    match node.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            node.clear_poison();
+            let mut guard = poisoned.into_inner();
+            guard.recover();
+            guard
+        }
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -141,7 +164,24 @@ impl Node {
             media,
             spatial: None,
             rules: None,
+            rules_config: None,
         })
+    }
+
+    /// Puts the node back in order after a panic interrupted an operation
+    /// on it: the store's open transaction (if any) is rolled back, the
+    /// R-tree dropped (rebuilt from the views on next use), and the sensor
+    /// rules loaded again from the store's record of what they raised.
+    pub fn recover(&mut self) {
+        self.store.recover();
+        self.spatial = None;
+        match (&mut self.rules, &self.rules_config) {
+            (Some(engine), _) => engine.reload(&self.store),
+            (None, Some(config)) => {
+                self.rules = RuleEngine::load(config.clone(), &self.store).ok();
+            }
+            (None, None) => {}
+        }
     }
 
     pub fn author(&self) -> AuthorId {
@@ -451,7 +491,8 @@ impl Node {
     /// from sensors directly, with the de-duplication state the store
     /// remembers.
     pub fn enable_rules(&mut self, config: RulesConfig) -> Result<(), NodeError> {
-        self.rules = Some(RuleEngine::load(config, &self.store)?);
+        self.rules = Some(RuleEngine::load(config.clone(), &self.store)?);
+        self.rules_config = Some(config);
         Ok(())
     }
 

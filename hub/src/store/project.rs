@@ -210,8 +210,9 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     let mut views: Vec<(EventId, EventView)> = Vec::new();
     for (event, doc) in docs {
         match doc {
-            None => out.incomplete.push(event),
-            Some(doc) => match doc.view() {
+            Saved::Incomplete => out.incomplete.push(event),
+            Saved::Unsaveable => out.unviewable.push(event),
+            Saved::Complete(doc) => match doc.view() {
                 Ok(view) => views.push((event, view)),
                 Err(_) => out.unviewable.push(event),
             },
@@ -306,11 +307,11 @@ async fn insert_media(
 }
 
 /// Applies each event's batch of changes to its document and saves it.
-/// Returns every event of `changes` with its document when complete.
+/// Returns every event of `changes` with what became of its document.
 async fn update_documents(
     tx: &Transaction<'_>,
     changes: &BTreeMap<EventId, Vec<&[u8]>>,
-) -> Result<Vec<(EventId, Option<EventDoc>)>, StoreError> {
+) -> Result<Vec<(EventId, Saved)>, StoreError> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -379,12 +380,33 @@ async fn update_documents(
     let mut events: Vec<&[u8]> = Vec::with_capacity(docs.len());
     let mut saved: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
     let mut complete: Vec<bool> = Vec::with_capacity(docs.len());
-    let mut out: Vec<(EventId, Option<EventDoc>)> =
-        skipped.into_iter().map(|e| (e, None)).collect();
+    let mut out: Vec<(EventId, Saved)> = skipped
+        .into_iter()
+        .map(|e| (e, Saved::Incomplete))
+        .collect();
+    let mut unsaveable: Vec<EventId> = Vec::new();
     for (event, doc) in &mut docs {
+        let Ok(bytes) = doc.save() else {
+            // Automerge could not save it (it panicked: `EventDoc::save`).
+            // Its changes stay in the log; the saved document, if any, is
+            // marked for a rebuild from the log and the event is shown
+            // nowhere until one succeeds. The other events go on.
+            unsaveable.push(*event);
+            continue;
+        };
         events.push(&event.0);
-        saved.push(doc.save());
+        saved.push(bytes);
         complete.push(doc.is_complete());
+    }
+    if !unsaveable.is_empty() {
+        let keys: Vec<&[u8]> = unsaveable.iter().map(|e| e.0.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO documents (event, doc, complete)
+             SELECT e, ''::bytea, false FROM unnest($1::bytea[]) AS e
+             ON CONFLICT (event) DO UPDATE SET complete = false",
+            &[&keys],
+        )
+        .await?;
     }
     tx.execute(
         "INSERT INTO documents (event, doc, complete)
@@ -393,10 +415,27 @@ async fn update_documents(
         &[&events, &saved, &complete],
     )
     .await?;
-    for ((event, doc), complete) in docs.into_iter().zip(complete) {
-        out.push((event, complete.then_some(doc)));
+    let mut complete = complete.into_iter();
+    for (event, doc) in docs {
+        if unsaveable.contains(&event) {
+            out.push((event, Saved::Unsaveable));
+        } else if complete.next() == Some(true) {
+            out.push((event, Saved::Complete(Box::new(doc))));
+        } else {
+            out.push((event, Saved::Incomplete));
+        }
     }
     Ok(out)
+}
+
+/// What [`update_documents`] made of an event's document.
+enum Saved {
+    /// Saved, and every change has its dependencies.
+    Complete(Box<EventDoc>),
+    /// Saved; changes wait for their dependencies.
+    Incomplete,
+    /// Automerge could not save it.
+    Unsaveable,
 }
 
 /// Upserts the `events` rows of viewable documents.

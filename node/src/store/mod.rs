@@ -171,6 +171,16 @@ impl Store {
         log::apply_remote(&mut self.conn, entries, now_ms)
     }
 
+    /// Puts the connection back in a usable state after a panic while the
+    /// store was in use: a transaction left open is rolled back (a
+    /// `rusqlite::Transaction` dropped while unwinding rolls back by
+    /// itself; this is for a panic between other statements).
+    pub fn recover(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// The schema version of the file (`PRAGMA user_version`): the
     /// number of migrations applied.
     pub fn schema_version(&self) -> Result<i64, StoreError> {

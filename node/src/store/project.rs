@@ -194,8 +194,13 @@ pub(super) fn project_entries(
         ..Projected::default()
     };
     for (event, batch) in &changes {
-        let Some(doc) = update_document(conn, *event, batch)? else {
-            continue;
+        let doc = match update_document(conn, *event, batch)? {
+            Document::Complete(doc) => doc,
+            Document::Incomplete => continue,
+            Document::Unsaveable => {
+                out.unviewable.push(*event);
+                continue;
+            }
         };
         match doc.view() {
             Ok(view) => {
@@ -226,23 +231,26 @@ pub(super) fn project_entries(
 }
 
 /// Applies a batch of changes to an event's document and saves it.
-/// Returns the document when it is complete (no missing dependencies).
 fn update_document(
     conn: &Connection,
     event: EventId,
     batch: &[&[u8]],
-) -> Result<Option<EventDoc>, StoreError> {
+) -> Result<Document, StoreError> {
     let stored: Option<(Vec<u8>, bool)> = conn
         .prepare_cached("SELECT doc, complete FROM documents WHERE event = ?1")?
         .query_row([event.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let corrupt = |source| StoreError::CorruptDocument { event, source };
     let mut doc = match stored {
-        Some((bytes, true)) => {
-            let mut doc = EventDoc::load(&bytes).map_err(corrupt)?;
-            doc.apply_or_keep(batch);
-            doc
-        }
+        Some((bytes, true)) => match EventDoc::load(&bytes) {
+            Ok(mut doc) => {
+                doc.apply_or_keep(batch);
+                doc
+            }
+            // A saved document that no longer loads (damaged, or one
+            // Automerge panics on) is rebuilt from the log, as the hub
+            // does: one bad document must not stop the projector.
+            Err(_) => rebuild_document(conn, event)?,
+        },
         // An incomplete document may be missing changes Automerge was
         // holding in memory: rebuild it from every change in the log.
         Some((_, false)) => rebuild_document(conn, event)?,
@@ -254,12 +262,38 @@ fn update_document(
         }
     };
     let complete = doc.is_complete();
+    let Ok(saved) = doc.save() else {
+        // Automerge could not save it (it panicked: `EventDoc::save`).
+        // The changes stay in the log; the saved document, if any, is
+        // marked for a rebuild from the log, and the event is shown
+        // nowhere until one succeeds. The node carries on with the rest.
+        conn.prepare_cached(
+            "INSERT INTO documents (event, doc, complete) VALUES (?1, x'', 0)
+             ON CONFLICT (event) DO UPDATE SET complete = 0",
+        )?
+        .execute([event.0])?;
+        return Ok(Document::Unsaveable);
+    };
     conn.prepare_cached(
         "INSERT INTO documents (event, doc, complete) VALUES (?1, ?2, ?3)
          ON CONFLICT (event) DO UPDATE SET doc = excluded.doc, complete = excluded.complete",
     )?
-    .execute(params![event.0, doc.save(), complete])?;
-    Ok(complete.then_some(doc))
+    .execute(params![event.0, saved, complete])?;
+    Ok(if complete {
+        Document::Complete(Box::new(doc))
+    } else {
+        Document::Incomplete
+    })
+}
+
+/// What [`update_document`] made of an event's document.
+enum Document {
+    /// Saved, and every change has its dependencies.
+    Complete(Box<EventDoc>),
+    /// Saved; changes wait for dependencies.
+    Incomplete,
+    /// Automerge could not save it.
+    Unsaveable,
 }
 
 fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, StoreError> {

@@ -9,6 +9,7 @@ mod input;
 mod matrix;
 mod openapi;
 mod ops;
+mod recovery;
 mod sensor_rules;
 mod sensors;
 mod serve;

@@ -201,9 +201,26 @@ impl EventDoc {
     }
 
     /// The whole document in Automerge's compact format, including changes
-    /// still waiting for their dependencies.
-    pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+    /// still waiting for their dependencies. A panic in Automerge is an
+    /// error (see `apply_changes`): one author's document must not take a
+    /// node down. After such an error the document should be dropped.
+    pub fn save(&mut self) -> Result<Vec<u8>, EventError> {
+        guarded("saving the document", || {
+            #[cfg(any(test, feature = "testing"))]
+            self.panic_for_tests(super::testing::PANIC_IN_SAVE);
+            self.doc.save()
+        })
+    }
+
+    /// (feature `testing`) Panics, as Automerge might, on a document titled
+    /// `marker` (see [`super::testing`]).
+    #[cfg(any(test, feature = "testing"))]
+    pub(super) fn panic_for_tests(&self, marker: &str) {
+        if let Ok(Some(ScalarValue::Str(title))) = single_value(&self.doc, key::TITLE) {
+            if title.as_str() == marker {
+                panic!("test hook: {marker}");
+            }
+        }
     }
 
     /// A document from [`EventDoc::save`]'s bytes.
@@ -314,6 +331,17 @@ impl EventDoc {
         })?;
         Ok(change.raw_bytes().to_vec())
     }
+}
+
+/// Runs `f`, turning a panic in Automerge into [`EventError::Automerge`]
+/// saying what was being done.
+pub(super) fn guarded<T>(doing: &str, f: impl FnOnce() -> T) -> Result<T, EventError> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        EventError::Automerge(format!(
+            "Automerge panicked {doing}: {}",
+            panic_message(payload.as_ref())
+        ))
+    })
 }
 
 /// The text of a caught panic, where it has one.

@@ -54,6 +54,23 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+/// (feature `testing`) Stand-ins for a document Automerge cannot read or
+/// save. Automerge 0.12 panics rather than erring on some inputs, and no
+/// crafted document is known that passes `apply` and then panics on read
+/// or save; so with this feature, [`EventDoc::view`] panics in Automerge's
+/// place on a document titled [`testing::PANIC_IN_VIEW`], and
+/// [`EventDoc::save`] on one titled [`testing::PANIC_IN_SAVE`], inside the
+/// same guard that catches Automerge's own panics. Tests of the code that
+/// must survive such a document (the projectors, the node's lock) use
+/// them. Never enabled in a release build.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    /// The title of a document whose [`super::EventDoc::view`] panics.
+    pub const PANIC_IN_VIEW: &str = "sentinel testing: Automerge panics reading this";
+    /// The title of a document whose [`super::EventDoc::save`] panics.
+    pub const PANIC_IN_SAVE: &str = "sentinel testing: Automerge panics saving this";
+}
+
 pub use check::check_change;
 
 /// Keys of the document, in one place so that writing and reading cannot
