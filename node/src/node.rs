@@ -152,6 +152,15 @@ impl Node {
         let media = MediaStore::open(dir.join(MEDIA_DIR))?;
         // The newest HLC in the log, so the clock never goes backwards.
         let clock = Clock::resume(store.last_hlc()?);
+        // An enrolled node judges revocations under its CA: those the log
+        // and the stored list hold are applied to what the log holds now
+        // (a store from before this was done catches up here), and to
+        // whatever arrives later (`crate::store::revoked`).
+        let ca_path = dir.join(CA_FILE);
+        if ca_path.exists() {
+            let ca = sentinel_certs::CaCert::load(&ca_path)?;
+            store.judge_revocations_with(crate::revocations::judge(ca))?;
+        }
         // Views catch up with anything the log holds that they have not
         // seen (after a crash between a remote commit and its projection).
         store.project_pending()?;
@@ -217,6 +226,9 @@ impl Node {
         if let Some(s) = &mut self.spatial {
             for (event, at) in &p.events {
                 s.upsert(*event, *at);
+            }
+            for event in &p.removed {
+                s.remove(event);
             }
         }
     }

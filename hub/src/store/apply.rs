@@ -31,6 +31,11 @@ impl PgStore {
         entries.sort_by_key(|e| (e.author(), e.seq()));
         let mut authors: Vec<AuthorId> = entries.iter().map(|e| e.author()).collect();
         authors.dedup();
+        // A revocation among them may change what the log's entries count
+        // for: judged again before the commit ([`super::revoked`]).
+        let judge = self
+            .judge()
+            .filter(|_| super::revoked::any_revocation(entries.iter().map(|e| &**e)));
 
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -42,6 +47,9 @@ impl PgStore {
         plan.resolve_held(&tx).await?;
         plan.release_gaps(&tx).await?;
         let report = plan.write(&tx, now_ms).await?;
+        if let Some(judge) = judge {
+            super::revoked::enforce(&tx, judge).await?;
+        }
         tx.commit().await?;
         Ok(report)
     }

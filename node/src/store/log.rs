@@ -11,6 +11,7 @@ use sentinel_schema::{
 pub use sentinel_sync::ApplyReport;
 use sentinel_sync::{Quarantined, RejectReason};
 
+use super::revoked::{Enforced, Judge};
 use super::{blob, StoreError};
 
 /// The event an entry is about, if any (indexed for rebuilding documents).
@@ -194,11 +195,16 @@ fn record_fork(
 /// continuity is checked against the heads; what fails is quarantined with
 /// the reason; the rest is appended and the heads move. Entries quarantined
 /// earlier for a gap are retried once the gap closes.
+///
+/// With `judge`, the revocations in force are judged again before the
+/// commit (the entries hold a `revocation`), and what the change touches
+/// is re-projected in the same transaction ([`super::revoked::enforce`]).
 pub fn apply_remote(
     conn: &mut Connection,
     mut entries: Vec<VerifiedEntry>,
     now_ms: u64,
-) -> Result<ApplyReport, StoreError> {
+    judge: Option<&Judge>,
+) -> Result<(ApplyReport, Enforced), StoreError> {
     entries.sort_by_key(|e| (e.author(), e.seq()));
     let tx = conn.transaction()?;
     let mut report = ApplyReport::default();
@@ -212,8 +218,12 @@ pub fn apply_remote(
             set_head(&tx, author, *h)?;
         }
     }
+    let enforced = match judge {
+        Some(judge) => super::revoked::enforce(&tx, judge)?,
+        None => Enforced::default(),
+    };
     tx.commit()?;
-    Ok(report)
+    Ok((report, enforced))
 }
 
 fn apply_one(

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     v4_receipts,
     v5_people,
     v6_readings,
+    v7_revoked,
 ];
 
 /// The schema version this code writes.
@@ -192,6 +193,13 @@ fn v5_people(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// last event each rule raised per sensor (kept across `rebuild-views`).
 fn v6_readings(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::readings::migrate(tx)
+}
+
+/// The revocations in force, applied to what the log holds (a view of
+/// the log and the stored list, judged by the node), and indexes that find
+/// role grants and revocations without scanning the log.
+fn v7_revoked(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::revoked::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

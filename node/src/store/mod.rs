@@ -17,8 +17,11 @@
 //! verification), [`checkpoints`] (hub checkpoints and breaches against
 //! them), [`receipts`] (what hubs acknowledged; the outbox), [`people`]
 //! (accounts and tokens of the HTTP API; roles from the log),
-//! [`readings`] (sensor readings as a time series), [`migrations`] (the
-//! schema), [`sync_store`] (the store as the sync protocol sees it).
+//! [`readings`] (sensor readings as a time series), [`revoked`] (the
+//! revocations in force, applied to what the log already holds) with
+//! [`verdict`] (which entries count),
+//! [`migrations`] (the schema), [`sync_store`] (the store as the sync
+//! protocol sees it).
 
 pub mod audit;
 pub mod checkpoints;
@@ -33,7 +36,9 @@ pub mod project;
 pub mod query;
 pub mod readings;
 pub mod receipts;
+pub mod revoked;
 pub mod sync_store;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +100,12 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Judges the revocations in force (installed by the node, which holds
+    /// the deployment CA); `None`: nothing is judged revoked.
+    judge: Option<revoked::Judge>,
+    /// What enforcing revocations changed in the views since the last
+    /// [`Store::project_pending`], which reports it.
+    enforced: project::Projected,
 }
 
 impl Store {
@@ -142,6 +153,8 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            judge: None,
+            enforced: project::Projected::default(),
         })
     }
 
@@ -163,12 +176,27 @@ impl Store {
     /// [`log::apply_remote`]); the views follow with [`Store::project_pending`].
     /// Only chain continuity is checked here: certificate, validity,
     /// revocation and role are the caller's (the sync session's) checks.
+    /// When the entries hold a `revocation`, the revocations in force are
+    /// judged again in the same transaction ([`revoked`]).
     pub fn apply_remote(
         &mut self,
         entries: Vec<sentinel_schema::VerifiedEntry>,
         now_ms: u64,
     ) -> Result<log::ApplyReport, StoreError> {
-        log::apply_remote(&mut self.conn, entries, now_ms)
+        let judge = self
+            .judge
+            .as_ref()
+            .filter(|_| revoked::any_revocation(entries.iter().map(|e| &**e)));
+        let (report, enforced) = log::apply_remote(&mut self.conn, entries, now_ms, judge)?;
+        self.note_enforced(enforced);
+        Ok(report)
+    }
+
+    /// Keeps what enforcing revocations changed for the next
+    /// [`Store::project_pending`] to report.
+    pub(in crate::store) fn note_enforced(&mut self, enforced: revoked::Enforced) {
+        self.enforced.events.extend(enforced.projected.events);
+        self.enforced.removed.extend(enforced.removed);
     }
 
     /// Puts the connection back in a usable state after a panic while the

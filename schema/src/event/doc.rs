@@ -1,7 +1,6 @@
 //! [`EventDoc`]: creating a document, local edits (checked, then written
 //! as one change each), merging changes, and saving and loading.
 
-use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -181,7 +180,7 @@ impl EventDoc {
                 self.doc = before;
                 Err(EventError::Automerge(format!(
                     "Automerge panicked applying the batch: {}",
-                    panic_message(payload.as_ref())
+                    super::panic_message(payload.as_ref())
                 )))
             }
         }
@@ -205,22 +204,11 @@ impl EventDoc {
     /// error (see `apply_changes`): one author's document must not take a
     /// node down. After such an error the document should be dropped.
     pub fn save(&mut self) -> Result<Vec<u8>, EventError> {
-        guarded("saving the document", || {
+        super::guarded("saving the document", || {
             #[cfg(any(test, feature = "testing"))]
             self.panic_for_tests(super::testing::PANIC_IN_SAVE);
             self.doc.save()
         })
-    }
-
-    /// (feature `testing`) Panics, as Automerge might, on a document titled
-    /// `marker` (see [`super::testing`]).
-    #[cfg(any(test, feature = "testing"))]
-    pub(super) fn panic_for_tests(&self, marker: &str) {
-        if let Ok(Some(ScalarValue::Str(title))) = single_value(&self.doc, key::TITLE) {
-            if title.as_str() == marker {
-                panic!("test hook: {marker}");
-            }
-        }
     }
 
     /// A document from [`EventDoc::save`]'s bytes.
@@ -232,7 +220,7 @@ impl EventDoc {
             Ok(Err(e)) => Err(automerge_error(e)),
             Err(payload) => Err(EventError::Automerge(format!(
                 "Automerge panicked loading the document: {}",
-                panic_message(payload.as_ref())
+                super::panic_message(payload.as_ref())
             ))),
         }
     }
@@ -331,26 +319,6 @@ impl EventDoc {
         })?;
         Ok(change.raw_bytes().to_vec())
     }
-}
-
-/// Runs `f`, turning a panic in Automerge into [`EventError::Automerge`]
-/// saying what was being done.
-pub(super) fn guarded<T>(doing: &str, f: impl FnOnce() -> T) -> Result<T, EventError> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        EventError::Automerge(format!(
-            "Automerge panicked {doing}: {}",
-            panic_message(payload.as_ref())
-        ))
-    })
-}
-
-/// The text of a caught panic, where it has one.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message")
 }
 
 pub(super) fn actor_of(author: &AuthorId) -> ActorId {

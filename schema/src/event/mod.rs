@@ -73,6 +73,43 @@ pub mod testing {
 
 pub use check::check_change;
 
+/// Runs `f`, turning a panic in Automerge into [`EventError::Automerge`]
+/// saying what was being done. Automerge 0.12 panics, rather than erring,
+/// on some input, and a document is outside input: one author's document
+/// must not take a node down.
+fn guarded<T>(doing: &str, f: impl FnOnce() -> T) -> Result<T, EventError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        EventError::Automerge(format!(
+            "Automerge panicked {doing}: {}",
+            panic_message(payload.as_ref())
+        ))
+    })
+}
+
+/// The text of a caught panic, where it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl EventDoc {
+    /// (feature `testing`) Panics, as Automerge might, on a document titled
+    /// `marker` (see [`testing`]).
+    fn panic_for_tests(&self, marker: &str) {
+        if let Ok(Some(automerge::ScalarValue::Str(title))) =
+            read::single_value(&self.doc, key::TITLE)
+        {
+            if title.as_str() == marker {
+                panic!("test hook: {marker}");
+            }
+        }
+    }
+}
+
 /// Keys of the document, in one place so that writing and reading cannot
 /// drift apart.
 mod key {

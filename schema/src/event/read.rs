@@ -20,7 +20,7 @@ impl EventDoc {
     /// panic in Automerge while reading is an error, like a bad field: one
     /// author's document must not take a node down.
     pub fn view(&self) -> Result<EventView, EventError> {
-        super::doc::guarded("reading the document", || {
+        super::guarded("reading the document", || {
             #[cfg(any(test, feature = "testing"))]
             self.panic_for_tests(super::testing::PANIC_IN_VIEW);
             self.read_view()
