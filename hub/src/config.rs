@@ -11,6 +11,7 @@
 //! | `revocation_max_age_ms` | `SENTINEL_REVOCATION_MAX_AGE_MS`   | lenient        |
 //! | `max_sessions`          | `SENTINEL_MAX_SESSIONS`            | 1000           |
 //! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
+//! | `evidence_quota_mb`     | `SENTINEL_EVIDENCE_QUOTA_MB`       | 256            |
 //! | `media_dir`             | `SENTINEL_MEDIA_DIR`               | see below      |
 //! | `checkpoint_interval_s` | `SENTINEL_CHECKPOINT_INTERVAL_S`   | 300            |
 //! | `log_format`            | `SENTINEL_LOG_FORMAT`              | `text`         |
@@ -93,6 +94,7 @@ pub const CA_ENV: &str = "SENTINEL_CA";
 pub const REVOCATION_MAX_AGE_ENV: &str = "SENTINEL_REVOCATION_MAX_AGE_MS";
 pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
 pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
+pub const EVIDENCE_QUOTA_ENV: &str = "SENTINEL_EVIDENCE_QUOTA_MB";
 pub const MEDIA_DIR_ENV: &str = "SENTINEL_MEDIA_DIR";
 pub const CHECKPOINT_INTERVAL_ENV: &str = "SENTINEL_CHECKPOINT_INTERVAL_S";
 pub const LOG_FORMAT_ENV: &str = "SENTINEL_LOG_FORMAT";
@@ -106,6 +108,9 @@ pub const RULES_FILE_ENV: &str = "SENTINEL_RULES_FILE";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 pub const DEFAULT_POOL_SIZE: usize = 16;
+/// MiB of entries quarantine and forks keep before summarizing
+/// (`crate::store::evidence`).
+pub const DEFAULT_EVIDENCE_QUOTA_MB: u64 = 256;
 pub const DEFAULT_CHECKPOINT_INTERVAL_S: u64 = 300;
 pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 50;
@@ -167,6 +172,7 @@ struct FileConfig {
     revocation_max_age_ms: Option<u64>,
     max_sessions: Option<usize>,
     pool_size: Option<usize>,
+    evidence_quota_mb: Option<u64>,
     media_dir: Option<PathBuf>,
     checkpoint_interval_s: Option<u64>,
     log_format: Option<String>,
@@ -192,6 +198,9 @@ pub struct HubConfig {
     pub freshness: FreshnessPolicy,
     pub max_sessions: usize,
     pub pool_size: usize,
+    /// Most MiB of entries the store keeps as evidence (quarantine and
+    /// forks); beyond it, a summary per author and reason.
+    pub evidence_quota_mb: u64,
     /// The folder of media blobs.
     pub media_dir: PathBuf,
     /// How often to sign a checkpoint; `None`: never.
@@ -229,6 +238,7 @@ impl std::fmt::Debug for HubConfig {
             .field("freshness", &self.freshness)
             .field("max_sessions", &self.max_sessions)
             .field("pool_size", &self.pool_size)
+            .field("evidence_quota_mb", &self.evidence_quota_mb)
             .field("media_dir", &self.media_dir)
             .field("checkpoint_every", &self.checkpoint_every)
             .field("log_format", &self.log_format)
@@ -322,6 +332,10 @@ impl HubConfig {
         if pool_size == 0 {
             return Err(invalid(POOL_SIZE_ENV, "0", "must be at least 1"));
         }
+        let evidence_quota_mb = match env(EVIDENCE_QUOTA_ENV) {
+            Some(v) => parse_num::<u64>(EVIDENCE_QUOTA_ENV, &v)?,
+            None => f.evidence_quota_mb.unwrap_or(DEFAULT_EVIDENCE_QUOTA_MB),
+        };
 
         let media_dir = match env(MEDIA_DIR_ENV).map(PathBuf::from).or(f.media_dir) {
             Some(dir) if dir.as_os_str().is_empty() => {
@@ -414,6 +428,7 @@ impl HubConfig {
             freshness,
             max_sessions,
             pool_size,
+            evidence_quota_mb,
             media_dir,
             checkpoint_every,
             log_format,

@@ -19,7 +19,8 @@
 //! `log.rs`, `ingest.rs`) and the projector ([`project`]): accounts and
 //! tokens ([`people`]), peer status ([`peers`]), media names ([`media`]),
 //! the reads of the API ([`query`], [`readings`]) and the one WHERE
-//! builder they share (`filter`), the `events` rows the projector writes
+//! builder they share (`filter`), the quota on evidence ([`evidence`]),
+//! the `events` rows the projector writes
 //! (`rows`), and the revocations in force applied to what the log holds
 //! ([`revoked`], with [`verdict`]: which entries count).
 //!
@@ -27,6 +28,7 @@
 
 mod apply;
 mod blocking;
+pub mod evidence;
 mod filter;
 mod ingest;
 mod log;
@@ -40,6 +42,7 @@ pub mod revoked;
 mod rows;
 pub mod verdict;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -100,6 +103,8 @@ pub struct PgStore {
     /// Judges the revocations in force ([`revoked`]); shared by every
     /// clone, set once (by `crate::revocations::load`).
     judge: Arc<OnceLock<revoked::Judge>>,
+    /// Most bytes of entries quarantine and forks keep ([`evidence`]).
+    evidence_quota: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -133,6 +138,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             judge: Arc::new(OnceLock::new()),
+            evidence_quota: Arc::new(AtomicU64::new(evidence::DEFAULT_QUOTA)),
         })
     }
 

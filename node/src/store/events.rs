@@ -303,8 +303,11 @@ impl Store {
             authors: n("SELECT count(*) FROM heads")?,
             events: n("SELECT count(*) FROM events")?,
             media: n("SELECT count(*) FROM event_media")?,
-            forks: n("SELECT count(*) FROM forks")?,
-            quarantined: n("SELECT count(*) FROM quarantine")?,
+            // Evidence past the quota is counted in its summary.
+            forks: n("SELECT (SELECT count(*) FROM forks)
+                + (SELECT coalesce(sum(count), 0) FROM evidence_summary WHERE reason_code = 'fork')")?,
+            quarantined: n("SELECT (SELECT count(*) FROM quarantine)
+                + (SELECT coalesce(sum(count), 0) FROM evidence_summary WHERE reason_code <> 'fork')")?,
         })
     }
 }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     v5_people,
     v6_readings,
     v7_revoked,
+    v8_evidence,
 ];
 
 /// The schema version this code writes.
@@ -200,6 +201,12 @@ fn v6_readings(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// role grants and revocations without scanning the log.
 fn v7_revoked(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::revoked::migrate(tx)
+}
+
+/// The disk quota on evidence (quarantine and forks) and the summary kept
+/// beyond it.
+fn v8_evidence(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::evidence::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

@@ -14,7 +14,8 @@
 //! views), [`query`] (search) with [`filter`] (the WHERE builder it shares
 //! with readings), [`events`] (one event, its history and media, the log
 //! around it), [`export`] (the events view row by row), [`audit`] (chain
-//! verification), [`checkpoints`] (hub checkpoints and breaches against
+//! verification), [`evidence`] (the quota on quarantine and forks),
+//! [`checkpoints`] (hub checkpoints and breaches against
 //! them), [`receipts`] (what hubs acknowledged; the outbox), [`people`]
 //! (accounts and tokens of the HTTP API; roles from the log),
 //! [`readings`] (sensor readings as a time series), [`revoked`] (the
@@ -26,6 +27,7 @@
 pub mod audit;
 pub mod checkpoints;
 pub mod events;
+pub mod evidence;
 pub mod export;
 mod filter;
 pub mod local;
