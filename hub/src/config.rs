@@ -13,6 +13,7 @@
 //! | `max_connections_per_address` | `SENTINEL_MAX_CONNECTIONS_PER_ADDRESS` | 64   |
 //! | `max_sessions_per_peer` | `SENTINEL_MAX_SESSIONS_PER_PEER`   | 4              |
 //! | `pool_size`             | `SENTINEL_POOL_SIZE`               | 16             |
+//! | `evidence_quota_mb`     | `SENTINEL_EVIDENCE_QUOTA_MB`       | 256            |
 //! | `media_dir`             | `SENTINEL_MEDIA_DIR`               | see below      |
 //! | `checkpoint_interval_s` | `SENTINEL_CHECKPOINT_INTERVAL_S`   | 300            |
 //! | `log_format`            | `SENTINEL_LOG_FORMAT`              | `text`         |
@@ -128,6 +129,7 @@ pub const MAX_SESSIONS_ENV: &str = "SENTINEL_MAX_SESSIONS";
 pub const MAX_CONNECTIONS_PER_ADDRESS_ENV: &str = "SENTINEL_MAX_CONNECTIONS_PER_ADDRESS";
 pub const MAX_SESSIONS_PER_PEER_ENV: &str = "SENTINEL_MAX_SESSIONS_PER_PEER";
 pub const POOL_SIZE_ENV: &str = "SENTINEL_POOL_SIZE";
+pub const EVIDENCE_QUOTA_ENV: &str = "SENTINEL_EVIDENCE_QUOTA_MB";
 pub const MEDIA_DIR_ENV: &str = "SENTINEL_MEDIA_DIR";
 pub const CHECKPOINT_INTERVAL_ENV: &str = "SENTINEL_CHECKPOINT_INTERVAL_S";
 pub const LOG_FORMAT_ENV: &str = "SENTINEL_LOG_FORMAT";
@@ -143,6 +145,9 @@ pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = SyncLimits::HUB.max_per_address;
 pub const DEFAULT_MAX_SESSIONS_PER_PEER: usize = SyncLimits::HUB.max_per_peer;
 pub const DEFAULT_POOL_SIZE: usize = 16;
+/// MiB of entries quarantine and forks keep before summarizing
+/// (`crate::store::evidence`).
+pub const DEFAULT_EVIDENCE_QUOTA_MB: u64 = 256;
 pub const DEFAULT_CHECKPOINT_INTERVAL_S: u64 = 300;
 pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 50;
@@ -206,6 +211,7 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     max_sessions_per_peer: Option<usize>,
     pool_size: Option<usize>,
+    evidence_quota_mb: Option<u64>,
     media_dir: Option<PathBuf>,
     checkpoint_interval_s: Option<u64>,
     log_format: Option<String>,
@@ -243,6 +249,9 @@ pub struct HubConfig {
     /// too): connections per address, sessions per certificate.
     pub sync_limits: SyncLimits,
     pub pool_size: usize,
+    /// Most MiB of entries the store keeps as evidence (quarantine and
+    /// forks); beyond it, a summary per author and reason.
+    pub evidence_quota_mb: u64,
     /// The folder of media blobs.
     pub media_dir: PathBuf,
     /// How often to sign a checkpoint; `None`: never.
@@ -284,6 +293,7 @@ impl std::fmt::Debug for HubConfig {
             .field("max_sessions", &self.max_sessions)
             .field("sync_limits", &self.sync_limits)
             .field("pool_size", &self.pool_size)
+            .field("evidence_quota_mb", &self.evidence_quota_mb)
             .field("media_dir", &self.media_dir)
             .field("checkpoint_every", &self.checkpoint_every)
             .field("log_format", &self.log_format)
@@ -403,6 +413,10 @@ impl HubConfig {
         if pool_size == 0 {
             return Err(invalid(POOL_SIZE_ENV, "0", "must be at least 1"));
         }
+        let evidence_quota_mb = match env(EVIDENCE_QUOTA_ENV) {
+            Some(v) => parse_num::<u64>(EVIDENCE_QUOTA_ENV, &v)?,
+            None => f.evidence_quota_mb.unwrap_or(DEFAULT_EVIDENCE_QUOTA_MB),
+        };
 
         let media_dir = match env(MEDIA_DIR_ENV).map(PathBuf::from).or(f.media_dir) {
             Some(dir) if dir.as_os_str().is_empty() => {
@@ -511,6 +525,7 @@ impl HubConfig {
             max_sessions,
             sync_limits,
             pool_size,
+            evidence_quota_mb,
             media_dir,
             checkpoint_every,
             log_format,

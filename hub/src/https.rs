@@ -40,6 +40,12 @@ pub enum HttpsError {
     /// PKCS#1), or a bad one.
     #[error("{} holds no valid PEM private key: {reason}", path.display())]
     BadKey { path: PathBuf, reason: String },
+    /// The key file may be read by group or others (Unix mode bits).
+    #[error(
+        "{} is readable by group or others (mode {mode:o}); the HTTPS key must be the hub's alone: run `chmod 600` on it",
+        path.display()
+    )]
+    KeyReadableByOthers { path: PathBuf, mode: u32 },
     /// rustls refused the pair: a key that does not belong to the
     /// certificate, or a key type it cannot sign with.
     #[error("{} and {} do not make a usable TLS identity: {reason}", cert.display(), key.display())]
@@ -66,11 +72,39 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, HttpsError> {
     std::fs::read(path).map_err(|e| read(e.to_string()))
 }
 
+/// Refuses a key file that group or others may read: the key is kept
+/// unencrypted (the hub starts unattended), so its mode is its protection
+/// (`docs/security.md` 1.10). Unix only; elsewhere nothing is checked.
+fn check_key_private(path: &Path) -> Result<(), HttpsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| HttpsError::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(HttpsError::KeyReadableByOthers {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The rustls server configuration for the HTTP API: the certificate chain
 /// in `cert` (PEM, server certificate first, as `sentinel-certs
 /// issue-https` writes it) and the private key in `key` (PEM: PKCS#8, SEC1
-/// or PKCS#1), TLS 1.2 and 1.3 with the ring provider, ALPN `h2` and
-/// `http/1.1`, no client certificates (people sign in with tokens).
+/// or PKCS#1; refused when group or others may read it), TLS 1.2 and 1.3
+/// with the ring provider, ALPN `h2` and `http/1.1`, no client
+/// certificates (people sign in with tokens).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, HttpsError> {
     let cert_pem = read_pem(cert)?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
@@ -92,6 +126,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Https
         path: key.to_path_buf(),
         reason: e.to_string(),
     })?;
+    check_key_private(key)?;
     let pair = |e: rustls::Error| HttpsError::Pair {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),

@@ -154,9 +154,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Opens the database named by `DATABASE_URL`, running migrations.
 async fn open_store(config: &HubConfig) -> Result<PgStore, Failure> {
-    PgStore::open(config.database.clone(), config.pool_size)
+    let store = PgStore::open(config.database.clone(), config.pool_size)
         .await
-        .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))
+        .map_err(|e| failure(format!("opening the database (DATABASE_URL): {e}")))?;
+    store.set_evidence_quota(config.evidence_quota_mb.saturating_mul(1 << 20));
+    Ok(store)
 }
 
 /// `user add NAME --role ROLE`.

@@ -13,14 +13,14 @@ use sentinel_hub::api::{router, ApiState};
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::PgStore;
 use sentinel_node::net;
-use sentinel_schema::{author_of, AuthorId, DeviceRole, PersonRole};
+use sentinel_schema::{author_of, AuthorId, DeviceRole, EventId, PersonRole};
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::{Session, SessionConfig, SyncStore};
 use serde_json::{json, Value};
 use tokio::time::timeout;
 use tower::ServiceExt;
 
-use crate::e2e::{deployment, eventually, issue, key, now_ms, sync, Hub, Peer, HANG};
+use crate::e2e::{deployment, ev, eventually, issue, key, now_ms, sync, Hub, Peer, HANG};
 use crate::{fresh_store, verified};
 
 fn as_role(store: &PgStore, own: &Arc<OwnChain>, name: &str, role: PersonRole) -> ApiState {
@@ -361,4 +361,214 @@ async fn bad_revocations_are_refused_naming_the_field_and_write_nothing() {
         }
         other => panic!("not a revocation: {other:?}"),
     }
+}
+
+/// `GET /api/v1/timeline?author=…` as the admin: `(seq, verification)`.
+async fn timeline_of(state: &ApiState, author: &AuthorId) -> Vec<(u64, String)> {
+    let req = Request::get(format!("/api/v1/timeline?author={}", author.to_hex()))
+        .body(HttpBody::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_slice(&bytes).unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["seq"].as_u64().unwrap(),
+                i["verification"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What a hub concludes: everyone's role, the `events` view, and each
+/// event in full.
+async fn verdict(hub: &Hub, events: &[EventId]) -> String {
+    hub.store.project_pending().await.unwrap();
+    let roles = hub.store.roles().await.unwrap();
+    let rows: Vec<String> = hub
+        .store
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT (to_jsonb(e) - 'fid')::text FROM events e ORDER BY event",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut records = Vec::new();
+    for e in events {
+        let r = hub.store.event_record(e, None).await.unwrap();
+        records.push(format!(
+            "{:?}",
+            r.map(|r| (r.view, r.reported_by, r.history))
+        ));
+    }
+    format!("{roles:?}\n{rows:#?}\n{records:#?}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocation_first_or_entries_first_give_the_same_roles_and_views_on_the_hub() {
+    use sentinel_schema::{
+        Body, Entry, EventChange, EventDoc, EventEdit, Hlc, NewEvent, Point, RoleGrant, SignedEntry,
+    };
+    let ca = deployment("Sentinel hub arrival order test CA", 7);
+    let x = issue(&ca, DeviceRole::Hub, "hub-x", 71);
+    let xa = x.identity.author;
+    // A node reported an event, and met the compromised hub, which wrote a
+    // grant (seq 1, stays valid), then a grant to mallory, an event of its
+    // own, an edit of the node's event and alice's role withdrawn. Two
+    // relays (one per hub, so neither hub learns from the other) carry
+    // these same entries.
+    let n = issue(&ca, DeviceRole::Node, "node-n", 73);
+    let (e0, e1) = (ev(1), ev(2));
+    let t = now_ms();
+    let new_event = |title: &str| NewEvent {
+        title: title.into(),
+        description: String::new(),
+        category: "flood".into(),
+        severity: 2,
+        location: Point::new(13.5, 52.6).unwrap(),
+        reported_ms: t,
+    };
+    let (_, c0) = EventDoc::create(&n.identity.author, &new_event("Flooded underpass"), t).unwrap();
+    let reported = Entry {
+        author: n.identity.author,
+        seq: 1,
+        prev: None,
+        hlc: Hlc::new(t, 0),
+        actor: Some("ada".into()),
+        body: Body::EventChange(EventChange {
+            event: e0,
+            change: c0.clone(),
+        }),
+    }
+    .sign(&n.key)
+    .unwrap();
+    let t = now_ms();
+    let (_, c1) = EventDoc::create(&xa, &new_event("Fake alarm"), t).unwrap();
+    let c2 = EventDoc::from_changes(&[&c0])
+        .unwrap()
+        .edit(&xa, &EventEdit::Title("Nothing to see".into()), t)
+        .unwrap();
+    let grant = |person: &str, role| {
+        Body::RoleGrant(RoleGrant {
+            person: person.into(),
+            role,
+        })
+    };
+    let change = |event, change| Body::EventChange(EventChange { event, change });
+    let mut written: Vec<SignedEntry> = Vec::new();
+    for (i, body) in [
+        grant("alice", PersonRole::Officer),
+        grant("mallory", PersonRole::Admin),
+        change(e1, c1),
+        change(e0, c2),
+        grant("alice", PersonRole::None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = Entry {
+            author: xa,
+            seq: i as u64 + 1,
+            prev: written.last().map(SignedEntry::id),
+            hlc: Hlc::new(t + 1 + i as u64, 0),
+            actor: Some("intruder".into()),
+            body,
+        }
+        .sign(&x.key)
+        .unwrap();
+        written.push(e);
+    }
+    written.push(reported);
+    let relays = [
+        Peer::new(&ca, "node-relay-a", 72),
+        Peer::new(&ca, "node-relay-b", 74),
+    ];
+    for relay in &relays {
+        let mut node = relay.node.lock().unwrap();
+        node.add_certificates(vec![
+            (xa, x.cert_der.clone()),
+            (n.identity.author, n.cert_der.clone()),
+        ])
+        .unwrap();
+        let report = SyncStore::apply(&mut *node, verified(&written), now_ms()).unwrap();
+        assert_eq!(report.applied, 6);
+    }
+    let revoke_x = |hub: &Hub| {
+        let admin = as_role(&hub.store, &hub.own, "chief", PersonRole::Admin);
+        async move {
+            let (status, body) = revoke(
+                &admin,
+                &xa.to_hex(),
+                r#"{"reason": "hub compromised", "last_valid_seq": 1}"#,
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    };
+
+    // Hub A learns the revocation first, then the entries (its sessions
+    // refuse those past seq 1); hub B the other way round.
+    let a = Hub::start_with(&ca, 100, |net, own| net.with_own_chain(own)).await;
+    let b = Hub::start_with(&ca, 100, |net, own| net.with_own_chain(own)).await;
+    revoke_x(&a).await;
+    assert!(sync(&relays[0], &a).await.caught_up);
+    assert!(sync(&relays[1], &b).await.caught_up);
+    let before = verdict(&b, &[e0, e1]).await;
+    assert!(before.contains("\"mallory\": Admin"), "{before}");
+    assert!(before.contains("Fake alarm"), "{before}");
+    revoke_x(&b).await;
+
+    let (va, vb) = (verdict(&a, &[e0, e1]).await, verdict(&b, &[e0, e1]).await);
+    assert_eq!(va, vb);
+    assert_eq!(
+        b.store
+            .roles()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("alice".to_string(), PersonRole::Officer)]
+    );
+    assert!(vb.contains("Flooded underpass"), "{vb}");
+    assert!(
+        !vb.contains("Nothing to see") && !vb.contains("Fake alarm"),
+        "{vb}"
+    );
+
+    // Hub B keeps the entries as evidence; its timeline says which count.
+    let admin = as_role(&b.store, &b.own, "chief", PersonRole::Admin);
+    let verified_ = |s: &str| s.to_string();
+    assert_eq!(
+        timeline_of(&admin, &xa).await,
+        vec![
+            (1, verified_("verified")),
+            (2, verified_("revoked")),
+            (3, verified_("revoked")),
+            (4, verified_("revoked")),
+            (5, verified_("revoked")),
+        ]
+    );
+    assert_eq!(b.store.head(&xa).await.unwrap().map(|h| h.seq), Some(5));
+    assert_eq!(b.store.revoked_authors().await.unwrap().get(&xa), Some(&1));
+    // Hub A refused them as they came.
+    assert_eq!(a.store.head(&xa).await.unwrap().map(|h| h.seq), Some(1));
+    assert_eq!(
+        timeline_of(&as_role(&a.store, &a.own, "chief", PersonRole::Admin), &xa)
+            .await
+            .len(),
+        1
+    );
 }

@@ -521,6 +521,31 @@ fn pem_files_that_do_not_load_are_named() {
     https::server_config(&other_cert, &other_key).unwrap();
 }
 
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_may_read_is_refused_naming_the_file_and_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let ca = deployment("key mode test CA", 65);
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = server_files(&ca, dir.path(), "hub");
+    https::server_config(&cert, &key).unwrap();
+    for open in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(open)).unwrap();
+        let e = https::server_config(&cert, &key).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(&e, HttpsError::KeyReadableByOthers { path, mode } if *path == key && *mode == open),
+            "{open:o}: {e:?}"
+        );
+        assert!(text.contains(&key.display().to_string()), "{text}");
+        assert!(text.contains(&format!("{open:o}")), "{text}");
+    }
+    // The certificate chain is public: its mode does not matter.
+    std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    https::server_config(&cert, &key).unwrap();
+}
+
 /// Kills the child process when dropped.
 struct Reap(std::process::Child);
 

@@ -158,3 +158,101 @@ async fn a_fork_is_kept_as_evidence() {
     assert_eq!(held, log[1].id().0.to_vec());
     assert_eq!(bytes, rival.as_bytes(), "the fork's exact bytes are kept");
 }
+
+/// A hostile peer floods the hub with entries that cannot link and with
+/// forks: past the evidence quota, the hub keeps a summary per author and
+/// reason instead of the bytes, still reporting every refusal and fork,
+/// and releasing a gap-quarantined entry gives its bytes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_past_the_quota_is_kept_as_a_summary() {
+    const QUOTA: u64 = 2_000;
+    let (_db, store) = fresh_store().await;
+    store.set_evidence_quota(QUOTA);
+    let k = key(25);
+    let log = chain(&k, 40, |i| media(i, 40));
+    let author = log[0].author();
+    let held_bytes = || async {
+        store
+            .client()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT ((SELECT coalesce(sum(length(bytes)), 0) FROM quarantine)
+                     + (SELECT coalesce(sum(length(bytes)), 0) FROM forks))::int8",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0) as u64
+    };
+
+    // 39 entries that cannot link: the chain's start is missing.
+    let report = store.apply(verified(&log[1..]), NOW).await.unwrap();
+    assert_eq!(report.quarantined.len(), 39, "every refusal is reported");
+    let (bytes, _) = store.evidence_usage().await.unwrap();
+    assert!(bytes <= QUOTA, "{bytes}");
+    assert_eq!(held_bytes().await, bytes);
+    let summary = store.evidence_summary().await.unwrap();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    let kept = 39 - summary[0].count;
+    assert!(kept > 0 && kept < 39, "{kept}");
+    assert_eq!(
+        (
+            summary[0].author,
+            summary[0].reason_code.as_str(),
+            summary[0].seq,
+            summary[0].id
+        ),
+        (
+            author,
+            RejectReason::NotStartingAtOne.code(),
+            40,
+            log[39].id()
+        )
+    );
+
+    // Forks of the chain: flagged to the session, summarized, not kept.
+    store.apply(verified(&log[..2]), NOW).await.unwrap();
+    let rivals: Vec<_> = (0..5)
+        .map(|n| sign_after(&k, Some(&log[0]), NOW + 10 + n, reading(100 + n)))
+        .collect();
+    let report = store.apply(verified(&rivals), NOW).await.unwrap();
+    assert_eq!(report.forks.len(), 5, "every fork is reported");
+    assert_eq!(held_bytes().await, store.evidence_usage().await.unwrap().0);
+    assert!(store.evidence_usage().await.unwrap().0 <= QUOTA);
+    let forks: Vec<_> = store
+        .evidence_summary()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.reason_code == "fork")
+        .collect();
+    assert_eq!(forks.len(), 1);
+    let fork_rows: i64 = store
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM forks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        fork_rows as u64 + forks[0].count,
+        5,
+        "each fork kept or counted"
+    );
+
+    // A gap-quarantined entry released into the log gives its bytes back
+    // (with room under a raised quota: one summarized cannot be released,
+    // its peer sends it again).
+    store.set_evidence_quota(QUOTA * 10);
+    let other = chain(&key(26), 3, reading);
+    store.apply(verified(&other[..1]), NOW).await.unwrap();
+    let before = store.evidence_usage().await.unwrap().0;
+    let r = store.apply(verified(&other[2..]), NOW).await.unwrap();
+    assert_eq!(r.quarantined.len(), 1);
+    let r = store.apply(verified(&other[1..2]), NOW).await.unwrap();
+    assert_eq!(r.applied, 2);
+    assert_eq!(store.evidence_usage().await.unwrap().0, before);
+    assert_eq!(held_bytes().await, before);
+}

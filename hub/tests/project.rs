@@ -435,3 +435,56 @@ async fn bounding_boxes_match_a_brute_force_filter() {
 
     assert_eq!(search(&store, "scaffold").await, vec![points[17].0]);
 }
+
+/// One event whose document Automerge cannot read, one it cannot save
+/// (the test hooks of `sentinel_schema::event::testing`), among good
+/// ones: the projector leaves those two out and carries on, in the same
+/// run and in the next ones (before, the panic ended the projector task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_automerge_cannot_read_or_save_does_not_stop_the_projector() {
+    use sentinel_schema::event::testing::{PANIC_IN_SAVE, PANIC_IN_VIEW};
+    let (_db, store) = fresh_store().await;
+    let k = key(231);
+    let a = author_of(&k);
+    let mut log = Vec::new();
+    let mut bodies = Vec::new();
+    for (n, title) in [
+        (1u8, "Flooded underpass"),
+        (2, PANIC_IN_VIEW),
+        (3, PANIC_IN_SAVE),
+        (4, "Fallen tree"),
+    ] {
+        let (_, c) = EventDoc::create(&a, &new_event(title, 13.4, 52.5), NOW).unwrap();
+        bodies.push(change(EventId([n; 16]), c));
+    }
+    extend(&mut log, &k, NOW, bodies);
+    store.apply(verified(&log), NOW).await.unwrap();
+
+    let report = store.project_pending().await.unwrap();
+    assert_eq!(report.entries, 4);
+    let mut shown = report.events.clone();
+    shown.sort();
+    assert_eq!(shown, vec![EventId([1; 16]), EventId([4; 16])]);
+    let mut unviewable = report.unviewable.clone();
+    unviewable.sort();
+    assert_eq!(unviewable, vec![EventId([2; 16]), EventId([3; 16])]);
+    assert_eq!(snapshot(&store).await.0.len(), 2);
+
+    // The next edit of a good event projects, and a rebuild gives the
+    // same views (the bad documents rebuilt from the log and left out
+    // again).
+    let Body::EventChange(first) = &log[0].entry().body else {
+        unreachable!()
+    };
+    let mut doc = EventDoc::from_changes(&[&first.change]).unwrap();
+    let edit = doc.edit(&a, &EventEdit::Severity(5), NOW + 10).unwrap();
+    extend(&mut log, &k, NOW + 10, vec![change(EventId([1; 16]), edit)]);
+    store.apply(verified(&log[4..]), NOW).await.unwrap();
+    let report = store.project_pending().await.unwrap();
+    assert_eq!(report.events, vec![EventId([1; 16])]);
+    let before = snapshot(&store).await;
+    assert!(before.0[0].contains("\"severity\": 5"), "{:?}", before.0);
+    let rebuilt = store.rebuild_views().await.unwrap();
+    assert_eq!(rebuilt.unviewable.len(), 2, "{rebuilt:?}");
+    assert_eq!(snapshot(&store).await, before);
+}

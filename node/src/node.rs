@@ -10,6 +10,7 @@
 //! commits, invariant 10), or know about the HTTP API that calls it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use sentinel_schema::query::EventRecord;
 use sentinel_schema::rules::config::RulesConfig;
@@ -19,7 +20,7 @@ use sentinel_schema::{
 };
 use sentinel_sync::{ApplyReport, SyncStore};
 
-use crate::files::{read_key, replace_file, write_key_file};
+use crate::files::{create_private_dir, read_key, replace_file, write_key_file};
 use crate::media::MediaStore;
 use crate::rules::{Raised, RuleEngine, RuleHost};
 use crate::spatial::SpatialIndex;
@@ -51,6 +52,28 @@ pub struct Node {
     /// The sensor rules (`serve --rules`), with their de-duplication
     /// state; `None`: readings raise nothing here.
     rules: Option<RuleEngine>,
+    /// The rules' configuration, to load them again after a panic took
+    /// the engine away ([`Node::recover`]).
+    rules_config: Option<RulesConfig>,
+}
+
+/// Locks a node shared between the API, sync sessions and the feed.
+///
+/// A lock a panic poisoned (a thread panicked while holding it) is taken
+/// back, not refused for ever: the node is put back in order first
+/// ([`Node::recover`]: open transaction rolled back, in-memory indexes
+/// dropped and rebuilt from the store on demand), since the store — the
+/// only state that matters — commits whole transactions or nothing.
+pub fn lock(node: &Mutex<Node>) -> MutexGuard<'_, Node> {
+    match node.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            node.clear_poison();
+            let mut guard = poisoned.into_inner();
+            guard.recover();
+            guard
+        }
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -77,8 +100,9 @@ pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeErro
         return Err(NodeError::EnrollAfterWrites(written));
     }
     let Node { mut store, .. } = node;
-    replace_file(&dir.join(CA_FILE), e.ca.to_pem().as_bytes(), false)?;
-    replace_file(&dir.join(CERT_FILE), e.cert_pem().as_bytes(), false)?;
+    // Public certificates, but files of a private directory: 0600 too.
+    replace_file(&dir.join(CA_FILE), e.ca.to_pem().as_bytes())?;
+    replace_file(&dir.join(CERT_FILE), e.cert_pem().as_bytes())?;
     // The store's owner changes first: until the key file follows, the
     // node refuses to open (wrong key) rather than sign with the old key.
     store.set_meta("owner", e.identity.author.as_bytes())?;
@@ -86,20 +110,19 @@ pub fn enroll(dir: &Path, e: &sentinel_certs::Enrollment) -> Result<(), NodeErro
     replace_file(
         &dir.join(KEY_FILE),
         format!("{}\n", hex::encode(e.key.to_bytes())).as_bytes(),
-        true,
     )
 }
 
 impl Node {
-    /// Creates a node in `dir`: a new key (file mode 0600, never printed)
-    /// and an empty store. Refuses if either exists.
+    /// Creates a node in `dir` (mode 0700): a new key (file mode 0600,
+    /// never printed) and an empty store (0600). Refuses if either exists.
     pub fn init(dir: &Path, key: SigningKey) -> Result<Node, NodeError> {
         let db = dir.join(DB_FILE);
         let key_path = dir.join(KEY_FILE);
         if db.exists() || key_path.exists() {
             return Err(NodeError::AlreadyInitialized(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir).map_err(NodeError::io(dir))?;
+        create_private_dir(dir)?;
         let made = (|| {
             let store = Store::create(&db)?;
             store.set_meta("owner", author_of(&key).as_bytes())?;
@@ -129,6 +152,15 @@ impl Node {
         let media = MediaStore::open(dir.join(MEDIA_DIR))?;
         // The newest HLC in the log, so the clock never goes backwards.
         let clock = Clock::resume(store.last_hlc()?);
+        // An enrolled node judges revocations under its CA: those the log
+        // and the stored list hold are applied to what the log holds now
+        // (a store from before this was done catches up here), and to
+        // whatever arrives later (`crate::store::revoked`).
+        let ca_path = dir.join(CA_FILE);
+        if ca_path.exists() {
+            let ca = sentinel_certs::CaCert::load(&ca_path)?;
+            store.judge_revocations_with(crate::revocations::judge(ca))?;
+        }
         // Views catch up with anything the log holds that they have not
         // seen (after a crash between a remote commit and its projection).
         store.project_pending()?;
@@ -141,7 +173,24 @@ impl Node {
             media,
             spatial: None,
             rules: None,
+            rules_config: None,
         })
+    }
+
+    /// Puts the node back in order after a panic interrupted an operation
+    /// on it: the store's open transaction (if any) is rolled back, the
+    /// R-tree dropped (rebuilt from the views on next use), and the sensor
+    /// rules loaded again from the store's record of what they raised.
+    pub fn recover(&mut self) {
+        self.store.recover();
+        self.spatial = None;
+        match (&mut self.rules, &self.rules_config) {
+            (Some(engine), _) => engine.reload(&self.store),
+            (None, Some(config)) => {
+                self.rules = RuleEngine::load(config.clone(), &self.store).ok();
+            }
+            (None, None) => {}
+        }
     }
 
     pub fn author(&self) -> AuthorId {
@@ -177,6 +226,9 @@ impl Node {
         if let Some(s) = &mut self.spatial {
             for (event, at) in &p.events {
                 s.upsert(*event, *at);
+            }
+            for event in &p.removed {
+                s.remove(event);
             }
         }
     }
@@ -451,7 +503,8 @@ impl Node {
     /// from sensors directly, with the de-duplication state the store
     /// remembers.
     pub fn enable_rules(&mut self, config: RulesConfig) -> Result<(), NodeError> {
-        self.rules = Some(RuleEngine::load(config, &self.store)?);
+        self.rules = Some(RuleEngine::load(config.clone(), &self.store)?);
+        self.rules_config = Some(config);
         Ok(())
     }
 

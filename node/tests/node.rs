@@ -118,16 +118,60 @@ fn init_refuses_an_existing_node_and_a_foreign_key() {
     ));
 }
 
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 #[cfg(unix)]
 #[test]
-fn key_file_is_private() {
+fn the_data_directory_and_its_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, _node) = node(1);
-    let mode = std::fs::metadata(dir.path().join("node.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("data");
+    let n = Node::init(&dir, SigningKey::from_bytes(&[1; 32])).unwrap();
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    // The store's WAL and shared-memory files exist while it is open.
+    for f in [
+        "node.key",
+        "node.sqlite",
+        "node.sqlite-wal",
+        "node.sqlite-shm",
+    ] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    drop(n);
+
+    // Enrolment writes the key again, and the certificates beside it.
+    let ca = sentinel_certs::testing::deployment("Private files test CA", 45);
+    let e = sentinel_certs::testing::issue(&ca, DeviceRole::Node, "node-1", 46);
+    sentinel_node::node::enroll(&dir, &e).unwrap();
+    for f in ["node.key", "ca.pem", "node.crt"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+
+    // A store an older version left readable by others is closed up when
+    // the node opens it.
+    for f in ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"] {
+        if dir.join(f).exists() {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let n = Node::open(&dir).unwrap();
+    for f in ["node.sqlite", "node.sqlite-wal", "node.sqlite-shm"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f} after open");
+    }
+    drop(n);
+
+    // A directory that exists already (made by hand, open to all) is
+    // closed up by `init`.
+    let made = root.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(Node::init(&made, SigningKey::from_bytes(&[2; 32])).unwrap());
+    assert_eq!(mode(&made), 0o700);
 }
 
 #[test]
@@ -390,6 +434,106 @@ fn remote_gaps_are_quarantined_then_released_and_forks_kept() {
         b.store().audit().unwrap().ok(),
         "a fork is evidence, not damage"
     );
+}
+
+/// A hostile peer floods a node with entries that fail checks and with
+/// forks: past the evidence quota, the node keeps a summary per author and
+/// reason instead of the bytes, and still counts (flags) every one.
+#[test]
+fn evidence_past_the_quota_is_kept_as_a_summary() {
+    const QUOTA: u64 = 2_000;
+    let (_a, mut a) = node(1);
+    let (_b, mut b) = node(2);
+    b.store().set_evidence_quota(QUOTA).unwrap();
+    for i in 0..40u128 {
+        a.report(&new_event(&format!("e{i}"), 0.0, 0.0), ev(i), None, T0)
+            .unwrap();
+    }
+    let all = entries_after(a.store().conn(), &a.author(), 0, 100).unwrap();
+    let verified = |v: &[SignedEntry]| verify_all(v.to_vec()).0;
+    let held_bytes = |n: &Node| -> i64 {
+        n.store()
+            .conn()
+            .query_row(
+                "SELECT (SELECT coalesce(sum(length(bytes)), 0) FROM quarantine)
+                     + (SELECT coalesce(sum(length(bytes)), 0) FROM forks)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+
+    // 39 entries that cannot link (the chain's start is missing).
+    let r = b.apply_remote(verified(&all[1..]), T0).unwrap();
+    assert_eq!(r.quarantined.len(), 39, "every refusal is still reported");
+    let usage = b.store().evidence_usage().unwrap();
+    assert!(usage.bytes <= QUOTA, "{usage:?}");
+    assert_eq!(held_bytes(&b), usage.bytes as i64);
+    let kept: u64 = b
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))
+        .unwrap();
+    assert!(kept > 0 && kept < 39, "{kept}");
+    let summary = b.store().evidence_summary().unwrap();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    let s = &summary[0];
+    assert_eq!(
+        (s.author, s.reason_code.as_str(), s.count, s.seq, s.id),
+        (
+            a.author(),
+            RejectReason::NotStartingAtOne.code(),
+            39 - kept,
+            40,
+            all[39].id()
+        )
+    );
+    assert_eq!(b.stats().unwrap().quarantined, 39);
+
+    // The whole chain, then forks of it: flagged, summarized, not kept.
+    b.apply_remote(verified(&all), T0).unwrap();
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let forks: Vec<SignedEntry> = (0..5u32)
+        .map(|n| {
+            let (_, change) =
+                EventDoc::create(&a.author(), &new_event("rewritten", 0.0, 0.0), T0).unwrap();
+            Entry {
+                author: a.author(),
+                seq: 2,
+                prev: Some(all[0].id()),
+                hlc: Hlc::new(T0, 100 + n),
+                actor: None,
+                body: Body::EventChange(EventChange {
+                    event: ev(500 + u128::from(n)),
+                    change,
+                }),
+            }
+            .sign(&key)
+            .unwrap()
+        })
+        .collect();
+    let r = b.apply_remote(verified(&forks), T0).unwrap();
+    assert_eq!(r.forks.len(), 5, "every fork is reported");
+    assert_eq!(
+        b.stats().unwrap().forks,
+        5,
+        "and counted: the author is flagged"
+    );
+    assert!(b.store().evidence_usage().unwrap().bytes <= QUOTA);
+    assert_eq!(
+        held_bytes(&b),
+        b.store().evidence_usage().unwrap().bytes as i64
+    );
+    let fork_summary: Vec<_> = b
+        .store()
+        .evidence_summary()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.reason_code == "fork")
+        .collect();
+    assert_eq!(fork_summary.len(), 1);
+    assert_eq!(fork_summary[0].id, forks[4].id());
+    assert!(b.store().audit().unwrap().ok());
 }
 
 fn tamper(

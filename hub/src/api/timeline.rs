@@ -48,7 +48,7 @@ fn kind_schema() -> ObjectBuilder {
 }
 
 fn verified_schema() -> ObjectBuilder {
-    names_schema(["verified"])
+    names_schema(["verified", "revoked"])
 }
 
 /// The query of `GET /api/v1/timeline`. Any other parameter, or one given
@@ -103,7 +103,10 @@ pub struct TimelineEntry {
     pub hlc: Hlc,
     /// When the hub stored it, Unix ms.
     pub received_ms: i64,
-    /// Always `verified`: the hub stores only entries that verified.
+    /// `verified` (the hub stores only entries that verified), or
+    /// `revoked`: a revocation learned after it arrived took it away (its
+    /// author's entries past the last valid seq count nowhere; the log
+    /// keeps them as evidence).
     #[schema(schema_with = verified_schema)]
     pub verification: &'static str,
 }
@@ -167,7 +170,7 @@ fn entry(r: &TimelineRow, author_name: Option<String>) -> TimelineEntry {
         event: r.event.map(|e| e.to_hex()),
         hlc: r.hlc.into(),
         received_ms: r.received_ms,
-        verification: "verified",
+        verification: if r.revoked { "revoked" } else { "verified" },
     }
 }
 

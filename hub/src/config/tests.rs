@@ -34,6 +34,7 @@ fn defaults_apply_when_only_required_settings_are_given() {
         }
     );
     assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
+    assert_eq!(c.evidence_quota_mb, DEFAULT_EVIDENCE_QUOTA_MB);
     assert_eq!(c.ca, None);
     assert_eq!(c.media_dir, PathBuf::from(DEFAULT_MEDIA_DIR));
     assert_eq!(
@@ -91,7 +92,8 @@ fn the_environment_overrides_the_file() {
         &path,
         "database_url = \"host=db dbname=x\"\nlisten = \"127.0.0.1:1\"\n\
          bundle = \"/b\"\nrevocation_max_age_ms = 5\nmax_sessions = 7\n\
-         max_connections_per_address = 3\nmax_sessions_per_peer = 2\n",
+         max_connections_per_address = 3\nmax_sessions_per_peer = 2\n\
+         evidence_quota_mb = 3\n",
     )
     .unwrap();
     let c = HubConfig::load_with(
@@ -117,6 +119,13 @@ fn the_environment_overrides_the_file() {
         ),
         (7, 3, 5)
     );
+    assert_eq!(c.evidence_quota_mb, 3, "from the file");
+    let c = HubConfig::load_with(
+        Some(&path),
+        env(&[(BUNDLE_PASSWORD_ENV, "pw"), (EVIDENCE_QUOTA_ENV, "9")]),
+    )
+    .unwrap();
+    assert_eq!(c.evidence_quota_mb, 9, "from the environment");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use sentinel_schema::{check_link, AuthorId, EntryId, Head, Link, SignedEntry, Ve
 use sentinel_sync::{ApplyReport, RejectReason, Rejection};
 use tokio_postgres::Transaction;
 
+use super::evidence;
 use super::log::insert_quarantine;
 use super::{id32, ingest, int, PgStore, StoreError};
 
@@ -31,6 +32,11 @@ impl PgStore {
         entries.sort_by_key(|e| (e.author(), e.seq()));
         let mut authors: Vec<AuthorId> = entries.iter().map(|e| e.author()).collect();
         authors.dedup();
+        // A revocation among them may change what the log's entries count
+        // for: judged again before the commit ([`super::revoked`]).
+        let judge = self
+            .judge()
+            .filter(|_| super::revoked::any_revocation(entries.iter().map(|e| &**e)));
 
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -41,7 +47,10 @@ impl PgStore {
         }
         plan.resolve_held(&tx).await?;
         plan.release_gaps(&tx).await?;
-        let report = plan.write(&tx, now_ms).await?;
+        let report = plan.write(&tx, now_ms, self.evidence_quota()).await?;
+        if let Some(judge) = judge {
+            super::revoked::enforce(&tx, judge).await?;
+        }
         tx.commit().await?;
         Ok(report)
     }
@@ -240,7 +249,12 @@ impl Plan {
         Ok(())
     }
 
-    async fn write(self, tx: &Transaction<'_>, now_ms: u64) -> Result<ApplyReport, StoreError> {
+    async fn write(
+        self,
+        tx: &Transaction<'_>,
+        now_ms: u64,
+        quota: u64,
+    ) -> Result<ApplyReport, StoreError> {
         let Plan {
             append,
             forks,
@@ -250,12 +264,19 @@ impl Plan {
             ..
         } = self;
         ingest::append(tx, &append, now_ms).await?;
-        insert_forks(tx, &forks, now_ms).await?;
-        insert_quarantine(tx, &quarantined, now_ms).await?;
+        insert_forks(tx, &forks, now_ms, quota).await?;
+        insert_quarantine(tx, &quarantined, now_ms, quota).await?;
         if !released.is_empty() {
             let ids: Vec<&[u8]> = released.iter().map(|id| id.0.as_slice()).collect();
-            tx.execute("DELETE FROM quarantine WHERE id = ANY($1)", &[&ids])
-                .await?;
+            let freed: i64 = tx
+                .query_one(
+                    "WITH gone AS (DELETE FROM quarantine WHERE id = ANY($1) RETURNING bytes)
+                     SELECT coalesce(sum(length(bytes)), 0)::int8 FROM gone",
+                    &[&ids],
+                )
+                .await?
+                .get(0);
+            evidence::release(tx, freed).await?;
         }
         report.quarantined = quarantined.iter().map(Rejection::quarantined).collect();
         Ok(report)
@@ -337,11 +358,38 @@ async fn load_tips(
     Ok(tips)
 }
 
+/// Keeps forks as evidence (invariant 2); past the evidence `quota`,
+/// counted in the summary instead, without their bytes
+/// ([`super::evidence`]).
 async fn insert_forks(
     tx: &Transaction<'_>,
     forks: &[(SignedEntry, EntryId)],
     now_ms: u64,
+    quota: u64,
 ) -> Result<(), StoreError> {
+    if forks.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<EntryId> = forks.iter().map(|(e, _)| e.id()).collect();
+    let all_ids: Vec<&[u8]> = all.iter().map(|id| id.0.as_slice()).collect();
+    let mut seen = evidence::held(tx, evidence::Table::Forks, &all_ids).await?;
+    let new: Vec<&(SignedEntry, EntryId)> =
+        forks.iter().filter(|(e, _)| seen.insert(e.id())).collect();
+    let candidates: Vec<evidence::Candidate<'_>> = new
+        .iter()
+        .map(|(e, held)| evidence::Candidate {
+            entry: e,
+            code: evidence::FORK,
+            reason: format!("a second entry at seq {}; the log holds {held}", e.seq()),
+        })
+        .collect();
+    let keep = evidence::admit(tx, quota, &candidates, now_ms).await?;
+    let forks: Vec<(SignedEntry, EntryId)> = new
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, keep)| *keep)
+        .map(|(f, _)| f.clone())
+        .collect();
     if forks.is_empty() {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 use sentinel_schema::{AuthorId, EntryId, Head, Heads, SignedEntry};
 use sentinel_sync::Rejection;
 
+use super::evidence;
 use super::{id32, int, PgStore, StoreError};
 
 impl PgStore {
@@ -101,7 +102,7 @@ impl PgStore {
     pub async fn quarantine(&self, rejected: &[Rejection], now_ms: u64) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        insert_quarantine(&tx, rejected, now_ms).await?;
+        insert_quarantine(&tx, rejected, now_ms, self.evidence_quota()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -118,11 +119,35 @@ fn head_from(seq: i64, id: &[u8]) -> Result<Head, StoreError> {
 
 /// Inserts entries into quarantine in one statement, each reason as its
 /// stable code; ones already there (same id) keep their first reason.
+/// Past the evidence `quota`, entries are counted in the summary instead,
+/// without their bytes ([`super::evidence`]).
 pub(super) async fn insert_quarantine(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[Rejection],
     now_ms: u64,
+    quota: u64,
 ) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<EntryId> = rows.iter().map(|r| r.entry.id()).collect();
+    let all_ids: Vec<&[u8]> = all.iter().map(|id| id.0.as_slice()).collect();
+    let mut seen = evidence::held(tx, evidence::Table::Quarantine, &all_ids).await?;
+    let new: Vec<&Rejection> = rows.iter().filter(|r| seen.insert(r.entry.id())).collect();
+    let candidates: Vec<evidence::Candidate<'_>> = new
+        .iter()
+        .map(|r| evidence::Candidate {
+            entry: &r.entry,
+            code: r.reason.code(),
+            reason: r.detail.clone(),
+        })
+        .collect();
+    let keep = evidence::admit(tx, quota, &candidates, now_ms).await?;
+    let rows: Vec<&Rejection> = new
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }

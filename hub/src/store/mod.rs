@@ -19,12 +19,16 @@
 //! `log.rs`, `ingest.rs`) and the projector ([`project`]): accounts and
 //! tokens ([`people`]), peer status ([`peers`]), media names ([`media`]),
 //! the reads of the API ([`query`], [`readings`]) and the one WHERE
-//! builder they share (`filter`).
+//! builder they share (`filter`), the quota on evidence ([`evidence`]),
+//! the `events` rows the projector writes
+//! (`rows`), and the revocations in force applied to what the log holds
+//! ([`revoked`], with [`verdict`]: which entries count).
 //!
 //! Never does: HTTP, QUIC, or decide who may read what.
 
 mod apply;
 mod blocking;
+pub mod evidence;
 mod filter;
 mod ingest;
 mod log;
@@ -34,6 +38,12 @@ pub mod people;
 pub mod project;
 pub mod query;
 pub mod readings;
+pub mod revoked;
+mod rows;
+pub mod verdict;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sentinel_schema::{AuthorId, BodyKind, DecodeError, EventId, SignedEntry};
@@ -90,6 +100,11 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Judges the revocations in force ([`revoked`]); shared by every
+    /// clone, set once (by `crate::revocations::load`).
+    judge: Arc<OnceLock<revoked::Judge>>,
+    /// Most bytes of entries quarantine and forks keep ([`evidence`]).
+    evidence_quota: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -120,7 +135,11 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .build()?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            judge: Arc::new(OnceLock::new()),
+            evidence_quota: Arc::new(AtomicU64::new(evidence::DEFAULT_QUOTA)),
+        })
     }
 
     /// Most connections the pool holds.
@@ -200,9 +219,23 @@ impl PgStore {
         self.meta(REVOCATION_LIST).await
     }
 
-    /// Replaces the revocation list with a newer one the caller verified.
+    /// Replaces the revocation list with a newer one the caller verified
+    /// and, in the same transaction, applies what it revokes to what the
+    /// log already holds ([`revoked`]).
     pub async fn set_revocation_list(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.set_meta(REVOCATION_LIST, bytes).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&REVOCATION_LIST, &bytes],
+        )
+        .await?;
+        if let Some(judge) = self.judge() {
+            revoked::enforce(&tx, judge).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -211,18 +244,6 @@ impl PgStore {
             .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
             .await?;
         Ok(row.map(|r| r.get(0)))
-    }
-
-    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ($1, $2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[&key, &value],
-            )
-            .await?;
-        Ok(())
     }
 }
 

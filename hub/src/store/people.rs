@@ -288,11 +288,17 @@ impl PgStore {
 
     /// Every person's role from the `role_grant` entries in the log (the
     /// session admitted them only from authors whose role may write them).
+    /// A grant its author made past a revocation's last valid seq grants
+    /// nothing, whenever the revocation arrived (`super::revoked`).
     pub async fn roles(&self) -> Result<BTreeMap<String, PersonRole>, StoreError> {
         // Every request asks this: prepared once per connection.
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = 4")
+            .prepare_cached(
+                "SELECT pos, bytes FROM entries e WHERE kind = 4
+                     AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                         WHERE r.author = e.author AND e.seq > r.last_valid_seq)",
+            )
             .await?;
         let rows = client.query(&statement, &[]).await?;
         let mut entries = Vec::with_capacity(rows.len());

@@ -47,6 +47,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sentinel_schema::{Body, EventDoc, EventId, EventView, SignedEntry};
 use tokio_postgres::Transaction;
 
+use super::rows::{event_id, write_events};
+use super::verdict::{counts, revoked_authors, COUNTS};
 use super::{int, PgStore, StoreError};
 
 /// Entries projected per transaction.
@@ -74,6 +76,9 @@ pub struct ProjectReport {
     /// Events whose complete document does not read as an event (kept in
     /// the log and in `documents`, shown nowhere).
     pub unviewable: Vec<EventId>,
+    /// Events the views no longer show: a revocation learned since took
+    /// away the entries that made them ([`super::revoked`]).
+    pub removed: Vec<EventId>,
 }
 
 impl ProjectReport {
@@ -83,6 +88,7 @@ impl ProjectReport {
         self.events.extend(other.events);
         self.incomplete.extend(other.incomplete);
         self.unviewable.extend(other.unviewable);
+        self.removed.extend(other.removed);
     }
 }
 
@@ -170,25 +176,37 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
         );
     }
 
-    // Changes per event, in log order; media entries.
-    let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
-    let mut media = Vec::new();
     let mut touched: BTreeSet<EventId> = BTreeSet::new();
     for e in &entries {
         match &e.entry().body {
-            Body::EventChange(c) => {
-                changes.entry(c.event).or_default().push(&c.change);
-                touched.insert(c.event);
-            }
-            Body::MediaAttached(m) => {
-                media.push((e, m));
-                touched.insert(m.event);
-            }
+            Body::EventChange(c) => touched.insert(c.event),
+            Body::MediaAttached(m) => touched.insert(m.event),
+            _ => false,
+        };
+    }
+    lock_events(tx, &touched).await?;
+
+    // A revoked author's entries past its last valid seq count nowhere
+    // (`super::revoked`): they are taken in (marked projected) and
+    // skipped. Read under the event locks, so a revocation enforced
+    // meanwhile is either seen here or re-projects after this commits.
+    let revoked = revoked_authors(tx).await?;
+    let counted: Vec<SignedEntry> = entries
+        .iter()
+        .filter(|e| counts(&revoked, e))
+        .cloned()
+        .collect();
+
+    // Changes per event, in log order; media entries.
+    let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
+    let mut media = Vec::new();
+    for e in &counted {
+        match &e.entry().body {
+            Body::EventChange(c) => changes.entry(c.event).or_default().push(&c.change),
+            Body::MediaAttached(m) => media.push((e, m)),
             _ => {}
         }
     }
-
-    lock_events(tx, &touched).await?;
 
     // The cursor moves first, so the derived columns below (which read the
     // projected entries) include this chunk.
@@ -199,7 +217,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     .await?;
 
     insert_media(tx, &media).await?;
-    super::readings::insert_readings(tx, &entries).await?;
+    super::readings::insert_readings(tx, &counted).await?;
 
     let mut out = ProjectReport {
         entries: entries.len(),
@@ -210,8 +228,9 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     let mut views: Vec<(EventId, EventView)> = Vec::new();
     for (event, doc) in docs {
         match doc {
-            None => out.incomplete.push(event),
-            Some(doc) => match doc.view() {
+            Saved::Incomplete => out.incomplete.push(event),
+            Saved::Unsaveable => out.unviewable.push(event),
+            Saved::Complete(doc) => match doc.view() {
                 Ok(view) => views.push((event, view)),
                 Err(_) => out.unviewable.push(event),
             },
@@ -236,6 +255,8 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
                  SELECT x.hlc_ms, x.hlc_counter FROM (
                      SELECT e.hlc_ms, e.hlc_counter FROM entries e
                      WHERE e.event = t.event AND e.kind IN (1, 2) AND e.projected
+                         AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                             WHERE r.author = e.author AND e.seq > r.last_valid_seq)
                      OFFSET 0) AS x
                  ORDER BY x.hlc_ms DESC, x.hlc_counter DESC LIMIT 1) AS h
              WHERE events.event = t.event",
@@ -243,6 +264,94 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
         )
         .await?;
     }
+    Ok(out)
+}
+
+/// Derives the views of `events` again, inside the caller's transaction,
+/// from their projected entries that count now (`super::revoked`, which
+/// holds its own lock): each document rebuilt from scratch, its media, its
+/// row — or no row, when nothing readable is left of it.
+pub(super) async fn reproject_events(
+    tx: &Transaction<'_>,
+    events: &BTreeSet<EventId>,
+) -> Result<ProjectReport, StoreError> {
+    let mut out = ProjectReport::default();
+    if events.is_empty() {
+        return Ok(out);
+    }
+    lock_events(tx, events).await?;
+    let keys: Vec<&[u8]> = events.iter().map(|e| e.0.as_slice()).collect();
+    let mut by_event: BTreeMap<EventId, Vec<SignedEntry>> = BTreeMap::new();
+    for r in tx
+        .query(
+            &format!(
+                "SELECT event, pos, bytes FROM entries e
+                 WHERE event = ANY($1) AND kind IN (1, 2) AND projected AND {COUNTS}
+                 ORDER BY pos"
+            ),
+            &[&keys],
+        )
+        .await?
+    {
+        let event = event_id(r.get(0))?;
+        let pos: i64 = r.get(1);
+        let entry = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(2))
+            .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+        by_event.entry(event).or_default().push(entry);
+    }
+    tx.execute("DELETE FROM event_media WHERE event = ANY($1)", &[&keys])
+        .await?;
+    let media: Vec<(&SignedEntry, &sentinel_schema::MediaAttached)> = by_event
+        .values()
+        .flatten()
+        .filter_map(|e| match &e.entry().body {
+            Body::MediaAttached(m) => Some((e, m)),
+            _ => None,
+        })
+        .collect();
+    insert_media(tx, &media).await?;
+
+    let mut views: Vec<(EventId, EventView)> = Vec::new();
+    let mut gone: Vec<&[u8]> = Vec::new();
+    let (mut saved_events, mut saved, mut complete): (Vec<&[u8]>, Vec<Vec<u8>>, Vec<bool>) =
+        Default::default();
+    for event in events {
+        let entries = by_event.get(event).map(Vec::as_slice).unwrap_or_default();
+        let changes = EventDoc::changes_of(entries);
+        let doc = (!changes.is_empty())
+            .then(|| EventDoc::from_changes(&[]).ok())
+            .flatten();
+        let Some(mut doc) = doc else {
+            gone.push(&event.0);
+            out.removed.push(*event);
+            continue;
+        };
+        doc.apply_or_keep(&changes);
+        let bytes = doc.save();
+        let is_complete = bytes.is_ok() && doc.is_complete();
+        // A document Automerge cannot save is marked for a rebuild.
+        saved_events.push(&event.0);
+        saved.push(bytes.unwrap_or_default());
+        complete.push(is_complete);
+        match doc.view() {
+            Ok(view) if is_complete => views.push((*event, view)),
+            _ => out.removed.push(*event),
+        }
+    }
+    tx.execute("DELETE FROM documents WHERE event = ANY($1)", &[&gone])
+        .await?;
+    tx.execute(
+        "INSERT INTO documents (event, doc, complete)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bool[])
+         ON CONFLICT (event) DO UPDATE SET doc = excluded.doc, complete = excluded.complete",
+        &[&saved_events, &saved, &complete],
+    )
+    .await?;
+    let removed: Vec<&[u8]> = out.removed.iter().map(|e| e.0.as_slice()).collect();
+    tx.execute("DELETE FROM events WHERE event = ANY($1)", &[&removed])
+        .await?;
+    write_events(tx, &views).await?;
+    out.events = views.iter().map(|(e, _)| *e).collect();
     Ok(out)
 }
 
@@ -306,11 +415,11 @@ async fn insert_media(
 }
 
 /// Applies each event's batch of changes to its document and saves it.
-/// Returns every event of `changes` with its document when complete.
+/// Returns every event of `changes` with what became of its document.
 async fn update_documents(
     tx: &Transaction<'_>,
     changes: &BTreeMap<EventId, Vec<&[u8]>>,
-) -> Result<Vec<(EventId, Option<EventDoc>)>, StoreError> {
+) -> Result<Vec<(EventId, Saved)>, StoreError> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -349,8 +458,10 @@ async fn update_documents(
         let mut all: BTreeMap<EventId, Vec<SignedEntry>> = BTreeMap::new();
         for r in tx
             .query(
-                "SELECT event, pos, bytes FROM entries
-                 WHERE event = ANY($1) AND kind = $2 ORDER BY pos",
+                &format!(
+                    "SELECT event, pos, bytes FROM entries e
+                     WHERE event = ANY($1) AND kind = $2 AND {COUNTS} ORDER BY pos"
+                ),
                 &[&rebuild, &KIND_EVENT_CHANGE],
             )
             .await?
@@ -379,12 +490,33 @@ async fn update_documents(
     let mut events: Vec<&[u8]> = Vec::with_capacity(docs.len());
     let mut saved: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
     let mut complete: Vec<bool> = Vec::with_capacity(docs.len());
-    let mut out: Vec<(EventId, Option<EventDoc>)> =
-        skipped.into_iter().map(|e| (e, None)).collect();
+    let mut out: Vec<(EventId, Saved)> = skipped
+        .into_iter()
+        .map(|e| (e, Saved::Incomplete))
+        .collect();
+    let mut unsaveable: Vec<EventId> = Vec::new();
     for (event, doc) in &mut docs {
+        let Ok(bytes) = doc.save() else {
+            // Automerge could not save it (it panicked: `EventDoc::save`).
+            // Its changes stay in the log; the saved document, if any, is
+            // marked for a rebuild from the log and the event is shown
+            // nowhere until one succeeds. The other events go on.
+            unsaveable.push(*event);
+            continue;
+        };
         events.push(&event.0);
-        saved.push(doc.save());
+        saved.push(bytes);
         complete.push(doc.is_complete());
+    }
+    if !unsaveable.is_empty() {
+        let keys: Vec<&[u8]> = unsaveable.iter().map(|e| e.0.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO documents (event, doc, complete)
+             SELECT e, ''::bytea, false FROM unnest($1::bytea[]) AS e
+             ON CONFLICT (event) DO UPDATE SET complete = false",
+            &[&keys],
+        )
+        .await?;
     }
     tx.execute(
         "INSERT INTO documents (event, doc, complete)
@@ -393,182 +525,25 @@ async fn update_documents(
         &[&events, &saved, &complete],
     )
     .await?;
-    for ((event, doc), complete) in docs.into_iter().zip(complete) {
-        out.push((event, complete.then_some(doc)));
+    let mut complete = complete.into_iter();
+    for (event, doc) in docs {
+        if unsaveable.contains(&event) {
+            out.push((event, Saved::Unsaveable));
+        } else if complete.next() == Some(true) {
+            out.push((event, Saved::Complete(Box::new(doc))));
+        } else {
+            out.push((event, Saved::Incomplete));
+        }
     }
     Ok(out)
 }
 
-/// Upserts the `events` rows of viewable documents.
-/// The per-event lookups below filter by event inside `OFFSET 0` (an
-/// optimisation fence) and only then sort: left to itself, the planner may
-/// walk an HLC-ordered index of the whole log to satisfy `ORDER BY … LIMIT
-/// 1`, once per event, which at a million entries took minutes per chunk.
-async fn write_events(
-    tx: &Transaction<'_>,
-    views: &[(EventId, EventView)],
-) -> Result<(), StoreError> {
-    if views.is_empty() {
-        return Ok(());
-    }
-    let n = views.len();
-    let mut events: Vec<&[u8]> = Vec::with_capacity(n);
-    let mut hexes: Vec<String> = Vec::with_capacity(n);
-    let mut titles: Vec<&str> = Vec::with_capacity(n);
-    let mut descriptions: Vec<&str> = Vec::with_capacity(n);
-    let mut categories: Vec<&str> = Vec::with_capacity(n);
-    let mut severities: Vec<i16> = Vec::with_capacity(n);
-    let mut statuses: Vec<&str> = Vec::with_capacity(n);
-    let mut assignees: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut notes: Vec<String> = Vec::with_capacity(n);
-    let mut lons: Vec<f64> = Vec::with_capacity(n);
-    let mut lats: Vec<f64> = Vec::with_capacity(n);
-    let mut reported: Vec<i64> = Vec::with_capacity(n);
-    let mut n_notes: Vec<i32> = Vec::with_capacity(n);
-    let mut conflicts: Vec<String> = Vec::with_capacity(n);
-    for (event, v) in views {
-        events.push(&event.0);
-        hexes.push(event.to_hex());
-        titles.push(&v.title);
-        descriptions.push(&v.description);
-        categories.push(&v.category);
-        severities.push(i16::from(v.severity));
-        statuses.push(v.status.as_str());
-        assignees.push(v.assignee.as_deref());
-        notes.push(
-            v.notes
-                .iter()
-                .map(|n| n.text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
-        lons.push(v.location.lon());
-        lats.push(v.location.lat());
-        reported.push(int(v.reported_ms, "events.reported_ms")?);
-        n_notes.push(i32::try_from(v.notes.len()).unwrap_or(i32::MAX));
-        conflicts.push(conflicts_json(&v.conflicts));
-    }
-    tx.execute(
-        "INSERT INTO events (event, event_hex, title, description, category, severity,
-             status, assignee, notes, geog, reported_ms, created_by,
-             updated_hlc_ms, updated_hlc_counter, n_notes, n_media, conflicts)
-         SELECT v.event, v.hex, v.title, v.description, v.category, v.severity,
-             v.status, v.assignee, v.notes,
-             ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326)::geography, v.reported,
-             coalesce((SELECT encode(x.author, 'hex') FROM (
-                     SELECT e.author, e.hlc_ms, e.hlc_counter FROM entries e
-                     WHERE e.event = v.event AND e.kind = 1 AND e.projected
-                     OFFSET 0) AS x
-                 ORDER BY x.hlc_ms, x.hlc_counter, x.author LIMIT 1), ''),
-             coalesce(h.hlc_ms, 0), coalesce(h.hlc_counter, 0), v.n_notes,
-             (SELECT count(*) FROM event_media m WHERE m.event = v.event),
-             v.conflicts::jsonb
-         FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::int2[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[],
-             $12::int8[], $13::int4[], $14::text[])
-             AS v(event, hex, title, description, category, severity, status, assignee,
-                 notes, lon, lat, reported, n_notes, conflicts)
-         LEFT JOIN LATERAL (
-             SELECT x.hlc_ms, x.hlc_counter FROM (
-                 SELECT e.hlc_ms, e.hlc_counter FROM entries e
-                 WHERE e.event = v.event AND e.kind IN (1, 2) AND e.projected
-                 OFFSET 0) AS x
-             ORDER BY x.hlc_ms DESC, x.hlc_counter DESC LIMIT 1) AS h ON true
-         ON CONFLICT (event) DO UPDATE SET
-             title = excluded.title, description = excluded.description,
-             category = excluded.category, severity = excluded.severity,
-             status = excluded.status, assignee = excluded.assignee,
-             notes = excluded.notes, geog = excluded.geog,
-             reported_ms = excluded.reported_ms, created_by = excluded.created_by,
-             updated_hlc_ms = excluded.updated_hlc_ms,
-             updated_hlc_counter = excluded.updated_hlc_counter,
-             n_notes = excluded.n_notes, n_media = excluded.n_media,
-             conflicts = excluded.conflicts",
-        &[
-            &events,
-            &hexes,
-            &titles,
-            &descriptions,
-            &categories,
-            &severities,
-            &statuses,
-            &assignees,
-            &notes,
-            &lons,
-            &lats,
-            &reported,
-            &n_notes,
-            &conflicts,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// `{"field": ["value", …], …}`.
-fn conflicts_json(conflicts: &BTreeMap<String, Vec<String>>) -> String {
-    let mut out = String::from("{");
-    for (i, (field, values)) in conflicts.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_string(&mut out, field);
-        out.push_str(":[");
-        for (j, value) in values.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            json_string(&mut out, value);
-        }
-        out.push(']');
-    }
-    out.push('}');
-    out
-}
-
-fn json_string(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn event_id(bytes: &[u8]) -> Result<EventId, StoreError> {
-    <[u8; 16]>::try_from(bytes)
-        .map(EventId)
-        .map_err(|_| StoreError::CorruptColumn {
-            column: "events.event",
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflicts_are_json() {
-        let mut c = BTreeMap::new();
-        c.insert(
-            "title".to_owned(),
-            vec!["a \"b\"".to_owned(), "c\\\n\u{1}é".to_owned()],
-        );
-        c.insert("severity".to_owned(), vec!["2".to_owned(), "3".to_owned()]);
-        assert_eq!(
-            conflicts_json(&c),
-            r#"{"severity":["2","3"],"title":["a \"b\"","c\\\n\u0001é"]}"#
-        );
-        assert_eq!(conflicts_json(&BTreeMap::new()), "{}");
-    }
+/// What [`update_documents`] made of an event's document.
+enum Saved {
+    /// Saved, and every change has its dependencies.
+    Complete(Box<EventDoc>),
+    /// Saved; changes wait for their dependencies.
+    Incomplete,
+    /// Automerge could not save it.
+    Unsaveable,
 }

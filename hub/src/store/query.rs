@@ -17,6 +17,9 @@
 //! (`event_media`), and every entry about it from the log in HLC order
 //! (then author, then seq) as its history.
 //!
+//! Entries a revocation took away (`super::revoked`) are left out of an
+//! event's history and its rebuilt document, and marked in the timeline.
+//!
 //! Never does: decide what a caller may see or ask (the API parsed and
 //! bounded the question; redaction is `sentinel_http`'s).
 
@@ -28,6 +31,7 @@ use sentinel_schema::{
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::filter::{Boxes, Where};
+use super::verdict::COUNTS;
 use super::{id16, id32, int, uint, PgStore, StoreError};
 
 /// Which entries a page of the timeline is about; every part optional.
@@ -68,6 +72,10 @@ pub struct TimelineRow {
     pub received_ms: i64,
     /// The author's stored certificate, if the hub holds one.
     pub certificate_der: Option<Vec<u8>>,
+    /// Whether a revocation learned after the entry arrived took it away:
+    /// its author is revoked and its seq is past the last valid one. The
+    /// log keeps it as evidence; nothing else counts it.
+    pub revoked: bool,
 }
 
 impl TimelineRow {
@@ -205,8 +213,11 @@ impl PgStore {
             Err(_) => {
                 let rows = tx
                     .query(
-                        "SELECT pos, bytes FROM entries WHERE event = $1 AND kind = $2
-                         ORDER BY pos",
+                        &format!(
+                            "SELECT pos, bytes FROM entries e WHERE event = $1 AND kind = $2
+                                 AND {COUNTS}
+                             ORDER BY pos"
+                        ),
                         &[&id, &i16::from(BodyKind::EventChange as u8)],
                     )
                     .await?;
@@ -225,8 +236,11 @@ impl PgStore {
             .collect::<Result<Vec<_>, _>>()?;
         let history = tx
             .query(
-                "SELECT id, author, seq, kind, actor, hlc_ms, hlc_counter FROM entries
-                 WHERE event = $1 ORDER BY hlc_ms, hlc_counter, author, seq",
+                &format!(
+                    "SELECT id, author, seq, kind, actor, hlc_ms, hlc_counter FROM entries e
+                     WHERE event = $1 AND {COUNTS}
+                     ORDER BY hlc_ms, hlc_counter, author, seq"
+                ),
                 &[&id],
             )
             .await?
@@ -332,7 +346,7 @@ impl PgStore {
         let lim = w.arg(i64::try_from(limit).unwrap_or(i64::MAX));
         let sql = format!(
             "SELECT e.id, e.author, e.seq, e.kind, e.actor, e.event, e.hlc_ms, e.hlc_counter,
-                 e.received_ms, c.der
+                 e.received_ms, c.der, NOT {COUNTS}
              FROM entries e LEFT JOIN certificates c ON c.author = e.author
              {}
              ORDER BY e.hlc_ms, e.hlc_counter, e.author, e.seq
@@ -358,6 +372,7 @@ impl PgStore {
                     hlc: hlc(r.get(6), r.get(7))?,
                     received_ms: r.get(8),
                     certificate_der: r.get(9),
+                    revoked: r.get(10),
                 })
             })
             .collect()

@@ -39,6 +39,16 @@ pub struct Cli {
     /// The person acting (recorded in each entry as its actor).
     #[arg(long, global = true, env = "SENTINEL_ACTOR", value_name = "PERSON")]
     actor: Option<String>,
+    /// Most MiB of entries the store keeps as evidence (quarantine and
+    /// forks); beyond it, a summary per author and reason without the
+    /// bytes. Kept in the store once set; 256 until then.
+    #[arg(
+        long,
+        global = true,
+        env = "SENTINEL_EVIDENCE_QUOTA_MB",
+        value_name = "MIB"
+    )]
+    evidence_quota_mb: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -197,6 +207,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut node = Node::open(&dir)?;
+    if let Some(mib) = cli.evidence_quota_mb {
+        node.store()
+            .set_evidence_quota(mib.saturating_mul(1 << 20))?;
+    }
     match cli.cmd {
         Cmd::Init | Cmd::Enroll { .. } => unreachable!("handled above"),
         Cmd::Report(a) => events::report(&mut node, a, actor, json)?,

@@ -64,8 +64,19 @@ impl Store {
         }
         let mut report = AuditReport {
             authors: authors.len(),
-            forks: conn.query_row("SELECT count(*) FROM forks", [], |r| r.get(0))?,
-            quarantined: conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?,
+            // Evidence past the quota is counted in its summary.
+            forks: conn.query_row(
+                "SELECT (SELECT count(*) FROM forks) + (SELECT coalesce(sum(count), 0)
+                     FROM evidence_summary WHERE reason_code = 'fork')",
+                [],
+                |r| r.get(0),
+            )?,
+            quarantined: conn.query_row(
+                "SELECT (SELECT count(*) FROM quarantine) + (SELECT coalesce(sum(count), 0)
+                     FROM evidence_summary WHERE reason_code <> 'fork')",
+                [],
+                |r| r.get(0),
+            )?,
             checkpoint_breaches: self.breaches()?,
             ..AuditReport::default()
         };

@@ -65,7 +65,9 @@ impl Store {
         let actor: Option<Option<String>> = self
             .conn()
             .prepare_cached(
-                "SELECT actor FROM entries WHERE event = ?1 AND kind = ?2
+                "SELECT actor FROM entries e WHERE event = ?1 AND kind = ?2
+                     AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                         WHERE r.author = e.author AND e.seq > r.last_valid_seq)
                  ORDER BY hlc_ms, hlc_counter, author, seq LIMIT 1",
             )?
             .query_row(params![event.0, BodyKind::EventChange as u8], |r| r.get(0))
@@ -97,11 +99,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Every entry about an event, in HLC order (then author, then seq).
+    /// Every entry about an event, in HLC order (then author, then seq),
+    /// but those a revocation took away (`super::revoked`: the log keeps
+    /// them as evidence, `revoked_entries` lists them).
     pub fn history(&self, event: EventId) -> Result<Vec<HistoryItem>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT id, author, seq, hlc_ms, hlc_counter, kind, actor, local FROM entries
-             WHERE event = ?1 ORDER BY hlc_ms, hlc_counter, author, seq",
+            "SELECT id, author, seq, hlc_ms, hlc_counter, kind, actor, local FROM entries e
+             WHERE event = ?1
+                 AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                     WHERE r.author = e.author AND e.seq > r.last_valid_seq)
+             ORDER BY hlc_ms, hlc_counter, author, seq",
         )?;
         let mut rows = stmt.query([event.0])?;
         let mut out = Vec::new();
@@ -296,8 +303,11 @@ impl Store {
             authors: n("SELECT count(*) FROM heads")?,
             events: n("SELECT count(*) FROM events")?,
             media: n("SELECT count(*) FROM event_media")?,
-            forks: n("SELECT count(*) FROM forks")?,
-            quarantined: n("SELECT count(*) FROM quarantine")?,
+            // Evidence past the quota is counted in its summary.
+            forks: n("SELECT (SELECT count(*) FROM forks)
+                + (SELECT coalesce(sum(count), 0) FROM evidence_summary WHERE reason_code = 'fork')")?,
+            quarantined: n("SELECT (SELECT count(*) FROM quarantine)
+                + (SELECT coalesce(sum(count), 0) FROM evidence_summary WHERE reason_code <> 'fork')")?,
         })
     }
 }

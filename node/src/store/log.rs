@@ -1,5 +1,6 @@
-//! The entry log: append, heads, forks, quarantine, and applying entries
-//! that arrive from other authors.
+//! The entry log: append, heads, forks, quarantine (within the evidence
+//! quota, [`super::evidence`]), and applying entries that arrive from
+//! other authors.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,8 @@ use sentinel_schema::{
 pub use sentinel_sync::ApplyReport;
 use sentinel_sync::{Quarantined, RejectReason};
 
+use super::evidence;
+use super::revoked::{Enforced, Judge};
 use super::{blob, StoreError};
 
 /// The event an entry is about, if any (indexed for rebuilding documents).
@@ -146,6 +149,10 @@ pub fn entries_after(
     Ok(out)
 }
 
+/// Keeps an entry that failed a check, with the reason; one already in
+/// quarantine keeps its first reason. Past the evidence quota, the entry
+/// is counted in the summary instead, without its bytes
+/// ([`super::evidence`]).
 pub(crate) fn quarantine(
     conn: &Connection,
     e: &SignedEntry,
@@ -153,6 +160,15 @@ pub(crate) fn quarantine(
     reason: &str,
     now_ms: u64,
 ) -> Result<(), StoreError> {
+    let held: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM quarantine WHERE id = ?1)")?
+        .query_row([e.id().as_bytes()], |r| r.get(0))?;
+    if held {
+        return Ok(());
+    }
+    if !evidence::admit(conn, e)? {
+        return evidence::summarize(conn, e, code, reason, now_ms);
+    }
     conn.prepare_cached(
         "INSERT OR IGNORE INTO quarantine (id, author, seq, bytes, reason_code, reason, received_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -169,12 +185,24 @@ pub(crate) fn quarantine(
     Ok(())
 }
 
+/// Keeps a second entry at a seq already held, as evidence (invariant 2);
+/// past the evidence quota, counted in the summary instead.
 fn record_fork(
     conn: &Connection,
     e: &SignedEntry,
     held: EntryId,
     now_ms: u64,
 ) -> Result<(), StoreError> {
+    let kept: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM forks WHERE id = ?1)")?
+        .query_row([e.id().as_bytes()], |r| r.get(0))?;
+    if kept {
+        return Ok(());
+    }
+    if !evidence::admit(conn, e)? {
+        let reason = format!("a second entry at seq {}; the log holds {held}", e.seq());
+        return evidence::summarize(conn, e, evidence::FORK, &reason, now_ms);
+    }
     conn.prepare_cached(
         "INSERT OR IGNORE INTO forks (id, author, seq, held_id, bytes, detected_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -194,11 +222,16 @@ fn record_fork(
 /// continuity is checked against the heads; what fails is quarantined with
 /// the reason; the rest is appended and the heads move. Entries quarantined
 /// earlier for a gap are retried once the gap closes.
+///
+/// With `judge`, the revocations in force are judged again before the
+/// commit (the entries hold a `revocation`), and what the change touches
+/// is re-projected in the same transaction ([`super::revoked::enforce`]).
 pub fn apply_remote(
     conn: &mut Connection,
     mut entries: Vec<VerifiedEntry>,
     now_ms: u64,
-) -> Result<ApplyReport, StoreError> {
+    judge: Option<&Judge>,
+) -> Result<(ApplyReport, Enforced), StoreError> {
     entries.sort_by_key(|e| (e.author(), e.seq()));
     let tx = conn.transaction()?;
     let mut report = ApplyReport::default();
@@ -212,8 +245,12 @@ pub fn apply_remote(
             set_head(&tx, author, *h)?;
         }
     }
+    let enforced = match judge {
+        Some(judge) => super::revoked::enforce(&tx, judge)?,
+        None => Enforced::default(),
+    };
     tx.commit()?;
-    Ok(report)
+    Ok((report, enforced))
 }
 
 fn apply_one(
@@ -318,8 +355,10 @@ fn retry_gaps(
                 continue;
             }
             let id = verified.id();
+            let len = verified.as_bytes().len();
             if apply_one(conn, &verified, tips, report, now_ms)? {
                 conn.execute("DELETE FROM quarantine WHERE id = ?1", [id.as_bytes()])?;
+                evidence::release(conn, len)?;
                 report.quarantined.retain(|q| q.id != id);
                 progressed = true;
             }

@@ -30,7 +30,9 @@ const MIGRATIONS: &[Migration] = &[
     v4_receipts,
     v5_people,
     v6_readings,
-    super::people::migrate_logins,
+    v7_logins,
+    v8_revoked,
+    v9_evidence,
 ];
 
 /// The schema version this code writes.
@@ -193,6 +195,24 @@ fn v5_people(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// last event each rule raised per sensor (kept across `rebuild-views`).
 fn v6_readings(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::readings::migrate(tx)
+}
+
+/// Failed logins and lockouts of the HTTP API's accounts.
+fn v7_logins(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::people::migrate_logins(tx)
+}
+
+/// The revocations in force, applied to what the log holds (a view of
+/// the log and the stored list, judged by the node), and indexes that find
+/// role grants and revocations without scanning the log.
+fn v8_revoked(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::revoked::migrate(tx)
+}
+
+/// The disk quota on evidence (quarantine and forks) and the summary kept
+/// beyond it.
+fn v9_evidence(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::evidence::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

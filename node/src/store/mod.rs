@@ -14,15 +14,20 @@
 //! views), [`query`] (search) with [`filter`] (the WHERE builder it shares
 //! with readings), [`events`] (one event, its history and media, the log
 //! around it), [`export`] (the events view row by row), [`audit`] (chain
-//! verification), [`checkpoints`] (hub checkpoints and breaches against
+//! verification), [`evidence`] (the quota on quarantine and forks),
+//! [`checkpoints`] (hub checkpoints and breaches against
 //! them), [`receipts`] (what hubs acknowledged; the outbox), [`people`]
 //! (accounts and tokens of the HTTP API; roles from the log),
-//! [`readings`] (sensor readings as a time series), [`migrations`] (the
-//! schema), [`sync_store`] (the store as the sync protocol sees it).
+//! [`readings`] (sensor readings as a time series), [`revoked`] (the
+//! revocations in force, applied to what the log already holds) with
+//! [`verdict`] (which entries count),
+//! [`migrations`] (the schema), [`sync_store`] (the store as the sync
+//! protocol sees it).
 
 pub mod audit;
 pub mod checkpoints;
 pub mod events;
+pub mod evidence;
 pub mod export;
 mod filter;
 pub mod local;
@@ -33,7 +38,9 @@ pub mod project;
 pub mod query;
 pub mod readings;
 pub mod receipts;
+pub mod revoked;
 pub mod sync_store;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +58,13 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Spatialite(#[from] SpatialiteError),
+    /// The store's file could not be created private, or closed up.
+    #[error("{}: {source}", path.display())]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a store already exists at {0}; refusing to overwrite it")]
     AlreadyExists(PathBuf),
     #[error("no store at {0}: run `sentinel-node init` first")]
@@ -88,6 +102,12 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Judges the revocations in force (installed by the node, which holds
+    /// the deployment CA); `None`: nothing is judged revoked.
+    judge: Option<revoked::Judge>,
+    /// What enforcing revocations changed in the views since the last
+    /// [`Store::project_pending`], which reports it.
+    enforced: project::Projected,
 }
 
 impl Store {
@@ -102,6 +122,9 @@ impl Store {
         // Find SpatiaLite before creating anything, and remove a half-made
         // file on failure, so that a fixed retry of `init` just works.
         spatialite::locate()?;
+        // The file is made empty and private (0600) before SQLite opens it;
+        // SQLite gives its WAL and shared-memory files the database's mode.
+        create_private_file(path)?;
         Store::open_with(path, flags).inspect_err(|_| remove_db_files(path))
     }
 
@@ -126,9 +149,14 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         crate::sqlfn::register(&conn)?;
         migrations::migrate(&mut conn)?;
+        // A store made before files were private, or copied in with open
+        // modes, is closed up (its WAL files exist once it is open).
+        close_up_db_files(path)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            judge: None,
+            enforced: project::Projected::default(),
         })
     }
 
@@ -150,12 +178,37 @@ impl Store {
     /// [`log::apply_remote`]); the views follow with [`Store::project_pending`].
     /// Only chain continuity is checked here: certificate, validity,
     /// revocation and role are the caller's (the sync session's) checks.
+    /// When the entries hold a `revocation`, the revocations in force are
+    /// judged again in the same transaction ([`revoked`]).
     pub fn apply_remote(
         &mut self,
         entries: Vec<sentinel_schema::VerifiedEntry>,
         now_ms: u64,
     ) -> Result<log::ApplyReport, StoreError> {
-        log::apply_remote(&mut self.conn, entries, now_ms)
+        let judge = self
+            .judge
+            .as_ref()
+            .filter(|_| revoked::any_revocation(entries.iter().map(|e| &**e)));
+        let (report, enforced) = log::apply_remote(&mut self.conn, entries, now_ms, judge)?;
+        self.note_enforced(enforced);
+        Ok(report)
+    }
+
+    /// Keeps what enforcing revocations changed for the next
+    /// [`Store::project_pending`] to report.
+    pub(in crate::store) fn note_enforced(&mut self, enforced: revoked::Enforced) {
+        self.enforced.events.extend(enforced.projected.events);
+        self.enforced.removed.extend(enforced.removed);
+    }
+
+    /// Puts the connection back in a usable state after a panic while the
+    /// store was in use: a transaction left open is rolled back (a
+    /// `rusqlite::Transaction` dropped while unwinding rolls back by
+    /// itself; this is for a panic between other statements).
+    pub fn recover(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     /// The schema version of the file (`PRAGMA user_version`): the
@@ -195,6 +248,51 @@ impl Store {
             })
             .transpose()
     }
+}
+
+/// Creates an empty file with mode 0600 (on Unix), refusing one that exists.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(drop)
+        .map_err(|source| StoreError::Permissions {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Takes group and other permissions away from the database file and its
+/// WAL companions (Unix; a no-op elsewhere).
+fn close_up_db_files(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        let fail = |source| StoreError::Permissions {
+            path: p.clone(),
+            source,
+        };
+        let held = match std::fs::metadata(&p) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        if held & 0o077 != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(held & 0o7700))
+                .map_err(fail)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Removes a database file and its WAL companions (best effort).

@@ -278,17 +278,32 @@ impl Store {
         )?)
     }
 
-    /// Every `role_grant` entry in the log.
+    /// Every `role_grant` entry in the log, in log order. (Kind 4 is
+    /// written out, not bound, so the partial index of migration 8 serves
+    /// it: roles are read on every request.)
     pub fn role_grants(&self) -> Result<Vec<SignedEntry>, StoreError> {
-        self.entries_of_kind(BodyKind::RoleGrant)
+        const _: () = assert!(BodyKind::RoleGrant as u8 == 4);
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT pos, bytes FROM entries WHERE kind = 4 ORDER BY pos")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let pos: i64 = r.get(0)?;
+            out.push(
+                SignedEntry::from_bytes(r.get(1)?)
+                    .map_err(|source| StoreError::CorruptEntry { pos, source })?,
+            );
+        }
+        Ok(out)
     }
 
     /// The authors of the `role_grant` entries in the log.
     pub fn role_grant_authors(&self) -> Result<Vec<AuthorId>, StoreError> {
         let mut stmt = self
             .conn()
-            .prepare_cached("SELECT DISTINCT author FROM entries WHERE kind = ?1")?;
-        let mut rows = stmt.query([BodyKind::RoleGrant as u8])?;
+            .prepare_cached("SELECT DISTINCT author FROM entries WHERE kind = 4")?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(AuthorId(blob(r, 0, "entries.author")?));
@@ -297,20 +312,27 @@ impl Store {
     }
 
     /// Every person's role, from the grants of the authors `trusted`
-    /// accepts (hubs): the newest grant wins ([`effective_roles`]).
+    /// accepts (hubs): the newest grant wins ([`effective_roles`]). A
+    /// grant its author made past a revocation's last valid seq grants
+    /// nothing, whenever the revocation arrived ([`super::revoked`]).
     pub fn roles(
         &self,
         trusted: impl Fn(&AuthorId) -> bool,
     ) -> Result<BTreeMap<String, PersonRole>, StoreError> {
         let entries = self.role_grants()?;
+        let revoked = super::verdict::revoked_authors(self.conn())?;
         Ok(effective_roles(entries.iter().filter_map(
             |e| match &e.entry().body {
-                Body::RoleGrant(grant) if trusted(&e.author()) => Some(Grant {
-                    hlc: e.entry().hlc,
-                    author: e.author(),
-                    id: e.id(),
-                    grant,
-                }),
+                Body::RoleGrant(grant)
+                    if trusted(&e.author()) && super::verdict::counts(&revoked, e) =>
+                {
+                    Some(Grant {
+                        hlc: e.entry().hlc,
+                        author: e.author(),
+                        id: e.id(),
+                        grant,
+                    })
+                }
                 _ => None,
             },
         )))

@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use sentinel_schema::{Body, EventDoc, EventId, EventView, Hlc, Point, SignedEntry};
+use sentinel_schema::{Body, EventDoc, EventId, EventView, Hlc, MediaAttached, Point, SignedEntry};
 
+use super::verdict::{counts, revoked_authors, Revoked};
 use super::{Store, StoreError};
 
 const PROJECTED_UPTO: &str = "projected_upto";
@@ -27,6 +28,9 @@ pub struct Projected {
     /// Events whose document could not be read as an event (kept in the
     /// log and in `documents`, shown nowhere).
     pub unviewable: Vec<EventId>,
+    /// Events the views no longer show: a revocation learned since took
+    /// away the entries that made them (see [`super::revoked`]).
+    pub removed: Vec<EventId>,
 }
 
 impl Projected {
@@ -34,10 +38,11 @@ impl Projected {
         self.entries += other.entries;
         self.events.extend(other.events);
         self.unviewable.extend(other.unviewable);
+        self.removed.extend(other.removed);
     }
 }
 
-pub(super) fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
+pub(crate) fn projected_upto(conn: &Connection) -> Result<i64, StoreError> {
     let v: Option<Vec<u8>> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
@@ -71,9 +76,11 @@ impl Store {
         projected_upto(self.conn())
     }
 
-    /// Projects every log entry the views have not seen yet.
+    /// Projects every log entry the views have not seen yet. What
+    /// revocations learned since the last call changed in the views is
+    /// included (see [`super::revoked`]).
     pub fn project_pending(&mut self) -> Result<Projected, StoreError> {
-        let mut total = Projected::default();
+        let mut total = std::mem::take(&mut self.enforced);
         loop {
             let tx = self.conn_mut().transaction()?;
             let from = projected_upto(&tx)?;
@@ -150,7 +157,10 @@ pub(super) fn project_entries(
     let mut newest: BTreeMap<EventId, Hlc> = BTreeMap::new();
     let mut media_events: Vec<EventId> = Vec::new();
     let mut sensors = super::readings::SensorChanges::default();
-    for (_, e) in rows {
+    // A revoked author's entries past its last valid seq count nowhere
+    // (`super::revoked`); they are taken in (the mark moves) and skipped.
+    let revoked = revoked_authors(conn)?;
+    for (_, e) in rows.iter().filter(|(_, e)| counts(&revoked, e)) {
         match &e.entry().body {
             Body::EventChange(c) => {
                 changes.entry(c.event).or_default().push(&c.change);
@@ -158,18 +168,7 @@ pub(super) fn project_entries(
                 *h = (*h).max(e.entry().hlc);
             }
             Body::MediaAttached(m) => {
-                conn.prepare_cached(
-                    "INSERT OR IGNORE INTO event_media (event, hash, mime, size, name, entry)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    m.event.0,
-                    m.hash,
-                    m.mime.as_mime(),
-                    m.size as i64,
-                    m.name,
-                    e.id().as_bytes()
-                ])?;
+                insert_media(conn, e, m)?;
                 media_events.push(m.event);
                 let h = newest.entry(m.event).or_default();
                 *h = (*h).max(e.entry().hlc);
@@ -194,8 +193,13 @@ pub(super) fn project_entries(
         ..Projected::default()
     };
     for (event, batch) in &changes {
-        let Some(doc) = update_document(conn, *event, batch)? else {
-            continue;
+        let doc = match update_document(conn, *event, batch)? {
+            Document::Complete(doc) => doc,
+            Document::Incomplete => continue,
+            Document::Unsaveable => {
+                out.unviewable.push(*event);
+                continue;
+            }
         };
         match doc.view() {
             Ok(view) => {
@@ -225,24 +229,119 @@ pub(super) fn project_entries(
     Ok(out)
 }
 
+/// An `event_media` row for a `media_attached` entry; a hash already
+/// attached to the event keeps its first row.
+fn insert_media(conn: &Connection, e: &SignedEntry, m: &MediaAttached) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO event_media (event, hash, mime, size, name, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        m.event.0,
+        m.hash,
+        m.mime.as_mime(),
+        m.size as i64,
+        m.name,
+        e.id().as_bytes()
+    ])?;
+    Ok(())
+}
+
+/// Derives one event's views again from the entries about it that the
+/// views have taken in (position at most `mark`) and that count under
+/// `revoked`: its document, its row with the spatial and full-text index,
+/// and its media. Returns where the event is when it is still shown,
+/// `None` when it no longer is (no change left of it, or none that makes
+/// a readable event).
+pub(super) fn reproject_event(
+    conn: &Connection,
+    event: EventId,
+    mark: i64,
+    revoked: &Revoked,
+) -> Result<Option<Point>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pos, bytes FROM entries WHERE event = ?1 AND pos <= ?2 ORDER BY pos",
+    )?;
+    let mut rows = stmt.query(params![event.0, mark])?;
+    let mut entries = Vec::new();
+    while let Some(r) = rows.next()? {
+        let pos: i64 = r.get(0)?;
+        let e = SignedEntry::from_bytes(r.get(1)?)
+            .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+        if counts(revoked, &e) {
+            entries.push(e);
+        }
+    }
+    delete_event_row(conn, event)?;
+    conn.prepare_cached("DELETE FROM event_media WHERE event = ?1")?
+        .execute([event.0])?;
+    let mut newest = Hlc::default();
+    for e in &entries {
+        if let Body::MediaAttached(m) = &e.entry().body {
+            insert_media(conn, e, m)?;
+        }
+        newest = newest.max(e.entry().hlc);
+    }
+    let changes = EventDoc::changes_of(&entries);
+    if changes.is_empty() {
+        conn.prepare_cached("DELETE FROM documents WHERE event = ?1")?
+            .execute([event.0])?;
+        return Ok(None);
+    }
+    let mut doc = EventDoc::from_changes(&[])
+        .map_err(|source| StoreError::CorruptDocument { event, source })?;
+    doc.apply_or_keep(&changes);
+    let doc = match save_document(conn, event, doc)? {
+        Document::Complete(doc) => doc,
+        Document::Incomplete | Document::Unsaveable => return Ok(None),
+    };
+    match doc.view() {
+        Ok(view) => {
+            write_event_row(conn, event, &view, newest)?;
+            Ok(Some(view.location))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Removes an event's row, with its spatial and full-text index entries.
+fn delete_event_row(conn: &Connection, event: EventId) -> Result<(), StoreError> {
+    let fid: Option<i64> = conn
+        .prepare_cached("SELECT fid FROM events WHERE event = ?1")?
+        .query_row([event.0], |r| r.get(0))
+        .optional()?;
+    if let Some(fid) = fid {
+        conn.prepare_cached("DELETE FROM idx_events_geom WHERE pkid = ?1")?
+            .execute([fid])?;
+        conn.prepare_cached("DELETE FROM events_fts WHERE rowid = ?1")?
+            .execute([fid])?;
+        conn.prepare_cached("DELETE FROM events WHERE fid = ?1")?
+            .execute([fid])?;
+    }
+    Ok(())
+}
+
 /// Applies a batch of changes to an event's document and saves it.
-/// Returns the document when it is complete (no missing dependencies).
 fn update_document(
     conn: &Connection,
     event: EventId,
     batch: &[&[u8]],
-) -> Result<Option<EventDoc>, StoreError> {
+) -> Result<Document, StoreError> {
     let stored: Option<(Vec<u8>, bool)> = conn
         .prepare_cached("SELECT doc, complete FROM documents WHERE event = ?1")?
         .query_row([event.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let corrupt = |source| StoreError::CorruptDocument { event, source };
-    let mut doc = match stored {
-        Some((bytes, true)) => {
-            let mut doc = EventDoc::load(&bytes).map_err(corrupt)?;
-            doc.apply_or_keep(batch);
-            doc
-        }
+    let doc = match stored {
+        Some((bytes, true)) => match EventDoc::load(&bytes) {
+            Ok(mut doc) => {
+                doc.apply_or_keep(batch);
+                doc
+            }
+            // A saved document that no longer loads (damaged, or one
+            // Automerge panics on) is rebuilt from the log, as the hub
+            // does: one bad document must not stop the projector.
+            Err(_) => rebuild_document(conn, event)?,
+        },
         // An incomplete document may be missing changes Automerge was
         // holding in memory: rebuild it from every change in the log.
         Some((_, false)) => rebuild_document(conn, event)?,
@@ -253,13 +352,48 @@ fn update_document(
             doc
         }
     };
+    save_document(conn, event, doc)
+}
+
+/// Saves an event's document and says what it is.
+fn save_document(
+    conn: &Connection,
+    event: EventId,
+    mut doc: EventDoc,
+) -> Result<Document, StoreError> {
     let complete = doc.is_complete();
+    let Ok(saved) = doc.save() else {
+        // Automerge could not save it (it panicked: `EventDoc::save`).
+        // The changes stay in the log; the saved document, if any, is
+        // marked for a rebuild from the log, and the event is shown
+        // nowhere until one succeeds. The node carries on with the rest.
+        conn.prepare_cached(
+            "INSERT INTO documents (event, doc, complete) VALUES (?1, x'', 0)
+             ON CONFLICT (event) DO UPDATE SET complete = 0",
+        )?
+        .execute([event.0])?;
+        return Ok(Document::Unsaveable);
+    };
     conn.prepare_cached(
         "INSERT INTO documents (event, doc, complete) VALUES (?1, ?2, ?3)
          ON CONFLICT (event) DO UPDATE SET doc = excluded.doc, complete = excluded.complete",
     )?
-    .execute(params![event.0, doc.save(), complete])?;
-    Ok(complete.then_some(doc))
+    .execute(params![event.0, saved, complete])?;
+    Ok(if complete {
+        Document::Complete(Box::new(doc))
+    } else {
+        Document::Incomplete
+    })
+}
+
+/// What [`update_document`] made of an event's document.
+enum Document {
+    /// Saved, and every change has its dependencies.
+    Complete(Box<EventDoc>),
+    /// Saved; changes wait for dependencies.
+    Incomplete,
+    /// Automerge could not save it.
+    Unsaveable,
 }
 
 fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, StoreError> {
@@ -275,6 +409,8 @@ fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, Store
                 .map_err(|source| StoreError::CorruptEntry { pos, source })?,
         );
     }
+    let revoked = revoked_authors(conn)?;
+    entries.retain(|e| counts(&revoked, e));
     let changes = EventDoc::changes_of(&entries);
     let mut doc = EventDoc::from_changes(&[])
         .map_err(|source| StoreError::CorruptDocument { event, source })?;
@@ -292,7 +428,9 @@ fn write_event_row(
     let notes: Vec<&str> = v.notes.iter().map(|n| n.text.as_str()).collect();
     let created_by: Vec<u8> = conn
         .prepare_cached(
-            "SELECT author FROM entries WHERE event = ?1 AND kind = 1
+            "SELECT author FROM entries e WHERE event = ?1 AND kind = 1
+                 AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                     WHERE r.author = e.author AND e.seq > r.last_valid_seq)
              ORDER BY hlc_ms, hlc_counter, author LIMIT 1",
         )?
         .query_row([event.0], |r| r.get(0))?;

@@ -8,9 +8,8 @@ use rusqlite::{params, OptionalExtension};
 use sentinel_schema::{AuthorId, Head, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::{ApplyReport, Rejection, SyncStore};
 
+use super::revoked::REVOCATION_LIST;
 use super::{log, Store, StoreError};
-
-const REVOCATION_LIST: &str = "revocation_list";
 
 impl SyncStore for Store {
     type Error = StoreError;
@@ -96,7 +95,26 @@ impl SyncStore for Store {
         self.meta(REVOCATION_LIST)
     }
 
+    /// Stores a newer list and, in the same transaction, applies what it
+    /// revokes to what the log already holds ([`super::revoked`]).
     fn set_revocation_list(&mut self, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.set_meta(REVOCATION_LIST, &bytes)
+        let judge = self.judge.take();
+        let done = (|| {
+            let tx = self.conn_mut().transaction()?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![REVOCATION_LIST, bytes],
+            )?;
+            let enforced = match &judge {
+                Some(judge) => super::revoked::enforce(&tx, judge)?,
+                None => Default::default(),
+            };
+            tx.commit()?;
+            Ok::<_, StoreError>(enforced)
+        })();
+        self.judge = judge;
+        self.note_enforced(done?);
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod matrix;
 mod openapi;
 mod ops;
 mod public;
+mod recovery;
 mod sensor_rules;
 mod sensors;
 mod serve;

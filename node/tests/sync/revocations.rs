@@ -168,3 +168,224 @@ async fn a_node_that_learned_a_hub_revocation_refuses_the_device_offline() {
     };
     assert_eq!(codes, vec![(3, "revoked".to_string())]);
 }
+
+/// What a compromised hub `x` wrote, and an honest node's event it
+/// edited: `x`'s seq 1 (a grant to alice) before its last valid seq, the
+/// rest after it (a grant to mallory, an event of its own, an edit of the
+/// node's event, alice's role withdrawn).
+struct Compromise {
+    x: Enrollment,
+    /// The node's event and the compromised hub's own.
+    e0: sentinel_schema::EventId,
+    e1: sentinel_schema::EventId,
+    store: MemoryStore,
+}
+
+impl Compromise {
+    fn new(ca: &sentinel_certs::Ca) -> Compromise {
+        use sentinel_schema::{EventChange, EventDoc, EventEdit, PersonRole, RoleGrant};
+        let x = issue(ca, DeviceRole::Hub, "hub-x", 87);
+        let node = issue(ca, DeviceRole::Node, "node-n", 88);
+        let (xa, na) = (x.identity.author, node.identity.author);
+        let (e0, e1) = (ev(700), ev(701));
+        let t = now_ms();
+        let (_, c0) =
+            EventDoc::create(&na, &new_event("Flooded underpass", 13.4, 52.5), t).unwrap();
+        let (_, c1) = EventDoc::create(&xa, &new_event("Fake alarm", 13.5, 52.6), t).unwrap();
+        let mut doc = EventDoc::from_changes(&[&c0]).unwrap();
+        let c2 = doc
+            .edit(&xa, &EventEdit::Title("Nothing to see".into()), t)
+            .unwrap();
+        let grant = |person: &str, role| {
+            Body::RoleGrant(RoleGrant {
+                person: person.into(),
+                role,
+            })
+        };
+        let change = |event, change| Body::EventChange(EventChange { event, change });
+        let mut store = MemoryStore::new();
+        store
+            .add_certificates(vec![(xa, x.cert_der.clone()), (na, node.cert_der.clone())])
+            .unwrap();
+        let mut prev: Option<sentinel_schema::SignedEntry> = None;
+        let node_entry = Entry {
+            author: na,
+            seq: 1,
+            prev: None,
+            hlc: Hlc::new(t, 0),
+            actor: Some("ada".into()),
+            body: change(e0, c0),
+        }
+        .sign(&node.key)
+        .unwrap();
+        store.append_local(node_entry).unwrap();
+        for (i, body) in [
+            grant("alice", PersonRole::Officer),
+            grant("mallory", PersonRole::Admin),
+            change(e1, c1),
+            change(e0, c2),
+            grant("alice", PersonRole::None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = Entry {
+                author: xa,
+                seq: i as u64 + 1,
+                prev: prev.as_ref().map(|p| p.id()),
+                hlc: Hlc::new(t + 1 + i as u64, 0),
+                actor: Some("intruder".into()),
+                body,
+            }
+            .sign(&x.key)
+            .unwrap();
+            store.append_local(e.clone()).unwrap();
+            prev = Some(e);
+        }
+        Compromise { x, e0, e1, store }
+    }
+}
+
+/// A store holding one way of learning that `x` is revoked from seq 2 on:
+/// the revocation entry of an honest hub, or the CA's list.
+fn revocation_of(
+    ca: &sentinel_certs::Ca,
+    hub: &Enrollment,
+    x: &Enrollment,
+    by_list: bool,
+) -> MemoryStore {
+    let mut store = MemoryStore::new();
+    let revoked = Revocation {
+        key: x.identity.author,
+        last_valid_seq: 1,
+        reason: "hub compromised".into(),
+    };
+    if by_list {
+        let list = RevocationList {
+            number: 1,
+            issued_ms: now_ms(),
+            revoked: vec![Revoked {
+                key: revoked.key,
+                last_valid_seq: revoked.last_valid_seq,
+                reason: revoked.reason.clone(),
+            }],
+        }
+        .sign(ca)
+        .unwrap();
+        store.set_revocation_list(list).unwrap();
+    }
+    // With the list, an entry too: a session between equal heads ends
+    // before the list reaches the side that opened it.
+    let body = if by_list {
+        Body::RoleGrant(sentinel_schema::RoleGrant {
+            person: "bob".into(),
+            role: sentinel_schema::PersonRole::Public,
+        })
+    } else {
+        Body::Revocation(revoked)
+    };
+    store
+        .add_certificates(vec![(hub.identity.author, hub.cert_der.clone())])
+        .unwrap();
+    let e = Entry {
+        author: hub.identity.author,
+        seq: 1,
+        prev: None,
+        hlc: Hlc::new(now_ms(), 0),
+        actor: Some("chief".into()),
+        body,
+    }
+    .sign(&hub.key)
+    .unwrap();
+    store.append_local(e).unwrap();
+    store
+}
+
+/// What a node concludes: everyone's role, every event's view and
+/// history, the export of the views.
+fn verdict(peer: &Peer, ca: &CaCert, events: &[sentinel_schema::EventId]) -> String {
+    let roles = {
+        let node = peer.node.lock().unwrap();
+        sentinel_node::roles::roles(node.store(), Some(ca)).unwrap()
+    };
+    let shown: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let known = peer.node.lock().unwrap().show(*e).is_ok();
+            if known {
+                peer.shown(*e)
+            } else {
+                "not shown".into()
+            }
+        })
+        .collect();
+    format!("{roles:?}\n{shown:#?}\n{}", peer.geojson())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocation_first_or_entries_first_give_the_same_roles_and_views() {
+    use sentinel_schema::PersonRole;
+    let _t = timed("revocation_arrival_orders");
+    let ca = deployment("Sentinel arrival order test CA", 85);
+    let honest = issue(&ca, DeviceRole::Hub, "hub-h", 86);
+    let c = Compromise::new(&ca);
+    let events = [c.e0, c.e1];
+    let x = c.x.identity.author;
+    let mut seed = 90;
+    for by_list in [false, true] {
+        // One node learns the revocation first, then meets the entries;
+        // the other the other way round. (Each meets stubs of its own:
+        // a stub keeps what a node brings it.)
+        let first = Peer::new(&ca, "node-first", seed);
+        let later = Peer::new(&ca, "node-later", seed + 1);
+        seed += 2;
+        let revocation = || StubHub::start(&honest, revocation_of(&ca, &honest, &c.x, by_list));
+        let entries = || StubHub::start(&honest, c.store.clone());
+        sync(&first, revocation().addr).await;
+        sync(&first, entries().addr).await;
+        sync(&later, entries().addr).await;
+        // Before the revocation, the compromised hub's writes count.
+        let before = verdict(&later, ca.cert(), &events);
+        assert!(before.contains("\"mallory\": Admin"), "{before}");
+        sync(&later, revocation().addr).await;
+
+        let (a, b) = (
+            verdict(&first, ca.cert(), &events),
+            verdict(&later, ca.cert(), &events),
+        );
+        assert_eq!(a, b, "by list: {by_list}");
+        let roles = {
+            let node = later.node.lock().unwrap();
+            sentinel_node::roles::roles(node.store(), Some(ca.cert())).unwrap()
+        };
+        let mut expected = vec![("alice".to_string(), PersonRole::Officer)];
+        if by_list {
+            expected.push(("bob".to_string(), PersonRole::Public));
+        }
+        assert_eq!(roles.into_iter().collect::<Vec<_>>(), expected);
+        assert!(
+            a.contains("Flooded underpass") && !a.contains("Nothing to see"),
+            "{a}"
+        );
+        assert!(!a.contains("Fake alarm"), "{a}");
+        let node = later.node.lock().unwrap();
+        assert!(matches!(
+            node.show(c.e1),
+            Err(node_mod::NodeError::NoSuchEvent(_))
+        ));
+        // The later node keeps the revoked entries as evidence, listed.
+        let kept: Vec<u64> = node
+            .store()
+            .revoked_entries()
+            .unwrap()
+            .into_iter()
+            .map(|(author, seq, _)| {
+                assert_eq!(author, x);
+                seq
+            })
+            .collect();
+        assert_eq!(kept, vec![2, 3, 4, 5]);
+        assert_eq!(node.store().head(&x).unwrap().map(|h| h.seq), Some(5));
+        assert_eq!(node.store().revoked_authors().unwrap().get(&x), Some(&1));
+    }
+}

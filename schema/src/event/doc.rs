@@ -1,7 +1,6 @@
 //! [`EventDoc`]: creating a document, local edits (checked, then written
 //! as one change each), merging changes, and saving and loading.
 
-use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -181,7 +180,7 @@ impl EventDoc {
                 self.doc = before;
                 Err(EventError::Automerge(format!(
                     "Automerge panicked applying the batch: {}",
-                    panic_message(payload.as_ref())
+                    super::panic_message(payload.as_ref())
                 )))
             }
         }
@@ -201,9 +200,15 @@ impl EventDoc {
     }
 
     /// The whole document in Automerge's compact format, including changes
-    /// still waiting for their dependencies.
-    pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+    /// still waiting for their dependencies. A panic in Automerge is an
+    /// error (see `apply_changes`): one author's document must not take a
+    /// node down. After such an error the document should be dropped.
+    pub fn save(&mut self) -> Result<Vec<u8>, EventError> {
+        super::guarded("saving the document", || {
+            #[cfg(any(test, feature = "testing"))]
+            self.panic_for_tests(super::testing::PANIC_IN_SAVE);
+            self.doc.save()
+        })
     }
 
     /// A document from [`EventDoc::save`]'s bytes.
@@ -215,7 +220,7 @@ impl EventDoc {
             Ok(Err(e)) => Err(automerge_error(e)),
             Err(payload) => Err(EventError::Automerge(format!(
                 "Automerge panicked loading the document: {}",
-                panic_message(payload.as_ref())
+                super::panic_message(payload.as_ref())
             ))),
         }
     }
@@ -314,15 +319,6 @@ impl EventDoc {
         })?;
         Ok(change.raw_bytes().to_vec())
     }
-}
-
-/// The text of a caught panic, where it has one.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message")
 }
 
 pub(super) fn actor_of(author: &AuthorId) -> ActorId {

@@ -54,7 +54,61 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+/// (feature `testing`) Stand-ins for a document Automerge cannot read or
+/// save. Automerge 0.12 panics rather than erring on some inputs, and no
+/// crafted document is known that passes `apply` and then panics on read
+/// or save; so with this feature, [`EventDoc::view`] panics in Automerge's
+/// place on a document titled [`testing::PANIC_IN_VIEW`], and
+/// [`EventDoc::save`] on one titled [`testing::PANIC_IN_SAVE`], inside the
+/// same guard that catches Automerge's own panics. Tests of the code that
+/// must survive such a document (the projectors, the node's lock) use
+/// them. Never enabled in a release build.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    /// The title of a document whose [`super::EventDoc::view`] panics.
+    pub const PANIC_IN_VIEW: &str = "sentinel testing: Automerge panics reading this";
+    /// The title of a document whose [`super::EventDoc::save`] panics.
+    pub const PANIC_IN_SAVE: &str = "sentinel testing: Automerge panics saving this";
+}
+
 pub use check::check_change;
+
+/// Runs `f`, turning a panic in Automerge into [`EventError::Automerge`]
+/// saying what was being done. Automerge 0.12 panics, rather than erring,
+/// on some input, and a document is outside input: one author's document
+/// must not take a node down.
+fn guarded<T>(doing: &str, f: impl FnOnce() -> T) -> Result<T, EventError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        EventError::Automerge(format!(
+            "Automerge panicked {doing}: {}",
+            panic_message(payload.as_ref())
+        ))
+    })
+}
+
+/// The text of a caught panic, where it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl EventDoc {
+    /// (feature `testing`) Panics, as Automerge might, on a document titled
+    /// `marker` (see [`testing`]).
+    fn panic_for_tests(&self, marker: &str) {
+        if let Ok(Some(automerge::ScalarValue::Str(title))) =
+            read::single_value(&self.doc, key::TITLE)
+        {
+            if title.as_str() == marker {
+                panic!("test hook: {marker}");
+            }
+        }
+    }
+}
 
 /// Keys of the document, in one place so that writing and reading cannot
 /// drift apart.

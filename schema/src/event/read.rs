@@ -16,8 +16,18 @@ use crate::geo::Point;
 use crate::limits::{MAX_SEVERITY, MIN_SEVERITY};
 
 impl EventDoc {
-    /// The current winning value of every field, and every conflict.
+    /// The current winning value of every field, and every conflict. A
+    /// panic in Automerge while reading is an error, like a bad field: one
+    /// author's document must not take a node down.
     pub fn view(&self) -> Result<EventView, EventError> {
+        super::guarded("reading the document", || {
+            #[cfg(any(test, feature = "testing"))]
+            self.panic_for_tests(super::testing::PANIC_IN_VIEW);
+            self.read_view()
+        })?
+    }
+
+    fn read_view(&self) -> Result<EventView, EventError> {
         let doc = &self.doc;
         let title = required(key::TITLE, read_str(doc, &ROOT, key::TITLE)?)?;
         let description = required(key::DESCRIPTION, read_str(doc, &ROOT, key::DESCRIPTION)?)?;

@@ -155,7 +155,7 @@ fn new_events_are_checked_field_by_field() {
 #[test]
 fn edits_are_checked_field_by_field_and_refusals_change_nothing() {
     let (mut doc, _) = created();
-    let saved = doc.save();
+    let saved = doc.save().unwrap();
     let heads = doc.heads();
     let cases = [
         (Title(" ".to_owned()), "title"),
@@ -190,7 +190,7 @@ fn edits_are_checked_field_by_field_and_refusals_change_nothing() {
         );
     }
     assert_eq!(doc.heads(), heads);
-    assert_eq!(doc.save(), saved);
+    assert_eq!(doc.save().unwrap(), saved);
 
     // The limits themselves are allowed.
     for edit in [
@@ -222,7 +222,7 @@ fn status_edits_follow_the_workflow() {
         for to in Status::ALL {
             let mut doc = doc_in(from);
             let heads = doc.heads();
-            let saved = doc.save();
+            let saved = doc.save().unwrap();
             let result = doc.edit(&author(2), &EventEdit::Status(to), T0 + 1);
             if allowed.contains(&(from, to)) {
                 assert!(result.is_ok(), "{from} -> {to}: {result:?}");
@@ -234,7 +234,7 @@ fn status_edits_follow_the_workflow() {
                     "{from} -> {to}"
                 );
                 assert_eq!(doc.heads(), heads, "{from} -> {to}");
-                assert_eq!(doc.save(), saved, "{from} -> {to}");
+                assert_eq!(doc.save().unwrap(), saved, "{from} -> {to}");
             }
         }
     }

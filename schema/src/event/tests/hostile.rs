@@ -7,7 +7,7 @@ use super::*;
 fn garbage_changes_are_errors_and_change_nothing() {
     let (mut doc, c0) = created();
     let c1 = doc.edit(&author(1), &Severity(2), T0).unwrap();
-    let saved = doc.save();
+    let saved = doc.save().unwrap();
     let mut flipped = c1.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x01;
@@ -25,7 +25,7 @@ fn garbage_changes_are_errors_and_change_nothing() {
         &saved,
     ];
     let mut other = EventDoc::from_changes(&[&c0]).unwrap();
-    let before = other.save();
+    let before = other.save().unwrap();
     for bad in garbage {
         let err = other.apply_changes(&[&c1, bad]).unwrap_err();
         assert_eq!(err.code(), "automerge", "{bad:?}");
@@ -35,7 +35,11 @@ fn garbage_changes_are_errors_and_change_nothing() {
             "automerge"
         );
     }
-    assert_eq!(other.save(), before, "a refused batch applies nothing");
+    assert_eq!(
+        other.save().unwrap(),
+        before,
+        "a refused batch applies nothing"
+    );
 }
 
 #[test]
@@ -51,13 +55,13 @@ fn a_change_that_makes_automerge_panic_is_an_error_and_changes_nothing() {
     assert!(Change::from_bytes(bad.clone()).is_ok());
 
     let mut other = EventDoc::from_changes(&[&c0]).unwrap();
-    let before = other.save();
+    let before = other.save().unwrap();
     let err = other.apply_changes(&[&bad]).unwrap_err();
     assert_eq!(err.code(), "automerge", "{err}");
     // A tripwire: if a newer Automerge returns an error here instead,
     // the catch in `apply_changes` may no longer be needed.
     assert!(err.to_string().contains("panicked"), "{err}");
-    assert_eq!(other.save(), before);
+    assert_eq!(other.save().unwrap(), before);
 
     // The document still works.
     other.apply_changes(&[&c1]).unwrap();
@@ -192,4 +196,42 @@ fn numbers_written_by_other_clients_are_read() {
     assert_eq!(view.location, point(13.0, 52.0));
     assert_eq!(view.severity, 2);
     assert_eq!(view.reported_ms, 7);
+}
+
+#[test]
+fn a_document_automerge_panics_on_reading_or_saving_is_an_error() {
+    use crate::event::testing::{PANIC_IN_SAVE, PANIC_IN_VIEW};
+    let mut unreadable = EventDoc::create(
+        &author(1),
+        &NewEvent {
+            title: PANIC_IN_VIEW.into(),
+            ..new_event()
+        },
+        T0,
+    )
+    .unwrap()
+    .0;
+    let err = unreadable.view().unwrap_err();
+    assert_eq!(err.code(), "automerge", "{err}");
+    assert!(err.to_string().contains("panicked reading"), "{err}");
+    unreadable.save().unwrap();
+
+    let (mut unsaveable, c0) = EventDoc::create(
+        &author(1),
+        &NewEvent {
+            title: PANIC_IN_SAVE.into(),
+            ..new_event()
+        },
+        T0,
+    )
+    .unwrap();
+    unsaveable.view().unwrap();
+    let err = unsaveable.save().unwrap_err();
+    assert!(err.to_string().contains("panicked saving"), "{err}");
+
+    // Other documents are untouched by either.
+    let (mut fine, _) = created();
+    assert_eq!(fine.view().unwrap().title, new_event().title);
+    fine.save().unwrap();
+    assert!(EventDoc::from_changes(&[&c0]).unwrap().save().is_err());
 }

@@ -7,7 +7,7 @@ use super::*;
 fn two_devices_converge_and_keep_the_title_conflict() {
     let (mut base, create) = created();
     let mut a = EventDoc::from_changes(&[&create]).unwrap();
-    let mut b = EventDoc::load(&base.save()).unwrap();
+    let mut b = EventDoc::load(&base.save().unwrap()).unwrap();
 
     let a1 = a
         .edit(&author(1), &Title("Underpass flooded".to_owned()), T0 + 1)
@@ -64,8 +64,8 @@ fn equal_concurrent_values_are_not_a_conflict() {
 #[test]
 fn remote_status_changes_merge_whatever_the_workflow() {
     let mut base = doc_in(Status::Resolved);
-    let mut a = EventDoc::load(&base.save()).unwrap();
-    let mut b = EventDoc::load(&base.save()).unwrap();
+    let mut a = EventDoc::load(&base.save().unwrap()).unwrap();
+    let mut b = EventDoc::load(&base.save().unwrap()).unwrap();
     let closed = a
         .edit(&author(1), &EventEdit::Status(Status::Closed), T0)
         .unwrap();
@@ -161,7 +161,7 @@ fn an_edit_that_changes_nothing_is_refused() {
     assert_eq!(doc.heads(), heads);
 
     // Choosing the current winner of a conflict is a change: it settles it.
-    let mut other = EventDoc::load(&doc.save()).unwrap();
+    let mut other = EventDoc::load(&doc.save().unwrap()).unwrap();
     let theirs = other.edit(&author(2), &Severity(1), T0).unwrap();
     doc.edit(&author(1), &Severity(5), T0).unwrap();
     doc.apply_changes(&[&theirs]).unwrap();
@@ -187,7 +187,7 @@ fn a_change_waits_for_its_parent() {
     assert_eq!(other.view().unwrap().severity, 3, "the child is held");
 
     // Saving keeps the held change.
-    let mut reloaded = EventDoc::load(&other.save()).unwrap();
+    let mut reloaded = EventDoc::load(&other.save().unwrap()).unwrap();
     assert!(!reloaded.is_complete());
 
     other.apply_changes(&[&c1]).unwrap();
@@ -208,7 +208,7 @@ fn save_then_load_round_trips_and_editing_continues() {
     let (mut doc, _) = created();
     doc.edit(&author(1), &note("one", None, T0), T0).unwrap();
     doc.edit(&author(2), &Assign("ann".to_owned()), T0).unwrap();
-    let mut loaded = EventDoc::load(&doc.save()).unwrap();
+    let mut loaded = EventDoc::load(&doc.save().unwrap()).unwrap();
     assert_eq!(loaded.view().unwrap(), doc.view().unwrap());
     assert_eq!(loaded.heads(), doc.heads());
 
@@ -218,7 +218,7 @@ fn save_then_load_round_trips_and_editing_continues() {
     assert_eq!(loaded.view().unwrap(), doc.view().unwrap());
 
     assert_eq!(EventDoc::load(b"junk").unwrap_err().code(), "automerge");
-    let saved = doc.save();
+    let saved = doc.save().unwrap();
     assert_eq!(
         EventDoc::load(&saved[..saved.len() / 2])
             .unwrap_err()
