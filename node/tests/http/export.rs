@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use sentinel_certs::testing::now_ms;
-use sentinel_schema::{EventEdit, PersonRole, Status};
+use sentinel_schema::{EventEdit, EventId, NewEvent, PersonRole, Point, Status};
 use serde_json::Value;
 
 use super::Api;
@@ -128,6 +128,78 @@ async fn officers_export_every_field_and_the_public_a_redacted_collection() {
         .call("GET", "/api/v1/export.geojson?q=555", Some(&ada), None)
         .await;
     assert_eq!(features(&r.body).len(), 1);
+}
+
+/// An export is streamed page by page as the store hands the pages out
+/// (`sentinel_http::api::events::export`), never built whole in memory
+/// under the node's lock: no `Content-Length` (the length is not known
+/// when the answer starts), and every event exactly once across pages.
+#[tokio::test]
+async fn an_export_streams_page_by_page_and_holds_every_event_once() {
+    let api = Api::start();
+    api.account("ada", Some(PersonRole::Officer));
+    // More than two of the export's pages (500 events each).
+    let n = 1_201;
+    let items: Vec<(EventId, NewEvent)> = (0..n)
+        .map(|i: u128| {
+            let new = NewEvent {
+                title: format!("event {i}"),
+                description: String::new(),
+                category: "flood".into(),
+                severity: 3,
+                location: Point::new(13.0 + (i % 100) as f64 / 100.0, 52.5).unwrap(),
+                // Some reported at the same millisecond: the page boundary
+                // must still neither repeat nor skip.
+                reported_ms: 1_700_000_000_000 + (i / 3) as u64,
+            };
+            (EventId((i + 1).to_be_bytes()), new)
+        })
+        .collect();
+    api.node
+        .lock()
+        .unwrap()
+        .report_many(&items, Some("ada"), now_ms())
+        .unwrap();
+    let ada = api.login("ada").await;
+    let request =
+        sentinel_http::testing::request("GET", "/api/v1/export.geojson", Some(&ada), None);
+    let response = tower::ServiceExt::oneshot(api.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !response.headers().contains_key("content-length"),
+        "an export built whole before it is sent: {:?}",
+        response.headers()
+    );
+    // One piece of the answer per page read from the store, at least.
+    let mut pieces = 0;
+    let mut bytes = Vec::new();
+    let mut stream = response.into_body().into_data_stream();
+    while let Some(piece) = futures_util::StreamExt::next(&mut stream).await {
+        bytes.extend_from_slice(&piece.unwrap());
+        pieces += 1;
+    }
+    assert!(
+        pieces >= 3,
+        "{pieces} pieces: the export was not streamed by pages"
+    );
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let r = sentinel_http::testing::Reply {
+        status: StatusCode::OK,
+        body,
+        headers: Default::default(),
+    };
+    let all = features(&r.body);
+    assert_eq!(all.len(), n as usize);
+    let ids: std::collections::BTreeSet<&str> =
+        all.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), n as usize, "an event repeated across pages");
+    let times: Vec<u64> = all
+        .iter()
+        .map(|f| f["properties"]["reported_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
 }
 
 #[tokio::test]
