@@ -22,6 +22,14 @@ sentinel_ensure_python_venv() {
   fi
 }
 
+# Debian's Chromium and ChromeDriver, for the browser tests of the web
+# pages (tests/ui); nothing else of a browser is fetched.
+sentinel_ensure_browser() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    sentinel_apt_install chromium chromium-driver
+  fi
+}
+
 sentinel_ensure_deps() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed. Install Rust (1.85 or newer) with rustup: https://rustup.rs" >&2

@@ -18,6 +18,7 @@ const SHARED: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("post", "/api/v1/login"),
     ("post", "/api/v1/logout"),
+    ("get", "/api/v1/session"),
     ("post", "/api/v1/password"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/events/{id}"),

@@ -316,6 +316,7 @@ fn init_logs(format: LogFormat) {
 
 fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
     let (config, enrollment) = load(config_file)?;
+    let hub_name = enrollment.identity.name.clone();
     // Read before anything starts, so a bad file stops the hub at once.
     let tls = match &config.https {
         Some(files) => Some(
@@ -422,6 +423,10 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             login_limit: config.http.login_limit,
             trusted_proxies: config.http.trusted_proxies.clone(),
             feed_max_subscribers: Some(config.http.feed_max_subscribers),
+            ui: Some(sentinel_ui::UiConfig::new(
+                sentinel_ui::ServerKind::Hub,
+                hub_name.clone(),
+            )),
         };
         let app = sentinel_hub::api::router_with(state, &options);
         // One accept loop, plain or TLS (`sentinel_http::serve`): it stops

@@ -29,7 +29,7 @@ use axum::Json;
 use sentinel_schema::access::role_name;
 use tokio::sync::Semaphore;
 
-use super::json::Session;
+use super::json::{Session, Whoami};
 use super::{Api, Caller};
 use crate::body::{json_object, text};
 use crate::openapi::{JsonBodyRefusals, Login, PasswordChange, Unauthorized, Unavailable};
@@ -162,6 +162,25 @@ pub async fn login(
         name: name.to_owned(),
         role: role_name(role).to_owned(),
     })))
+}
+
+/// `GET /api/v1/session`: who the token presented signs in, and their
+/// role now (the web pages ask this when they open).
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's name and current role.", body = Whoami),
+        Unauthorized, Unavailable,
+    )
+)]
+pub async fn session(caller: Caller) -> Json<Whoami> {
+    Json(Whoami {
+        role: role_name(caller.role).to_owned(),
+        name: caller.name,
+    })
 }
 
 /// `POST /api/v1/logout`: revokes the token presented.

@@ -59,6 +59,16 @@ pub struct Session {
     pub role: String,
 }
 
+/// Who a token signs in, as the server knows it now (`GET
+/// /api/v1/session`): the role is read afresh, so a page learns of a
+/// promotion or demotion without signing in again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Whoami {
+    pub name: String,
+    #[schema(schema_with = role_schema)]
+    pub role: String,
+}
+
 /// A point, WGS 84 degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -104,6 +104,7 @@ where
     OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::session))
         .routes(routes!(auth::change_password))
         .routes(routes!(events::search))
         .routes(routes!(events::detail))

@@ -104,6 +104,8 @@ pub struct ApiOptions {
     pub trusted_proxies: TrustedProxies,
     /// Live-feed streams open at once; `None` leaves the feed's own bound.
     pub feed_max_subscribers: Option<usize>,
+    /// The admin's web pages at `/` (`sentinel_ui`); `None`: API only.
+    pub ui: Option<sentinel_ui::UiConfig>,
 }
 
 /// The methods the API answers, for CORS preflights.
@@ -141,9 +143,11 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let logins = RateLimiter::for_logins(options.login_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let api = limit::limited(limit::login_limited(api, logins), limiter);
-    let app = operations
-        .merge(api)
-        .fallback(sentinel_http::api::no_such_route);
+    let mut app = operations.merge(api);
+    if let Some(ui) = &options.ui {
+        app = app.merge(sentinel_ui::routes(ui.clone()));
+    }
+    let app = app.fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
         login_route: Some(limit::LOGIN_PATH),

@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/login"),
     ("POST", "/api/v1/logout"),
+    ("GET", "/api/v1/session"),
     ("POST", "/api/v1/password"),
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),

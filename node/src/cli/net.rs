@@ -174,8 +174,12 @@ pub(super) fn serve(
     json: bool,
 ) -> Result<()> {
     let limits = limits.limits();
-    let options = ops.options()?;
+    let mut options = ops.options()?;
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
+    options.ui = Some(sentinel_ui::UiConfig::new(
+        sentinel_ui::ServerKind::Node,
+        net.enrollment.identity.name.clone(),
+    ));
     let addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not HOST:PORT"))?;
@@ -214,6 +218,7 @@ pub(super) fn serve(
                     println!("{}", serde_json::json!({"http": bound.to_string()}));
                 } else {
                     println!("HTTP API listening on {bound} (http://{bound}/api/v1)");
+                    println!("Officer's pages on http://{bound}/");
                     if !bound.ip().is_loopback() {
                         println!(
                             "Warning: the HTTP API is plain HTTP and reachable from other machines; \

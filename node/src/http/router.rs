@@ -59,6 +59,8 @@ pub struct ApiOptions {
     pub feed_max_subscribers: Option<usize>,
     /// Uploads taken at once ([`super::media`]); `None`: the default.
     pub max_uploads: Option<usize>,
+    /// The officer's web pages at `/` (`sentinel_ui`); `None`: API only.
+    pub ui: Option<sentinel_ui::UiConfig>,
 }
 
 /// Every route of the API, with no rate limit and no CORS
@@ -80,9 +82,11 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let limiter = RateLimiter::new(options.rate_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let logins = RateLimiter::for_logins(options.login_limit, DEFAULT_MAX_CLIENTS).map(Arc::new);
     let api = limit::limited(limit::login_limited(api, logins), limiter);
-    let app = operations
-        .merge(api)
-        .fallback(sentinel_http::api::no_such_route);
+    let mut app = operations.merge(api);
+    if let Some(ui) = &options.ui {
+        app = app.merge(sentinel_ui::routes(ui.clone()));
+    }
+    let app = app.fallback(sentinel_http::api::no_such_route);
     let app = ops::with_cors(app, &options.cors_origins, &API_METHODS);
     let observe = ops::Observe {
         login_route: Some(limit::LOGIN_PATH),
