@@ -8,3 +8,4 @@ mod api_contract;
 mod demo;
 mod sensor_example;
 mod tidy;
+mod ui;
