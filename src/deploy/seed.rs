@@ -33,9 +33,11 @@ threshold = 3.5
 unit = "m"
 "#;
 
-/// What each officer reports: title, category, severity, lon, lat,
-/// description.
-const REPORTS: &[&[(&str, &str, u8, f64, f64, &str)]] = &[
+/// One report: title, category, severity, lon, lat, description.
+type Report = (&'static str, &'static str, u8, f64, f64, &'static str);
+
+/// What each officer reports.
+const REPORTS: &[&[Report]] = &[
     &[
         (
             "Flooded underpass on Invalidenstraße",
