@@ -25,6 +25,8 @@
 //! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (`actions.rs`) |
 //! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag (`nodes.rs`) |
 //! | `POST /api/v1/devices/{key}/revoke` | cuts a device off at once (`devices.rs`) |
+//! | `GET /api/v1/media/{hash}` | a photo or video an event names, from the blob folder, as the node answers it (`media.rs`) |
+//! | `GET /api/v1/alerts` | what an operator must act on: forks, quarantine, checkpoint breaches (`alerts.rs`) |
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, no token needed ([`openapi`]) |
 //!
 //! The shared routes reach the store through [`HubBackend`] (the
@@ -53,9 +55,11 @@
 //! projector's changes channel it is handed: [`live::follow`]).
 
 mod actions;
+mod alerts;
 mod backend;
 mod devices;
 pub mod live;
+mod media;
 mod nodes;
 pub mod openapi;
 mod routes;
