@@ -36,6 +36,10 @@
 //!   sensor) is handed to [`crate::media`]. It takes a session slot while
 //!   it runs, is logged as one JSON line (`{"media": …}`), and is not a
 //!   session: it is not recorded in `peers` nor passed to `report`.
+//! - **Peers.** Each session with a verified peer is recorded as it ends
+//!   ([`PgStore::record_peer`]), with the heads the peer presented and
+//!   acknowledged: what it holds beyond the hub's log is its outbox as
+//!   the hub sees it (`crate::store::peers`).
 //! - **Revocations.** A new handshake of a revoked key is refused; every
 //!   session's next batch refuses the author's entries after its last
 //!   valid seq; and a live connection of a key revoked while it is open is

@@ -6,8 +6,9 @@
 //! the live feed ([`feed`]), sensor pushes, readings, the sensors list and
 //! the rules that fired ([`sensors`]), the server's own OpenAPI document, and the operations
 //! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
-//! (the hub: timeline, nodes, devices, users, admin actions; the node:
-//! reporting and working events, uploads, media, outbox), and a test
+//! (the hub: timeline, nodes, alerts, devices, users, admin actions; the
+//! node: reporting and working events, uploads, outbox; media each from its
+//! own blob folder), and a test
 //! compares the two OpenAPI documents route by route.
 //!
 //! Each server plugs in its store through [`Backend`] (the questions the
