@@ -3,6 +3,7 @@
 //! passwords and tokens, and roles from `role_grant` entries a hub signed
 //! and the node applied (`Node::apply_remote`).
 
+mod clusters;
 mod export;
 mod feed;
 mod front;
@@ -16,6 +17,7 @@ mod recovery;
 mod sensor_rules;
 mod sensors;
 mod serve;
+mod tiles;
 mod tokens;
 
 use std::sync::{Arc, Mutex};
