@@ -242,10 +242,10 @@ fn start_hub(
         &["serve", "--json", "--http", "127.0.0.1:0"],
         &env,
         dir.join("hub.log"),
-        2,
+        &["listening", "http"],
     )?;
-    let sync = json_addr(&lines[0], "listening")?;
-    let http = json_addr(&lines[1], "http")?;
+    let sync = addr(&lines[0], "listening")?;
+    let http = addr(&lines[1], "http")?;
     Ok(HubProcess {
         sync,
         http,
@@ -288,10 +288,15 @@ fn start_node(
         args.push(format!("--rate-limit-burst={}", plan.rate_limit_per_s * 5));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (process, lines) =
-        process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), 2)?;
-    let sync = json_addr(&lines[0], "listening")?;
-    let http = json_addr(&lines[1], "http")?;
+    let (process, lines) = process::spawn(
+        &bins.node,
+        &args,
+        &env,
+        dir.join(format!("{name}.log")),
+        &["listening", "http"],
+    )?;
+    let sync = addr(&lines[0], "listening")?;
+    let http = addr(&lines[1], "http")?;
     Ok(NodeProcess {
         name: name.into(),
         dir: data,
@@ -331,12 +336,10 @@ fn prepare_node(
     Ok((data, env))
 }
 
-fn json_addr(line: &str, key: &str) -> Result<SocketAddr> {
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("not JSON: {line:?}"))?;
-    match v[key].as_str().map(str::parse::<SocketAddr>) {
-        Some(Ok(a)) => Ok(a),
-        _ => bail!("expected {{\"{key}\": ADDR}}, got {line:?}"),
+fn addr(text: &str, key: &str) -> Result<SocketAddr> {
+    match text.parse::<SocketAddr>() {
+        Ok(a) => Ok(a),
+        Err(_) => bail!("expected {{\"{key}\": ADDR}}, got {text:?}"),
     }
 }
 

@@ -99,14 +99,15 @@ pub fn run(bin: &Path, args: &[&str], env: &[(String, String)], password: &str) 
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Starts a server and waits for its first `lines` lines of standard
-/// output (where it listens); the rest of its output goes to `log`.
+/// Starts a server and waits until its standard output (one JSON object
+/// per line, `--json`) has named each of `keys` (`listening`, `http`);
+/// answers each key's value. All its output also goes beside `log`.
 pub fn spawn(
     bin: &Path,
     args: &[&str],
     env: &[(String, String)],
     log: PathBuf,
-    lines: usize,
+    keys: &[&str],
 ) -> Result<(Running, Vec<String>)> {
     let mut c = Command::new(bin);
     c.args(args)
@@ -142,12 +143,19 @@ pub fn spawn(
             }
         }
     });
-    let mut first = Vec::new();
+    let mut found: Vec<Option<String>> = vec![None; keys.len()];
     let deadline = std::time::Instant::now() + START_TIMEOUT;
-    while first.len() < lines {
+    while found.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
-            Ok(l) => first.push(l),
+            Ok(l) => {
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_default();
+                for (k, slot) in keys.iter().zip(found.iter_mut()) {
+                    if let Some(text) = v[k].as_str() {
+                        *slot = Some(text.to_string());
+                    }
+                }
+            }
             Err(_) => {
                 let errors = std::fs::read_to_string(&log).unwrap_or_default();
                 bail!(
@@ -159,5 +167,5 @@ pub fn spawn(
             }
         }
     }
-    Ok((running, first))
+    Ok((running, found.into_iter().flatten().collect()))
 }

@@ -127,7 +127,13 @@ mod tests {
         for path in paths().filter(|p| !p.starts_with("vendor/")) {
             let text = String::from_utf8(bytes(&path).unwrap_or_default()).unwrap_or_default();
             for marker in ["t('", "data-i18n=\""] {
-                for piece in text.split(marker).skip(1) {
+                for (at, _) in text.match_indices(marker) {
+                    // `t(` the function, not `get(` or `.t(`.
+                    let before = text[..at].chars().next_back();
+                    if before.is_some_and(|c| c.is_alphanumeric() || "_.$".contains(c)) {
+                        continue;
+                    }
+                    let piece = &text[at + marker.len()..];
                     let end = piece.find(['\'', '"']).unwrap_or(0);
                     let key = &piece[..end];
                     assert!(
