@@ -50,8 +50,11 @@ export async function act(ctx, id, action, body, done) {
 // The accept / start / resolve buttons `ev`'s status allows.
 export function workButtons(ctx, ev, done) {
   if (!mayWork(ctx, ev)) return [];
+  const me = ctx.app.session.name;
+  // Accepting is a note: once this person's is there, it is done.
+  const accepted = (ev.notes || []).some((n) => n.actor === me && n.text === 'accepted the assignment');
   return Object.entries(STEPS)
-    .filter(([, from]) => from.includes(ev.status))
+    .filter(([step, from]) => from.includes(ev.status) && !(step === 'accept' && accepted))
     .map(([step]) => {
       const b = h('button', {
         type: 'button',
@@ -113,7 +116,7 @@ function conflictsBox(ctx, ev, reload) {
             await reload();
           });
         }
-        return h('div', { class: 'choice' },
+        return h('div', { class: 'choice', dataset: { value: v } },
           h('p', { class: 'value', dataset: { test: 'conflict-value' } }, v),
           keep || h('span', { class: 'hint' }, t(ctx.config.kind === 'node' ? 'event.settle_by_workflow' : 'event.settle_on_node')));
       })))));
@@ -286,7 +289,7 @@ async function render(ctx) {
   const heading = h('h1', { dataset: { test: 'event-title' } }, t('event.loading'));
   const top = h('div', { class: 'event-top' });
   const left = h('div', { class: 'event-main' });
-  const mapEl = h('div', { class: 'map small', dataset: { test: 'event-map' }, 'aria-label': t('event.map_label'), role: 'img' });
+  const mapEl = h('div', { class: 'map small', dataset: { test: 'event-map' }, role: 'region', 'aria-label': t('event.map_label') });
   const photos = h('div', { class: 'photos', dataset: { test: 'photos' } });
   const history = h('div', {});
   const forms = h('div', {});
@@ -377,7 +380,7 @@ async function render(ctx) {
   names = await deviceNames(ctx);
   await load();
   if (ev) {
-    map = await openMap(mapEl, ctx, { small: true });
+    map = await openMap(mapEl, ctx, { label: t('event.map_label'), lon: ev.location.lon, lat: ev.location.lat, zoom: 13 });
     if (map) map.setMarker(ev.location.lon, ev.location.lat);
     else mapEl.remove();
   }

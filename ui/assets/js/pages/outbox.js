@@ -82,7 +82,7 @@ function linksTable(sync) {
       h('th', { scope: 'col' }, t('outbox.col_last_attempt')),
       h('th', { scope: 'col' }, t('outbox.col_error')))),
     h('tbody', {}, links.map((l) => h('tr', { dataset: { test: 'link' } },
-      h('td', { title: l.peer || '' }, l.name || shortId(l.peer), l.addr ? h('span', { class: 'hint' }, ` ${l.addr}`) : null),
+      h('td', { title: l.peer || '' }, l.name || shortId(l.peer), l.address ? h('span', { class: 'hint' }, ` ${l.address}`) : null),
       h('td', {}, l.role ? t(`outbox.role_${l.role === 'hub' ? 'hub' : 'node'}`) : '—'),
       h('td', { title: fmtTime(l.last_success_ms) }, fmtAgo(l.last_success_ms)),
       h('td', { title: fmtTime(l.last_attempt_ms) }, fmtAgo(l.last_attempt_ms)),
@@ -133,8 +133,11 @@ async function render(ctx) {
     }
     if (stopped) return;
     hasSync = !!sync;
-    syncNow.disabled = !sync || !!sync.running;
-    running.textContent = !sync ? t('outbox.no_sync_api') : sync.running ? t('outbox.running') : '';
+    const peers = sync ? (sync.configured || []).length : 0;
+    syncNow.disabled = !peers || !!sync.running;
+    running.textContent = !sync ? t('outbox.no_sync_api')
+      : sync.running ? t('outbox.running')
+        : !peers ? t('outbox.no_peers') : t('outbox.peers', { peers: sync.configured.join(', ') });
     clear(links, sync ? linksTable(sync) : null);
     clear(box, outboxView(outbox));
     const c = connectivity(sync, outbox);

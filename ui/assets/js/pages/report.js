@@ -24,13 +24,13 @@ function locationPicker(ctx) {
   const id = uid('loc');
   const err = h('span', { class: 'field-error', id: `${id}-error`, role: 'alert' });
   const status = h('span', { class: 'hint', role: 'status', 'aria-live': 'polite' });
-  const mapEl = h('div', { class: 'map pick', dataset: { test: 'report-map' }, role: 'application', 'aria-label': t('report.map_label') });
+  const mapEl = h('div', { class: 'map pick', dataset: { test: 'report-map' }, role: 'region', 'aria-label': t('report.map_label') });
   let map = null;
-  const set = (point, fromMap) => {
+  const set = (point) => {
     lon.value = point.lon.toFixed(6);
     lat.value = point.lat.toFixed(6);
     status.textContent = t('report.location_set', { lon: lon.value, lat: lat.value });
-    if (map && !fromMap) map.setMarker(point.lon, point.lat);
+    if (map) map.setMarker(point.lon, point.lat);
   };
   const locate = h('button', { type: 'button', dataset: { test: 'locate' } }, t('report.use_my_location'));
   locate.addEventListener('click', () => {
@@ -43,7 +43,7 @@ function locationPicker(ctx) {
     status.textContent = t('report.geo_waiting');
     navigator.geolocation.getCurrentPosition((pos) => {
       locate.disabled = false;
-      set({ lon: pos.coords.longitude, lat: pos.coords.latitude }, false);
+      set({ lon: pos.coords.longitude, lat: pos.coords.latitude });
     }, (e) => {
       locate.disabled = false;
       status.textContent = '';
@@ -75,12 +75,19 @@ function locationPicker(ctx) {
     box,
     read,
     async mount() {
-      map = await openMap(mapEl, ctx, { pick: true });
+      // Start where this node's newest event is (the team's area), or
+      // on the whole world.
+      let view = { zoom: 2 };
+      try {
+        const newest = (await ctx.api.get('/api/v1/events', { limit: 1 })).items[0];
+        if (newest) view = { lon: newest.location.lon, lat: newest.location.lat, zoom: 11 };
+      } catch (_) { /* the world, then */ }
+      map = await openMap(mapEl, ctx, { label: t('report.map_label'), ...view });
       if (!map) {
         mapEl.remove();
         return;
       }
-      map.pickLocation((p) => set(p, true));
+      map.pickLocation((p) => set(p));
     },
     destroy() {
       if (map) map.destroy();
