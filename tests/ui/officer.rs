@@ -43,26 +43,44 @@ impl Api {
             .json(&json!({"name": name, "password": password}))
             .send()
             .await?;
-        ensure!(r.status().is_success(), "{name} cannot sign in at {base}: {}", r.status());
+        ensure!(
+            r.status().is_success(),
+            "{name} cannot sign in at {base}: {}",
+            r.status()
+        );
         let v: Value = r.json().await?;
         let token = v["token"].as_str().context("no token")?.to_string();
         Ok(Api { base, token, http })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
         let (status, v) = self.call(method.clone(), path, body).await?;
-        ensure!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
         Ok(v)
     }
 
@@ -75,12 +93,17 @@ impl Api {
     async fn sync(&self) -> Result<()> {
         let started = Instant::now();
         loop {
-            let (status, v) = self.call(reqwest::Method::POST, "/api/v1/sync", None).await?;
+            let (status, v) = self
+                .call(reqwest::Method::POST, "/api/v1/sync", None)
+                .await?;
             if status == 202 {
                 break;
             }
             // A round already running (the node's own schedule): wait for it.
-            ensure!(status == 409 && v["field"] == "running", "sync now: {status} {v}");
+            ensure!(
+                status == 409 && v["field"] == "running",
+                "sync now: {status} {v}"
+            );
             ensure!(started.elapsed() < STEP, "a sync round never ended");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -107,9 +130,18 @@ impl Api {
 async fn tap_at(b: &Browser, css: &str, x: f64, y: f64) -> Result<()> {
     let element = b.find(css).await?;
     let tap = MouseActions::new("finger".to_string())
-        .then(PointerAction::MoveToElement { element, duration: None, x, y })
-        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
-        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x,
+            y,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
     b.client.perform_actions(tap).await?;
     b.client.release_actions().await?;
     Ok(())
@@ -126,7 +158,11 @@ async fn event_on_page(b: &Browser) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_reports_an_event_with_a_photo_on_a_node_that_never_met_a_hub() {
     let bins = Binaries::beside_current_exe().unwrap();
-    let plan = Plan { hub: false, nodes: vec!["ada".into()], rate_limit_per_s: 200 };
+    let plan = Plan {
+        hub: false,
+        nodes: vec!["ada".into()],
+        rate_limit_per_s: 200,
+    };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.node_url(0).unwrap();
     let origin = url.trim_end_matches('/').to_string();
@@ -185,7 +221,11 @@ async fn an_officer_reports_an_event_with_a_photo_on_a_node_that_never_met_a_hub
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_form_shows_the_servers_refusal_next_to_the_field_and_stores_nothing() {
     let bins = Binaries::beside_current_exe().unwrap();
-    let plan = Plan { hub: false, nodes: vec!["ada".into()], rate_limit_per_s: 200 };
+    let plan = Plan {
+        hub: false,
+        nodes: vec!["ada".into()],
+        rate_limit_per_s: 200,
+    };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.node_url(0).unwrap();
     let origin = url.trim_end_matches('/').to_string();
@@ -226,7 +266,11 @@ async fn the_report_form_shows_the_servers_refusal_next_to_the_field_and_stores_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_edit_an_event_offline_and_the_officer_keeps_one_value() {
     let bins = Binaries::beside_current_exe().unwrap();
-    let plan = Plan { hub: true, nodes: vec!["ada".into(), "bo".into()], rate_limit_per_s: 200 };
+    let plan = Plan {
+        hub: true,
+        nodes: vec!["ada".into(), "bo".into()],
+        rate_limit_per_s: 200,
+    };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let hub = d.hub.as_ref().unwrap();
     let admin = hub.accounts.iter().find(|a| a.role == "admin").unwrap();
@@ -281,6 +325,8 @@ async fn two_nodes_edit_an_event_offline_and_the_officer_keeps_one_value() {
             .await
             .context("the conflict is still shown")?;
         b.wait_text("[data-test=event-title]", "Bridge open one lane (bo)").await?;
+        let title = b.text("[data-test=event-title]").await?;
+        ensure!(title == "Bridge open one lane (bo)", "the page shows {title:?}");
         let event = on_ada.get(&format!("/api/v1/events/{id}")).await?;
         ensure!(event["title"] == "Bridge open one lane (bo)", "{event}");
         ensure!(event["conflicts"].as_object().is_some_and(|c| !c.contains_key("title")), "{event}");

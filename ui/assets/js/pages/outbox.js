@@ -40,7 +40,10 @@ export function connectivity(sync, outbox, now = Date.now()) {
   const hubOk = hubs.length ? hubs.some((l) => fresh(l.last_success_ms) && !failing(l)) : fresh(hubMs);
   const peerOk = links.some((l) => l.role !== 'hub' && fresh(l.last_success_ms) && !failing(l));
   const tail = waiting ? t('conn.waiting', { n: waiting }) : t('conn.all_sent');
-  if (hubOk) return { state: 'online', text: `${t('conn.online')} · ${t('conn.hub_synced', { ago: fmtAgo(hubMs, now) })} · ${tail}` };
+  if (hubOk) {
+    const synced = `${t('conn.online')} · ${t('conn.hub_synced', { ago: fmtAgo(hubMs, now) })}`;
+    return { state: 'online', text: waiting ? `${synced} · ${tail}` : synced };
+  }
   if (peerOk) return { state: 'partial', text: `${t('conn.peers_only')} · ${tail}` };
   return { state: 'offline', text: `${t('conn.offline')} · ${tail}` };
 }
