@@ -15,7 +15,10 @@ fn demo_runs_and_detects_every_rewrite() {
         "demo example not built at {}",
         demo.display()
     );
-    let out = Command::new(&demo).arg("--quick").output().unwrap();
+    let out = Command::new(&demo)
+        .args(["--quick", "--exit"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -41,5 +44,12 @@ fn demo_runs_and_detects_every_rewrite() {
         stdout.contains("All three nodes and the hub hold the same heads")
             || stdout.contains("(skipped: no PostgreSQL"),
         "demo output lacks the hub part:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Hub (admin's pages):  http://127.0.0.1:")
+            && stdout.contains("Node ada (officer's pages): http://127.0.0.1:")
+            && stdout.contains("(--exit: stopping the deployment.)")
+            || stdout.contains("== Part 4") && stdout.contains("(skipped: no PostgreSQL"),
+        "demo output lacks the running deployment:\n{stdout}"
     );
 }

@@ -69,6 +69,8 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
     // What both HTTP APIs share: below the two servers, above the
     // protocol (the sensor push route answers sync's refusals).
     ("sentinel-http", &["sentinel-schema", "sentinel-sync"]),
+    // The web pages: files and their answers, nothing of the API.
+    ("sentinel-ui", &[]),
     (
         "sentinel-node",
         &[
@@ -76,6 +78,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "sentinel-certs",
             "sentinel-sync",
             "sentinel-http",
+            "sentinel-ui",
         ],
     ),
     (
@@ -85,6 +88,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "sentinel-certs",
             "sentinel-sync",
             "sentinel-http",
+            "sentinel-ui",
         ],
     ),
 ];

@@ -12,9 +12,13 @@
 //!
 //! Run: `scripts/demo` (or `cargo run --release --example demo`).
 //! `--quick` skips the throughput measurement; `--keep DIR` leaves the two
-//! nodes' data in DIR for `sentinel-node --data-dir DIR/ada …`. Exits
-//! non-zero if any check does not come out as it should.
+//! nodes' data in DIR for `sentinel-node --data-dir DIR/ada …`. Part 4
+//! leaves a small deployment running — a hub and two nodes, the real
+//! binaries, seeded — and prints the addresses of their pages and the
+//! demo accounts until Ctrl-C; `--exit` stops it at once (the tests).
+//! Exits non-zero if any check does not come out as it should.
 
+mod deployment;
 mod entries;
 mod field;
 mod hub;
@@ -24,6 +28,7 @@ use anyhow::Result;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let exit = args.iter().any(|a| a == "--exit");
     let keep = args
         .iter()
         .position(|a| a == "--keep")
@@ -34,5 +39,5 @@ fn main() -> Result<()> {
     field::run(keep)?;
     hub::run()?;
     println!("\nAll checks came out as they should.");
-    Ok(())
+    deployment::run(exit)
 }

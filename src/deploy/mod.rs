@@ -9,7 +9,9 @@
 //! processes start goes through their HTTP APIs and sync ports, as a
 //! person or another device would.
 
+pub mod client;
 mod process;
+pub mod seed;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ pub use process::{Binaries, Running};
 
 /// The password of every demo bundle (they live in a temporary folder).
 const BUNDLE_PASSWORD: &str = "demo bundle password";
-const DAY_MS: u64 = 24 * 3600 * 1000;
+pub(crate) const DAY_MS: u64 = 24 * 3600 * 1000;
 
 /// A person's account: where it lives, and what it may do there.
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ pub struct Plan {
     /// Requests per second each client may make of an API (`0`: the
     /// binaries' defaults).
     pub rate_limit_per_s: u32,
+    /// Sensor rules the hub evaluates (TOML, `docs/operations.md`).
+    pub hub_rules: Option<String>,
 }
 
 impl Default for Plan {
@@ -64,6 +68,7 @@ impl Default for Plan {
             hub: true,
             nodes: vec!["ada".into(), "bo".into()],
             rate_limit_per_s: 0,
+            hub_rules: None,
         }
     }
 }
@@ -89,6 +94,20 @@ pub struct NodeProcess {
     _process: Running,
 }
 
+/// A node's data folder that no process serves.
+pub struct OfflineNode {
+    bin: PathBuf,
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl OfflineNode {
+    /// Runs `sentinel-node ARGS` on this node; its standard output.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        process::run(&self.bin, args, &self.env, "")
+    }
+}
+
 /// A running deployment; dropping it stops every process and removes
 /// its files and database.
 pub struct Deployment {
@@ -104,7 +123,9 @@ impl Deployment {
     /// Starts what `plan` asks with `bins`. Without PostgreSQL the hub
     /// cannot start: an error saying so.
     pub async fn start(bins: &Binaries, plan: &Plan) -> Result<Deployment> {
-        let dir = tempfile::Builder::new().prefix("sentinel-deploy-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sentinel-deploy-")
+            .tempdir()?;
         let now = now_ms();
         let ca = Ca::create(
             "Sentinel demo region",
@@ -140,6 +161,18 @@ impl Deployment {
         self.hub.as_ref().map(|h| format!("http://{}/", h.http))
     }
 
+    /// A node that is not served: initialised and enrolled in this
+    /// deployment, for commands run on it one at a time (`import`,
+    /// `sync`) with [`OfflineNode::run`].
+    pub fn offline_node(&self, bins: &Binaries, name: &str) -> Result<OfflineNode> {
+        let (dir, env) = prepare_node(bins, &self.ca, self._dir.path(), name)?;
+        Ok(OfflineNode {
+            bin: bins.node.clone(),
+            dir,
+            env,
+        })
+    }
+
     /// A node's pages, `http://ADDR/`.
     pub fn node_url(&self, i: usize) -> Option<String> {
         self.nodes.get(i).map(|n| format!("http://{}/", n.http))
@@ -169,9 +202,17 @@ fn start_hub(
         ("SENTINEL_BUNDLE".into(), path_text(&bundle)),
         ("SENTINEL_BUNDLE_PASSWORD".into(), BUNDLE_PASSWORD.into()),
         ("SENTINEL_LISTEN".into(), "127.0.0.1:0".into()),
-        ("SENTINEL_MEDIA_DIR".into(), path_text(&dir.join("hub-media"))),
+        (
+            "SENTINEL_MEDIA_DIR".into(),
+            path_text(&dir.join("hub-media")),
+        ),
         ("SENTINEL_CHECKPOINT_INTERVAL_S".into(), "30".into()),
     ];
+    if let Some(rules) = &plan.hub_rules {
+        let file = dir.join("hub-rules.toml");
+        std::fs::write(&file, rules)?;
+        env.push(("SENTINEL_RULES_FILE".into(), path_text(&file)));
+    }
     if plan.rate_limit_per_s > 0 {
         env.push((
             "SENTINEL_RATE_LIMIT_PER_S".into(),
@@ -221,24 +262,7 @@ fn start_node(
     name: &str,
     hub: Option<SocketAddr>,
 ) -> Result<NodeProcess> {
-    let data = dir.join(name);
-    let now = now_ms();
-    let enrollment = ca.enroll(
-        DeviceRole::Node,
-        &format!("node-{name}"),
-        SigningKey::generate(&mut OsRng),
-        now - DAY_MS,
-        now + 30 * DAY_MS,
-        now,
-    )?;
-    let bundle = dir.join(format!("{name}.bundle"));
-    Bundle::export(&bundle, &enrollment, &Password::new(BUNDLE_PASSWORD)?)?;
-    let env: Vec<(String, String)> = vec![
-        ("SENTINEL_DATA_DIR".into(), path_text(&data)),
-        ("SENTINEL_BUNDLE_PASSWORD".into(), BUNDLE_PASSWORD.into()),
-    ];
-    process::run(&bins.node, &["init"], &env, "")?;
-    process::run(&bins.node, &["enroll", &path_text(&bundle)], &env, "")?;
+    let (data, env) = prepare_node(bins, ca, dir, name)?;
     let officer = Account::new(name, "device-officer");
     process::run(
         &bins.node,
@@ -264,7 +288,8 @@ fn start_node(
         args.push(format!("--rate-limit-burst={}", plan.rate_limit_per_s * 5));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (process, lines) = process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), 2)?;
+    let (process, lines) =
+        process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), 2)?;
     let sync = json_addr(&lines[0], "listening")?;
     let http = json_addr(&lines[1], "http")?;
     Ok(NodeProcess {
@@ -275,6 +300,35 @@ fn start_node(
         officer,
         _process: process,
     })
+}
+
+/// A node's data folder, initialised and enrolled as `node-{name}` by
+/// `ca`; and the environment its commands need.
+fn prepare_node(
+    bins: &Binaries,
+    ca: &Ca,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, Vec<(String, String)>)> {
+    let data = dir.join(name);
+    let now = now_ms();
+    let enrollment = ca.enroll(
+        DeviceRole::Node,
+        &format!("node-{name}"),
+        SigningKey::generate(&mut OsRng),
+        now - DAY_MS,
+        now + 30 * DAY_MS,
+        now,
+    )?;
+    let bundle = dir.join(format!("{name}.bundle"));
+    Bundle::export(&bundle, &enrollment, &Password::new(BUNDLE_PASSWORD)?)?;
+    let env: Vec<(String, String)> = vec![
+        ("SENTINEL_DATA_DIR".into(), path_text(&data)),
+        ("SENTINEL_BUNDLE_PASSWORD".into(), BUNDLE_PASSWORD.into()),
+    ];
+    process::run(&bins.node, &["init"], &env, "")?;
+    process::run(&bins.node, &["enroll", &path_text(&bundle)], &env, "")?;
+    Ok((data, env))
 }
 
 fn json_addr(line: &str, key: &str) -> Result<SocketAddr> {
@@ -290,7 +344,7 @@ fn path_text(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -11,14 +11,18 @@ use super::Browser;
 async fn every_page(b: &Browser, origin: &str, who: &str) -> Result<usize> {
     let links: Vec<String> = serde_json::from_value(
         b.client
-            .execute("return [...document.querySelectorAll('#nav a')].map(a => a.getAttribute('href'))", vec![])
+            .execute(
+                "return [...document.querySelectorAll('#nav a')].map(a => a.getAttribute('href'))",
+                vec![],
+            )
             .await?,
     )?;
     ensure!(!links.is_empty(), "{who} sees no navigation");
     for link in &links {
         b.open(&format!("{origin}{link}")).await?;
         b.find("main h1").await?;
-        b.wait_script("return !document.querySelector('main > .form-error')").await?;
+        b.wait_script("return !document.querySelector('main > .form-error')")
+            .await?;
         b.assert_accessible(&format!("{link} as {who}")).await?;
         b.assert_same_origin(origin).await?;
     }
@@ -28,7 +32,12 @@ async fn every_page(b: &Browser, origin: &str, who: &str) -> Result<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_never_met_a_hub_serves_its_officer_pages() {
     let bins = Binaries::beside_current_exe().unwrap();
-    let plan = Plan { hub: false, nodes: vec!["ada".into()], rate_limit_per_s: 200 };
+    let plan = Plan {
+        hub: false,
+        nodes: vec!["ada".into()],
+        rate_limit_per_s: 200,
+        ..Plan::default()
+    };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.node_url(0).unwrap();
     let origin = url.trim_end_matches('/').to_string();
@@ -39,7 +48,8 @@ async fn a_node_that_never_met_a_hub_serves_its_officer_pages() {
         b.assert_accessible("the sign-in page").await?;
         // A wrong password: the refusal is shown on the form.
         b.fill("input[name=name]", "ada").await?;
-        b.fill("input[name=password]", "not the password at all").await?;
+        b.fill("input[name=password]", "not the password at all")
+            .await?;
         b.click("form button[type=submit]").await?;
         b.wait_text("form .form-error", "refused").await?;
         let officer = &d.nodes[0].officer;
@@ -55,7 +65,12 @@ async fn a_node_that_never_met_a_hub_serves_its_officer_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_serves_its_pages_to_each_role() {
     let bins = Binaries::beside_current_exe().unwrap();
-    let plan = Plan { hub: true, nodes: vec![], rate_limit_per_s: 200 };
+    let plan = Plan {
+        hub: true,
+        nodes: vec![],
+        rate_limit_per_s: 200,
+        ..Plan::default()
+    };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.hub_url().unwrap();
     let origin = url.trim_end_matches('/').to_string();
