@@ -8,10 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use sentinel::deploy::client::Api;
 use sentinel::deploy::{Binaries, Deployment, Plan};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{Browser, STEP};
 
@@ -25,106 +26,6 @@ const PHOTO: &[u8] = &[
     0x84, 0x84, 0x84, 0x84, 0x2e, 0x2d, 0x0e, 0x60, 0x08, 0x6a, 0xca, 0xac, 0x40, 0x3c, 0x00, 0x00,
     0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
-
-/// A person signed in to one server's API, as a client (for the steps a
-/// test sets up rather than looks at).
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn login(url: &str, name: &str, password: &str) -> Result<Api> {
-        let base = url.trim_end_matches('/').to_string();
-        let http = reqwest::Client::new();
-        let r = http
-            .post(format!("{base}/api/v1/login"))
-            .json(&json!({"name": name, "password": password}))
-            .send()
-            .await?;
-        ensure!(
-            r.status().is_success(),
-            "{name} cannot sign in at {base}: {}",
-            r.status()
-        );
-        let v: Value = r.json().await?;
-        let token = v["token"].as_str().context("no token")?.to_string();
-        Ok(Api { base, token, http })
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<(u16, Value)> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await?;
-        let status = r.status().as_u16();
-        let text = r.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
-    }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let (status, v) = self.call(method.clone(), path, body).await?;
-        ensure!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        Ok(v)
-    }
-
-    async fn get(&self, path: &str) -> Result<Value> {
-        self.ok(reqwest::Method::GET, path, None).await
-    }
-
-    /// "Sync now" on a node, waiting until the round is over and every
-    /// link it tried caught up.
-    async fn sync(&self) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            let (status, v) = self
-                .call(reqwest::Method::POST, "/api/v1/sync", None)
-                .await?;
-            if status == 202 {
-                break;
-            }
-            // A round already running (the node's own schedule): wait for it.
-            ensure!(
-                status == 409 && v["field"] == "running",
-                "sync now: {status} {v}"
-            );
-            ensure!(started.elapsed() < STEP, "a sync round never ended");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let v = self.get("/api/v1/sync").await?;
-            if v["running"] == false {
-                if let Some(bad) = v["links"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|l| l["direction"] == "dialled" && !l["last_error"].is_null())
-                {
-                    bail!("sync failed: {bad}");
-                }
-                return Ok(());
-            }
-            ensure!(started.elapsed() < STEP, "the sync round did not end: {v}");
-        }
-    }
-}
 
 /// Clicks `css` at (`x`, `y`) pixels from its centre, as a finger would.
 async fn tap_at(b: &Browser, css: &str, x: f64, y: f64) -> Result<()> {
@@ -162,6 +63,7 @@ async fn an_officer_reports_an_event_with_a_photo_on_a_node_that_never_met_a_hub
         hub: false,
         nodes: vec!["ada".into()],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.node_url(0).unwrap();
@@ -196,8 +98,8 @@ async fn an_officer_reports_an_event_with_a_photo_on_a_node_that_never_met_a_hub
         b.assert_accessible("the event's page").await?;
         b.assert_same_origin(&origin).await?;
 
-        let api = Api::login(&url, &officer.name, &officer.password).await?;
-        let event = api.get(&format!("/api/v1/events/{id}")).await?;
+        let api = Api::sign_in(d.nodes[0].http, &officer.name, &officer.password).await?;
+        let event = api.get(&format!("/api/v1/events/{id}"), &[]).await?;
         ensure!(event["media"].as_array().map(Vec::len) == Some(1), "{event}");
         let lon = event["location"]["lon"].as_f64().context("no lon")?;
         ensure!((-180.0..=180.0).contains(&lon), "{event}");
@@ -225,6 +127,7 @@ async fn the_report_form_shows_the_servers_refusal_next_to_the_field_and_stores_
         hub: false,
         nodes: vec!["ada".into()],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.node_url(0).unwrap();
@@ -252,10 +155,10 @@ async fn the_report_form_shows_the_servers_refusal_next_to_the_field_and_stores_
         b.assert_accessible("the report form with an error").await?;
         b.assert_same_origin(&origin).await?;
 
-        let api = Api::login(&url, &officer.name, &officer.password).await?;
-        let events = api.get("/api/v1/events").await?;
+        let api = Api::sign_in(d.nodes[0].http, &officer.name, &officer.password).await?;
+        let events = api.get("/api/v1/events", &[]).await?;
         ensure!(events["items"].as_array().is_some_and(Vec::is_empty), "stored: {events}");
-        let outbox = api.get("/api/v1/outbox").await?;
+        let outbox = api.get("/api/v1/outbox", &[]).await?;
         ensure!(outbox["awaiting_receipt"] == 0, "written: {outbox}");
         Ok(())
     })
@@ -270,6 +173,7 @@ async fn two_nodes_edit_an_event_offline_and_the_officer_keeps_one_value() {
         hub: true,
         nodes: vec!["ada".into(), "bo".into()],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let hub = d.hub.as_ref().unwrap();
@@ -279,37 +183,40 @@ async fn two_nodes_edit_an_event_offline_and_the_officer_keeps_one_value() {
     let origin = ada_url.trim_end_matches('/').to_string();
     let b = Browser::start("officer_conflict").await.unwrap();
     b.check(async {
-        let on_ada = Api::login(&ada_url, &ada.name, &ada.password).await?;
-        let on_bo = Api::login(&d.node_url(1).unwrap(), &bo.name, &bo.password).await?;
-        let on_hub = Api::login(&d.hub_url().unwrap(), &admin.name, &admin.password).await?;
+        let on_ada = Api::sign_in(d.nodes[0].http, &ada.name, &ada.password).await?;
+        let on_bo = Api::sign_in(d.nodes[1].http, &bo.name, &bo.password).await?;
+        let on_hub = Api::sign_in(hub.http, &admin.name, &admin.password).await?;
         // Ada reports; the hub learns of it and its admin assigns bo, so
         // both officers may edit it, each on their own device.
         let ack = on_ada
-            .ok(reqwest::Method::POST, "/api/v1/events", Some(json!({
-                "title": "Bridge damaged", "category": "road", "severity": 3,
-                "location": {"lon": 13.4, "lat": 52.5},
-            })))
+            .post(
+                "/api/v1/events",
+                json!({
+                    "title": "Bridge damaged", "category": "road", "severity": 3,
+                    "location": {"lon": 13.4, "lat": 52.5},
+                }),
+            )
             .await?;
         let id = ack["event"].as_str().context("no event id")?.to_string();
-        on_ada.sync().await?;
+        on_ada.sync_now().await?;
         let started = Instant::now();
-        while on_hub.call(reqwest::Method::GET, &format!("/api/v1/events/{id}"), None).await?.0 != 200 {
+        while on_hub.get(&format!("/api/v1/events/{id}"), &[]).await.is_err() {
             ensure!(started.elapsed() < STEP, "the hub never showed the event");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         on_hub
-            .ok(reqwest::Method::POST, &format!("/api/v1/events/{id}/assign"), Some(json!({"assignee": bo.name})))
+            .post(&format!("/api/v1/events/{id}/assign"), json!({"assignee": bo.name}))
             .await?;
-        on_bo.sync().await?;
-        let on_bo_event = on_bo.get(&format!("/api/v1/events/{id}")).await?;
+        on_bo.sync_now().await?;
+        let on_bo_event = on_bo.get(&format!("/api/v1/events/{id}"), &[]).await?;
         ensure!(on_bo_event["assignee"] == bo.name.as_str(), "{on_bo_event}");
         // Offline from each other, both retitle it.
-        let edit = |title: &str| Some(json!({"title": title}));
-        on_ada.ok(reqwest::Method::PATCH, &format!("/api/v1/events/{id}"), edit("Bridge closed (ada)")).await?;
-        on_bo.ok(reqwest::Method::PATCH, &format!("/api/v1/events/{id}"), edit("Bridge open one lane (bo)")).await?;
-        on_ada.sync().await?;
-        on_bo.sync().await?;
-        on_ada.sync().await?;
+        let path = format!("/api/v1/events/{id}");
+        on_ada.patch(&path, json!({"title": "Bridge closed (ada)"})).await?;
+        on_bo.patch(&path, json!({"title": "Bridge open one lane (bo)"})).await?;
+        on_ada.sync_now().await?;
+        on_bo.sync_now().await?;
+        on_ada.sync_now().await?;
 
         b.sign_in(&ada_url, &ada.name, &ada.password).await?;
         b.open(&format!("{origin}/#/events/{id}")).await?;
@@ -327,7 +234,7 @@ async fn two_nodes_edit_an_event_offline_and_the_officer_keeps_one_value() {
         b.wait_text("[data-test=event-title]", "Bridge open one lane (bo)").await?;
         let title = b.text("[data-test=event-title]").await?;
         ensure!(title == "Bridge open one lane (bo)", "the page shows {title:?}");
-        let event = on_ada.get(&format!("/api/v1/events/{id}")).await?;
+        let event = on_ada.get(&path, &[]).await?;
         ensure!(event["title"] == "Bridge open one lane (bo)", "{event}");
         ensure!(event["conflicts"].as_object().is_some_and(|c| !c.contains_key("title")), "{event}");
         b.assert_accessible("the event, settled").await?;
