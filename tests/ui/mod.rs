@@ -13,6 +13,7 @@
 //! have two cores).
 
 mod browser;
+mod officer;
 mod pages;
 
 pub use browser::*;

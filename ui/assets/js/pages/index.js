@@ -5,5 +5,9 @@
 // order}.
 import * as login from './login.js';
 import * as events from './events.js';
+import * as work from './work.js';
+import * as report from './report.js';
+import * as event from './event.js';
+import * as outbox from './outbox.js';
 
-export const modules = [login, events];
+export const modules = [login, events, work, report, event, outbox];
