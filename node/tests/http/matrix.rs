@@ -195,6 +195,14 @@ fn routes() -> Vec<Route> {
             Nothing,
             ok,
         ),
+        r(
+            "GET",
+            "/api/v1/sensors/alerts",
+            None,
+            Action::ReadReadings,
+            Nothing,
+            ok,
+        ),
     ]
 }
 
