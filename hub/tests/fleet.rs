@@ -257,7 +257,7 @@ async fn quarantine_is_counted_by_author_and_reason_newest_first() {
     store.apply(verified(&other), NOW).await.unwrap();
     let rival = sign_after(&k2, None, NOW + 5, reading(99));
     store
-        .apply(verified(&[rival.clone()]), NOW + 30)
+        .apply(verified(std::slice::from_ref(&rival)), NOW + 30)
         .await
         .unwrap();
 

@@ -128,6 +128,13 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             Action::ReadReadings,
         ),
         ("GET", "/api/v1/sensors".into(), None, Action::ReadReadings),
+        (
+            "GET",
+            "/api/v1/sensors/alerts".into(),
+            None,
+            Action::ReadReadings,
+        ),
+        ("GET", "/api/v1/alerts".into(), None, Action::ReadNodes),
         ("GET", "/api/v1/users".into(), None, Action::ManageUsers),
         (
             "POST",

@@ -196,6 +196,14 @@ fn routes() -> Vec<Route> {
             Nothing,
             ok,
         ),
+        r(
+            "GET",
+            "/api/v1/sensors/alerts",
+            None,
+            Action::ReadReadings,
+            Nothing,
+            ok,
+        ),
     ]
 }
 
