@@ -25,6 +25,8 @@ pub struct EventFilter {
     pub statuses: Vec<Status>,
     /// Exactly this category.
     pub category: Option<String>,
+    /// Assigned to exactly this person (an officer's own work).
+    pub assignee: Option<String>,
     pub min_severity: Option<u8>,
     pub max_severity: Option<u8>,
     /// Reported at or after (Unix ms).

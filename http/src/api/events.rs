@@ -6,12 +6,13 @@
 //! crosses the antimeridian), `near=lon,lat` with `radius` (metres,
 //! geodesic), `q` (words that must all occur in the title, description or
 //! notes), `status` (one or several, comma-separated), `category`
-//! (exactly), `min_severity`/`max_severity`, `from` (inclusive) and `to`
-//! (exclusive) on the reported time in Unix ms; `limit` (1..=[`MAX_LIMIT`],
-//! default [`DEFAULT_LIMIT`]) and `after` (the `next` of the previous
-//! page) for pages. Ordered by reported time, newest first, then event id.
-//! An unknown or repeated parameter is refused, as is any value out of
-//! its bounds, each naming the parameter.
+//! (exactly), `assignee` (exactly; not the public's, who sees no names),
+//! `min_severity`/`max_severity`, `from` (inclusive) and `to` (exclusive)
+//! on the reported time in Unix ms; `limit` (1..=[`MAX_LIMIT`], default
+//! [`DEFAULT_LIMIT`]) and `after` (the `next` of the previous page) for
+//! pages. Ordered by reported time, newest first, then event id. An
+//! unknown or repeated parameter is refused, as is any value out of its
+//! bounds, each naming the parameter.
 //!
 //! **The public** (the `redacted` scope) sees events without people,
 //! notes, conflicts or history, the location snapped to the 0.01° grid of
@@ -59,6 +60,7 @@ pub const FILTER_PARAMS: &[&str] = &[
     "q",
     "status",
     "category",
+    "assignee",
     "min_severity",
     "max_severity",
     "from",
@@ -73,6 +75,7 @@ pub const SEARCH_PARAMS: &[&str] = &[
     "q",
     "status",
     "category",
+    "assignee",
     "min_severity",
     "max_severity",
     "from",
@@ -209,6 +212,21 @@ pub fn filter(p: &Params, public: bool) -> Result<EventFilter, Problem> {
         }
         c => c.map(str::to_owned),
     };
+    let assignee = match p.get("assignee") {
+        Some(_) if public => {
+            return Err(Problem::bad_param(
+                "assignee",
+                "the public cannot filter by people (it sees no names)",
+            ))
+        }
+        Some(a) if crate::people::check_name(a).is_err() => {
+            return Err(Problem::bad_param(
+                "assignee",
+                "`assignee` must be an account name (1 to 64 bytes of letters, digits, `.`, `_`, `-`, `@`)",
+            ))
+        }
+        a => a.map(str::to_owned),
+    };
     let (min, max) = (severity(p, "min_severity")?, severity(p, "max_severity")?);
     if let (Some(lo), Some(hi)) = (min, max) {
         if lo > hi {
@@ -234,6 +252,7 @@ pub fn filter(p: &Params, public: bool) -> Result<EventFilter, Problem> {
         text,
         statuses,
         category,
+        assignee,
         min_severity: min,
         max_severity: max,
         reported_from: from,
@@ -318,6 +337,9 @@ pub struct EventsQuery {
     /// Exactly this category, 1 to 64 bytes.
     #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
+    /// Assigned to exactly this account (not for the public).
+    #[param(min_length = 1, max_length = 64)]
+    pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 5)]
     pub min_severity: Option<i64>,
     #[param(minimum = 1, maximum = 5)]
@@ -359,6 +381,9 @@ pub struct ExportQuery {
     /// Exactly this category, 1 to 64 bytes.
     #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
+    /// Assigned to exactly this account (not for the public).
+    #[param(min_length = 1, max_length = 64)]
+    pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 5)]
     pub min_severity: Option<i64>,
     #[param(minimum = 1, maximum = 5)]

@@ -99,6 +99,10 @@ impl Where {
             let x = self.arg(category.clone());
             self.and(format!("e.category = {x}"));
         }
+        if let Some(who) = &f.assignee {
+            let x = self.arg(who.clone());
+            self.and(format!("e.assignee = {x}"));
+        }
         if let Some(lo) = f.min_severity {
             let x = self.arg(i16::from(lo));
             self.and(format!("e.severity >= {x}"));

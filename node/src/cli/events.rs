@@ -279,6 +279,7 @@ pub(super) fn search(node: &mut Node, a: SearchArgs) -> Result<EventPage> {
             max_severity: a.max_severity,
             reported_from: a.from.as_deref().map(parse_time).transpose()?,
             reported_to: a.to.as_deref().map(parse_time).transpose()?,
+            assignee: None,
         },
         limit: a.limit.max(1),
         after: a.after.as_deref().map(parse_cursor).transpose()?,

@@ -93,6 +93,10 @@ impl Where {
             let a = self.arg(Value::Text(c.clone()));
             self.and(&format!("e.category = {a}"));
         }
+        if let Some(who) = &f.assignee {
+            let a = self.arg(Value::Text(who.clone()));
+            self.and(&format!("e.assignee = {a}"));
+        }
         if let Some(s) = f.min_severity {
             let a = self.arg(Value::Integer(s.into()));
             self.and(&format!("e.severity >= {a}"));
