@@ -459,10 +459,13 @@ async fn the_public_sees_events_without_people_notes_history_or_exact_places() {
     let elsewhere = "/api/v1/events?bbox=13.42,52.53,13.43,52.54";
     let r = api.call("GET", elsewhere, Some(&pat), None).await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 0);
-    // No text search (it would search notes) and no distance for the public.
+    // No text search (it would search notes), no distance and no people
+    // for the public.
     for (uri, field) in [
         ("/api/v1/events?q=555", "q"),
         ("/api/v1/events?near=13.40,52.52&radius=10", "near"),
+        ("/api/v1/events?assignee=ada", "assignee"),
+        ("/api/v1/events/clusters?zoom=3&assignee=ada", "assignee"),
     ] {
         let r = api.call("GET", uri, Some(&pat), None).await;
         assert_eq!(
