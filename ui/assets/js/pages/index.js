@@ -5,5 +5,9 @@
 // order}.
 import * as login from './login.js';
 import * as events from './events.js';
+import * as timeline from './timeline.js';
+import * as users from './users.js';
+import * as fleet from './fleet.js';
+import * as sensors from './sensors.js';
 
-export const modules = [login, events];
+export const modules = [login, events, timeline, users, fleet, sensors];
