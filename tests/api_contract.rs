@@ -27,6 +27,7 @@ const SHARED: &[(&str, &str)] = &[
     ("post", "/api/v1/sensors/entries"),
     ("get", "/api/v1/sensors/readings"),
     ("get", "/api/v1/sensors"),
+    ("get", "/api/v1/sensors/alerts"),
 ];
 
 /// Actions both servers offer with the same request and answer, each
@@ -36,14 +37,18 @@ const SAME_SHAPE: &[(&str, &str)] = &[
     ("post", "/api/v1/events/{id}/assign"),
     ("post", "/api/v1/events/{id}/close"),
     ("post", "/api/v1/events/{id}/reopen"),
+    // The blob an event names, from each server's own blob folder.
+    ("get", "/api/v1/media/{hash}"),
     // Each server's own document, in the same envelope.
     ("get", "/api/v1/openapi.json"),
 ];
 
-/// Only the hub: the merged timeline, the fleet, accounts, revocation.
+/// Only the hub: the merged timeline, the fleet and its alerts, accounts,
+/// revocation.
 const HUB_ONLY: &[(&str, &str)] = &[
     ("get", "/api/v1/timeline"),
     ("get", "/api/v1/nodes"),
+    ("get", "/api/v1/alerts"),
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("post", "/api/v1/users/{name}/role"),
@@ -53,8 +58,8 @@ const HUB_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/devices/{key}/revoke"),
 ];
 
-/// Only the node: reporting and working events on the device, media, the
-/// outbox.
+/// Only the node: reporting and working events on the device, uploading
+/// media, the outbox.
 const NODE_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/events"),
     ("patch", "/api/v1/events/{id}"),
@@ -63,7 +68,6 @@ const NODE_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/events/{id}/start"),
     ("post", "/api/v1/events/{id}/resolve"),
     ("post", "/api/v1/events/{id}/media"),
-    ("get", "/api/v1/media/{hash}"),
     ("get", "/api/v1/outbox"),
 ];
 

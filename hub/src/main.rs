@@ -384,7 +384,10 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         let api = Api::new(Arc::new(backend), Feed::new());
         // Each event the projector writes reaches the live feed.
         tokio::spawn(sentinel_hub::api::live::follow(api.clone(), net.changes()));
-        let state = ApiState::with_api(api, store.clone(), Some(own));
+        let mut state = ApiState::with_api(api, store.clone(), Some(own));
+        if let Some(media) = net.media.clone() {
+            state = state.with_media(media);
+        }
         let endpoint = server::listen(&net, config.listen).map_err(|e| {
             failure(format!(
                 "listening on {} (SENTINEL_LISTEN): {e}",

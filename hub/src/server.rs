@@ -36,6 +36,10 @@
 //!   sensor) is handed to [`crate::media`]. It takes a session slot while
 //!   it runs, is logged as one JSON line (`{"media": …}`), and is not a
 //!   session: it is not recorded in `peers` nor passed to `report`.
+//! - **Peers.** Each session with a verified peer is recorded as it ends
+//!   ([`PgStore::record_peer`]), with the heads the peer presented and
+//!   acknowledged: what it holds beyond the hub's log is its outbox as
+//!   the hub sees it (`crate::store::peers`).
 //! - **Revocations.** A new handshake of a revoked key is refused; every
 //!   session's next batch refuses the author's entries after its last
 //!   valid seq; and a live connection of a key revoked while it is open is
@@ -53,13 +57,14 @@
 //!
 //! Never does: HTTP, or SQL (the store answers).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use quinn::Endpoint;
 use sentinel_certs::Identity;
-use sentinel_schema::DeviceRole;
+use sentinel_schema::{AuthorId, DeviceRole};
 use sentinel_sync::admission::{Admitted, Gate, Limits, Pending, Refusal, Screened};
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::quic_media;
@@ -236,34 +241,40 @@ pub async fn serve(
         let peers = store.clone();
         let mut open = OpenSession::start();
         tokio::spawn(async move {
-            let (r, identity) = match session(sync_store, &net, pending, &relay, store_work).await {
-                Handled::Refused(why) => {
-                    open.outcome = "refused";
-                    drop(open);
-                    refused(peer, &why);
-                    return;
-                }
-                Handled::Session(r, identity) => {
-                    open.outcome = session_outcome(&r);
-                    (r, identity)
-                }
-                Handled::Media(m) => {
-                    open.outcome = "media";
-                    eprintln!(
-                        "{}",
-                        serde_json::to_string(&serde_json::json!({ "media": m }))
-                            .unwrap_or_else(|_| format!("{m:?}"))
-                    );
-                    drop(open);
-                    return;
-                }
-            };
+            let started_ms = now_ms();
+            let (r, identity, presented) =
+                match session(sync_store, &net, pending, &relay, store_work).await {
+                    Handled::Refused(why) => {
+                        open.outcome = "refused";
+                        drop(open);
+                        refused(peer, &why);
+                        return;
+                    }
+                    Handled::Session(r, identity, presented) => {
+                        open.outcome = session_outcome(&r);
+                        (r, identity, presented)
+                    }
+                    Handled::Media(m) => {
+                        open.outcome = "media";
+                        eprintln!(
+                            "{}",
+                            serde_json::to_string(&serde_json::json!({ "media": m }))
+                                .unwrap_or_else(|_| format!("{m:?}"))
+                        );
+                        drop(open);
+                        return;
+                    }
+                };
             if let Some(identity) = identity {
+                let presented: Option<Vec<(AuthorId, u64)>> =
+                    presented.map(|p| p.into_iter().collect());
                 let seen = PeerSeen {
                     identity: &identity,
                     at_ms: now_ms(),
+                    started_ms,
                     addr: &r.peer,
                     close: &r.closed,
+                    presented: presented.as_deref(),
                 };
                 if let Err(e) = peers.record_peer(&seen).await {
                     eprintln!("peer {}: recording its status: {e}", r.peer);
@@ -297,13 +308,18 @@ fn session_outcome(r: &SessionReport) -> &'static str {
     }
 }
 
+/// Per author, the highest seq a peer said it holds in one session.
+type Presented = HashMap<AuthorId, u64>;
+
 /// What one accepted connection was.
 enum Handled {
     /// Refused at a limit after its handshake (no slot free, or the
     /// peer's key holds its share); closed already.
     Refused(Refusal),
-    /// A session, and the peer's identity if verified.
-    Session(SessionReport, Option<Identity>),
+    /// A session, the peer's identity if verified, and the heads the
+    /// peer said it holds (the highest seq per author it presented or
+    /// acknowledged; `None` if it presented none).
+    Session(SessionReport, Option<Identity>, Option<Presented>),
     /// A media connection.
     Media(MediaReport),
 }
@@ -337,7 +353,7 @@ async fn session(
                 other => format!("handshake refused: {other}"),
             };
             r.duration_ms = started.elapsed().as_millis() as u64;
-            return Handled::Session(r, None);
+            return Handled::Session(r, None, None);
         }
     };
     let conn = &admitted.conn;
@@ -360,6 +376,10 @@ async fn session(
     let ca = net.enrollment.ca.clone();
     let lists = store.clone();
     let mut forks = 0u64;
+    // What the peer holds, from its heads and acknowledgements: entries
+    // it holds that the hub lacks when the session ends are still in its
+    // outbox (`crate::store::peers`).
+    let mut presented: Option<Presented> = None;
     let sensor = match (&identity, &net.sensor_rules) {
         (Some(i), Some(rules)) if i.role == DeviceRole::Sensor => {
             Some(SensorPeer::start(i.author, rules.clone(), store.store()).await)
@@ -401,6 +421,13 @@ async fn session(
                 );
             }
             SessionEvent::Fork { .. } => forks += 1,
+            SessionEvent::Acknowledged { heads, .. } => {
+                let held = presented.get_or_insert_with(HashMap::new);
+                for (author, head) in heads {
+                    let seq = held.entry(*author).or_insert(0);
+                    *seq = (*seq).max(head.seq);
+                }
+            }
             _ => {}
         },
     );
@@ -414,7 +441,7 @@ async fn session(
             r.closed = why;
             r.forks = forks;
             r.duration_ms = started.elapsed().as_millis() as u64;
-            return Handled::Session(r, identity);
+            return Handled::Session(r, identity, presented);
         }
     };
     match outcome {
@@ -435,7 +462,7 @@ async fn session(
     }
     r.forks = forks;
     r.duration_ms = started.elapsed().as_millis() as u64;
-    Handled::Session(r, identity)
+    Handled::Session(r, identity, presented)
 }
 
 /// Resolves, with the reason, once `peer` is revoked: checked at once,

@@ -12,6 +12,7 @@ mod contract;
 mod devices;
 mod e2e;
 mod feed;
+mod fleet;
 mod https;
 mod ingest;
 mod log;

@@ -27,7 +27,7 @@ fn big_jpeg() -> Vec<u8> {
 }
 
 /// The SHA-256 name a blob store gives these bytes.
-fn hash_of(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn hash_of(bytes: &[u8]) -> [u8; 32] {
     let scratch = TempDir::new().unwrap();
     MediaStore::open(scratch.path().join("m"))
         .unwrap()
@@ -55,7 +55,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 /// Reports an event on `peer` and attaches each photo to it.
-fn report_with_photos(peer: &Peer, id: u128, photos: &[(&[u8], &str)]) {
+pub(crate) fn report_with_photos(peer: &Peer, id: u128, photos: &[(&[u8], &str)]) {
     peer.report(id, 1);
     let mut n = peer.node.lock().unwrap();
     let event = EventId(id.to_be_bytes());
@@ -71,14 +71,14 @@ fn media(peer: &Peer) -> MediaStore {
 }
 
 /// The hub's sync server with a blob folder, on a fresh database.
-struct MediaHub {
-    hub: Hub,
+pub(crate) struct MediaHub {
+    pub(crate) hub: Hub,
     _media_dir: TempDir,
-    blobs: std::sync::Arc<MediaStore>,
+    pub(crate) blobs: std::sync::Arc<MediaStore>,
 }
 
 impl MediaHub {
-    async fn start(ca: &Ca) -> MediaHub {
+    pub(crate) async fn start(ca: &Ca) -> MediaHub {
         let media_dir = TempDir::new().unwrap();
         let blobs = MediaStore::open(media_dir.path().join("media")).unwrap();
         let with = blobs.clone();

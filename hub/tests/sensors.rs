@@ -795,3 +795,141 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(h.n_rule_events().await, 1);
 }
+
+/// `GET /api/v1/sensors/alerts`: per rule and sensor the newest event the
+/// hub's rules raised, newest first, with the sensors routes' access.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rules_that_fired_are_listed_newest_first() {
+    let ca = deployment("sensor alerts CA", 84);
+    let rules = RuleSet::new(vec![
+        level_rule("river-high", 3.5),
+        level_rule("river-very-high", 4.5),
+    ])
+    .unwrap();
+    let h = start(&ca, Some((rules, 10 * 60_000))).await;
+    assert_eq!(
+        h.ok("/api/v1/sensors/alerts").await,
+        serde_json::json!({"items": []})
+    );
+    let base = now_ms() - 60 * 60_000;
+    let mut a = Sensor::new(&ca, "gauge-a", 85);
+    let mut b = Sensor::new(&ca, "gauge-b", 86);
+    let first: Vec<SignedEntry> = [2.0, 3.6, 4.8]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| a.read(*l, base + i as u64 * 60_000, BERLIN))
+        .collect();
+    assert_eq!(h.push(batch(Some(a.der()), &first)).await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let from_b = b.read(3.7, base, BERLIN);
+    assert_eq!(
+        h.push(batch(Some(b.der()), std::slice::from_ref(&from_b)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(h.n_rule_events().await, 3);
+
+    let body = h.ok("/api/v1/sensors/alerts").await;
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{body}");
+    // Newest first: b's, then a's two.
+    assert_eq!(items[0]["sensor"], b.author().to_hex().as_str());
+    assert_eq!(items[0]["rule"], "river-high");
+    assert_eq!(items[0]["reading"], from_b.id().to_hex().as_str());
+    assert_eq!(items[0]["measured_ms"], base);
+    let mut a_rules: Vec<(&str, &str)> = items[1..]
+        .iter()
+        .map(|i| {
+            assert_eq!(i["sensor"], a.author().to_hex().as_str(), "{i}");
+            (i["rule"].as_str().unwrap(), i["reading"].as_str().unwrap())
+        })
+        .collect();
+    a_rules.sort();
+    let (high, very) = (first[1].id().to_hex(), first[2].id().to_hex());
+    assert_eq!(
+        a_rules,
+        vec![
+            ("river-high", high.as_str()),
+            ("river-very-high", very.as_str())
+        ]
+    );
+    let raised: Vec<u64> = items
+        .iter()
+        .map(|i| i["raised_ms"].as_u64().unwrap())
+        .collect();
+    assert!(raised.windows(2).all(|w| w[0] >= w[1]), "{raised:?}");
+    // Each names the event raised and the hub's entry that reported it.
+    h.settle().await;
+    let events = h.ok("/api/v1/events?category=sensor_alert").await;
+    let mut event_ids: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let mut listed: Vec<&str> = items.iter().map(|i| i["event"].as_str().unwrap()).collect();
+    event_ids.sort();
+    listed.sort();
+    assert_eq!(listed, event_ids);
+    let own = h.ok("/api/v1/timeline?kind=event_change").await;
+    for i in items {
+        assert!(
+            own["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["id"] == i["entry"]
+                    && e["actor"] == format!("rule:{}", i["rule"].as_str().unwrap())),
+            "{i}"
+        );
+    }
+
+    // Past the window, a's crossing fires again: it replaces the earlier
+    // one of that rule and sensor, and comes first.
+    let later = a.read(3.9, base + 30 * 60_000, BERLIN);
+    assert_eq!(
+        h.push(batch(None, std::slice::from_ref(&later))).await.0,
+        StatusCode::OK
+    );
+    let sensor_a = format!("/api/v1/sensors/alerts?sensor={}", a.author().to_hex());
+    let body = h.ok(&sensor_a).await;
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{body}");
+    assert_eq!(items[0]["rule"], "river-high");
+    assert_eq!(items[0]["reading"], later.id().to_hex().as_str());
+    let body = h.ok(&format!("{sensor_a}&limit=1")).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+
+    // Bad input names the parameter.
+    for (uri, field) in [
+        ("/api/v1/sensors/alerts?limit=0", "limit"),
+        ("/api/v1/sensors/alerts?limit=501", "limit"),
+        ("/api/v1/sensors/alerts?sensor=zz", "sensor"),
+        ("/api/v1/sensors/alerts?rule=x", "rule"),
+    ] {
+        let (status, body) = h.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["field"], field, "{uri}: {body}");
+    }
+    // As `GET /api/v1/sensors`: officers read it, the public does not.
+    let as_role = |role| {
+        router(ApiState::new(h.hub.store.clone(), None).map_api(|api| api.trusting("p", role)))
+    };
+    let r = testing::call(
+        &as_role(PersonRole::Officer),
+        "GET",
+        "/api/v1/sensors/alerts",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 3);
+    for role in [PersonRole::Public, PersonRole::None] {
+        let r = testing::call(&as_role(role), "GET", "/api/v1/sensors/alerts", None, None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role:?}");
+    }
+    let r = testing::call(&h.anonymous, "GET", "/api/v1/sensors/alerts", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -88,7 +88,7 @@ impl Action {
         match self {
             Action::ReadEvents => "`GET /events`, `GET /events/{id}`",
             Action::ReadHistory => "history and conflicts in `GET /events/{id}`",
-            Action::ReadMedia => "`GET /media/{hash}` (node)",
+            Action::ReadMedia => "`GET /media/{hash}`",
             Action::Report => "`POST /events`",
             Action::Edit => "`PATCH /events/{id}`",
             Action::Note => "`POST /events/{id}/notes`",
@@ -98,12 +98,14 @@ impl Action {
             Action::CloseReopen => "`POST /events/{id}/close`, `…/reopen`",
             Action::ReadOutbox => "`GET /outbox` (node)",
             Action::ReadTimeline => "`GET /timeline` (hub)",
-            Action::ReadNodes => "`GET /nodes` (hub)",
+            Action::ReadNodes => "`GET /nodes`, `GET /alerts` (hub)",
             Action::Export => "`GET /export.geojson`",
             Action::Subscribe => "`GET /feed`",
             Action::ManageUsers => "`GET/POST /users`, `POST /users/{name}/role`, `…/disable`",
             Action::RevokeDevice => "`POST /devices/{key}/revoke` (hub)",
-            Action::ReadReadings => "`GET /sensors/readings`, `GET /sensors`",
+            Action::ReadReadings => {
+                "`GET /sensors/readings`, `GET /sensors`, `GET /sensors/alerts`"
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
     SensorSeen,
 };
-use sentinel_schema::{EventId, PersonRole};
+use sentinel_schema::{AuthorId, EntryId, EventId, PersonRole};
 use sentinel_sync::push::PushError;
 use serde_json::Value;
 
@@ -28,6 +28,25 @@ pub struct PasswordRecord {
     pub failures: u32,
     /// Logins are refused until then (Unix ms; 0: not locked).
     pub locked_until_ms: u64,
+}
+
+/// A sensor rule that fired on this server: the newest event `rule`
+/// raised from `sensor`'s readings (`GET /api/v1/sensors/alerts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTrigger {
+    pub sensor: AuthorId,
+    /// The rule's id in the rules file.
+    pub rule: String,
+    /// The event raised.
+    pub event: EventId,
+    /// The server's own entry that reported it.
+    pub entry: EntryId,
+    /// The triggering reading: the entry that carried it, when it was
+    /// measured (Unix ms).
+    pub reading: EntryId,
+    pub measured_ms: u64,
+    /// When the server raised it, Unix ms.
+    pub raised_ms: u64,
 }
 
 /// A refused sensor push as `docs/protocol.md` 3.7 names it (from a
@@ -159,6 +178,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Every sensor this server holds readings of, each with the common
     /// name of its certificate when the deployment CA vouches for it.
     async fn sensors(&self) -> Result<Vec<(SensorSeen, Option<String>)>, Problem>;
+
+    /// The rules this server's sensor rules fired: per rule and sensor the
+    /// newest trigger (only `sensor`'s, if given), newest `raised_ms`
+    /// first (then rule, then sensor), at most `limit`.
+    async fn rule_triggers(
+        &self,
+        sensor: Option<AuthorId>,
+        limit: usize,
+    ) -> Result<Vec<RuleTrigger>, Problem>;
 }
 
 /// A backend behind an `Arc`, as [`super::Api`] keeps it.

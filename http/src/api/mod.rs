@@ -3,11 +3,12 @@
 //! A route both servers answer has one handler here, so it has the same
 //! parameters, bounds, JSON shape and problems on either: signing in and
 //! out and one's own password ([`auth`]), event search, detail and GeoJSON export ([`events`]),
-//! the live feed ([`feed`]), sensor pushes, readings and the sensors list
-//! ([`sensors`]), the server's own OpenAPI document, and the operations
+//! the live feed ([`feed`]), sensor pushes, readings, the sensors list and
+//! the rules that fired ([`sensors`]), the server's own OpenAPI document, and the operations
 //! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
-//! (the hub: timeline, nodes, devices, users, admin actions; the node:
-//! reporting and working events, uploads, media, outbox), and a test
+//! (the hub: timeline, nodes, alerts, devices, users, admin actions; the
+//! node: reporting and working events, uploads, outbox; media each from its
+//! own blob folder), and a test
 //! compares the two OpenAPI documents route by route.
 //!
 //! Each server plugs in its store through [`Backend`] (the questions the
@@ -35,7 +36,7 @@ use utoipa_axum::routes;
 
 use crate::openapi::{add_components, rate_limited};
 
-pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal};
+pub use backend::{Backend, BoxedBackend, PasswordRecord, PushRefusal, RuleTrigger};
 pub use caller::Caller;
 pub use feed::Feed;
 
@@ -113,6 +114,7 @@ where
         .routes(routes!(sensors::push))
         .routes(routes!(sensors::readings))
         .routes(routes!(sensors::sensors))
+        .routes(routes!(sensors::rule_alerts))
         .routes(routes!(ops::openapi_json))
 }
 

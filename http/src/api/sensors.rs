@@ -1,7 +1,8 @@
 //! Sensors, as both servers answer them: `POST /api/v1/sensors/entries`
 //! (a sensor pushes signed readings, `docs/protocol.md` part 3),
-//! `GET /api/v1/sensors/readings` (the readings time series) and
-//! `GET /api/v1/sensors` (the sensors seen).
+//! `GET /api/v1/sensors/readings` (the readings time series),
+//! `GET /api/v1/sensors` (the sensors seen) and
+//! `GET /api/v1/sensors/alerts` (the rules that fired).
 //!
 //! **Push.** No bearer token: each entry's signature and the CA's
 //! certificate authenticate. `Content-Type: application/cbor` (else 415),
@@ -28,6 +29,16 @@
 //! it), `kinds`, `n_readings`, `last_seq`, `last_measured_ms`,
 //! `last_location`, and `forks` (forks of its chain kept as evidence: a
 //! sensor that signed two histories).
+//!
+//! **Rules that fired.** The events this server's own sensor rules raised
+//! (rules run only where a sensor's reading arrives directly, so each
+//! server lists its own): per rule and sensor the newest trigger — an
+//! earlier one of the same pair is replaced — newest `raised_ms` first
+//! (then rule, sensor): `sensor`, `rule`, `event` (raised), `entry` (the
+//! server's entry that reported it), `reading` (the entry that carried
+//! the reading), `measured_ms`, `raised_ms`. `sensor` (64 hex digits)
+//! keeps one sensor's; `limit` 1..=[`MAX_LIMIT`], default
+//! [`DEFAULT_LIMIT`]. Who may read: as `GET /api/v1/sensors`.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -43,7 +54,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::events::bbox;
 use super::json::Location;
-use super::{Api, Caller, PushRefusal};
+use super::{Api, Caller, PushRefusal, RuleTrigger};
 use crate::openapi::{BadRequest, Forbidden, Unauthorized, Unavailable};
 use crate::params::{cursor_int, decode_cursor, encode_cursor, hex_bytes, Pairs, Params};
 use crate::sensor::{self, PushProblem, PushReport};
@@ -450,5 +461,93 @@ pub async fn sensors(
             .iter()
             .map(|(s, name)| SensorItem::of(s, name.clone()))
             .collect(),
+    }))
+}
+
+/// The query of `GET /api/v1/sensors/alerts`. Any other parameter, or one
+/// given twice, is refused (400).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RuleAlertsQuery {
+    /// Only this sensor's triggers (its key, 64 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    pub sensor: Option<String>,
+    /// Most items (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A rule that fired: the newest event it raised from one sensor.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleAlert {
+    /// The sensor's key, 64 hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sensor: String,
+    /// The rule's id in the server's rules file.
+    pub rule: String,
+    /// The event raised, 32 hex digits.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub event: String,
+    /// The server's entry that reported the event, 64 hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub entry: String,
+    /// The entry that carried the triggering reading, 64 hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub reading: String,
+    /// When that reading was measured, Unix ms.
+    pub measured_ms: u64,
+    /// When the server raised the event, Unix ms.
+    pub raised_ms: u64,
+}
+
+impl From<&RuleTrigger> for RuleAlert {
+    fn from(t: &RuleTrigger) -> RuleAlert {
+        RuleAlert {
+            sensor: t.sensor.to_hex(),
+            rule: t.rule.clone(),
+            event: t.event.to_hex(),
+            entry: t.entry.to_hex(),
+            reading: t.reading.to_hex(),
+            measured_ms: t.measured_ms,
+            raised_ms: t.raised_ms,
+        }
+    }
+}
+
+/// The rules that fired, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleAlertList {
+    pub items: Vec<RuleAlert>,
+}
+
+/// `GET /api/v1/sensors/alerts`: the rules this server's sensor rules
+/// fired.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sensors/alerts",
+    tag = "sensors",
+    params(RuleAlertsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Per rule and sensor the newest event the rule raised, \
+            newest first.", body = RuleAlertList),
+        BadRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
+pub async fn rule_alerts(
+    State(api): State<Api>,
+    caller: Caller,
+    query: Pairs,
+) -> Result<Json<RuleAlertList>, Problem> {
+    caller.may(Action::ReadReadings, None)?;
+    let p = Params::from_query(query, &["sensor", "limit"])?;
+    let sensor = p.hex_id::<32>("sensor")?.map(AuthorId);
+    let limit = p
+        .limit(DEFAULT_LIMIT as i64, MAX_LIMIT as i64)?
+        .unsigned_abs() as usize;
+    let triggers = api.backend.rule_triggers(sensor, limit).await?;
+    Ok(Json(RuleAlertList {
+        items: triggers.iter().take(limit).map(RuleAlert::from).collect(),
     }))
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
+use sentinel_http::api::{Backend, PasswordRecord, PushRefusal, RuleTrigger};
 use sentinel_http::clock::Clock;
 use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
@@ -218,6 +218,28 @@ impl Backend for HubBackend {
             .map(|s| {
                 let name = s.certificate_der.as_deref().and_then(common_name);
                 (s, name)
+            })
+            .collect())
+    }
+
+    async fn rule_triggers(
+        &self,
+        sensor: Option<AuthorId>,
+        limit: usize,
+    ) -> Result<Vec<RuleTrigger>, Problem> {
+        Ok(self
+            .store
+            .rule_triggers(sensor.as_ref(), limit)
+            .await?
+            .into_iter()
+            .map(|t| RuleTrigger {
+                sensor: t.sensor,
+                rule: t.rule,
+                event: t.event,
+                entry: t.entry,
+                reading: t.reading,
+                measured_ms: t.measured_ms,
+                raised_ms: t.raised_ms,
             })
             .collect())
     }

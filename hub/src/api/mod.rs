@@ -18,13 +18,15 @@
 //! | `POST /api/v1/login`, `POST /api/v1/logout` | bearer tokens (shared) |
 //! | `GET /api/v1/events`, `GET /api/v1/events/{id}`, `GET /api/v1/export.geojson` | the events view: search, one event with its history and conflicts, GeoJSON (shared) |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (shared; fed by [`live`]) |
-//! | `POST /api/v1/sensors/entries`, `GET /api/v1/sensors/readings`, `GET /api/v1/sensors` | sensor pushes (no token: signatures authenticate), the readings time series, the sensors seen (shared) |
+//! | `POST /api/v1/sensors/entries`, `GET /api/v1/sensors/readings`, `GET /api/v1/sensors`, `GET /api/v1/sensors/alerts` | sensor pushes (no token: signatures authenticate), the readings time series, the sensors seen, the rules that fired (shared) |
 //! | `POST /api/v1/password` | one's own password, the current one required (shared) |
 //! | `GET/POST /api/v1/users`, `POST …/users/{name}/role`, `…/disable`, `…/enable`, `…/password` | accounts, admins (`users.rs`) |
 //! | `GET /api/v1/timeline` | every entry of the log, in HLC order (`timeline.rs`) |
 //! | `POST /api/v1/events/{id}/assign`, `…/close`, `…/reopen` | admin actions, as entries the hub signs (`actions.rs`) |
-//! | `GET /api/v1/nodes` | every peer the sync server has seen, and its lag (`nodes.rs`) |
+//! | `GET /api/v1/nodes` | every peer the sync server has seen, its lag and its outbox (`nodes.rs`) |
 //! | `POST /api/v1/devices/{key}/revoke` | cuts a device off at once (`devices.rs`) |
+//! | `GET /api/v1/media/{hash}` | a photo or video an event names, from the blob folder, as the node answers it (`media.rs`) |
+//! | `GET /api/v1/alerts` | what an operator must act on: forks, quarantine, checkpoint breaches (`alerts.rs`) |
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, no token needed ([`openapi`]) |
 //!
 //! The shared routes reach the store through [`HubBackend`] (the
@@ -53,9 +55,11 @@
 //! projector's changes channel it is handed: [`live::follow`]).
 
 mod actions;
+mod alerts;
 mod backend;
 mod devices;
 pub mod live;
+mod media;
 mod nodes;
 pub mod openapi;
 mod routes;

@@ -15,6 +15,26 @@
 //! does not see entries that node lacked at the end of a session that
 //! failed before catching up (see `last_close`), and counts ones it may
 //! have had anyway from another node.
+//!
+//! **Outbox.** What the peer holds that the hub does not, as far as the hub
+//! can see (`crate::store::peers`): `outbox_entries`, the entries its heads
+//! (and acknowledgements) said it held beyond the hub's log when its last
+//! session ended (`null`: never measured — its sessions presented no
+//! heads); `outbox_since_ms`, since when its sessions have been ending so
+//! (the start of the first such session in a row; `null` when the last
+//! one ended with the hub holding all it has); `outbox_age_ms`, now minus
+//! that (`null` likewise). A session that catches up empties it; it stays
+//! when sessions break off early, or when the hub refuses entries
+//! (quarantine: the node keeps them in its outbox too, as no hub
+//! acknowledges them). It is a lower bound: the hub knows nothing of what
+//! a node wrote after its last session, nor how long entries waited
+//! before it.
+//!
+//! **Version.** Not reported: nothing a peer sends says its software
+//! version. The sync `Hello` has no room for it — a receiver refuses a
+//! `Hello` with another number of fields, or another protocol version
+//! (`docs/protocol.md` 2.3, 2.5) — so carrying one needs a new protocol
+//! version that every peer of a deployment speaks first.
 
 use axum::extract::State;
 use axum::Json;
@@ -48,11 +68,28 @@ pub struct NodeStatus {
     /// Entries that arrived after it last synced (an estimate).
     #[schema(minimum = 0)]
     pub entries_behind: i64,
+    /// Entries it held that the hub lacked when its last session ended;
+    /// `null`: never measured.
+    #[schema(minimum = 0)]
+    pub outbox_entries: Option<i64>,
+    /// Since when (Unix ms) its sessions have ended with it holding
+    /// entries the hub lacks; `null` when the last one did not.
+    pub outbox_since_ms: Option<i64>,
+    /// Now minus `outbox_since_ms` (a lower bound of its outbox's age);
+    /// `null` likewise.
+    #[schema(minimum = 0)]
+    pub outbox_age_ms: Option<i64>,
 }
 
-impl From<PeerStatus> for NodeStatus {
-    fn from(p: PeerStatus) -> NodeStatus {
+impl NodeStatus {
+    fn of(p: PeerStatus, now_ms: u64) -> NodeStatus {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
         NodeStatus {
+            outbox_entries: p.entries_ahead,
+            outbox_since_ms: p.ahead_since_ms,
+            outbox_age_ms: p
+                .ahead_since_ms
+                .map(|since| now.saturating_sub(since).max(0)),
             author: p.author.to_hex(),
             name: p.name,
             role: p.role,
@@ -79,7 +116,9 @@ pub struct NodeList {
     tag = "nodes",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every peer the sync server has seen.", body = NodeList),
+        (status = 200, description = "Every peer the sync server has seen: its lag, and \
+            its outbox as the hub sees it (no software version: the sync protocol carries \
+            none).", body = NodeList),
         BadRequest, Unauthorized, Forbidden, Unavailable,
     )
 )]
@@ -90,12 +129,13 @@ pub(super) async fn nodes(
 ) -> Result<Json<NodeList>, Problem> {
     caller.may(Action::ReadNodes, None)?;
     Params::from_query(query, &[])?;
+    let now = state.now_ms();
     let items = state
         .store
         .peer_statuses()
         .await?
         .into_iter()
-        .map(NodeStatus::from)
+        .map(|p| NodeStatus::of(p, now))
         .collect();
     Ok(Json(NodeList { items }))
 }

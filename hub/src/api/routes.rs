@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::ApiState;
-use super::{actions, devices, nodes, timeline, users};
+use super::{actions, alerts, devices, media, nodes, timeline, users};
 
 /// The routes only the hub serves.
 fn hub_routes() -> OpenApiRouter<ApiState> {
@@ -26,6 +26,8 @@ fn hub_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::reopen))
         .routes(routes!(nodes::nodes))
         .routes(routes!(devices::revoke))
+        .routes(routes!(media::download))
+        .routes(routes!(alerts::alerts))
 }
 
 /// The `/api/v1` routes (behind the rate limit), but the document's own

@@ -1,6 +1,7 @@
 //! What every handler of the hub's API reads ([`ApiState`]): the shared
 //! routes' [`Api`] (the hub's [`HubBackend`] and the live feed), and what
-//! only the hub's own routes need (the store, the hub's own chain).
+//! only the hub's own routes need (the store, the hub's own chain, the
+//! blob folder).
 //!
 //! Never does: handle a request.
 
@@ -11,6 +12,7 @@ use axum::http::StatusCode;
 use sentinel_http::api::{Api, Feed};
 use sentinel_http::clock::Clock;
 use sentinel_http::Problem;
+use sentinel_sync::blobs::MediaStore;
 
 use super::backend::HubBackend;
 use crate::own::OwnChain;
@@ -26,6 +28,9 @@ pub struct ApiState {
     /// The hub's own chain, for the entries the API writes (role grants,
     /// admin actions, revocations); without it those routes answer 503.
     pub own: Option<Arc<OwnChain>>,
+    /// The hub's blob folder, for `GET /api/v1/media/{hash}`; without it
+    /// every blob is one that has not arrived (404).
+    pub media: Option<Arc<MediaStore>>,
 }
 
 impl FromRef<ApiState> for Api {
@@ -47,7 +52,21 @@ impl ApiState {
     /// [`HubBackend`] with sensor pushes or another clock, and the live
     /// feed the projector's changes reach (`super::live::follow`).
     pub fn with_api(api: Api, store: PgStore, own: Option<Arc<OwnChain>>) -> ApiState {
-        ApiState { api, store, own }
+        ApiState {
+            api,
+            store,
+            own,
+            media: None,
+        }
+    }
+
+    /// Serves media from `media` (the folder the sync server's media
+    /// connections fill: `crate::net::HubNet::media`).
+    pub fn with_media(self, media: Arc<MediaStore>) -> ApiState {
+        ApiState {
+            media: Some(media),
+            ..self
+        }
     }
 
     /// The state with its [`Api`] changed by `f`; in tests,

@@ -1,6 +1,7 @@
 //! Which media blobs the hub's log names: the blobs the hub wants from the
 //! nodes that hold them (those not yet in its blob folder) and serves to
-//! the nodes that lack them.
+//! the nodes that lack them, and the type `GET /api/v1/media/{hash}`
+//! answers a named blob with.
 
 use std::collections::BTreeMap;
 
@@ -60,5 +61,20 @@ impl PgStore {
             }
         }
         Ok(named.into_iter().collect())
+    }
+
+    /// The media type an event in the view names `hash` with; `None` when
+    /// no projected event names it (a blob no event names is never
+    /// served).
+    pub async fn media_mime(&self, hash: &[u8; 32]) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT mime FROM event_media WHERE hash = $1 LIMIT 1",
+                &[&hash.as_slice()],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
     }
 }

@@ -20,12 +20,14 @@
 //! tokens ([`people`]), peer status ([`peers`]), media names ([`media`]),
 //! the reads of the API ([`query`], [`readings`]) and the one WHERE
 //! builder they share (`filter`), the quota on evidence ([`evidence`]),
+//! the evidence operators must act on ([`alerts`]),
 //! the `events` rows the projector writes
 //! (`rows`), and the revocations in force applied to what the log holds
 //! ([`revoked`], with [`verdict`]: which entries count).
 //!
 //! Never does: HTTP, QUIC, or decide who may read what.
 
+pub mod alerts;
 mod apply;
 mod blocking;
 pub mod evidence;

@@ -5,14 +5,15 @@
 //! answers from it, in the vocabulary of `sentinel_schema::query`: raw
 //! values by keyset page, values downsampled per time bucket, and the
 //! sensors seen. Also the events the hub's rules raised
-//! (`sensor_alerts`), read back at start for de-duplication.
+//! (`sensor_alerts`), read back at start for de-duplication and listed by
+//! `GET /api/v1/sensors/alerts` ([`PgStore::rule_triggers`]).
 
 use sentinel_schema::query::{ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow, SensorSeen};
 use sentinel_schema::{AuthorId, Body, EntryId, EventId, Point, SignedEntry};
 use tokio_postgres::{Row, Transaction};
 
 use super::filter::{Boxes, Where};
-use super::{id32, int, uint, PgStore, StoreError};
+use super::{id16, id32, int, uint, PgStore, StoreError};
 
 /// Writes the rows of the `sensor_reading` entries among `entries`; rows
 /// already held (a rebuild racing a projector) are kept.
@@ -79,6 +80,21 @@ pub struct SensorAlert {
     pub sensor: AuthorId,
     pub measured_ms: u64,
     pub event: EventId,
+}
+
+/// An event the hub's rules raised, as `GET /api/v1/sensors/alerts`
+/// lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTriggerRow {
+    pub rule: String,
+    pub sensor: AuthorId,
+    pub event: EventId,
+    /// The hub's entry that reported the event.
+    pub entry: EntryId,
+    /// The entry that carried the triggering reading.
+    pub reading: EntryId,
+    pub measured_ms: u64,
+    pub raised_ms: u64,
 }
 
 /// The conditions of `f` on the `readings` row `r`.
@@ -371,6 +387,47 @@ impl PgStore {
                             column: "sensor_alerts.event",
                         }
                     })?),
+                })
+            })
+            .collect()
+    }
+
+    /// Per rule and sensor (only `sensor`'s, if given) the newest event
+    /// the hub's rules raised, newest `raised_ms` first (then rule,
+    /// sensor), at most `limit`: the same answer as the node's
+    /// `rule_events`, which keeps only that one.
+    pub async fn rule_triggers(
+        &self,
+        sensor: Option<&AuthorId>,
+        limit: usize,
+    ) -> Result<Vec<RuleTriggerRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT rule, sensor, event, entry, reading, measured_ms, raised_ms
+                 FROM (SELECT DISTINCT ON (rule, sensor) rule, sensor, event, entry, reading,
+                           measured_ms, raised_ms
+                       FROM sensor_alerts
+                       WHERE $1::bytea IS NULL OR sensor = $1
+                       ORDER BY rule, sensor, raised_ms DESC, measured_ms DESC, event) t
+                 ORDER BY raised_ms DESC, rule, sensor
+                 LIMIT $2",
+                &[
+                    &sensor.map(|s| s.0.as_slice()),
+                    &int(limit as u64, "limit")?,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RuleTriggerRow {
+                    rule: r.get(0),
+                    sensor: AuthorId(id32(r.get(1), "sensor_alerts.sensor")?),
+                    event: EventId(id16(r.get(2), "sensor_alerts.event")?),
+                    entry: EntryId(id32(r.get(3), "sensor_alerts.entry")?),
+                    reading: EntryId(id32(r.get(4), "sensor_alerts.reading")?),
+                    measured_ms: uint(r.get(5), "sensor_alerts.measured_ms")?,
+                    raised_ms: uint(r.get(6), "sensor_alerts.raised_ms")?,
                 })
             })
             .collect()

@@ -48,6 +48,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/sensors/entries"),
     ("GET", "/api/v1/sensors/readings"),
     ("GET", "/api/v1/sensors"),
+    ("GET", "/api/v1/sensors/alerts"),
+    ("GET", "/api/v1/media/{hash}"),
+    ("GET", "/api/v1/alerts"),
 ];
 
 /// The routes whose handlers check their query: an unknown parameter is
@@ -60,6 +63,9 @@ const QUERY_CHECKED: &[&str] = &[
     "/api/v1/nodes",
     "/api/v1/sensors/readings",
     "/api/v1/sensors",
+    "/api/v1/sensors/alerts",
+    "/api/v1/media/{hash}",
+    "/api/v1/alerts",
 ];
 
 fn document() -> Value {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use axum::body::Bytes;
 use sentinel_certs::CaCert;
-use sentinel_http::api::{Backend, PasswordRecord, PushRefusal};
+use sentinel_http::api::{Backend, PasswordRecord, PushRefusal, RuleTrigger};
 use sentinel_http::clock::Clock;
 use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
@@ -25,7 +25,7 @@ use sentinel_schema::query::{
     EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
     SensorSeen,
 };
-use sentinel_schema::{EventId, PersonRole};
+use sentinel_schema::{AuthorId, EventId, PersonRole};
 use sentinel_sync::push;
 use serde_json::Value;
 
@@ -262,6 +262,29 @@ impl Backend for NodeBackend {
                     _ => None,
                 };
                 (s, name)
+            })
+            .collect())
+    }
+
+    async fn rule_triggers(
+        &self,
+        sensor: Option<AuthorId>,
+        limit: usize,
+    ) -> Result<Vec<RuleTrigger>, Problem> {
+        let rows = on_node(&self.node, move |node| {
+            Ok(node.store().rule_triggers(sensor.as_ref(), limit)?)
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| RuleTrigger {
+                sensor: t.sensor,
+                rule: t.rule,
+                event: t.event,
+                entry: t.entry,
+                reading: t.reading,
+                measured_ms: t.measured_ms,
+                raised_ms: t.raised_ms,
             })
             .collect())
     }

@@ -12,8 +12,9 @@
 //! Not a view: `rule_events`, per rule and sensor the last event this
 //! node's rules raised, written in the transaction that commits the
 //! event's entry and read back at start for de-duplication
-//! (`sentinel_schema::rules::Dedup`). It is this node's own decision, so
-//! `rebuild-views` keeps it.
+//! (`sentinel_schema::rules::Dedup`) and listed by
+//! `GET /api/v1/sensors/alerts` ([`Store::rule_triggers`]). It is this
+//! node's own decision, so `rebuild-views` keeps it.
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
@@ -246,6 +247,21 @@ pub(crate) fn record_rule_event(
     Ok(())
 }
 
+/// An event this node's rules raised: the newest of its rule and sensor,
+/// as `GET /api/v1/sensors/alerts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTriggerRow {
+    pub rule: String,
+    pub sensor: AuthorId,
+    pub event: EventId,
+    /// This node's entry that reported the event.
+    pub entry: EntryId,
+    /// The entry that carried the triggering reading.
+    pub reading: EntryId,
+    pub measured_ms: u64,
+    pub raised_ms: u64,
+}
+
 /// The WHERE clause of a readings query.
 fn filter(f: &ReadingFilter) -> Where {
     let mut w = Where::default();
@@ -437,6 +453,36 @@ impl Store {
                 AuthorId(blob(r, 1, "rule_events.sensor")?),
                 r.get::<_, i64>(2)? as u64,
             ));
+        }
+        Ok(out)
+    }
+
+    /// Per rule and sensor (only `sensor`'s, if given) the last event this
+    /// node's rules raised, newest `raised_ms` first (then rule, sensor),
+    /// at most `limit`.
+    pub fn rule_triggers(
+        &self,
+        sensor: Option<&AuthorId>,
+        limit: usize,
+    ) -> Result<Vec<RuleTriggerRow>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT rule, sensor, event, entry, reading, measured_ms, raised_ms
+             FROM rule_events WHERE ?1 IS NULL OR sensor = ?1
+             ORDER BY raised_ms DESC, rule, sensor LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![sensor.map(|s| s.as_bytes().to_vec()), limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(RuleTriggerRow {
+                rule: r.get(0)?,
+                sensor: AuthorId(blob(r, 1, "rule_events.sensor")?),
+                event: EventId(blob(r, 2, "rule_events.event")?),
+                entry: EntryId(blob(r, 3, "rule_events.entry")?),
+                reading: EntryId(blob(r, 4, "rule_events.reading")?),
+                measured_ms: r.get::<_, i64>(5)?.max(0).unsigned_abs(),
+                raised_ms: r.get::<_, i64>(6)?.max(0).unsigned_abs(),
+            });
         }
         Ok(out)
     }

@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/sensors/entries"),
     ("GET", "/api/v1/sensors/readings"),
     ("GET", "/api/v1/sensors"),
+    ("GET", "/api/v1/sensors/alerts"),
 ];
 
 /// The routes whose handlers check their query: an unknown parameter is
@@ -63,6 +64,7 @@ const QUERY_CHECKED: &[&str] = &[
     "/api/v1/feed",
     "/api/v1/sensors/readings",
     "/api/v1/sensors",
+    "/api/v1/sensors/alerts",
 ];
 
 fn document() -> Value {

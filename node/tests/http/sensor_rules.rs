@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use sentinel_certs::testing::{now_ms, DAY};
 use sentinel_certs::Ca;
+use sentinel_http::testing::{self, Reply};
+use sentinel_node::http::{router, ApiState};
 use sentinel_node::node::{enroll, Node};
 use sentinel_schema::rules::config::parse_rules_toml;
-use sentinel_schema::{DeviceRole, SignedEntry, SigningKey};
+use sentinel_schema::{DeviceRole, PersonRole, SignedEntry, SigningKey};
 use sentinel_sync::testing::key;
 use tempfile::TempDir;
 
@@ -72,6 +74,14 @@ fn alerts(node: &Arc<Mutex<Node>>) -> Vec<(String, String, f64, f64)> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+}
+
+/// `GET uri` on `node`'s API as a person with `role`.
+async fn get_as(node: &Arc<Mutex<Node>>, role: PersonRole, uri: &str) -> Reply {
+    let state = ApiState::new(node.clone())
+        .unwrap()
+        .map_api(|api| api.trusting("someone", role));
+    testing::call(&router(state), "GET", uri, None, None).await
 }
 
 fn open_with_rules(dir: &Path) -> Arc<Mutex<Node>> {
@@ -156,6 +166,62 @@ async fn a_crossing_raises_one_event_per_window_across_restarts() {
     let replay = gauge.push(&batch);
     assert_eq!(post(addr, CBOR, &replay).await.0, 200);
     assert_eq!(alerts(&node).len(), 3);
+
+    // The rules that fired (`GET /api/v1/sensors/alerts`): per rule and
+    // sensor the newest, newest first — river-high's second replaced its
+    // first.
+    let r = get_as(&node, PersonRole::Officer, "/api/v1/sensors/alerts").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", r.body);
+    assert_eq!(items[0]["rule"], "river-low");
+    assert_eq!(items[1]["rule"], "river-high");
+    assert_eq!(items[1]["measured_ms"], base + 11 * MINUTE);
+    for i in items {
+        assert_eq!(i["sensor"], gauge.author().to_hex().as_str(), "{i}");
+        assert_eq!(i["event"].as_str().unwrap().len(), 32, "{i}");
+        assert_eq!(i["entry"].as_str().unwrap().len(), 64, "{i}");
+        assert!(i["raised_ms"].as_u64().unwrap() >= t, "{i}");
+    }
+    assert!(items[0]["raised_ms"].as_u64() >= items[1]["raised_ms"].as_u64());
+    let events: i64 = node
+        .lock()
+        .unwrap()
+        .store()
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM events WHERE category = 'sensor_alert' AND hex(event) = upper(?1)",
+            [items[0]["event"].as_str().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1, "the listed event is the raised one");
+    let r = get_as(
+        &node,
+        PersonRole::Admin,
+        &format!(
+            "/api/v1/sensors/alerts?sensor={}&limit=1",
+            gauge.author().to_hex()
+        ),
+    )
+    .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["items"][0]["rule"], "river-low");
+    let other = format!("/api/v1/sensors/alerts?sensor={}", "ab".repeat(32));
+    let r = get_as(&node, PersonRole::Admin, &other).await;
+    assert_eq!(r.body["items"], serde_json::json!([]));
+    // The public may not; bad input names the parameter.
+    let r = get_as(&node, PersonRole::Public, "/api/v1/sensors/alerts").await;
+    assert_eq!(r.status, 403);
+    for (uri, field) in [
+        ("/api/v1/sensors/alerts?limit=0", "limit"),
+        ("/api/v1/sensors/alerts?sensor=xyz", "sensor"),
+        ("/api/v1/sensors/alerts?kind=water_gauge", "kind"),
+    ] {
+        let r = get_as(&node, PersonRole::Admin, uri).await;
+        assert_eq!(r.status, 400, "{uri}");
+        assert_eq!(r.body["field"], field, "{uri}: {}", r.body);
+    }
 }
 
 #[tokio::test]
