@@ -69,6 +69,8 @@ const NODE_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/events/{id}/resolve"),
     ("post", "/api/v1/events/{id}/media"),
     ("get", "/api/v1/outbox"),
+    ("get", "/api/v1/sync"),
+    ("post", "/api/v1/sync"),
 ];
 
 const METHODS: [&str; 8] = [

@@ -14,12 +14,14 @@
 //! Never does: PostgreSQL; depend on the hub crate.
 
 pub mod clock;
+pub mod dial;
 pub mod error;
 pub mod files;
 pub mod http;
 pub mod media;
 pub mod net;
 pub mod net_media;
+mod net_session;
 pub mod node;
 pub mod revocations;
 pub mod roles;

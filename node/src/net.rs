@@ -16,6 +16,13 @@
 //! So offline, a device a hub revoked is refused at its next handshake,
 //! and its entries after the last valid seq at the next batch.
 //!
+//! **Links.** Every session's outcome — dialled by `sync` or "sync now",
+//! or accepted by `serve` — is recorded in the store's links table
+//! (`crate::store::links`) by the peer's verified key: the officer's page
+//! shows when each peer and hub was last reached. A peer dialled but
+//! never reached is recorded by the address dialled; a stranger whose
+//! handshake failed on `serve` is not recorded at all.
+//!
 //! **Who gets in** (`docs/security.md` 1.11). `serve` puts
 //! `sentinel_sync::admission`'s gate in front of every connection: a QUIC
 //! Retry before an address costs anything, a cap per address, a handshake
@@ -30,18 +37,22 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sentinel_certs::{CaCert, Enrollment, FreshnessPolicy, RevocationHandle};
-use sentinel_schema::{AuthorId, DeviceRole, Heads, SignedEntry, VerifiedEntry};
+use sentinel_schema::{AuthorId, Heads, SignedEntry, VerifiedEntry};
 use sentinel_sync::admission::{Gate, Limits, Screened};
 use sentinel_sync::ca_trust::CaTrust;
 use sentinel_sync::message::CloseCode;
-use sentinel_sync::quic::{self, Outcome, Side, Until};
+use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::quic_media;
 use sentinel_sync::{ApplyReport, Rejection, Session, SessionConfig, SessionEvent, SyncStore};
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
 use crate::net_media::MediaSummary;
+pub(crate) use crate::net_session::record;
+pub use crate::net_session::Summary;
+use crate::net_session::{link_peer, on_event, summary, Tally};
 use crate::node::{Node, NodeError, CA_FILE, CERT_FILE, KEY_FILE};
+use crate::store::links::{Direction, SessionRecord};
 use crate::store::StoreError;
 
 /// The default port for `serve`.
@@ -159,201 +170,6 @@ impl SyncStore for Node {
     }
 }
 
-/// What one session moved, for people.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Summary {
-    pub peer: String,
-    pub peer_name: String,
-    pub sent: u64,
-    pub received: u64,
-    pub applied: u64,
-    pub quarantined: u64,
-    pub forks: u64,
-    /// Contradictions of hub checkpoints found in this session (kept in
-    /// the store; `audit verify` lists them).
-    pub breaches: Vec<String>,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub caught_up: bool,
-    pub closed: String,
-    /// Media blobs exchanged after the session (`sync` only).
-    pub media: MediaSummary,
-}
-
-fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, tally: Tally) -> Summary {
-    Summary {
-        peer: peer.to_string(),
-        peer_name,
-        sent: o.stats.entries_acked,
-        received: o.stats.entries_received,
-        applied: o.stats.entries_applied,
-        quarantined: o.stats.entries_quarantined,
-        forks: tally.forks,
-        breaches: tally.breaches,
-        bytes_sent: o.stats.bytes_sent,
-        bytes_received: o.stats.bytes_received,
-        caught_up: o.caught_up,
-        closed: format!("{:?}: {}", o.code, o.reason),
-        media: Default::default(),
-    }
-}
-
-/// Handles the events every session produces: views after applied
-/// batches, revocation lists into the TLS verifiers.
-/// How far views may fall behind the log during a catch-up: projecting
-/// after every batch would add a second durable commit per batch.
-const VIEWS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Per-session bookkeeping for [`on_event`].
-struct Tally {
-    /// Who the peer is, for the breach records.
-    peer_name: String,
-    /// The peer's author id when its certificate says it is a hub: only a
-    /// hub's acknowledgements are receipts.
-    hub: Option<AuthorId>,
-    forks: u64,
-    breaches: Vec<String>,
-    views_projected: std::time::Instant,
-    /// When the peer is a sensor: its key and the seq up to which its
-    /// readings have been through the rules. Only readings taken from
-    /// the sensor itself are (`crate::sensors::rules`).
-    sensor: Option<(AuthorId, u64)>,
-}
-
-impl Tally {
-    /// For a session with the peer the TLS handshake proved (`None`: its
-    /// certificate could not be read, so nothing it says is a receipt).
-    fn new(peer: Option<&sentinel_certs::Identity>) -> Self {
-        Tally {
-            peer_name: peer.map(|p| p.name.clone()).unwrap_or_default(),
-            hub: peer.filter(|p| p.role == DeviceRole::Hub).map(|p| p.author),
-            forks: 0,
-            breaches: Vec::new(),
-            views_projected: std::time::Instant::now(),
-            sensor: None,
-        }
-    }
-
-    /// Notes that the peer is a sensor whose chain the store holds up to
-    /// `head_seq` before the session.
-    fn with_sensor(
-        mut self,
-        node: &Arc<Mutex<Node>>,
-        peer: Option<&sentinel_certs::Identity>,
-    ) -> Self {
-        if let Some(p) = peer.filter(|p| p.role == DeviceRole::Sensor) {
-            let head = node
-                .lock()
-                .ok()
-                .and_then(|n| n.store().head(&p.author).ok().flatten())
-                .map_or(0, |h| h.seq);
-            self.sensor = Some((p.author, head));
-        }
-        self
-    }
-}
-
-/// Runs the rules on the readings a sensor peer sent since the last call.
-fn raise_from_sensor(node: &Arc<Mutex<Node>>, tally: &mut Tally) {
-    let Some((sensor, upto)) = tally.sensor else {
-        return;
-    };
-    let Ok(mut n) = node.lock() else {
-        return;
-    };
-    if !n.has_rules() {
-        return;
-    }
-    let new = match n
-        .store()
-        .entries_after(&sensor, upto, usize::MAX, usize::MAX)
-    {
-        Ok(new) => new,
-        Err(e) => {
-            eprintln!("sensor rules: reading the sensor's entries: {e}");
-            return;
-        }
-    };
-    let Some(last) = new.last().map(SignedEntry::seq) else {
-        return;
-    };
-    let raised = n
-        .catch_up_views()
-        .and_then(|_| n.raise_from_readings(&new, now_ms()));
-    if let Err(e) = raised {
-        eprintln!("sensor rules: {e}");
-    }
-    tally.sensor = Some((sensor, last));
-}
-
-fn on_event(
-    node: &Arc<Mutex<Node>>,
-    net_revocations: &RevocationHandle,
-    ca: &CaCert,
-    tally: &mut Tally,
-    event: &SessionEvent,
-    progress: &mut dyn FnMut(&SessionEvent),
-) {
-    if let SessionEvent::Applied { .. } = event {
-        raise_from_sensor(node, tally);
-    }
-    match event {
-        SessionEvent::Applied { .. } if tally.views_projected.elapsed() < VIEWS_EVERY => {}
-        SessionEvent::Applied { .. } | SessionEvent::CaughtUp | SessionEvent::Closed { .. } => {
-            if let Ok(mut n) = node.lock() {
-                let _ = n.catch_up_views();
-            }
-            tally.views_projected = std::time::Instant::now();
-        }
-        SessionEvent::RevocationListLearned { .. } => {
-            if let Ok(n) = node.lock() {
-                if let Ok(Some(bytes)) = n.store().revocation_list() {
-                    let _ = net_revocations.offer(&bytes, ca);
-                }
-            }
-        }
-        // The session admitted it only from a hub certificate (role check).
-        SessionEvent::RevocationEntryApplied { revocation, .. } => {
-            net_revocations.add_entry_revocation(revocation.clone());
-        }
-        SessionEvent::Fork { author, seq } => {
-            tally.forks += 1;
-            // A fork of the sensor this session talks to: the same alert
-            // as a forked push (`crate::sensors`).
-            if tally.sensor.is_some_and(|(sensor, _)| sensor == *author) {
-                crate::sensors::alert_fork(author, *seq);
-            }
-        }
-        // A receipt needs a hub: `by` is the role the peer's certificate
-        // says (the session took it from the driver, never from the
-        // Hello), and `tally.hub` the same certificate's key.
-        SessionEvent::Acknowledged {
-            by: DeviceRole::Hub,
-            heads,
-        } => {
-            if let (Some(hub), Ok(mut n)) = (tally.hub, node.lock()) {
-                let recorded =
-                    n.store_mut()
-                        .record_receipts(hub, &tally.peer_name, heads, now_ms());
-                if let Err(e) = recorded {
-                    eprintln!("recording a receipt from hub {}: {e}", tally.peer_name);
-                }
-            }
-        }
-        SessionEvent::CheckpointBreach(breach) => {
-            let now = now_ms();
-            if let Ok(mut n) = node.lock() {
-                if let Err(e) = n.store_mut().record_breach(breach, &tally.peer_name, now) {
-                    eprintln!("recording a checkpoint breach: {e}");
-                }
-            }
-            tally.breaches.push(breach.to_string());
-        }
-        _ => {}
-    }
-    progress(event);
-}
-
 /// One-shot sync with a peer: connect, exchange until both are caught up,
 /// close. `progress` sees every session event. A peer that ends the
 /// session before both are caught up, with a code other than `normal`
@@ -362,6 +178,51 @@ pub async fn sync_once(
     node: Arc<Mutex<Node>>,
     net: &Net,
     peer: SocketAddr,
+    progress: impl FnMut(&SessionEvent),
+) -> Result<Summary, NodeError> {
+    sync_as(node, net, peer, &peer.to_string(), progress).await
+}
+
+/// [`sync_once`], recording the link under `address` (the peer as it was
+/// configured or given, `HOST:PORT`): the outcome by the peer's key once
+/// its certificate verified, else by `address`.
+pub async fn sync_as(
+    node: Arc<Mutex<Node>>,
+    net: &Net,
+    peer: SocketAddr,
+    address: &str,
+    progress: impl FnMut(&SessionEvent),
+) -> Result<Summary, NodeError> {
+    let mut who = None;
+    let result = dial(node.clone(), net, peer, &mut who, progress).await;
+    let (caught_up, error, sent, received) = match &result {
+        Ok(s) if s.caught_up => (true, None, s.sent, s.received),
+        Ok(s) => (false, Some(s.closed.clone()), s.sent, s.received),
+        Err(e) => (false, Some(e.to_string()), 0, 0),
+    };
+    record(
+        &node,
+        SessionRecord {
+            peer: who.as_ref().map(link_peer),
+            address: address.to_owned(),
+            direction: Direction::Dialled,
+            at_ms: now_ms(),
+            caught_up,
+            error,
+            sent,
+            received,
+        },
+    );
+    result
+}
+
+/// The session [`sync_as`] runs; `who` is the peer once its certificate
+/// verified.
+async fn dial(
+    node: Arc<Mutex<Node>>,
+    net: &Net,
+    peer: SocketAddr,
+    who_out: &mut Option<sentinel_certs::Identity>,
     mut progress: impl FnMut(&SessionEvent),
 ) -> Result<Summary, NodeError> {
     let bind: SocketAddr = if peer.is_ipv6() {
@@ -374,6 +235,7 @@ pub async fn sync_once(
     let endpoint = quic::client_endpoint(bind, net.client.clone()).map_err(net_err)?;
     let conn = quic::connect(&endpoint, peer).await.map_err(net_err)?;
     let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net_err)?;
+    *who_out = Some(who.clone());
     let mut tally = Tally::new(Some(&who));
     let ca = net.enrollment.ca.clone();
     let outcome = quic::drive(
@@ -527,7 +389,9 @@ pub async fn serve_with(
             }
             let name = who.name.clone();
             let ca = net.enrollment.ca.clone();
-            let mut tally = Tally::new(Some(who)).with_sensor(&node, Some(who));
+            let mut tally = Tally::new(Some(who))
+                .with_sensor(&node, Some(who))
+                .accepted(who, peer);
             let outcome = quic::drive(
                 conn,
                 Side::Acceptor,
@@ -538,9 +402,27 @@ pub async fn serve_with(
                 |e| on_event(&node, &net.revocations, &ca, &mut tally, e, &mut |_| {}),
             )
             .await;
+            let ended = |caught_up, error, tally: &Tally| SessionRecord {
+                peer: Some(link_peer(who)),
+                address: peer.to_string(),
+                direction: Direction::Accepted,
+                at_ms: now_ms(),
+                caught_up,
+                error,
+                sent: tally.sent,
+                received: tally.received,
+            };
             match outcome {
-                Ok(o) => report(summary(peer, name, &o, tally)),
-                Err(e) => tracing_refusal(peer, &e.to_string()),
+                Ok(o) => {
+                    let error = (o.code != CloseCode::Normal)
+                        .then(|| format!("{:?}: {}", o.code, o.reason));
+                    record(&node, ended(o.caught_up, error, &tally));
+                    report(summary(peer, name, &o, tally))
+                }
+                Err(e) => {
+                    record(&node, ended(false, Some(e.to_string()), &tally));
+                    tracing_refusal(peer, &e.to_string())
+                }
             }
         });
     }

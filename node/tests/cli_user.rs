@@ -262,3 +262,49 @@ fn reading_the_terminal(dir: &Path, deadline: std::time::Instant) {
         std::thread::yield_now();
     }
 }
+
+#[test]
+fn user_add_device_officer_makes_an_officer_on_a_node_only_initialised() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    assert!(run(d, &["init"], None, "").status.success());
+    let pw = Some("a long enough password");
+    let out = run(d, &["user", "add", "ada", "--device-officer"], pw, "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("device's own officer"),
+        "{}",
+        text(&out)
+    );
+    let out = run(
+        d,
+        &["--json", "user", "add", "cy", "--device-officer"],
+        pw,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["role"], "officer");
+    assert_eq!(added["device_officer"], true);
+    assert!(run(d, &["user", "add", "bo"], pw, "").status.success());
+    // A taken name stays taken, flag or not.
+    let out = run(d, &["user", "add", "bo", "--device-officer"], pw, "");
+    assert!(!out.status.success());
+    let out = run(d, &["--json", "user", "list"], None, "");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |n: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("ada")["role"], "officer");
+    assert_eq!(by_name("ada")["device_officer"], true);
+    assert_eq!(by_name("cy")["role"], "officer");
+    assert_eq!(by_name("bo")["role"], "none");
+    assert_eq!(by_name("bo")["device_officer"], false);
+    let out = run(d, &["user", "list"], None, "");
+    assert!(text(&out).contains("device officer"), "{}", text(&out));
+}

@@ -59,10 +59,12 @@ pub enum Action {
     RevokeDevice,
     /// Read sensor readings (raw or downsampled) and the sensors list.
     ReadReadings,
+    /// The node's links to its peers and hubs, and "sync now".
+    Sync,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ReadEvents,
         Action::ReadHistory,
         Action::ReadMedia,
@@ -81,6 +83,7 @@ impl Action {
         Action::ManageUsers,
         Action::RevokeDevice,
         Action::ReadReadings,
+        Action::Sync,
     ];
 
     /// The routes this action covers, for the documented matrix.
@@ -106,6 +109,7 @@ impl Action {
             Action::ReadReadings => {
                 "`GET /sensors/readings`, `GET /sensors`, `GET /sensors/alerts`"
             }
+            Action::Sync => "`GET /sync`, `POST /sync` (node)",
         }
     }
 }
@@ -149,7 +153,7 @@ pub fn scope(role: PersonRole, action: Action) -> Scope {
         (Public, _) => Scope::Denied,
         (Officer, ReadEvents | ReadHistory | ReadMedia | Export | Subscribe | Report) => Scope::Any,
         (Officer, ReadReadings) => Scope::Any,
-        (Officer, Note | ReadOutbox) => Scope::Any,
+        (Officer, Note | ReadOutbox | Sync) => Scope::Any,
         (Officer, Edit | Attach) => Scope::Own,
         (Officer, Work) => Scope::Assignee,
         (Officer, Assign | CloseReopen | ReadTimeline | ReadNodes | ManageUsers | RevokeDevice) => {

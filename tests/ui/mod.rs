@@ -13,6 +13,7 @@
 //! have two cores).
 
 mod admin;
+mod officer;
 mod pages;
 
 use std::net::TcpListener;

@@ -121,6 +121,16 @@ enum Cmd {
         /// Checked at start: a bad file stops `serve`.
         #[arg(long, value_name = "FILE", env = "SENTINEL_RULES_FILE")]
         rules: Option<PathBuf>,
+        /// A hub or peer to dial when an officer asks to sync now
+        /// (`POST /api/v1/sync`), HOST:PORT; repeat it, or comma-separate
+        /// in the environment. None given: DATA_DIR/peers, as `sync` reads.
+        #[arg(
+            long = "peer",
+            value_name = "HOST:PORT",
+            env = "SENTINEL_PEERS",
+            value_delimiter = ','
+        )]
+        peers: Vec<String>,
     },
     /// Accounts for the HTTP API (roles come from hub grants, by sync).
     User {
@@ -149,7 +159,14 @@ enum UserCmd {
     /// Create an account (password: SENTINEL_USER_PASSWORD, else asked on
     /// the terminal without echo, else the first line of standard input).
     /// Its role is granted on a hub.
-    Add { name: String },
+    Add {
+        name: String,
+        /// The device's own officer: an officer on this device only, until
+        /// a hub's grant for the name reaches it (then the grant decides).
+        /// Never synced, never admin.
+        #[arg(long)]
+        device_officer: bool,
+    },
     /// Set an account's password (read as for `add`); revokes its tokens
     /// and lifts a lockout.
     ResetPassword { name: String },
@@ -250,14 +267,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ops,
             limits,
             rules,
+            peers,
         } => {
             if let Some(path) = &rules {
                 net::enable_rules(&mut node, path, json)?;
             }
-            net::serve(node, &dir, &listen, http.as_deref(), &ops, &limits, json)?
+            let serving = net::Serving {
+                listen: &listen,
+                http: http.as_deref(),
+                ops: &ops,
+                limits: &limits,
+                peers,
+            };
+            net::serve(node, &dir, serving, json)?
         }
         Cmd::User { what } => match what {
-            UserCmd::Add { name } => user::add(&node, &name, json)?,
+            UserCmd::Add {
+                name,
+                device_officer,
+            } => user::add(&node, &name, device_officer, json)?,
             UserCmd::ResetPassword { name } => user::reset_password(&mut node, &name, json)?,
             UserCmd::Disable { name } => user::disable(&mut node, &name, json)?,
             UserCmd::Enable { name } => user::enable(&node, &name, json)?,

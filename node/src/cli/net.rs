@@ -164,15 +164,60 @@ pub(super) fn enable_rules(node: &mut Node, path: &Path, json: bool) -> Result<(
     Ok(())
 }
 
-pub(super) fn serve(
-    node: Node,
-    dir: &Path,
-    listen: &str,
-    http: Option<&str>,
-    ops: &HttpOps,
-    limits: &SyncLimits,
-    json: bool,
-) -> Result<()> {
+/// `serve`'s flags.
+pub(super) struct Serving<'a> {
+    pub listen: &'a str,
+    pub http: Option<&'a str>,
+    pub ops: &'a HttpOps,
+    pub limits: &'a SyncLimits,
+    /// `--peer` (`SENTINEL_PEERS`): whom "sync now" dials.
+    pub peers: Vec<String>,
+}
+
+/// The peers in `DATA_DIR/peers` (one `HOST:PORT` a line, `#` comments),
+/// or `None` when there is no such file.
+fn peers_file(dir: &Path) -> Result<Option<Vec<String>>> {
+    let path = dir.join("peers");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+    ))
+}
+
+/// `--peer` values, checked: `HOST:PORT` or `HOST`, no blanks.
+fn check_peers(peers: Vec<String>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for p in peers.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        if p.chars().any(|c| c.is_whitespace() || c.is_control()) || p.starts_with(':') {
+            anyhow::bail!("--peer {p:?} (SENTINEL_PEERS) is not HOST:PORT");
+        }
+        if !out.iter().any(|o| o == p) {
+            out.push(p.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) -> Result<()> {
+    let Serving {
+        listen,
+        http,
+        ops,
+        limits,
+        peers,
+    } = serving;
+    let mut peers = check_peers(peers)?;
+    if peers.is_empty() {
+        peers = check_peers(peers_file(dir)?.unwrap_or_default())?;
+    }
     let limits = limits.limits();
     let mut options = ops.options()?;
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
@@ -197,8 +242,12 @@ pub(super) fn serve(
     // sessions share.
     let ingest =
         sentinel_node::sensors::Ingest::new(net.enrollment.ca.clone(), net.revocations.clone());
+    let dialer = sentinel_node::dial::Dialer::new(node.clone(), net.clone(), peers);
     let api = http_addr
-        .map(|_| sentinel_node::http::ApiState::new(node.clone()).map(|s| s.with_ingest(ingest)))
+        .map(|_| {
+            sentinel_node::http::ApiState::new(node.clone())
+                .map(|s| s.with_ingest(ingest).with_dialer(dialer.clone()))
+        })
         .transpose()?;
     runtime()?.block_on(async move {
         let endpoint = sentinel_node::net::listen(&net, addr)?;
@@ -207,6 +256,13 @@ pub(super) fn serve(
             println!("{}", serde_json::json!({"listening": bound.to_string()}));
         } else {
             println!("Listening for peers on {bound} (Ctrl-C to stop)");
+        }
+        if !dialer.configured().is_empty() {
+            if json {
+                println!("{}", serde_json::json!({"peers": dialer.configured()}));
+            } else {
+                println!("Sync now dials: {}", dialer.configured().join(", "));
+            }
         }
         let api = match (http_addr, api) {
             (Some(addr), Some(state)) => {
@@ -265,13 +321,8 @@ pub(super) fn serve(
 pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCode> {
     let peers = if peers.is_empty() {
         let path = dir.join("peers");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("no peers given and none configured in {}", path.display()))?;
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect()
+        peers_file(dir)?
+            .with_context(|| format!("no peers given and none configured in {}", path.display()))?
     } else {
         peers
     };
@@ -286,10 +337,11 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
         } else {
             indicatif::ProgressBar::new_spinner()
         };
-        let result = rt.block_on(sentinel_node::net::sync_once(
+        let result = rt.block_on(sentinel_node::net::sync_as(
             node.clone(),
             &net,
             addr,
+            peer,
             |e| {
                 if let sentinel_sync::SessionEvent::Progress {
                     sent,

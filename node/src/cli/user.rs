@@ -8,7 +8,12 @@
 //! An account is a name and an argon2id password hash, kept in this
 //! node's store only. Its role is not set here: roles are `role_grant`
 //! entries a hub signs (`sentinel-hub user add NAME --role ROLE`, or an
-//! admin on the hub's API), and they reach this node by sync.
+//! admin on the hub's API), and they reach this node by sync. The one
+//! exception is `user add NAME --device-officer`: an officer on this
+//! device until a hub's grant names them (`sentinel_node::roles`). Several
+//! accounts may be device officers — a crew sharing a device each signs
+//! in as themselves, so every entry names who made it; one would add no
+//! safety, since whoever runs this command can reset its password.
 
 use anyhow::{bail, Result};
 use sentinel_http::people::{check_name, hash_password};
@@ -38,15 +43,31 @@ fn roles(node: &Node) -> Result<std::collections::BTreeMap<String, PersonRole>> 
     Ok(sentinel_node::roles::roles(node.store(), ca.as_ref())?)
 }
 
-pub(super) fn add(node: &Node, name: &str, json: bool) -> Result<()> {
+pub(super) fn add(node: &Node, name: &str, device_officer: bool, json: bool) -> Result<()> {
     check_name(name)?;
     let hash = hash_password(&password()?)?;
-    if !node.store().create_account(name, &hash, now_ms())? {
+    if !node
+        .store()
+        .create_account_as(name, &hash, now_ms(), device_officer)?
+    {
         bail!("an account {name:?} exists already");
     }
     let role = roles(node)?.get(name).copied().unwrap_or(PersonRole::None);
     if json {
-        print_json(&serde_json::json!({"name": name, "role": role_name(role)}))?;
+        print_json(&serde_json::json!({
+            "name": name,
+            "role": role_name(role),
+            "device_officer": device_officer,
+        }))?;
+    } else if device_officer {
+        println!(
+            "Created account {name}, this device's own officer (role now: {}).",
+            role_name(role)
+        );
+        println!(
+            "Note: an officer on this device only, until a hub's grant for {name} reaches it \
+             by sync; from then on the hub's grant decides."
+        );
     } else {
         println!("Created account {name} (role now: {}).", role_name(role));
         println!(
@@ -76,7 +97,7 @@ pub(super) fn list(node: &Node, json: bool) -> Result<()> {
     if json {
         let items: Vec<_> = accounts
             .iter()
-            .map(|a| serde_json::json!({"name": a.name, "role": role(&a.name), "disabled": a.disabled, "created_ms": a.created_ms}))
+            .map(|a| serde_json::json!({"name": a.name, "role": role(&a.name), "disabled": a.disabled, "created_ms": a.created_ms, "device_officer": a.device_officer}))
             .collect();
         return print_json(&items);
     }
@@ -85,9 +106,14 @@ pub(super) fn list(node: &Node, json: bool) -> Result<()> {
     }
     for a in &accounts {
         println!(
-            "{:<24} {:<8}{}",
+            "{:<24} {:<8}{}{}",
             a.name,
             role(&a.name),
+            if a.device_officer {
+                "  device officer"
+            } else {
+                ""
+            },
             if a.disabled { "  disabled" } else { "" }
         );
     }

@@ -6,7 +6,8 @@
 //! operations routes — are written once in `sentinel_http::api`
 //! (invariant 11); the node plugs its store in as their backend
 //! ([`backend`]) and adds its own routes: reporting and working events,
-//! media, the outbox ([`events`], [`workflow`], [`media`], [`outbox`]).
+//! media, the outbox, the links to peers ([`events`], [`workflow`],
+//! [`media`], [`outbox`], [`sync`]).
 //!
 //! **Safe by default.** The CLI serves it only when asked (`sentinel-node
 //! serve --http [ADDR]`), on `127.0.0.1:8081` unless another address is
@@ -15,7 +16,9 @@
 //! matrix in `sentinel_schema::access` (`docs/security.md` 3.3) — with
 //! the event's facts for object-level rules: its reporter (the actor of
 //! the entry that created it) and its assignee ([`access`]). The public
-//! gets redacted events. Roles come from hub grants ([`crate::roles`]).
+//! gets redacted events. Roles come from hub grants, and for the device's
+//! own officers from the CLI's mark until a grant names them
+//! ([`crate::roles`]).
 //!
 //! **Input.** Errors are `application/problem+json` naming the refused
 //! field or parameter. JSON bodies are at most 16 KiB, refused (413) from
@@ -45,6 +48,8 @@
 //! | `POST /api/v1/events/{id}/media` | multipart, one part `file` (and optionally `name`) |
 //! | `GET /api/v1/media/{hash}` | a photo or video by its SHA-256 |
 //! | `GET /api/v1/outbox` | entries written here awaiting a hub receipt |
+//! | `GET /api/v1/sync` | the last session with each peer and hub, the peers configured, the outbox's size (see [`sync`]) |
+//! | `POST /api/v1/sync` | sync now: one round with every peer `serve --peer` names, in the background (`202`) |
 //! | `GET /api/v1/export.geojson` | the events a search finds, as a GeoJSON FeatureCollection, streamed |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as it changes, here or by sync (see [`feed`]) |
 //! | `POST /api/v1/sensors/entries` | a sensor's signed readings, `application/cbor`; no token |
@@ -73,6 +78,7 @@ mod problems;
 pub mod router;
 pub mod schemas;
 pub mod state;
+mod sync;
 mod workflow;
 
 pub use router::{

@@ -23,7 +23,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::state::ApiState;
-use super::{events, media, outbox, workflow};
+use super::{events, media, outbox, sync, workflow};
 
 pub use super::schemas::{
     EXAMPLE_ASSIGNED, EXAMPLE_CLOSED, EXAMPLE_EVENT, EXAMPLE_IN_PROGRESS, EXAMPLE_MEDIA,
@@ -46,6 +46,7 @@ pub fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(media::upload).layer(DefaultBodyLimit::max(media::MAX_UPLOAD_BYTES)))
         .routes(routes!(media::download))
         .routes(routes!(outbox::outbox))
+        .routes(routes!(sync::links, sync::sync_now))
 }
 
 /// The operations routes, never rate-limited; in the document too.
@@ -61,7 +62,8 @@ pub fn document() -> &'static OpenApi {
             "Sentinel node API",
             env!("CARGO_PKG_VERSION"),
             "A field node's API, for the officers' browsers and apps on the device: search, \
-             report and work events, attach media, read the outbox and the live feed. Who \
+             report and work events, attach media, read the outbox, the links to peers and the \
+             live feed, and sync now. Who \
              may call what: docs/security.md 3.3.",
             api_routes(),
             ops_routes(),

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::backend::NodeBackend;
 use super::blocking::on_node;
 use super::feed::Follower;
+use crate::dial::Dialer;
 use crate::files::CA_FILE;
 use crate::node::{Node, NodeError};
 use crate::sensors::Ingest;
@@ -39,6 +40,8 @@ pub struct ApiState {
     max_uploads: usize,
     /// Where uploads are spooled while they arrive.
     spool: PathBuf,
+    /// The peers "sync now" dials (`serve --peer`); `None`: no network.
+    dialer: Option<Dialer>,
 }
 
 /// Uploads taken at once, by default: each holds a spool file on disk,
@@ -103,6 +106,7 @@ impl ApiState {
             uploads: Arc::new(Semaphore::new(MAX_UPLOADS)),
             max_uploads: MAX_UPLOADS,
             spool,
+            dialer: None,
         }
     }
 
@@ -111,13 +115,35 @@ impl ApiState {
     /// applies to the next push. A new feed comes with it: take
     /// [`ApiState::feed`] afterwards.
     pub fn with_ingest(self, ingest: Ingest) -> ApiState {
-        ApiState::build(self.node, self.ca, Some(ingest), self.clock, self.spool)
+        let dialer = self.dialer;
+        ApiState {
+            dialer,
+            ..ApiState::build(self.node, self.ca, Some(ingest), self.clock, self.spool)
+        }
+    }
+
+    /// Lets `POST /api/v1/sync` start rounds with `dialer`'s peers
+    /// (`serve --peer`), and `GET /api/v1/sync` show them.
+    pub fn with_dialer(self, dialer: Dialer) -> ApiState {
+        ApiState {
+            dialer: Some(dialer),
+            ..self
+        }
+    }
+
+    /// The dialer of "sync now", if the API has one.
+    pub(crate) fn dialer(&self) -> Option<&Dialer> {
+        self.dialer.as_ref()
     }
 
     /// Reads `clock` rather than the system clock (tests: token expiry,
     /// report times). A new feed comes with it.
     pub fn with_clock(self, clock: Clock) -> ApiState {
-        ApiState::build(self.node, self.ca, self.ingest, clock, self.spool)
+        let dialer = self.dialer;
+        ApiState {
+            dialer,
+            ..ApiState::build(self.node, self.ca, self.ingest, clock, self.spool)
+        }
     }
 
     /// The state with its shared routes' [`Api`] changed by `f` (tests:

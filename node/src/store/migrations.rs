@@ -33,6 +33,8 @@ const MIGRATIONS: &[Migration] = &[
     v7_logins,
     v8_revoked,
     v9_evidence,
+    v10_device_officer,
+    v11_links,
 ];
 
 /// The schema version this code writes.
@@ -213,6 +215,18 @@ fn v8_revoked(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// beyond it.
 fn v9_evidence(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::evidence::migrate(tx)
+}
+
+/// The device's own officers: accounts the CLI marked, officers on this
+/// device until a hub's grant names them (`crate::roles`).
+fn v10_device_officer(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::people::migrate_device_officer(tx)
+}
+
+/// The links: each peer's last sync session, as this node saw it (local
+/// state like the accounts, kept across `rebuild-views`).
+fn v11_links(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::links::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

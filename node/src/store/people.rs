@@ -1,13 +1,16 @@
 //! Accounts and bearer tokens of the node's HTTP API (migration 5; failed
-//! logins and lockouts, migration 7), and each person's role from the
-//! `role_grant` entries in the log.
+//! logins and lockouts, migration 7; the device's own officers, migration
+//! 10), and each person's role from the `role_grant` entries in the log.
 //!
 //! Accounts and tokens are this device's secrets: passwords are kept as
 //! argon2id hashes, tokens as SHA-256 digests; neither is signed, synced
 //! or rebuilt with the views. Roles are not kept here: they are entries a
 //! hub signed (`docs/security.md` 3.2), read from the log on every request.
+//! The one local mark is `device_officer`, set only by the CLI: what it
+//! means (officer on this device until a hub's grant names the person) is
+//! decided in `crate::roles`, not here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use sentinel_schema::access::{effective_roles, Grant};
@@ -49,6 +52,22 @@ pub(crate) fn migrate_logins(tx: &Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Marks the device's own officers (migration 10): accounts the CLI
+/// created with `user add NAME --device-officer` (`crate::roles`).
+pub(crate) fn migrate_device_officer(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch("ALTER TABLE accounts ADD COLUMN device_officer INTEGER NOT NULL DEFAULT 0;")?;
+    Ok(())
+}
+
+/// The roles hubs granted: each person's effective role, and every person
+/// some counted grant names (a grant of `none` included, which the roles
+/// leave out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubRoles {
+    pub roles: BTreeMap<String, PersonRole>,
+    pub named: BTreeSet<String>,
+}
+
 /// What a login needs to know of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginRecord {
@@ -67,6 +86,8 @@ pub struct Account {
     pub name: String,
     pub disabled: bool,
     pub created_ms: u64,
+    /// Created with `--device-officer` (`crate::roles`).
+    pub device_officer: bool,
 }
 
 /// A time as SQLite stores it (refusing values past `i64::MAX`).
@@ -82,12 +103,36 @@ impl Store {
         password_hash: &str,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
+        self.create_account_as(name, password_hash, now_ms, false)
+    }
+
+    /// Creates an account, one of the device's own officers when
+    /// `device_officer` (only the CLI asks for that); `false` when the
+    /// name is taken.
+    pub fn create_account_as(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now_ms: u64,
+        device_officer: bool,
+    ) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            "INSERT INTO accounts (name, password_hash, created_ms) VALUES (?1, ?2, ?3)
+            "INSERT INTO accounts (name, password_hash, created_ms, device_officer)
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
-            params![name, password_hash, int(now_ms)?],
+            params![name, password_hash, int(now_ms)?, device_officer],
         )?;
         Ok(n == 1)
+    }
+
+    /// The names of the device's own officers, disabled accounts included
+    /// (they cannot sign in anyway).
+    pub fn device_officers(&self) -> Result<BTreeSet<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT name FROM accounts WHERE device_officer = 1")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The password hash and whether the account is disabled.
@@ -104,14 +149,15 @@ impl Store {
 
     /// Every account, by name.
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT name, disabled, created_ms FROM accounts ORDER BY name")?;
+        let mut stmt = self.conn().prepare(
+            "SELECT name, disabled, created_ms, device_officer FROM accounts ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(Account {
                 name: r.get(0)?,
                 disabled: r.get(1)?,
                 created_ms: r.get::<_, i64>(2)?.max(0) as u64,
+                device_officer: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -319,10 +365,16 @@ impl Store {
         &self,
         trusted: impl Fn(&AuthorId) -> bool,
     ) -> Result<BTreeMap<String, PersonRole>, StoreError> {
+        Ok(self.hub_roles(trusted)?.roles)
+    }
+
+    /// [`Store::roles`], with every person a counted grant names.
+    pub fn hub_roles(&self, trusted: impl Fn(&AuthorId) -> bool) -> Result<HubRoles, StoreError> {
         let entries = self.role_grants()?;
         let revoked = super::verdict::revoked_authors(self.conn())?;
-        Ok(effective_roles(entries.iter().filter_map(
-            |e| match &e.entry().body {
+        let grants: Vec<Grant<'_>> = entries
+            .iter()
+            .filter_map(|e| match &e.entry().body {
                 Body::RoleGrant(grant)
                     if trusted(&e.author()) && super::verdict::counts(&revoked, e) =>
                 {
@@ -334,7 +386,12 @@ impl Store {
                     })
                 }
                 _ => None,
-            },
-        )))
+            })
+            .collect();
+        let named = grants.iter().map(|g| g.grant.person.clone()).collect();
+        Ok(HubRoles {
+            roles: effective_roles(grants),
+            named,
+        })
     }
 }

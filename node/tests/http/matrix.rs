@@ -160,6 +160,7 @@ fn routes() -> Vec<Route> {
             Nothing,
             ok,
         ),
+        r("GET", "/api/v1/sync", None, Action::Sync, Nothing, ok),
         r(
             "GET",
             "/api/v1/export.geojson",

@@ -3,6 +3,7 @@
 //! passwords and tokens, and roles from `role_grant` entries a hub signed
 //! and the node applied (`Node::apply_remote`).
 
+mod device_officer;
 mod export;
 mod feed;
 mod front;
