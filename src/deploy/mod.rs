@@ -264,9 +264,11 @@ fn start_node(
         args.push(format!("--rate-limit-burst={}", plan.rate_limit_per_s * 5));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (process, lines) = process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), 2)?;
+    // With a peer, serve also says whom "sync now" dials, between the two.
+    let n_lines = if hub.is_some() { 3 } else { 2 };
+    let (process, lines) = process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), n_lines)?;
     let sync = json_addr(&lines[0], "listening")?;
-    let http = json_addr(&lines[1], "http")?;
+    let http = json_addr(&lines[n_lines - 1], "http")?;
     Ok(NodeProcess {
         name: name.into(),
         dir: data,
