@@ -21,6 +21,7 @@ const SHARED: &[(&str, &str)] = &[
     ("get", "/api/v1/session"),
     ("post", "/api/v1/password"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/events/clusters"),
     ("get", "/api/v1/events/{id}"),
     ("get", "/api/v1/export.geojson"),
     ("get", "/api/v1/feed"),

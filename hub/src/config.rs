@@ -32,6 +32,9 @@
 //! | `login_rate_limit_burst` | `SENTINEL_LOGIN_RATE_LIMIT_BURST` | 10             |
 //! | `trusted_proxies`       | `SENTINEL_TRUSTED_PROXIES`         | none           |
 //! | `feed_max_subscribers`  | `SENTINEL_FEED_MAX_SUBSCRIBERS`    | 1024           |
+//! | `tiles`                 | `SENTINEL_TILES`                   | none           |
+//! | `tile_url`              | `SENTINEL_TILE_URL`                | none           |
+//! | `tile_attribution`      | `SENTINEL_TILE_ATTRIBUTION`        | none           |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -106,16 +109,22 @@
 //! event the hub signs ([`crate::sensors`]). It is read and checked when
 //! the hub starts ([`load_rules`]); a file that does not parse stops the
 //! start with its path and the rule at fault. Unset: no rules.
+//!
+//! **Maps.** `tiles` names the operator's MBTiles file, served to the
+//! admin's map at `/tiles/{z}/{x}/{y}`; `tile_url` an online tile
+//! template for connected deployments; `tile_attribution` what they ask
+//! to be credited with ([`map`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::http::HeaderValue;
 pub use http::HttpSettings;
+pub use map::MapSettings;
+pub use rules::load_rules;
 use sentinel_certs::FreshnessPolicy;
 use sentinel_http::limit::Limits;
 use sentinel_http::ops::{parse_origin, OpsError};
-use sentinel_schema::rules::config::{parse_rules_toml, RulesConfig, MAX_RULES_FILE_BYTES};
 use sentinel_sync::admission::Limits as SyncLimits;
 use serde::Deserialize;
 
@@ -230,6 +239,9 @@ struct FileConfig {
     login_rate_limit_burst: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     feed_max_subscribers: Option<usize>,
+    tiles: Option<PathBuf>,
+    tile_url: Option<String>,
+    tile_attribution: Option<String>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -269,6 +281,8 @@ pub struct HubConfig {
     /// The HTTP API's front door: connections, timeouts, logins, proxies,
     /// the feed ([`http`]).
     pub http: HttpSettings,
+    /// The map's tile sources ([`map`]).
+    pub map: MapSettings,
 }
 
 /// The PEM files the HTTP API's TLS is served with (not read yet).
@@ -302,6 +316,7 @@ impl std::fmt::Debug for HubConfig {
             .field("https", &self.https)
             .field("rules_file", &self.rules_file)
             .field("http", &self.http)
+            .field("map", &self.map)
             .finish_non_exhaustive()
     }
 }
@@ -514,6 +529,7 @@ impl HubConfig {
             },
             &env,
         )?;
+        let map = map::load(f.tiles, f.tile_url, f.tile_attribution, &env)?;
 
         Ok(HubConfig {
             database,
@@ -534,29 +550,9 @@ impl HubConfig {
             https,
             rules_file,
             http,
+            map,
         })
     }
-}
-
-/// Reads and checks the sensor rules file at `path`.
-pub fn load_rules(path: &Path) -> Result<RulesConfig, ConfigError> {
-    let rules_error = |message: String| ConfigError::Rules {
-        path: path.to_path_buf(),
-        message,
-    };
-    let text = read_bounded(path, MAX_RULES_FILE_BYTES).map_err(|e| rules_error(e.to_string()))?;
-    parse_rules_toml(&text).map_err(|e| rules_error(e.to_string()))
-}
-
-/// A text file's first `max + 1` bytes at most: enough for the parser to
-/// tell a file over `max`, without reading a huge one whole.
-fn read_bounded(path: &Path, max: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(max as u64 + 1)
-        .read_to_string(&mut text)?;
-    Ok(text)
 }
 
 fn incomplete_https(given: &str, missing: &str) -> ConfigError {
@@ -592,5 +588,7 @@ where
 }
 
 pub mod http;
+pub mod map;
+mod rules;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
 use sentinel_hub::api::{Api, ApiOptions, ApiState, Feed, HubBackend};
+use sentinel_hub::config::map::TILES_ENV;
 use sentinel_hub::config::{
     HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, HTTPS_CERT_ENV, HTTPS_KEY_ENV, MEDIA_DIR_ENV,
 };
@@ -330,6 +331,13 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         Some(path) => Some(sentinel_hub::config::load_rules(path).map_err(config_error)?),
         None => None,
     };
+    let ui = config
+        .map
+        .ui_config(sentinel_ui::UiConfig::new(
+            sentinel_ui::ServerKind::Hub,
+            hub_name.clone(),
+        ))
+        .map_err(|e| config_error(format!("{TILES_ENV}: {e}")))?;
     init_logs(config.log_format);
     if let Err(e) = sentinel_http::ops::metrics() {
         tracing::warn!("metrics are off: {e}");
@@ -426,10 +434,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             login_limit: config.http.login_limit,
             trusted_proxies: config.http.trusted_proxies.clone(),
             feed_max_subscribers: Some(config.http.feed_max_subscribers),
-            ui: Some(sentinel_ui::UiConfig::new(
-                sentinel_ui::ServerKind::Hub,
-                hub_name.clone(),
-            )),
+            ui: Some(ui),
         };
         let app = sentinel_hub::api::router_with(state, &options);
         // One accept loop, plain or TLS (`sentinel_http::serve`): it stops

@@ -109,6 +109,71 @@ impl EventPage {
     }
 }
 
+/// Cells of the clustering grid per map tile, along each side: a tile at
+/// any zoom shows at most 16 clusters.
+pub const CLUSTER_CELLS_PER_TILE: u32 = 4;
+/// The deepest zoom the clustering grid has (cells of about 2 m).
+pub const MAX_CLUSTER_ZOOM: u8 = 22;
+
+/// A map's view of a search: the events the filter finds, grouped on a
+/// grid fixed to the earth (origin at -180°, -90°), whose square cells
+/// are `360° / 2^zoom / 4` wide, so panning never reshuffles clusters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterQuery {
+    pub filter: EventFilter,
+    /// 0 (the world) to [`MAX_CLUSTER_ZOOM`].
+    pub zoom: u8,
+    /// When set, every location is snapped to this grid (degrees, to the
+    /// nearest multiple, as redaction snaps it) before it is grouped or
+    /// averaged, and cells are never finer than it: the public's view.
+    pub snap: Option<f64>,
+    /// At most this many clusters, the largest first.
+    pub limit: usize,
+}
+
+impl ClusterQuery {
+    /// The side of a cell, in degrees.
+    pub fn cell_degrees(&self) -> f64 {
+        let cells = CLUSTER_CELLS_PER_TILE << self.zoom.min(MAX_CLUSTER_ZOOM);
+        let cell = 360.0 / f64::from(cells);
+        match self.snap {
+            Some(step) if step > cell => step,
+            _ => cell,
+        }
+    }
+
+    /// How many cells span the longitudes, and the latitudes: the last
+    /// column and row also take the world's east and north edges.
+    pub fn grid(&self) -> (i64, i64) {
+        let cell = self.cell_degrees();
+        // At most 4·2^22 columns: the casts are exact.
+        ((360.0 / cell).ceil() as i64, (180.0 / cell).ceil() as i64)
+    }
+}
+
+/// A cell of the grid with the events in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cluster {
+    /// The mean longitude of its events (snapped ones, for the public).
+    pub lon: f64,
+    pub lat: f64,
+    /// How many events (at least one).
+    pub count: u64,
+    /// The event, when there is only one.
+    pub event: Option<EventId>,
+}
+
+/// The clusters of a [`ClusterQuery`], the largest first (then south to
+/// north, west to east).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Clusters {
+    pub clusters: Vec<Cluster>,
+    /// Every event the filter finds, in clusters left out too.
+    pub total: u64,
+    /// Whether more clusters than the query's limit were found.
+    pub truncated: bool,
+}
+
 /// An entry about an event, as the event's history shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryItem {

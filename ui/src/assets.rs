@@ -130,7 +130,10 @@ mod tests {
                 for piece in text.split(marker).skip(1) {
                     let end = piece.find(['\'', '"']).unwrap_or(0);
                     let key = &piece[..end];
-                    assert!(v.get(key).is_some(), "{path} uses {key:?}, not in i18n/en.json");
+                    assert!(
+                        v.get(key).is_some(),
+                        "{path} uses {key:?}, not in i18n/en.json"
+                    );
                     used += 1;
                 }
             }
@@ -147,7 +150,13 @@ mod tests {
         assert_eq!(r.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag);
-        assert_eq!(answer("app.css", &again, &csp).status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(answer("../Cargo.toml", &HeaderMap::new(), &csp).status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            answer("app.css", &again, &csp).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            answer("../Cargo.toml", &HeaderMap::new(), &csp).status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! that serves it.
 //!
 //! [`routes`] serves `/` (the page), `/ui/config.json` (what kind of
-//! server this is, its name, and the map's tile sources) and `/ui/…` (the
+//! server this is, its name, and the map's tile sources), `/ui/…` (the
 //! page's scripts, styles, strings and vendored libraries, from
-//! [`assets`]). Every answer carries a Content-Security-Policy that lets
+//! [`assets`]) and, when the operator gave a tile file, `/tiles/…`
+//! ([`tiles`], read by [`store::mbtiles`]). Every answer carries a Content-Security-Policy that lets
 //! the page reach only the serving binary (and the operator's online tile
 //! server, when one is configured): a page that works with no internet
 //! cannot quietly depend on it.
@@ -15,6 +16,11 @@
 //! every request (`sentinel_http::api`).
 
 pub mod assets;
+pub mod store;
+pub mod tiles;
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,6 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
+
+use store::mbtiles::{MbTiles, MbTilesError};
+use tiles::{check_tile_url, TileUrlError};
 
 /// Which server serves the pages: they show the officer's pages on a
 /// node and the admin's on a hub.
@@ -51,6 +60,9 @@ pub struct UiConfig {
     pub tile_url: Option<String>,
     /// The attribution the tile source asks for.
     pub attribution: Option<String>,
+    /// The operator's tile file behind `/tiles/…`, if any.
+    #[serde(skip)]
+    pub tile_file: Option<Arc<MbTiles>>,
 }
 
 impl UiConfig {
@@ -64,7 +76,39 @@ impl UiConfig {
             tiles: false,
             tile_url: None,
             attribution: None,
+            tile_file: None,
         }
+    }
+
+    /// These pages with the operator's MBTiles file at `path`, opened and
+    /// checked now, served at `/tiles/{z}/{x}/{y}`. The map draws it when
+    /// its tiles are images (vector tiles are served, for other clients).
+    /// The file's own attribution is used unless one is set.
+    pub fn with_tile_file(mut self, path: &FsPath) -> Result<Self, MbTilesError> {
+        let file = MbTiles::open(path)?;
+        self.tiles = file.format().is_raster();
+        if self.attribution.is_none() {
+            self.attribution = file.attribution().map(str::to_owned);
+        }
+        self.tile_file = Some(Arc::new(file));
+        Ok(self)
+    }
+
+    /// These pages with an online tile URL template (`http(s)://…/{z}/{x}/{y}…`),
+    /// which the pages' policy then admits for images.
+    pub fn with_tile_url(mut self, url: &str) -> Result<Self, TileUrlError> {
+        check_tile_url(url)?;
+        self.tile_url = Some(url.to_owned());
+        Ok(self)
+    }
+
+    /// These pages with the attribution the tiles ask for (blank: none).
+    pub fn with_attribution(mut self, text: &str) -> Self {
+        let text = text.trim();
+        if !text.is_empty() {
+            self.attribution = Some(text.to_owned());
+        }
+        self
     }
 
     /// The Content-Security-Policy of every page answer: the page's own
@@ -98,14 +142,18 @@ pub fn origin(url: &str) -> Option<&str> {
     ok.then(|| &url[..url.len() - rest.len() + host_end])
 }
 
-/// The page's routes, for any router state: `/`, `/ui/config.json` and
-/// `/ui/{*path}`.
+/// The page's routes, for any router state: `/`, `/ui/config.json`,
+/// `/ui/{*path}` and, with a tile file, `/tiles/{z}/{x}/{y}`.
 pub fn routes<S: Clone + Send + Sync + 'static>(config: UiConfig) -> Router<S> {
     let csp = HeaderValue::from_str(&config.csp())
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let json = serde_json::to_vec(&config).unwrap_or_default();
     let page_csp = csp.clone();
     let asset_csp = csp.clone();
+    let tile_routes = match &config.tile_file {
+        Some(file) => tiles::routes(file.clone()),
+        None => Router::new(),
+    };
     Router::new()
         .route(
             "/",
@@ -129,6 +177,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: UiConfig) -> Router<S> {
                 async move { assets::answer(&path, &headers, &csp) }
             }),
         )
+        .merge(tile_routes)
 }
 
 fn config_answer(json: Vec<u8>, csp: &HeaderValue) -> Response {

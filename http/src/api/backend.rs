@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use sentinel_schema::query::{
-    EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
-    SensorSeen,
+    ClusterQuery, Clusters, EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor,
+    ReadingFilter, ReadingRow, SensorSeen,
 };
 use sentinel_schema::{AuthorId, EntryId, EventId, PersonRole};
 use sentinel_sync::push::PushError;
@@ -150,6 +150,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A page of events, in list order.
     async fn search(&self, search: EventSearch) -> Result<EventPage, Problem>;
+
+    /// The events a filter finds, grouped on the query's grid (snapped
+    /// first when it says so), at most `query.limit` clusters, the largest
+    /// first.
+    async fn clusters(&self, query: ClusterQuery) -> Result<Clusters, Problem>;
 
     /// One event in full; `None` when this server does not know it.
     async fn event(&self, id: EventId) -> Result<Option<EventRecord>, Problem>;

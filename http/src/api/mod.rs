@@ -3,6 +3,7 @@
 //! A route both servers answer has one handler here, so it has the same
 //! parameters, bounds, JSON shape and problems on either: signing in and
 //! out and one's own password ([`auth`]), event search, detail and GeoJSON export ([`events`]),
+//! the map's clusters ([`clusters`]),
 //! the live feed ([`feed`]), sensor pushes, readings, the sensors list and
 //! the rules that fired ([`sensors`]), the server's own OpenAPI document, and the operations
 //! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
@@ -21,6 +22,7 @@
 pub mod auth;
 mod backend;
 mod caller;
+pub mod clusters;
 pub mod events;
 pub mod feed;
 pub mod json;
@@ -108,6 +110,7 @@ where
         .routes(routes!(auth::session))
         .routes(routes!(auth::change_password))
         .routes(routes!(events::search))
+        .routes(routes!(clusters::clusters))
         .routes(routes!(events::detail))
         .routes(routes!(events::export))
         .routes(routes!(feed::feed))

@@ -15,8 +15,8 @@ use sentinel_http::clock::Clock;
 use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
 use sentinel_schema::query::{
-    EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
-    SensorSeen,
+    ClusterQuery, Clusters, EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor,
+    ReadingFilter, ReadingRow, SensorSeen,
 };
 use sentinel_schema::{AuthorId, EventId, PersonRole};
 use serde_json::Value;
@@ -166,6 +166,10 @@ impl Backend for HubBackend {
 
     async fn search(&self, search: EventSearch) -> Result<EventPage, Problem> {
         Ok(self.store.search_events(&search).await?)
+    }
+
+    async fn clusters(&self, query: ClusterQuery) -> Result<Clusters, Problem> {
+        Ok(self.store.clusters(&query).await?)
     }
 
     async fn event(&self, id: EventId) -> Result<Option<EventRecord>, Problem> {

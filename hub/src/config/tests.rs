@@ -479,3 +479,74 @@ fn front_door_settings_default_parse_and_are_named_when_bad() {
         assert!(e.contains(setting), "{setting}: {e}");
     }
 }
+
+#[test]
+fn map_tile_sources_come_from_file_or_environment_and_are_checked() {
+    use map::*;
+    let c = HubConfig::load_with(None, env(BASE)).unwrap();
+    assert_eq!(c.map, MapSettings::default());
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("hub.toml");
+    std::fs::write(
+        &path,
+        "tiles = \"region.mbtiles\"\ntile_url = \"https://t.example.org/{z}/{x}/{y}.png\"\n\
+         tile_attribution = \"Survey office\"\n",
+    )
+    .unwrap();
+    let c = HubConfig::load_with(Some(&path), env(BASE)).unwrap();
+    assert_eq!(c.map.tiles, Some(PathBuf::from("region.mbtiles")));
+    assert_eq!(
+        c.map.tile_url.as_deref(),
+        Some("https://t.example.org/{z}/{x}/{y}.png")
+    );
+    assert_eq!(c.map.attribution.as_deref(), Some("Survey office"));
+    let over = [
+        (TILES_ENV, "/srv/maps/valley.mbtiles"),
+        (TILE_URL_ENV, "http://10.0.0.2:8080/{z}/{x}/{y}"),
+        (TILE_ATTRIBUTION_ENV, "Valley survey"),
+    ];
+    let c = HubConfig::load_with(Some(&path), env(&[BASE, &over].concat())).unwrap();
+    assert_eq!(c.map.tiles, Some(PathBuf::from("/srv/maps/valley.mbtiles")));
+    assert_eq!(
+        c.map.tile_url.as_deref(),
+        Some("http://10.0.0.2:8080/{z}/{x}/{y}")
+    );
+    assert_eq!(c.map.attribution.as_deref(), Some("Valley survey"));
+
+    // An online template must be http(s) and name the tile.
+    for bad in [
+        "file:///srv/{z}/{x}/{y}.png",
+        "javascript:alert(1)",
+        "https://t.example.org/tile.png",
+    ] {
+        let e = HubConfig::load_with(None, env(&[BASE, &[(TILE_URL_ENV, bad)]].concat()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(TILE_URL_ENV), "{bad}: {e}");
+    }
+
+    // The file is opened when the hub starts: one that is not MBTiles is
+    // refused, by name.
+    let not_tiles = dir.path().join("notes.mbtiles");
+    std::fs::write(&not_tiles, "not a database, only words").unwrap();
+    let settings = MapSettings {
+        tiles: Some(not_tiles),
+        ..MapSettings::default()
+    };
+    let base = sentinel_ui::UiConfig::new(sentinel_ui::ServerKind::Hub, "hub");
+    let e = settings.ui_config(base.clone()).unwrap_err().to_string();
+    assert!(e.contains("notes.mbtiles"), "{e}");
+    let settings = MapSettings {
+        tile_url: c.map.tile_url.clone(),
+        attribution: Some("Valley survey".into()),
+        ..MapSettings::default()
+    };
+    let ui = settings.ui_config(base).unwrap();
+    assert!(!ui.tiles);
+    assert!(ui
+        .csp()
+        .contains("img-src 'self' data: blob: http://10.0.0.2:8080;"));
+    assert_eq!(ui.attribution.as_deref(), Some("Valley survey"));
+}

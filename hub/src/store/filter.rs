@@ -1,5 +1,6 @@
-//! The one WHERE builder of the store's queries ([`Where`]), and how an
-//! area becomes geography boxes PostGIS can answer ([`Boxes`]).
+//! The one WHERE builder of the store's queries ([`Where`]; an event
+//! filter's conditions, the same for a search and its clusters), and how
+//! an area becomes geography boxes PostGIS can answer ([`Boxes`]).
 //!
 //! **Why slices.** A geography polygon's edges are geodesics, and PostGIS
 //! refuses an edge of 180° or more, so an area is cut into slices at most
@@ -12,8 +13,11 @@
 //! Never does: run a statement, or check values (the API parsed them
 //! into `sentinel_schema::query` types; the store only renders them).
 
+use sentinel_schema::query::EventFilter;
 use sentinel_schema::Bounds;
 use tokio_postgres::types::ToSql;
+
+use super::{int, StoreError};
 
 /// The widest slice of longitude an area is cut into for PostGIS.
 pub const BBOX_SLICE_DEG: f64 = 1.0;
@@ -56,6 +60,62 @@ impl Where {
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect()
+    }
+
+    /// The conditions of an event filter on `events e`; the geography of
+    /// its `near` point, when it has one (for a distance).
+    pub(super) fn events(&mut self, f: &EventFilter) -> Result<Option<String>, StoreError> {
+        if let Some(area) = &f.area {
+            let [a, b, c, d] = self.boxes(Boxes::of(area));
+            self.and(format!(
+                "e.event IN (SELECT x.event
+                     FROM unnest({a}::float8[], {b}::float8[], {c}::float8[], {d}::float8[])
+                         AS s(lo, bottom, hi, top)
+                     JOIN events x ON ST_Intersects(x.geog,
+                         ST_MakeEnvelope(s.lo, s.bottom, s.hi, s.top, 4326)::geography))"
+            ));
+        }
+        let mut near_point = None;
+        if let Some(near) = &f.near {
+            let (x, y, m) = (
+                self.arg(near.point.lon()),
+                self.arg(near.point.lat()),
+                self.arg(near.radius_m),
+            );
+            let point = format!("ST_SetSRID(ST_MakePoint({x}, {y}), 4326)::geography");
+            self.and(format!("ST_DWithin(e.geog, {point}, {m})"));
+            near_point = Some(point);
+        }
+        if let Some(text) = &f.text {
+            let x = self.arg(text.clone());
+            self.and(format!("e.search @@ websearch_to_tsquery('english', {x})"));
+        }
+        if !f.statuses.is_empty() {
+            let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().into()).collect();
+            let x = self.arg(statuses);
+            self.and(format!("e.status = ANY({x}::text[])"));
+        }
+        if let Some(category) = &f.category {
+            let x = self.arg(category.clone());
+            self.and(format!("e.category = {x}"));
+        }
+        if let Some(lo) = f.min_severity {
+            let x = self.arg(i16::from(lo));
+            self.and(format!("e.severity >= {x}"));
+        }
+        if let Some(hi) = f.max_severity {
+            let x = self.arg(i16::from(hi));
+            self.and(format!("e.severity <= {x}"));
+        }
+        if let Some(from) = f.reported_from {
+            let x = self.arg(int(from, "events.reported_ms")?);
+            self.and(format!("e.reported_ms >= {x}"));
+        }
+        if let Some(to) = f.reported_to {
+            let x = self.arg(int(to, "events.reported_ms")?);
+            self.and(format!("e.reported_ms < {x}"));
+        }
+        Ok(near_point)
     }
 
     /// Adds the four edge arrays of `boxes` as arguments: the placeholders

@@ -1,5 +1,6 @@
 //! What the API reads from the views and the log: a page of events for a
-//! `sentinel_schema::query::EventSearch` ([`PgStore::search_events`]), one
+//! `sentinel_schema::query::EventSearch` ([`PgStore::search_events`]), the
+//! same filter's events grouped on a map's grid ([`PgStore::clusters`]), one
 //! event in full ([`PgStore::event_record`]), the events in an area
 //! ([`PgStore::ids_in_bbox`]), and a page of the timeline, every entry of
 //! the log in HLC order ([`PgStore::timeline`]).
@@ -23,7 +24,9 @@
 //! Never does: decide what a caller may see or ask (the API parsed and
 //! bounded the question; redaction is `sentinel_http`'s).
 
-use sentinel_schema::query::{EventPage, EventRecord, EventSearch, EventSummary, HistoryItem};
+use sentinel_schema::query::{
+    Cluster, ClusterQuery, Clusters, EventPage, EventRecord, EventSearch, EventSummary, HistoryItem,
+};
 use sentinel_schema::{
     AuthorId, BodyKind, EntryId, EventDoc, EventId, Hlc, MediaRef, MediaType, Point, SignedEntry,
     Status,
@@ -105,56 +108,10 @@ impl PgStore {
     pub async fn search_events(&self, search: &EventSearch) -> Result<EventPage, StoreError> {
         let f = &search.filter;
         let mut w = Where::default();
-        if let Some(area) = &f.area {
-            let [a, b, c, d] = w.boxes(Boxes::of(area));
-            w.and(format!(
-                "e.event IN (SELECT x.event
-                     FROM unnest({a}::float8[], {b}::float8[], {c}::float8[], {d}::float8[])
-                         AS s(lo, bottom, hi, top)
-                     JOIN events x ON ST_Intersects(x.geog,
-                         ST_MakeEnvelope(s.lo, s.bottom, s.hi, s.top, 4326)::geography))"
-            ));
-        }
-        let mut distance = String::new();
-        if let Some(near) = &f.near {
-            let (x, y, m) = (
-                w.arg(near.point.lon()),
-                w.arg(near.point.lat()),
-                w.arg(near.radius_m),
-            );
-            let point = format!("ST_SetSRID(ST_MakePoint({x}, {y}), 4326)::geography");
-            w.and(format!("ST_DWithin(e.geog, {point}, {m})"));
-            distance = format!(", ST_Distance(e.geog, {point})");
-        }
-        if let Some(text) = &f.text {
-            let x = w.arg(text.clone());
-            w.and(format!("e.search @@ websearch_to_tsquery('english', {x})"));
-        }
-        if !f.statuses.is_empty() {
-            let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().into()).collect();
-            let x = w.arg(statuses);
-            w.and(format!("e.status = ANY({x}::text[])"));
-        }
-        if let Some(category) = &f.category {
-            let x = w.arg(category.clone());
-            w.and(format!("e.category = {x}"));
-        }
-        if let Some(lo) = f.min_severity {
-            let x = w.arg(i16::from(lo));
-            w.and(format!("e.severity >= {x}"));
-        }
-        if let Some(hi) = f.max_severity {
-            let x = w.arg(i16::from(hi));
-            w.and(format!("e.severity <= {x}"));
-        }
-        if let Some(from) = f.reported_from {
-            let x = w.arg(int(from, "events.reported_ms")?);
-            w.and(format!("e.reported_ms >= {x}"));
-        }
-        if let Some(to) = f.reported_to {
-            let x = w.arg(int(to, "events.reported_ms")?);
-            w.and(format!("e.reported_ms < {x}"));
-        }
+        let distance = match w.events(f)? {
+            Some(point) => format!(", ST_Distance(e.geog, {point})"),
+            None => String::new(),
+        };
         if let Some(after) = &search.after {
             let (a, b) = (
                 w.arg(int(after.reported_ms, "events.reported_ms")?),
@@ -180,6 +137,70 @@ impl PgStore {
             .map(|r| summary(r, with_distance))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage::from_rows(items, search.limit))
+    }
+
+    /// The events `query.filter` finds, grouped on the query's grid (see
+    /// `ClusterQuery`) by PostgreSQL, the largest clusters first; with
+    /// `snap`, each location is rounded to that grid first (half away from
+    /// zero, as redaction rounds).
+    pub async fn clusters(&self, query: &ClusterQuery) -> Result<Clusters, StoreError> {
+        let mut w = Where::default();
+        let (x, y) = ("ST_X(e.geog::geometry)", "ST_Y(e.geog::geometry)");
+        let (lon, lat) = match query.snap {
+            Some(step) => {
+                let s = w.arg(step);
+                let round = |v: &str| format!("trunc({v} / {s} + sign({v}) * 0.5) * {s}");
+                (round(x), round(y))
+            }
+            None => (x.to_owned(), y.to_owned()),
+        };
+        w.events(&query.filter)?;
+        let (cols, rows) = query.grid();
+        let cell = w.arg(query.cell_degrees());
+        // A millionth of a cell up, so a location snapped onto a cell's
+        // edge falls in the cell it starts.
+        let nudge = w.arg(1e-6_f64);
+        let (cols, rows) = (w.arg(cols - 1), w.arg(rows - 1));
+        let lim = w.arg(i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let sql = format!(
+            "SELECT LEAST(floor((g.y + 90) / {cell} + {nudge})::bigint, {rows}) AS r,
+                    LEAST(floor((g.x + 180) / {cell} + {nudge})::bigint, {cols}) AS k,
+                    avg(g.x), avg(g.y), count(*), min(g.event_hex),
+                    (sum(count(*)) OVER ())::bigint
+             FROM (SELECT e.event_hex, {lon} AS x, {lat} AS y FROM events e {}) g
+             GROUP BY r, k ORDER BY count(*) DESC, r, k LIMIT {lim}",
+            w.clause()
+        );
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql).await?;
+        let found = client.query(&statement, &w.refs()).await?;
+        let mut out = Clusters::default();
+        for r in &found {
+            out.total = uint(r.get(6), "events (count)")?;
+            if out.clusters.len() == query.limit {
+                out.truncated = true;
+                break;
+            }
+            let count = uint(r.get(4), "events (count)")?;
+            let event = if count == 1 {
+                let hex: String = r.get(5);
+                Some(
+                    hex.parse::<EventId>()
+                        .map_err(|_| StoreError::CorruptColumn {
+                            column: "events.event_hex",
+                        })?,
+                )
+            } else {
+                None
+            };
+            out.clusters.push(Cluster {
+                lon: r.get(2),
+                lat: r.get(3),
+                count,
+                event,
+            });
+        }
+        Ok(out)
     }
 
     /// One event in full: the view of its saved document, who reported it

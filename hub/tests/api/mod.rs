@@ -220,6 +220,7 @@ fn event_ids(body: &Value) -> Vec<String> {
 
 mod accounts;
 mod auth;
+mod clusters;
 mod events;
 mod input;
 mod openapi;

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/{name}/password"),
     ("GET", "/api/v1/timeline"),
     ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/events/clusters"),
     ("GET", "/api/v1/events/{id}"),
     ("POST", "/api/v1/events/{id}/assign"),
     ("POST", "/api/v1/events/{id}/close"),
@@ -58,6 +59,7 @@ const ROUTES: &[(&str, &str)] = &[
 const QUERY_CHECKED: &[&str] = &[
     "/api/v1/timeline",
     "/api/v1/events",
+    "/api/v1/events/clusters",
     "/api/v1/events/{id}",
     "/api/v1/export.geojson",
     "/api/v1/nodes",

@@ -2,8 +2,11 @@
 //! timeouts of the accept loop (`sentinel_http::serve`), the stricter
 //! limit of logins, the reverse proxies whose forwarded addresses are
 //! believed (`sentinel_http::proxy`), and the caps on live-feed streams
-//! and uploads. Each flag has the hub's environment variable.
+//! and uploads; and the map's tile sources (an MBTiles file served at
+//! `/tiles/{z}/{x}/{y}`, an online tile URL template, their attribution).
+//! Each flag has the hub's environment variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -62,6 +65,17 @@ pub(super) struct Front {
     #[arg(long, value_name = "N", env = "SENTINEL_MAX_UPLOADS",
           default_value_t = sentinel_node::http::state::MAX_UPLOADS)]
     max_uploads: usize,
+    /// An MBTiles file (the region's map, made with standard tools) served
+    /// to the pages' map at /tiles/{z}/{x}/{y}; checked at start.
+    #[arg(long, value_name = "FILE", env = "SENTINEL_TILES")]
+    tiles: Option<PathBuf>,
+    /// An online tile URL template for connected deployments, such as
+    /// https://tiles.example.org/{z}/{x}/{y}.png (http or https only).
+    #[arg(long, value_name = "URL", env = "SENTINEL_TILE_URL")]
+    tile_url: Option<String>,
+    /// The attribution the tiles ask for, shown on the map.
+    #[arg(long, value_name = "TEXT", env = "SENTINEL_TILE_ATTRIBUTION")]
+    tile_attribution: Option<String>,
 }
 
 impl Front {
@@ -91,5 +105,27 @@ impl Front {
             max_uploads: Some(self.max_uploads),
             ..base
         })
+    }
+
+    /// The pages' `base` configuration with these tile sources: the URL
+    /// template checked, the tile file opened and checked.
+    pub(super) fn ui(&self, base: sentinel_ui::UiConfig) -> Result<sentinel_ui::UiConfig> {
+        let mut ui = match &self.tile_attribution {
+            Some(text) => base.with_attribution(text),
+            None => base,
+        };
+        if let Some(url) = self.tile_url.as_deref().map(str::trim) {
+            if !url.is_empty() {
+                ui = ui
+                    .with_tile_url(url)
+                    .context("--tile-url (SENTINEL_TILE_URL)")?;
+            }
+        }
+        if let Some(path) = self.tiles.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            ui = ui
+                .with_tile_file(path)
+                .context("--tiles (SENTINEL_TILES)")?;
+        }
+        Ok(ui)
     }
 }

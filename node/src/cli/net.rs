@@ -221,10 +221,10 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
     let limits = limits.limits();
     let mut options = ops.options()?;
     let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
-    options.ui = Some(sentinel_ui::UiConfig::new(
+    options.ui = Some(ops.front.ui(sentinel_ui::UiConfig::new(
         sentinel_ui::ServerKind::Node,
         net.enrollment.identity.name.clone(),
-    ));
+    ))?);
     let addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not HOST:PORT"))?;

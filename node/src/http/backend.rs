@@ -22,8 +22,8 @@ use sentinel_http::clock::Clock;
 use sentinel_http::people::lockout_ms;
 use sentinel_http::Problem;
 use sentinel_schema::query::{
-    EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor, ReadingFilter, ReadingRow,
-    SensorSeen,
+    ClusterQuery, Clusters, EventPage, EventRecord, EventSearch, ReadingBucket, ReadingCursor,
+    ReadingFilter, ReadingRow, SensorSeen,
 };
 use sentinel_schema::{AuthorId, EventId, PersonRole};
 use sentinel_sync::push;
@@ -169,6 +169,10 @@ impl Backend for NodeBackend {
 
     async fn search(&self, search: EventSearch) -> Result<EventPage, Problem> {
         on_node(&self.node, move |node| Ok(node.store().search(&search)?)).await
+    }
+
+    async fn clusters(&self, query: ClusterQuery) -> Result<Clusters, Problem> {
+        on_node(&self.node, move |node| Ok(node.store().clusters(&query)?)).await
     }
 
     async fn event(&self, id: EventId) -> Result<Option<EventRecord>, Problem> {

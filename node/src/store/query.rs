@@ -1,5 +1,6 @@
-//! Searching events: full text plus filters, with keyset pagination, in
-//! the vocabulary both servers answer (`sentinel_schema::query`).
+//! Searching events: full text plus filters, with keyset pagination, and
+//! the same filters grouped on a map's grid ([`Store::clusters`]), in the
+//! vocabulary both servers answer (`sentinel_schema::query`).
 //!
 //! Results are ordered by reported time (newest first), then event id,
 //! descending. The cursor is the last item's `(reported_ms, event)`, so a
@@ -7,22 +8,16 @@
 //! was read, however many events arrive in between.
 
 use rusqlite::types::Value;
-use sentinel_schema::query::{EventPage, EventSearch, EventSummary};
+use sentinel_schema::query::{
+    Cluster, ClusterQuery, Clusters, EventPage, EventSearch, EventSummary,
+};
 use sentinel_schema::{BBox, EventId, Point, Status};
 
 use super::filter::Where;
 use super::{blob, Store, StoreError};
 
-/// Turns free text into an FTS5 query: every word quoted (so operators and
-/// punctuation in user input are just text) and matched as a prefix, all
-/// words required.
-fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
-}
+/// How far up (in cells) a location is moved before its cell is found.
+const CELL_NUDGE: f64 = 1e-6;
 
 /// A stored integer that must fit `T` (the view only writes such values).
 fn fits<T: TryFrom<i64>>(v: i64, column: &'static str) -> Result<T, StoreError> {
@@ -45,57 +40,7 @@ impl Store {
             }
             None => "NULL".to_owned(),
         };
-        if let Some(text) = f.text.as_deref().and_then(fts_query) {
-            let a = w.arg(Value::Text(text));
-            w.and(&format!(
-                "e.fid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {a})"
-            ));
-        }
-        if !f.statuses.is_empty() {
-            let list: Vec<String> = f
-                .statuses
-                .iter()
-                .map(|s| w.arg(Value::Text(s.as_str().into())))
-                .collect();
-            w.and(&format!("e.status IN ({})", list.join(", ")));
-        }
-        if let Some(c) = &f.category {
-            let a = w.arg(Value::Text(c.clone()));
-            w.and(&format!("e.category = {a}"));
-        }
-        if let Some(s) = f.min_severity {
-            let a = w.arg(Value::Integer(s.into()));
-            w.and(&format!("e.severity >= {a}"));
-        }
-        if let Some(s) = f.max_severity {
-            let a = w.arg(Value::Integer(s.into()));
-            w.and(&format!("e.severity <= {a}"));
-        }
-        // Times beyond i64 match nothing stored (the API refuses them).
-        if let Some(t) = f.reported_from {
-            let a = w.arg(Value::Integer(i64::try_from(t).unwrap_or(i64::MAX)));
-            w.and(&format!("e.reported_ms >= {a}"));
-        }
-        if let Some(t) = f.reported_to {
-            let a = w.arg(Value::Integer(i64::try_from(t).unwrap_or(i64::MAX)));
-            w.and(&format!("e.reported_ms < {a}"));
-        }
-        if let Some(area) = &f.area {
-            w.within(area, "events", "e", "fid");
-        }
-        if let Some(n) = &f.near {
-            // A coarse band of latitude first (one degree of latitude is at
-            // least 110.5 km), then the exact geodesic distance.
-            let (lon, lat) = (
-                w.arg(Value::Real(n.point.lon())),
-                w.arg(Value::Real(n.point.lat())),
-            );
-            let r = w.arg(Value::Real(n.radius_m));
-            w.and(&format!(
-                "e.lat BETWEEN {lat} - {r} / 110500.0 AND {lat} + {r} / 110500.0
-                 AND sentinel_distance_m(e.lon, e.lat, {lon}, {lat}) <= {r}"
-            ));
-        }
+        w.events(f);
         if let Some(c) = search.after {
             let (ms, ev) = (
                 w.arg(Value::Integer(
@@ -146,6 +91,67 @@ impl Store {
             });
         }
         Ok(EventPage::from_rows(items, limit))
+    }
+
+    /// The events `query.filter` finds, grouped on the query's grid (see
+    /// `ClusterQuery`): one scan of the rows the filter leaves, grouped
+    /// in SQL, the largest clusters first. With `snap`, each location is
+    /// rounded to that grid first (SQLite's `ROUND`, half away from zero,
+    /// as redaction rounds).
+    pub fn clusters(&self, query: &ClusterQuery) -> Result<Clusters, StoreError> {
+        let mut w = Where::default();
+        let (lon, lat) = match query.snap {
+            Some(step) => {
+                let s = w.arg(Value::Real(step));
+                (
+                    format!("ROUND(e.lon / {s}) * {s}"),
+                    format!("ROUND(e.lat / {s}) * {s}"),
+                )
+            }
+            None => ("e.lon".to_owned(), "e.lat".to_owned()),
+        };
+        w.events(&query.filter);
+        let (cols, rows) = query.grid();
+        let cell = w.arg(Value::Real(query.cell_degrees()));
+        // A millionth of a cell up, so a location snapped onto a cell's
+        // edge falls in the cell it starts.
+        let nudge = w.arg(Value::Real(CELL_NUDGE));
+        let (cols, rows) = (
+            w.arg(Value::Integer(cols - 1)),
+            w.arg(Value::Integer(rows - 1)),
+        );
+        let lim = w.arg(Value::Integer(
+            i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX),
+        ));
+        // Coordinates plus 180 (90) are never negative: the cast is floor.
+        let sql = format!(
+            "SELECT MIN(CAST((g.y + 90.0) / {cell} + {nudge} AS INTEGER), {rows}) AS r,
+                    MIN(CAST((g.x + 180.0) / {cell} + {nudge} AS INTEGER), {cols}) AS k,
+                    AVG(g.x), AVG(g.y), COUNT(*), MIN(g.event), SUM(COUNT(*)) OVER ()
+             FROM (SELECT e.event, {lon} AS x, {lat} AS y FROM events e{}) g
+             GROUP BY r, k ORDER BY COUNT(*) DESC, r, k LIMIT {lim}",
+            w.sql
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(w.args))?;
+        let mut out = Clusters::default();
+        while let Some(r) = rows.next()? {
+            let count: u64 = fits(r.get(4)?, "events (count)")?;
+            out.total = fits(r.get(6)?, "events (count)")?;
+            if out.clusters.len() == query.limit {
+                out.truncated = true;
+                break;
+            }
+            out.clusters.push(Cluster {
+                lon: r.get(2)?,
+                lat: r.get(3)?,
+                count,
+                event: (count == 1)
+                    .then(|| blob(r, 5, "events.event").map(EventId))
+                    .transpose()?,
+            });
+        }
+        Ok(out)
     }
 
     /// Event ids inside a box, from SpatiaLite's spatial index (the SQL

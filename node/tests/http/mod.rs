@@ -3,6 +3,7 @@
 //! passwords and tokens, and roles from `role_grant` entries a hub signed
 //! and the node applied (`Node::apply_remote`).
 
+mod clusters;
 mod device_officer;
 mod export;
 mod feed;
@@ -17,6 +18,7 @@ mod recovery;
 mod sensor_rules;
 mod sensors;
 mod serve;
+mod tiles;
 mod tokens;
 
 use std::sync::{Arc, Mutex};

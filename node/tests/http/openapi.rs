@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/password"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events"),
+    ("GET", "/api/v1/events/clusters"),
     ("GET", "/api/v1/events/{id}"),
     ("PATCH", "/api/v1/events/{id}"),
     ("POST", "/api/v1/events/{id}/notes"),
@@ -59,6 +60,7 @@ const ROUTES: &[(&str, &str)] = &[
 /// refused, and the refusal lists what the route takes.
 const QUERY_CHECKED: &[&str] = &[
     "/api/v1/events",
+    "/api/v1/events/clusters",
     "/api/v1/events/{id}",
     "/api/v1/media/{hash}",
     "/api/v1/outbox",
