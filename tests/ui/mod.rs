@@ -12,6 +12,7 @@
 //! at a time (each starts a browser, a hub and nodes; the machine may
 //! have two cores).
 
+mod admin;
 mod browser;
 mod officer;
 mod pages;

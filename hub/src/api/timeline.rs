@@ -4,8 +4,10 @@
 //! total order). Filters: `author` (64 hex digits), `event` (32 hex
 //! digits), `kind` (`event_change`, `media_attached`, `sensor_reading`,
 //! `role_grant`, `revocation`, `hub_checkpoint`), `from` (inclusive) and
-//! `to` (exclusive) in Unix ms on the HLC's wall time; `limit` (1..=500)
-//! and `after` page it. `verification` is always `"verified"`: the hub
+//! `to` (exclusive) in Unix ms on the HLC's wall time; `order` (`asc`,
+//! the default, or `desc`: newest first, as the admin's page shows it);
+//! `limit` (1..=500) and `after` page it (a cursor continues in the order
+//! of the walk that handed it out). `verification` is always `"verified"`: the hub
 //! stores an entry in its log only after its signature and chain checks
 //! passed (failures go to quarantine, which this API does not show).
 //! `author_name` is the common name of the author's stored certificate,
@@ -41,10 +43,16 @@ pub const MAX_LIMIT: i64 = 500;
 /// The `limit` of a page when none is given.
 pub const DEFAULT_LIMIT: i64 = 100;
 
-const TIMELINE_PARAMS: &[&str] = &["author", "event", "kind", "from", "to", "limit", "after"];
+const TIMELINE_PARAMS: &[&str] = &[
+    "author", "event", "kind", "from", "to", "order", "limit", "after",
+];
 
 fn kind_schema() -> ObjectBuilder {
     names_schema(BodyKind::ALL.iter().map(|k| k.as_str()))
+}
+
+fn order_schema() -> ObjectBuilder {
+    names_schema(["asc", "desc"])
 }
 
 fn verified_schema() -> ObjectBuilder {
@@ -72,6 +80,9 @@ pub struct TimelineQuery {
     /// Up to this HLC wall time (Unix ms), exclusive; not before `from`.
     #[param(minimum = 0)]
     pub to: Option<i64>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(schema_with = order_schema)]
+    pub order: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -135,6 +146,18 @@ fn kind_param(p: &Params) -> Result<Option<BodyKind>, Problem> {
                 })
         })
         .transpose()
+}
+
+/// `order`: whether the walk is newest first.
+fn newest_first(p: &Params) -> Result<bool, Problem> {
+    match p.get("order") {
+        None | Some("asc") => Ok(false),
+        Some("desc") => Ok(true),
+        Some(_) => Err(Problem::bad_param(
+            "order",
+            "`order` must be `asc` or `desc`",
+        )),
+    }
 }
 
 fn cursor(text: &str) -> Result<TimelineCursor, Problem> {
@@ -203,6 +226,7 @@ pub(super) async fn timeline(
         kind,
         from,
         to,
+        newest_first: newest_first(&p)?,
     };
     let limit = p.limit(DEFAULT_LIMIT, MAX_LIMIT)?.unsigned_abs() as usize;
     let after = p.get("after").map(cursor).transpose()?;

@@ -47,6 +47,9 @@ pub struct TimelineFilter {
     pub from: Option<i64>,
     /// HLC wall time to (exclusive), Unix ms.
     pub to: Option<i64>,
+    /// Newest first: the order reversed (a cursor then continues towards
+    /// older entries).
+    pub newest_first: bool,
 }
 
 /// Where a page of the timeline continues: after this entry in the order
@@ -322,7 +325,8 @@ impl PgStore {
     }
 
     /// At most `limit` entries of the log matching `filter`, in HLC order
-    /// (then author, then seq: a total order), after `after`.
+    /// (then author, then seq: a total order; reversed when
+    /// `filter.newest_first`), after `after`.
     pub async fn timeline(
         &self,
         filter: &TimelineFilter,
@@ -357,20 +361,26 @@ impl PgStore {
                 w.arg(c.author.0.to_vec()),
                 w.arg(c.seq),
             );
+            let (bound, past) = if filter.newest_first {
+                ("<=", "<")
+            } else {
+                (">=", ">")
+            };
             w.and(format!(
                 // The first term lets the (hlc_ms, hlc_counter) index bound
                 // the scan.
-                "e.hlc_ms >= {a} AND (e.hlc_ms, e.hlc_counter, e.author, e.seq) > \
+                "e.hlc_ms {bound} {a} AND (e.hlc_ms, e.hlc_counter, e.author, e.seq) {past} \
                  ({a}, {b}, {c}, {d})"
             ));
         }
         let lim = w.arg(i64::try_from(limit).unwrap_or(i64::MAX));
+        let dir = if filter.newest_first { " DESC" } else { "" };
         let sql = format!(
             "SELECT e.id, e.author, e.seq, e.kind, e.actor, e.event, e.hlc_ms, e.hlc_counter,
                  e.received_ms, c.der, NOT {COUNTS}
              FROM entries e LEFT JOIN certificates c ON c.author = e.author
              {}
-             ORDER BY e.hlc_ms, e.hlc_counter, e.author, e.seq
+             ORDER BY e.hlc_ms{dir}, e.hlc_counter{dir}, e.author{dir}, e.seq{dir}
              LIMIT {lim}",
             w.clause()
         );

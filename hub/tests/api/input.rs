@@ -19,6 +19,7 @@ async fn bad_input_is_a_400_problem_naming_the_field() {
         ("/api/v1/timeline?after=nonsense", "after"),
         ("/api/v1/timeline?after=6869", "after"),
         ("/api/v1/timeline?sort=desc", "sort"),
+        ("/api/v1/timeline?order=newest", "order"),
         (
             "/api/v1/timeline?kind=event_change&kind=media_attached",
             "kind",

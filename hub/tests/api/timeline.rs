@@ -138,4 +138,23 @@ async fn timeline_is_in_hlc_order_and_pages_neither_repeat_nor_skip() {
     )
     .await;
     assert_eq!(combined["items"].as_array().unwrap().len(), 2);
+
+    // Newest first: the same entries, the order reversed, pages neither
+    // repeating nor skipping; filters apply as they do oldest first.
+    let newest = walk(&store, "/api/v1/timeline?order=desc", 4, || async {}).await;
+    let mut reversed = ids(&items);
+    reversed.reverse();
+    assert_eq!(ids(&newest), reversed, "order=desc walks backwards");
+    let asc = walk(&store, "/api/v1/timeline?order=asc", 7, || async {}).await;
+    assert_eq!(ids(&asc), ids(&items), "order=asc is the default order");
+    let b_newest = walk(
+        &store,
+        &format!("/api/v1/timeline?order=desc&author={}", b.to_hex()),
+        3,
+        || async {},
+    )
+    .await;
+    let mut b_oldest = ids(&by_author);
+    b_oldest.reverse();
+    assert_eq!(ids(&b_newest), b_oldest);
 }

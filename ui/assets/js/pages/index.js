@@ -9,5 +9,9 @@ import * as work from './work.js';
 import * as report from './report.js';
 import * as event from './event.js';
 import * as outbox from './outbox.js';
+import * as timeline from './timeline.js';
+import * as users from './users.js';
+import * as fleet from './fleet.js';
+import * as sensors from './sensors.js';
 
-export const modules = [login, events, work, report, event, outbox];
+export const modules = [login, events, work, report, event, outbox, timeline, users, fleet, sensors];
