@@ -155,6 +155,7 @@ async fn the_admin_makes_an_account_and_a_too_short_password_is_refused_at_its_f
         hub: true,
         nodes: vec![],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.hub_url().unwrap();
@@ -246,6 +247,7 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
         hub: true,
         nodes: vec!["ada".into()],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.hub_url().unwrap();
@@ -307,6 +309,7 @@ async fn an_officers_report_reaches_the_admin_who_assigns_it_and_sees_it_resolve
         hub: true,
         nodes: vec!["ada".into()],
         rate_limit_per_s: 200,
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let url = d.hub_url().unwrap();
