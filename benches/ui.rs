@@ -146,7 +146,7 @@ async fn main() -> Result<()> {
             time_page(
                 &b,
                 &format!("{url}#/timeline"),
-                "document.querySelector('tr[data-test=timeline-row]')",
+                "document.querySelector('[data-test=timeline-rows] tr')",
             )
             .await?,
         );
@@ -154,7 +154,7 @@ async fn main() -> Result<()> {
             time_page(
                 &b,
                 &format!("{url}#/events"),
-                "document.querySelector('[data-test=map] .cluster-count')",
+                "document.querySelector('[data-test=events-map] .cluster-count, [data-test=events-map] path.leaflet-interactive')",
             )
             .await?,
         );
