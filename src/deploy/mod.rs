@@ -266,7 +266,13 @@ fn start_node(
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // With a peer, serve also says whom "sync now" dials, between the two.
     let n_lines = if hub.is_some() { 3 } else { 2 };
-    let (process, lines) = process::spawn(&bins.node, &args, &env, dir.join(format!("{name}.log")), n_lines)?;
+    let (process, lines) = process::spawn(
+        &bins.node,
+        &args,
+        &env,
+        dir.join(format!("{name}.log")),
+        n_lines,
+    )?;
     let sync = json_addr(&lines[0], "listening")?;
     let http = json_addr(&lines[n_lines - 1], "http")?;
     Ok(NodeProcess {
