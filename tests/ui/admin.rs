@@ -133,6 +133,27 @@ async fn report_and_sync(d: &Deployment, admin: &Client) -> Result<(Client, Stri
     Ok((ada, id))
 }
 
+/// Clicks the work step `button` on ada's page until her node says the
+/// event is `status` (the list re-renders as the feed and its poller tell
+/// it things, so a button found may be gone when clicked).
+async fn step(b: &Browser, ada: &Client, id: &str, button: &str, status: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let now = ada.get(&format!("/api/v1/events/{id}")).await?;
+        if now["status"] == status {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < super::STEP,
+            "{button} did not make the event {status}: {now}"
+        );
+        if let Ok(e) = b.find(button).await {
+            let _ = e.click().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
 /// Fails when the page's text names `name` as a word.
 async fn names_nobody(b: &Browser, name: &str, what: &str) -> Result<()> {
     let v = script(
@@ -468,9 +489,8 @@ async fn an_officers_report_reaches_the_admin_who_assigns_it_and_sees_it_resolve
         let item = format!("[data-test=my-work] [data-test=work-item][data-event='{id}']");
         b.find(&item).await?;
         b.assert_accessible("ada's work on her node").await?;
-        b.click(&format!("{item} button[data-test=start]")).await?;
-        b.click(&format!("{item} button[data-test=resolve]")).await?;
-        ada.wait_for(&format!("/api/v1/events/{id}"), |e| e["status"] == "resolved").await?;
+        step(&b, &ada, &id, &format!("{item} button[data-test=start]"), "in_progress").await?;
+        step(&b, &ada, &id, &format!("{item} button[data-test=resolve]"), "resolved").await?;
         b.assert_same_origin(&node_origin).await?;
         ada.sync_now().await?;
 
