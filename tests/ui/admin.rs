@@ -32,13 +32,22 @@ impl Client {
             .json(&json!({ "name": name, "password": password }))
             .send()
             .await?;
-        ensure!(r.status().is_success(), "{name} cannot sign in at {base}: {}", r.status());
+        ensure!(
+            r.status().is_success(),
+            "{name} cannot sign in at {base}: {}",
+            r.status()
+        );
         let v: Value = r.json().await?;
         let token = v["token"].as_str().context("a token")?.to_string();
         Ok(Client { base, token, http })
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -70,7 +79,8 @@ impl Client {
             ensure!(started.elapsed() < super::STEP, "sync now refused: {e:#}");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        self.wait_for("/api/v1/sync", |s| s["running"] == json!(false)).await?;
+        self.wait_for("/api/v1/sync", |s| s["running"] == json!(false))
+            .await?;
         Ok(())
     }
 
@@ -83,7 +93,11 @@ impl Client {
                     return Ok(v);
                 }
             }
-            ensure!(started.elapsed() < super::STEP, "waited for {path} at {}", self.base);
+            ensure!(
+                started.elapsed() < super::STEP,
+                "waited for {path} at {}",
+                self.base
+            );
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
     }
@@ -93,7 +107,12 @@ impl Client {
 /// and the node syncs it to the hub; its id once the hub holds it.
 async fn report_and_sync(d: &Deployment, admin: &Client) -> Result<(Client, String)> {
     let officer = &d.nodes[0].officer;
-    let ada = Client::sign_in(&d.node_url(0).context("a node")?, &officer.name, &officer.password).await?;
+    let ada = Client::sign_in(
+        &d.node_url(0).context("a node")?,
+        &officer.name,
+        &officer.password,
+    )
+    .await?;
     let ack = ada
         .post(
             "/api/v1/events",
@@ -108,8 +127,31 @@ async fn report_and_sync(d: &Deployment, admin: &Client) -> Result<(Client, Stri
         .await?;
     let id = ack["event"].as_str().context("the event's id")?.to_string();
     ada.sync_now().await?;
-    admin.wait_for(&format!("/api/v1/events/{id}"), |_| true).await?;
+    admin
+        .wait_for(&format!("/api/v1/events/{id}"), |_| true)
+        .await?;
     Ok((ada, id))
+}
+
+/// Clicks the work step `button` on ada's page until her node says the
+/// event is `status` (the list re-renders as the feed and its poller tell
+/// it things, so a button found may be gone when clicked).
+async fn step(b: &Browser, ada: &Client, id: &str, button: &str, status: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let now = ada.get(&format!("/api/v1/events/{id}")).await?;
+        if now["status"] == status {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < super::STEP,
+            "{button} did not make the event {status}: {now}"
+        );
+        if let Ok(e) = b.find(button).await {
+            let _ = e.click().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 /// Fails when the page's text names `name` as a word.
@@ -165,19 +207,27 @@ async fn the_admin_makes_an_account_and_a_too_short_password_is_refused_at_its_f
     b.check(async {
         b.sign_in(&url, &admin.name, &admin.password).await?;
         // The admin's home on a hub is the timeline.
-        b.wait_script("return location.hash.startsWith('#/timeline')").await?;
+        b.wait_script("return location.hash.startsWith('#/timeline')")
+            .await?;
         b.find("[data-test=timeline-rows]").await?;
         b.assert_accessible("the timeline").await?;
         b.open(&format!("{origin}/#/users")).await?;
         b.find("form[data-test=new-user]").await?;
         b.wait_text("[data-test=user-row]", "viewer").await?;
-        let before = script(&b, "return document.querySelectorAll('[data-test=user-row]').length").await?;
+        let before = script(
+            &b,
+            "return document.querySelectorAll('[data-test=user-row]').length",
+        )
+        .await?;
         b.assert_accessible("the users page").await?;
 
         // Too short: the server's problem shows next to the password.
-        b.fill("form[data-test=new-user] input[name=name]", "carla").await?;
-        b.fill("form[data-test=new-user] input[name=password]", "short").await?;
-        b.click("form[data-test=new-user] button[type=submit]").await?;
+        b.fill("form[data-test=new-user] input[name=name]", "carla")
+            .await?;
+        b.fill("form[data-test=new-user] input[name=password]", "short")
+            .await?;
+        b.click("form[data-test=new-user] button[type=submit]")
+            .await?;
         b.wait_script(
             "const p = document.querySelector('form[data-test=new-user] input[name=password]');\
              const e = document.getElementById(p.id + '-error');\
@@ -191,7 +241,10 @@ async fn the_admin_makes_an_account_and_a_too_short_password_is_refused_at_its_f
              return document.getElementById(n.id + '-error').textContent",
         )
         .await?;
-        ensure!(name_error == json!(""), "the name field has no error: {name_error}");
+        ensure!(
+            name_error == json!(""),
+            "the name field has no error: {name_error}"
+        );
         // No account was made: the API says so, and so does the list.
         let token = script(&b, "return sessionStorage.getItem('sentinel.token')").await?;
         let listed: Value = reqwest::Client::new()
@@ -202,34 +255,68 @@ async fn the_admin_makes_an_account_and_a_too_short_password_is_refused_at_its_f
             .json()
             .await?;
         ensure!(
-            !listed["items"].as_array().context("items")?.iter().any(|a| a["name"] == "carla"),
+            !listed["items"]
+                .as_array()
+                .context("items")?
+                .iter()
+                .any(|a| a["name"] == "carla"),
             "no account made for a refused password: {listed}"
         );
-        let after = script(&b, "return document.querySelectorAll('[data-test=user-row]').length").await?;
+        let after = script(
+            &b,
+            "return document.querySelectorAll('[data-test=user-row]').length",
+        )
+        .await?;
         ensure!(before == after, "the list is unchanged");
 
         // Properly: listed as an officer, active.
-        b.fill("form[data-test=new-user] input[name=password]", "carla-long-enough-1").await?;
-        b.click("form[data-test=new-user] button[type=submit]").await?;
-        b.wait_text("[data-test=user-row][data-name=carla]", "officer").await?;
-        b.wait_text("[data-test=user-row][data-name=carla] [data-test=state]", "active").await?;
+        b.fill(
+            "form[data-test=new-user] input[name=password]",
+            "carla-long-enough-1",
+        )
+        .await?;
+        b.click("form[data-test=new-user] button[type=submit]")
+            .await?;
+        b.wait_text("[data-test=user-row][data-name=carla]", "officer")
+            .await?;
+        b.wait_text(
+            "[data-test=user-row][data-name=carla] [data-test=state]",
+            "active",
+        )
+        .await?;
 
         // Disabling asks first; cancelling changes nothing, confirming does.
-        b.click("[data-test=user-row][data-name=carla] [data-test=disable]").await?;
+        b.click("[data-test=user-row][data-name=carla] [data-test=disable]")
+            .await?;
         b.find("dialog[data-test=disable-dialog][open]").await?;
         b.assert_accessible("the disable confirmation").await?;
-        b.click("dialog[data-test=disable-dialog] [data-test=cancel]").await?;
-        b.wait_script("return !document.querySelector('dialog[data-test=disable-dialog]')").await?;
-        b.wait_text("[data-test=user-row][data-name=carla] [data-test=state]", "active").await?;
-        b.click("[data-test=user-row][data-name=carla] [data-test=disable]").await?;
-        b.click("dialog[data-test=disable-dialog] [data-test=confirm]").await?;
-        b.wait_text("[data-test=user-row][data-name=carla] [data-test=state]", "disabled").await?;
+        b.click("dialog[data-test=disable-dialog] [data-test=cancel]")
+            .await?;
+        b.wait_script("return !document.querySelector('dialog[data-test=disable-dialog]')")
+            .await?;
+        b.wait_text(
+            "[data-test=user-row][data-name=carla] [data-test=state]",
+            "active",
+        )
+        .await?;
+        b.click("[data-test=user-row][data-name=carla] [data-test=disable]")
+            .await?;
+        b.click("dialog[data-test=disable-dialog] [data-test=confirm]")
+            .await?;
+        b.wait_text(
+            "[data-test=user-row][data-name=carla] [data-test=state]",
+            "disabled",
+        )
+        .await?;
 
         // The fleet page: no device has synced; alerts are shown or said
         // to be unavailable, never a broken page.
         b.open(&format!("{origin}/#/fleet")).await?;
         b.find("[data-test=fleet-rows]").await?;
-        b.wait_script("return !document.querySelector('[data-test=alerts]').textContent.includes('…')").await?;
+        b.wait_script(
+            "return !document.querySelector('[data-test=alerts]').textContent.includes('…')",
+        )
+        .await?;
         b.assert_accessible("the fleet page").await?;
         b.open(&format!("{origin}/#/sensors")).await?;
         b.find("[data-test=rules]").await?;
@@ -260,7 +347,12 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
         let admin = Client::sign_in(&url, &admin.name, &admin.password).await?;
         let (_ada, id) = report_and_sync(&d, &admin).await?;
         // Assigned, so that the event has an assignee to hide too.
-        admin.post(&format!("/api/v1/events/{id}/assign"), json!({ "assignee": "ada" })).await?;
+        admin
+            .post(
+                &format!("/api/v1/events/{id}/assign"),
+                json!({ "assignee": "ada" }),
+            )
+            .await?;
 
         b.sign_in(&url, &viewer.name, &viewer.password).await?;
         // The navigation offers no admin page.
@@ -279,6 +371,7 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
         // precise place.
         b.open(&format!("{origin}/#/events")).await?;
         b.wait_text("main", TITLE).await?;
+        b.find("[data-test=events-map][data-ready=true]").await?;
         names_nobody(&b, "ada", "the events list").await?;
         shows_no_precise_place(&b, "the events list").await?;
         b.assert_accessible("the events list as the public").await?;
@@ -292,9 +385,14 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
         for page in ["timeline", "users", "fleet", "sensors"] {
             b.open(&format!("{origin}/#/{page}")).await?;
             b.find("main [data-test=not-allowed]").await?;
-            let rows = script(&b, "return document.querySelectorAll('main table tbody tr').length").await?;
+            let rows = script(
+                &b,
+                "return document.querySelectorAll('main table tbody tr').length",
+            )
+            .await?;
             ensure!(rows == json!(0), "#/{page} shows data to the public");
-            b.assert_accessible(&format!("#/{page} as the public")).await?;
+            b.assert_accessible(&format!("#/{page} as the public"))
+                .await?;
         }
         b.assert_same_origin(&origin).await
     })
@@ -316,7 +414,15 @@ async fn an_officers_report_reaches_the_admin_who_assigns_it_and_sees_it_resolve
     let hub_origin = origin(&url);
     let node_url = d.node_url(0).unwrap();
     let node_origin = origin(&node_url);
-    let admin_account = d.hub.as_ref().unwrap().accounts.iter().find(|a| a.role == "admin").unwrap().clone();
+    let admin_account = d
+        .hub
+        .as_ref()
+        .unwrap()
+        .accounts
+        .iter()
+        .find(|a| a.role == "admin")
+        .unwrap()
+        .clone();
     let officer = d.nodes[0].officer.clone();
     let b = Browser::start("admin_flow").await.unwrap();
     b.check(async {
@@ -346,10 +452,12 @@ async fn an_officers_report_reaches_the_admin_who_assigns_it_and_sees_it_resolve
         // On the map (the events page): the event is listed and drawn.
         b.open(&format!("{hub_origin}/#/events")).await?;
         b.wait_text("main", TITLE).await?;
-        b.find(".leaflet-container").await?;
-        b.wait_script("return document.querySelectorAll('.leaflet-marker-icon, .cluster-count').length > 0")
-            .await
-            .context("the map draws the event")?;
+        b.find("[data-test=events-map][data-ready=true]").await?;
+        b.wait_script(&format!(
+            "return !!document.querySelector('[data-test=map-event][data-id=\"{id}\"], [data-test=map-cluster]')"
+        ))
+        .await
+        .context("the map draws the event")?;
         b.assert_accessible("the events page with its map").await?;
 
         // The admin assigns it to ada from the event page.
@@ -384,9 +492,8 @@ async fn an_officers_report_reaches_the_admin_who_assigns_it_and_sees_it_resolve
         let item = format!("[data-test=my-work] [data-test=work-item][data-event='{id}']");
         b.find(&item).await?;
         b.assert_accessible("ada's work on her node").await?;
-        b.click(&format!("{item} button[data-test=start]")).await?;
-        b.click(&format!("{item} button[data-test=resolve]")).await?;
-        ada.wait_for(&format!("/api/v1/events/{id}"), |e| e["status"] == "resolved").await?;
+        step(&b, &ada, &id, &format!("{item} button[data-test=start]"), "in_progress").await?;
+        step(&b, &ada, &id, &format!("{item} button[data-test=resolve]"), "resolved").await?;
         b.assert_same_origin(&node_origin).await?;
         ada.sync_now().await?;
 
