@@ -148,7 +148,7 @@ pub async fn seed(d: &Deployment) -> Result<Seeded> {
 
 /// A river gauge, enrolled by the deployment's CA, pushes six hours of
 /// readings (every ten minutes) to the hub; the river rises past 3.5 m.
-async fn push_gauge(d: &Deployment, hub: std::net::SocketAddr) -> Result<usize> {
+pub async fn push_gauge(d: &Deployment, hub: std::net::SocketAddr) -> Result<usize> {
     let now = now_ms();
     let identity = d.ca.enroll(
         DeviceRole::Sensor,

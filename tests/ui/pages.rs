@@ -91,3 +91,38 @@ async fn the_hub_serves_its_pages_to_each_role() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sensors_page_charts_a_gauges_readings_and_the_rule_it_crossed() {
+    let bins = Binaries::beside_current_exe().unwrap();
+    let plan = Plan {
+        hub: true,
+        nodes: vec![],
+        rate_limit_per_s: 200,
+        hub_rules: Some(sentinel::deploy::seed::RULES.to_string()),
+    };
+    let d = Deployment::start(&bins, &plan).await.unwrap();
+    let hub = d.hub.as_ref().unwrap();
+    // A river gauge enrolled by the deployment's CA pushes six hours of
+    // signed readings; the river rises past the rule's 3.5 m.
+    let pushed = sentinel::deploy::seed::push_gauge(&d, hub.http).await.unwrap();
+    assert!(pushed > 10);
+    let url = d.hub_url().unwrap();
+    let origin = url.trim_end_matches('/').to_string();
+    let admin = hub.accounts.iter().find(|a| a.role == "admin").unwrap();
+    let b = Browser::start("sensors_page").await.unwrap();
+    b.check(async {
+        b.sign_in(&url, &admin.name, &admin.password).await?;
+        b.open(&format!("{url}#/sensors")).await?;
+        b.find("[data-test=sensor-row]").await?;
+        // The chart is drawn (uPlot's canvas) and says how many readings.
+        b.find("[data-test=sensor-chart] canvas").await?;
+        b.wait_text("[data-test=chart-summary]", &pushed.to_string()).await?;
+        // The rule that fired, with the event it raised.
+        b.wait_text("[data-test=rule-row]", "river-high").await?;
+        b.assert_accessible("the sensors page with a chart").await?;
+        b.assert_same_origin(&origin).await
+    })
+    .await
+    .unwrap();
+}
