@@ -105,7 +105,9 @@ async fn the_sensors_page_charts_a_gauges_readings_and_the_rule_it_crossed() {
     let hub = d.hub.as_ref().unwrap();
     // A river gauge enrolled by the deployment's CA pushes six hours of
     // signed readings; the river rises past the rule's 3.5 m.
-    let pushed = sentinel::deploy::seed::push_gauge(&d, hub.http).await.unwrap();
+    let pushed = sentinel::deploy::seed::push_gauge(&d, hub.http)
+        .await
+        .unwrap();
     assert!(pushed > 10);
     let url = d.hub_url().unwrap();
     let origin = url.trim_end_matches('/').to_string();

@@ -70,12 +70,19 @@ async fn events_filter_by_box_distance_text_status_severity_and_page() {
     let fires = ok(&store, "/api/v1/events?category=fire").await;
     assert_eq!(event_ids(&fires), vec![h(6), h(5), h(2)]);
     // An officer's own work: assigned to exactly this name.
-    let work = ok(&store, "/api/v1/events?assignee=officer-1&status=in_progress").await;
+    let work = ok(
+        &store,
+        "/api/v1/events?assignee=officer-1&status=in_progress",
+    )
+    .await;
     assert_eq!(event_ids(&work), vec![h(2)]);
     let all_work = ok(&store, "/api/v1/events?assignee=officer-1").await;
     assert!(event_ids(&all_work).contains(&h(2)));
     let items = all_work["items"].as_array().unwrap();
-    assert!(items.iter().all(|e| e["assignee"] == "officer-1"), "{all_work}");
+    assert!(
+        items.iter().all(|e| e["assignee"] == "officer-1"),
+        "{all_work}"
+    );
     let none = ok(&store, "/api/v1/events?assignee=officer-2").await;
     assert!(event_ids(&none).is_empty(), "{none}");
     let window = ok(
