@@ -44,6 +44,9 @@ fn events_geojson(n: usize, path: &std::path::Path) -> Result<()> {
     write!(f, "{{\"type\":\"FeatureCollection\",\"features\":[")?;
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let categories = ["flood", "fire", "power", "obstruction", "hazard", "medical"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
     for i in 0..n {
         x ^= x << 13;
         x ^= x >> 7;
@@ -56,10 +59,11 @@ fn events_geojson(n: usize, path: &std::path::Path) -> Result<()> {
             "{sep}{{\"type\":\"Feature\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{lon:.5},{lat:.5}]}},\
              \"properties\":{{\"title\":\"Report {i}: water over the road near marker {}\",\
              \"description\":\"Observed by a patrol; road partly closed, traffic diverted.\",\
-             \"category\":\"{}\",\"severity\":{}}}}}",
+             \"category\":\"{}\",\"severity\":{},\"reported_ms\":{}}}}}",
             x % 997,
             categories[i % categories.len()],
-            1 + (x % 5)
+            1 + (x % 5),
+            now - (n - i) as u64 * 1000
         )?;
     }
     write!(f, "]}}")?;
@@ -159,6 +163,16 @@ async fn main() -> Result<()> {
             .await?,
         );
     }
+    // What the last map load waited for: its slowest requests.
+    let slowest = b
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource')\
+               .map(e => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.duration)])\
+               .sort((a, b) => b[2] - a[2]).slice(0, 6)",
+            vec![],
+        )
+        .await?;
     let outside = b.outside_requests(url.trim_end_matches('/')).await?;
     if !outside.is_empty() {
         bail!("the pages reached beyond the hub: {outside:?}");
@@ -181,6 +195,7 @@ async fn main() -> Result<()> {
         median(map.clone()),
         map.iter().map(|v| v.round()).collect::<Vec<_>>()
     );
+    println!("slowest requests of the last map load [path, start ms, duration ms]: {slowest}");
     println!("load average at the end: {}", load_average());
     Ok(())
 }
