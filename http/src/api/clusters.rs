@@ -93,8 +93,9 @@ pub struct ClustersQuery {
     /// Exactly this category, 1 to 64 bytes.
     #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
-    /// Assigned to exactly this account (not for the public).
-    #[param(min_length = 1, max_length = 64)]
+    /// Assigned to exactly this account name, 1 to 128 bytes (not for
+    /// the public).
+    #[param(min_length = 1, max_length = 128)]
     pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 5)]
     pub min_severity: Option<i64>,

@@ -222,7 +222,7 @@ pub fn filter(p: &Params, public: bool) -> Result<EventFilter, Problem> {
         Some(a) if crate::people::check_name(a).is_err() => {
             return Err(Problem::bad_param(
                 "assignee",
-                "`assignee` must be an account name (1 to 64 bytes of letters, digits, `.`, `_`, `-`, `@`)",
+                "`assignee` must be an account name (1 to 128 bytes of letters, digits, `.`, `_`, `-`, `@`)",
             ))
         }
         a => a.map(str::to_owned),
@@ -337,8 +337,9 @@ pub struct EventsQuery {
     /// Exactly this category, 1 to 64 bytes.
     #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
-    /// Assigned to exactly this account (not for the public).
-    #[param(min_length = 1, max_length = 64)]
+    /// Assigned to exactly this account name, 1 to 128 bytes (not for
+    /// the public).
+    #[param(min_length = 1, max_length = 128)]
     pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 5)]
     pub min_severity: Option<i64>,
@@ -381,8 +382,9 @@ pub struct ExportQuery {
     /// Exactly this category, 1 to 64 bytes.
     #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
-    /// Assigned to exactly this account (not for the public).
-    #[param(min_length = 1, max_length = 64)]
+    /// Assigned to exactly this account name, 1 to 128 bytes (not for
+    /// the public).
+    #[param(min_length = 1, max_length = 128)]
     pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 5)]
     pub min_severity: Option<i64>,
