@@ -17,6 +17,9 @@ pub fn run(exit: bool) -> Result<()> {
     rt.block_on(async {
         let plan = Plan {
             hub_rules: Some(seed::RULES.to_string()),
+            // The nodes keep in sync with the hub by themselves, as an
+            // officer's would: a report shows on the hub's timeline live.
+            background_sync: true,
             ..Plan::default()
         };
         let d = match Deployment::start(&bins, &plan).await {

@@ -225,6 +225,17 @@ impl Shared {
         }
     }
 
+    /// A live session moved entries and is caught up again: the last
+    /// success is now (memory only, like [`Shared::progress`]; the store
+    /// has it at the next change of state).
+    fn touch(&self, i: usize, now: u64) {
+        if let Ok(mut links) = self.links.lock() {
+            if let Some(link) = links.get_mut(i) {
+                link.status.last_success_ms = Some(now);
+            }
+        }
+    }
+
     /// Counts moved in the current session (memory only: they change with
     /// every batch).
     fn progress(&self, i: usize, sent: u64, received: u64) {
@@ -336,6 +347,12 @@ async fn attempt(
     let mut caught_up_once = false;
     let mut progress = |e: &SessionEvent| match e {
         SessionEvent::Progress { sent, received, .. } => shared.progress(i, *sent, *received),
+        // Live: the peer acknowledged what was pushed, or pushed its own.
+        SessionEvent::Acknowledged { .. } | SessionEvent::Applied { .. }
+            if live.load(Ordering::SeqCst) =>
+        {
+            shared.touch(i, now_ms())
+        }
         SessionEvent::CaughtUp => {
             live.store(true, Ordering::SeqCst);
             let now = now_ms();

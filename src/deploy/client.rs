@@ -126,13 +126,27 @@ impl Api {
     }
 
     /// Asks a node to sync with its configured peers now and waits until
-    /// every one of them has ended a session caught up since.
+    /// every one of them has ended a session caught up since — or, with
+    /// background sync on, until every link is live and no entry of the
+    /// node's waits for a hub's receipt.
     pub async fn sync_now(&self) -> Result<Value> {
         let asked = Instant::now();
         let before = crate::deploy::now_ms();
         self.post("/api/v1/sync", json!({})).await?;
         loop {
             let v = self.get("/api/v1/sync", &[]).await?;
+            if v["background"] == true {
+                let peers = v["peers"].as_array().cloned().unwrap_or_default();
+                let live = !peers.is_empty() && peers.iter().all(|p| p["state"] == "live");
+                if live && v["outbox"]["entries"] == 0 {
+                    return Ok(v);
+                }
+                if asked.elapsed() > Duration::from_secs(60) {
+                    bail!("the node's links did not all come live, its outbox empty, within 60 s: {v}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             let links = v["links"].as_array().cloned().unwrap_or_default();
             let done = !v["running"].as_bool().unwrap_or(true)
                 && !links.is_empty()

@@ -60,6 +60,10 @@ pub struct Plan {
     pub rate_limit_per_s: u32,
     /// Sensor rules the hub evaluates (TOML, `docs/operations.md`).
     pub hub_rules: Option<String>,
+    /// Nodes keep in sync with the hub by themselves (`serve`'s
+    /// background sync). Off, they sync only on "sync now": tests that
+    /// need nodes offline from each other (concurrent edits) keep it off.
+    pub background_sync: bool,
 }
 
 impl Default for Plan {
@@ -69,6 +73,7 @@ impl Default for Plan {
             nodes: vec!["ada".into(), "bo".into()],
             rate_limit_per_s: 0,
             hub_rules: None,
+            background_sync: false,
         }
     }
 }
@@ -282,6 +287,9 @@ fn start_node(
     if let Some(hub) = hub {
         args.push("--peer".into());
         args.push(hub.to_string());
+        if !plan.background_sync {
+            args.push("--background-sync=off".into());
+        }
     }
     if plan.rate_limit_per_s > 0 {
         args.push(format!("--rate-limit-per-s={}", plan.rate_limit_per_s));

@@ -140,6 +140,19 @@ pub async fn seed(d: &Deployment) -> Result<Seeded> {
             let officer =
                 Api::sign_in(node.http, &node.officer.name, &node.officer.password).await?;
             officer.sync_now().await?;
+            // Pushed live (background sync) or pulled by the round: wait
+            // until the node shows the assignment.
+            let started = std::time::Instant::now();
+            loop {
+                let e = officer.get(&format!("/api/v1/events/{id}"), &[]).await?;
+                if e["assignee"] == node.officer.name.as_str() {
+                    break;
+                }
+                if started.elapsed() > std::time::Duration::from_secs(60) {
+                    anyhow::bail!("the assignment never reached {}: {e}", node.name);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
         readings = push_gauge(d, hub.http).await?;
     }

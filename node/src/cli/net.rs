@@ -440,8 +440,11 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
             )),
             Err(e) => Some(e.to_string()),
         };
-        if error.is_some() {
+        if let Some(e) = &error {
             failed += 1;
+            // Standard error in both modes: `--json` keeps standard output
+            // to one object per peer, with the same words in `error`.
+            eprintln!("error: {peer}: {e}");
         }
         if json {
             let mut line = match &result {
@@ -455,9 +458,6 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
         }
         if let Ok(s) = &result {
             print_summary(&node, peer, s);
-        }
-        if let Some(e) = &error {
-            eprintln!("error: {peer}: {e}");
         }
     }
     if failed > 0 && !json {

@@ -141,14 +141,20 @@ impl Store {
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
         let mut conn = Connection::open_with_flags(path, flags)?;
+        // A second process (another CLI command, `serve` syncing) waits
+        // instead of failing — from the first statement on, the WAL
+        // pragma included.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every transaction takes the write lock when it begins: one that
+        // read first and wrote later would fail at once (not wait) when
+        // another process had committed in between (SQLITE_BUSY in WAL).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         spatialite::load(&conn)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         conn.pragma_update(None, "trusted_schema", false)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        // A second process (another CLI command) waits instead of failing.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         crate::sqlfn::register(&conn)?;
         migrations::migrate(&mut conn)?;
         // A store made before files were private, or copied in with open
