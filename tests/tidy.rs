@@ -90,7 +90,8 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "sentinel-http",
             "sentinel-ui",
         ],
-    ),    // The power-loss tests' disk: a file system, nothing of Sentinel's.
+    ),
+    // The power-loss tests' disk: a file system, nothing of Sentinel's.
     ("sentinel-lossyfs", &[]),
 ];
 
