@@ -198,8 +198,13 @@ impl Drop for Mount {
 
 /// Whether a lossy file system can be mounted here: `Ok` after mounting
 /// and unmounting one in a temporary directory, else why not (for tests
-/// that skip where FUSE is unavailable).
+/// that skip where FUSE is unavailable). Tried once per process.
 pub fn probe() -> Result<(), String> {
+    static RESULT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    RESULT.get_or_init(probe_once).clone()
+}
+
+fn probe_once() -> Result<(), String> {
     if !Path::new("/dev/fuse").exists() {
         return Err("/dev/fuse does not exist".into());
     }

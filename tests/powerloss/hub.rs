@@ -226,6 +226,8 @@ fn receipt(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> (String, Option<(u64
 #[test]
 fn receipted_entries_survive_a_power_cut_of_the_hubs_database() {
     let test = "receipted_entries_survive_a_power_cut_of_the_hubs_database";
+    // The knobs first: a bad one is an error even where the test skips.
+    let (seed, cycles) = (seed(), cycles(3));
     let pg = pg_bin().ok().filter(|b| b.join("initdb").exists());
     let missing = fuse_missing().or_else(|| {
         pg.is_none()
@@ -235,7 +237,6 @@ fn receipted_entries_survive_a_power_cut_of_the_hubs_database() {
         return;
     }
     let pg = pg.unwrap();
-    let (seed, cycles) = (seed(), cycles(3));
     eprintln!("{test}: seed {seed:#x}, {cycles} power cuts");
     let began = Instant::now();
     let bins = Binaries::beside_current_exe().unwrap();

@@ -30,10 +30,11 @@ const HANG: Duration = Duration::from_secs(60);
 #[test]
 fn acknowledged_node_entries_survive_a_power_cut() {
     let test = "acknowledged_node_entries_survive_a_power_cut";
+    // The knobs first: a bad one is an error even where the test skips.
+    let (seed, cycles) = (seed(), cycles(4));
     if !can_run(test, fuse_missing()) {
         return;
     }
-    let (seed, cycles) = (seed(), cycles(4));
     eprintln!(
         "{test}: seed {seed:#x}, {cycles} power cuts \
          (SENTINEL_POWERLOSS_SEED / SENTINEL_POWERLOSS_CYCLES)"
