@@ -30,6 +30,21 @@ sentinel_ensure_browser() {
   fi
 }
 
+# FUSE for the power-loss tests (lossyfs, tests/powerloss): the kernel's
+# /dev/fuse, and Debian's `fuse3` for `fusermount3`, which mounts for a
+# user who is not root (as root lossyfs mounts by mount(2) itself). No
+# libfuse headers: lossyfs speaks the FUSE protocol in Rust. As root with
+# /dev/fuse present (CI), the power-loss tests must run rather than skip:
+# SENTINEL_REQUIRE_FUSE=1 makes a skip a failure.
+sentinel_ensure_fuse() {
+  if ! command -v fusermount3 >/dev/null 2>&1; then
+    sentinel_apt_install fuse3 || return 1
+  fi
+  if [ "$(id -u)" -eq 0 ] && [ -e /dev/fuse ]; then
+    export SENTINEL_REQUIRE_FUSE=1
+  fi
+}
+
 sentinel_ensure_deps() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed. Install Rust (1.85 or newer) with rustup: https://rustup.rs" >&2

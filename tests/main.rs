@@ -6,6 +6,7 @@
 
 mod api_contract;
 mod demo;
+mod powerloss;
 mod sensor_example;
 mod tidy;
 mod ui;

@@ -91,6 +91,8 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "sentinel-ui",
         ],
     ),
+    // The power-loss tests' disk: a file system, nothing of Sentinel's.
+    ("sentinel-lossyfs", &[]),
 ];
 
 #[test]

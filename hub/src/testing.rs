@@ -172,6 +172,24 @@ impl TestDatabase {
         Ok(db)
     }
 
+    /// Creates a new database with the postgis extension on the server
+    /// `admin` reaches (a superuser on its maintenance database): a server
+    /// a test runs itself, such as the power-loss tests' PostgreSQL on a
+    /// lossy disk. The database goes with that server; it is not dropped.
+    pub async fn create_on(admin: Config) -> Result<TestDatabase, HarnessError> {
+        let name = unique_name();
+        run(&admin, &format!("CREATE DATABASE {name}")).await?;
+        let mut config = admin;
+        config.dbname(&name);
+        let db = TestDatabase {
+            config,
+            name,
+            admin: None,
+        };
+        run(&db.config, "CREATE EXTENSION postgis").await?;
+        Ok(db)
+    }
+
     /// Connection settings for this database.
     pub fn config(&self) -> Config {
         self.config.clone()
@@ -416,7 +434,7 @@ fn runuser() -> PathBuf {
 }
 
 /// `$SENTINEL_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin`.
-fn pg_bin() -> Result<PathBuf, String> {
+pub fn pg_bin() -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os(PG_BIN_ENV) {
         return Ok(PathBuf::from(dir));
     }
