@@ -792,7 +792,10 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
     // A push inside the window, and another session with nothing new,
     // raise nothing more.
     let more = gauge.read(4.5, base + 5 * 60_000, BERLIN);
-    assert_eq!(h.push(batch(None, &[more.clone()])).await.0, StatusCode::OK);
+    assert_eq!(
+        h.push(batch(None, std::slice::from_ref(&more))).await.0,
+        StatusCode::OK
+    );
     let s = net::sync_once(own.clone(), &net, h.hub.addr(), |_| {})
         .await
         .unwrap();
