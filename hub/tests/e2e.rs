@@ -281,8 +281,14 @@ async fn a_connected_node_receives_what_another_node_brings_live() {
     assert_eq!(n1.stats().entries, 5);
     assert_eq!(n1.geojson(), n2.geojson());
 
-    // Node 1 got them over the connection it already had.
+    // Node 1 got them over the connection it already had: the hub logs
+    // each session as it ends, node 2's is there (so the log is kept and
+    // read), and none of node 1's.
     assert!(!live.is_finished(), "node 1's session is still live");
+    eventually("the hub to log node 2's session", || {
+        hub.sessions().iter().any(|r| r.peer_name == "node-2")
+    })
+    .await;
     assert!(
         hub.sessions().iter().all(|r| r.peer_name != "node-1"),
         "node 1 never reconnected: {:?}",

@@ -9,7 +9,6 @@
 //! refusing to start on half a configuration or a bad file. Every wait is
 //! bounded.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +25,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
 use sentinel_certs::{Bundle, Ca, CaCert, HttpsNames, Password};
 use sentinel_http::serve::{serve, ServeOptions};
+use sentinel_http::testing::{lines_within, output_within};
 use sentinel_hub::api::{router_with, ApiOptions, ApiState};
 use sentinel_hub::https::{self, HttpsError};
 use sentinel_hub::own::OwnChain;
@@ -590,16 +590,24 @@ async fn the_binary_serves_https_when_configured_and_refuses_half_a_configuratio
     };
 
     // Half a configuration, or a file that is not a key: exit code 2,
-    // naming what is wrong, before anything is served.
-    let out = hub(&[("SENTINEL_HTTPS_CERT", &cert)]).output().unwrap();
+    // naming what is wrong, before anything is served (a hub that serves
+    // instead fails the test after the bound, rather than hanging it).
+    let bound = Duration::from_secs(120);
+    let out = output_within(
+        &mut hub(&[("SENTINEL_HTTPS_CERT", &cert)]),
+        bound,
+        "hub with a certificate and no key",
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("SENTINEL_HTTPS_KEY"));
-    let out = hub(&[
-        ("SENTINEL_HTTPS_CERT", &cert),
-        ("SENTINEL_HTTPS_KEY", &cert),
-    ])
-    .output()
-    .unwrap();
+    let out = output_within(
+        &mut hub(&[
+            ("SENTINEL_HTTPS_CERT", &cert),
+            ("SENTINEL_HTTPS_KEY", &cert),
+        ]),
+        bound,
+        "hub with a certificate as its key",
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&cert.display().to_string()), "{err}");
@@ -611,9 +619,10 @@ async fn the_binary_serves_https_when_configured_and_refuses_half_a_configuratio
             .spawn()
             .unwrap(),
     );
-    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let _sync = lines.next().unwrap().unwrap();
-    let http: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let lines = lines_within(child.0.stdout.take().unwrap());
+    let _sync = lines.next_line(bound, "the hub's sync address");
+    let http: Value =
+        serde_json::from_str(&lines.next_line(bound, "the hub's HTTP address")).unwrap();
     assert_eq!(http["scheme"], "https", "{http}");
     let addr: SocketAddr = http["http"].as_str().unwrap().parse().unwrap();
     let config = client_config(ca.cert(), &[b"h2", b"http/1.1"], BOTH);

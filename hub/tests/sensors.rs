@@ -734,7 +734,12 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
     use std::sync::Mutex;
 
     let ca = deployment("sensor direct sync CA", 95);
-    let rules = RuleSet::new(vec![level_rule("river-high", 3.5)]).unwrap();
+    // river-extreme fires only on the marker reading at the end.
+    let rules = RuleSet::new(vec![
+        level_rule("river-high", 3.5),
+        level_rule("river-extreme", 5.0),
+    ])
+    .unwrap();
     let h = start(&ca, Some((rules, 10 * 60_000))).await;
     let base = now_ms() - 60 * 60_000;
     let mut gauge = Sensor::new(&ca, "gauge-quic", 96);
@@ -787,13 +792,52 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
     // A push inside the window, and another session with nothing new,
     // raise nothing more.
     let more = gauge.read(4.5, base + 5 * 60_000, BERLIN);
-    assert_eq!(h.push(batch(None, &[more])).await.0, StatusCode::OK);
+    assert_eq!(
+        h.push(batch(None, std::slice::from_ref(&more))).await.0,
+        StatusCode::OK
+    );
+    let s = net::sync_once(own.clone(), &net, h.hub.addr(), |_| {})
+        .await
+        .unwrap();
+    assert!(s.caught_up, "{s:?}");
+    // "Nothing more" is read after a marker, not after a while: a third
+    // session brings a reading that only river-extreme fires on. A
+    // session's readings are judged in a task that takes the sensor's
+    // lock and judges what the hub stored after the last reading judged,
+    // in order; so once the marker's event is there, the pushed reading
+    // (which the session before re-read) has been judged too, whichever
+    // task got the lock first.
+    let marker = gauge.read(5.5, base + 6 * 60_000, BERLIN);
+    let (good, bad) = verify_all(vec![more, marker]);
+    assert!(bad.is_empty());
+    own.lock().unwrap().apply_remote(good, now_ms()).unwrap();
     let s = net::sync_once(own, &net, h.hub.addr(), |_| {})
         .await
         .unwrap();
     assert!(s.caught_up, "{s:?}");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(h.n_rule_events().await, 1);
+    let by_rule = |rule: &'static str| {
+        let h = &h;
+        async move {
+            count(
+                &h.hub.store,
+                &format!(
+                    "SELECT count(*) FROM entries WHERE author = $1 AND kind = 1 \
+                     AND actor = 'rule:{rule}'"
+                ),
+                &h.hub.own.author(),
+            )
+            .await
+        }
+    };
+    for _ in 0..200 {
+        if by_rule("river-extreme").await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(by_rule("river-extreme").await, 1, "the marker's event");
+    assert_eq!(by_rule("river-high").await, 1);
+    assert_eq!(h.n_rule_events().await, 2);
 }
 
 /// `GET /api/v1/sensors/alerts`: per rule and sensor the newest event the

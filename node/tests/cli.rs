@@ -3,19 +3,28 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use sentinel_http::testing::output_within;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// How long one command may run: each exits in well under a second; one
+/// still running (a `serve` that should have refused to start) fails.
+const EXIT_BOUND: Duration = Duration::from_secs(120);
+
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("SENTINEL_ACTOR", "officer.ada")
-        .env_remove("SENTINEL_SPATIALITE")
-        .output()
-        .unwrap()
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args)
+            .env("SENTINEL_ACTOR", "officer.ada")
+            .env_remove("SENTINEL_SPATIALITE"),
+        EXIT_BOUND,
+        &format!("sentinel-node {args:?}"),
+    )
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -273,13 +282,15 @@ fn serve_refuses_a_bad_rules_file_before_it_starts() {
         "cannot read it",
     );
     // From the environment too.
-    let out = Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("serve")
-        .env("SENTINEL_RULES_FILE", path)
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("serve")
+            .env("SENTINEL_RULES_FILE", path),
+        EXIT_BOUND,
+        "serve with a bad rules file from the environment",
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`threshold`"));
 }

@@ -302,7 +302,9 @@ fn small_order_keys_and_r_are_refused_by_both_paths() {
     let e = SignedEntry::from_bytes(bytes).unwrap();
     assert_eq!(e.verify(), Err(VerifyError::BadAuthorKey(author)));
     let many = vec![e; 8];
-    assert!(verify_signatures(&many)
+    let verdicts = verify_signatures(&many);
+    assert_eq!(verdicts.len(), 8, "one verdict per entry");
+    assert!(verdicts
         .iter()
         .all(|v| *v == Err(VerifyError::BadAuthorKey(author))));
 

@@ -405,6 +405,9 @@ fn every_vector_gets_its_verdict() {
         }
     }
     assert!(n_invalid >= 10);
+    // Both verdicts of a chain are exercised: an empty list (or one kind
+    // only) would leave one arm below checking nothing.
+    let (mut n_valid_chains, mut n_refused_chains) = (0, 0);
     for c in file["chains"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let entries: Vec<SignedEntry> = c["entries"]
@@ -426,12 +429,14 @@ fn every_vector_gets_its_verdict() {
             .unwrap();
         match verify_chain(author, &entries) {
             Ok(head) => {
+                n_valid_chains += 1;
                 assert_eq!(c["verdict"], "valid", "chain {name}");
                 let head = head.unwrap();
                 assert_eq!(head.seq, c["head"]["seq"].as_u64().unwrap());
                 assert_eq!(head.id.to_hex(), c["head"]["id"].as_str().unwrap());
             }
             Err(e) => {
+                n_refused_chains += 1;
                 assert_eq!(
                     e.fault.code(),
                     c["verdict"].as_str().unwrap(),
@@ -441,4 +446,8 @@ fn every_vector_gets_its_verdict() {
             }
         }
     }
+    assert!(
+        n_valid_chains >= 1 && n_refused_chains >= 1,
+        "{n_valid_chains} valid and {n_refused_chains} refused chains"
+    );
 }

@@ -110,7 +110,11 @@ fn sensor_vectors_match_the_code_and_the_document() {
         &file["key"]["public"],
         &file["push"]["hex"],
     ];
-    for e in file["entries"].as_array().unwrap() {
+    // The file's two readings (the push below stores two): each one's
+    // hex strings are looked for, not those of an empty list.
+    let entries = file["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{file}");
+    for e in entries {
         hexes.extend([&e["hex"], &e["id"], &e["signature"]]);
     }
     for h in hexes {
@@ -125,6 +129,7 @@ fn the_vector_push_is_accepted_from_the_file_alone() {
     let key = SigningKey::from_bytes(&hex_of(&file["key"]["seed"]).try_into().unwrap());
     let author = author_of(&key);
     assert_eq!(author.to_hex(), file["key"]["public"].as_str().unwrap());
+    assert_eq!(file["entries"].as_array().unwrap().len(), 2, "{file}");
     for e in file["entries"].as_array().unwrap() {
         let entry = SignedEntry::from_bytes(hex_of(&e["hex"])).unwrap();
         entry.verify().unwrap();
@@ -155,6 +160,7 @@ fn the_vector_push_is_accepted_from_the_file_alone() {
     )
     .unwrap();
     assert_eq!(accepted.report.n_stored, 2);
+    assert_eq!(accepted.report.entries.len(), 2, "{:?}", accepted.report);
     assert!(accepted
         .report
         .entries

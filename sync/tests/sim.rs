@@ -2,6 +2,9 @@
 //!
 //! `cargo test -p sentinel-sync sim` runs 500 seeds;
 //! `SENTINEL_SIM_SEEDS=5000` runs more, `SENTINEL_SIM_SEED=<n>` exactly one.
+//! A knob that is set must say what it means: `SENTINEL_SIM_SEEDS` empty,
+//! 0 or not a number, or `SENTINEL_SIM_SEED` not a number, fails the test
+//! naming the knob (it never runs zero seeds and passes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -9,16 +12,37 @@ use std::time::Instant;
 
 use sentinel_sync::testing::sim::{run, SimConfig, SimReport};
 
+/// The number in the environment variable `name`; `None` when it is not
+/// set. Set but empty, not valid Unicode or not a number: a panic naming
+/// the knob, never a silent default.
 fn env_number(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(v)) => panic!("{name}={v:?} is not a number"),
+        Ok(v) => match v.trim().parse() {
+            Ok(n) => Some(n),
+            Err(e) => panic!("{name}={v:?} is not a number ({e})"),
+        },
+    }
+}
+
+/// The seeds to run: `SENTINEL_SIM_SEED` alone (0 is a seed like any
+/// other), else `SENTINEL_SIM_SEEDS` of them (at least 1), else 500.
+fn seeds() -> Vec<u64> {
+    if let Some(seed) = env_number("SENTINEL_SIM_SEED") {
+        return vec![seed];
+    }
+    let n = env_number("SENTINEL_SIM_SEEDS").unwrap_or(500);
+    assert!(
+        n >= 1,
+        "SENTINEL_SIM_SEEDS=0 would run no seed and prove nothing"
+    );
+    (0..n).collect()
 }
 
 #[test]
 fn simulated_devices_converge_and_lose_nothing() {
-    let seeds: Vec<u64> = match env_number("SENTINEL_SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => (0..env_number("SENTINEL_SIM_SEEDS").unwrap_or(500)).collect(),
-    };
+    let seeds = seeds();
     let started = Instant::now();
     let next = AtomicU64::new(0);
     let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
@@ -72,6 +96,11 @@ fn simulated_devices_converge_and_lose_nothing() {
             "seed {seed} failed: {why}\n  reproduce: SENTINEL_SIM_SEED={seed} cargo test -p sentinel-sync --test integration sim"
         );
     }
+    assert_eq!(
+        totals.len() + failures.len(),
+        seeds.len(),
+        "every seed ran to a verdict"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} seeds failed",

@@ -72,14 +72,100 @@ fn configs_are_tls13_only_without_early_data_or_resumption() {
     assert!(!c.enable_early_data);
     assert_eq!(s.alpn_protocols, vec![ALPN.to_vec()]);
     assert_eq!(c.alpn_protocols, vec![ALPN.to_vec()]);
-    assert!(s
-        .crypto_provider()
-        .cipher_suites
-        .iter()
-        .any(|cs| cs.version() == &rustls::version::TLS13));
+
+    // TLS 1.3 works: our two configurations agree on it, and a client
+    // that offers 1.2 as well is answered in 1.3.
+    let hs = handshake(&c, &s);
+    assert!(
+        hs.succeeded(),
+        "{:?} / {:?}",
+        hs.client_error,
+        hs.server_error
+    );
+    assert_eq!(hs.client.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+    let both = any_server_client(&e, &[&rustls::version::TLS13, &rustls::version::TLS12]);
+    let hs = handshake(&both, &s);
+    assert!(
+        hs.succeeded(),
+        "{:?} / {:?}",
+        hs.client_error,
+        hs.server_error
+    );
+    assert_eq!(hs.server.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+
+    // TLS 1.2 is off: a client that offers only 1.2 (with a valid
+    // certificate, trusting any server) is refused by our server...
+    let tls12 = any_server_client(&e, &[&rustls::version::TLS12]);
+    let hs = handshake(&tls12, &s);
+    assert!(!hs.succeeded(), "a TLS 1.2-only client got through");
+    assert!(
+        matches!(hs.server_error, Some(rustls::Error::PeerIncompatible(_))),
+        "{:?}",
+        hs.server_error
+    );
+    assert!(hs.client.protocol_version().is_none());
+    // ...and our client refuses a server that speaks only 1.2.
+    let hs = handshake(&c, &tls12_server(&e));
+    assert!(!hs.succeeded(), "our client spoke TLS 1.2");
+    assert!(
+        matches!(hs.server_error, Some(rustls::Error::PeerIncompatible(_))),
+        "{:?} / {:?}",
+        hs.client_error,
+        hs.server_error
+    );
+
     // Both configurations also build against the system clock.
     assert!(sentinel_certs::server_config(&e, &handle, FreshnessPolicy::Lenient).is_ok());
     assert!(sentinel_certs::client_config(&e, &handle, FreshnessPolicy::MaxAge(DAY)).is_ok());
+}
+
+/// `e`'s key as rustls wants it.
+fn private_key(e: &Enrollment) -> rustls_pki_types::PrivateKeyDer<'static> {
+    rustls_pki_types::PrivateKeyDer::Pkcs8(
+        ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&e.key)
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+            .into(),
+    )
+}
+
+/// A client presenting `e`'s certificate, offering `versions` and trusting
+/// any server: what a peer built with other settings than ours would be.
+fn any_server_client(
+    e: &Enrollment,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut c =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer))
+            .with_client_auth_cert(
+                vec![CertificateDer::from(e.cert_der.clone())],
+                private_key(e),
+            )
+            .unwrap();
+    c.alpn_protocols = vec![ALPN.to_vec()];
+    Arc::new(c)
+}
+
+/// A server with `e`'s certificate that speaks TLS 1.2 only.
+fn tls12_server(e: &Enrollment) -> Arc<rustls::ServerConfig> {
+    let mut s = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(e.cert_der.clone())],
+        private_key(e),
+    )
+    .unwrap();
+    s.alpn_protocols = vec![ALPN.to_vec()];
+    Arc::new(s)
 }
 
 /// Accepts any server, for a client that presents no certificate.

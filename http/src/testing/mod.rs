@@ -5,8 +5,11 @@
 //! ([`assert_redacted`]), and that bisecting boxes tells the public no
 //! more of a place than its redacted cell ([`bisect`]); checking an OpenAPI document against the live
 //! router ([`openapi`]); reading the live feed's Server-Sent Events over a
-//! real socket ([`sse`]); and what the API fixtures that
-//! `scripts/fuzz-api` starts have in common ([`fixture`]).
+//! real socket ([`sse`]); what the API fixtures that
+//! `scripts/fuzz-api` starts have in common ([`fixture`]); and running a
+//! server's binary within a bound, so a `serve` that should have exited,
+//! or never says where it listens, fails the test instead of hanging it
+//! ([`output_within`], [`lines_within`]).
 //!
 //! Each server's tests keep their own data (route lists, accounts, seeded
 //! events) and pass it in. What is here knows neither server, so a check
@@ -23,6 +26,11 @@ pub mod bisect;
 pub mod fixture;
 pub mod openapi;
 pub mod sse;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
@@ -166,4 +174,74 @@ pub async fn login(app: &Router, name: &str, password: &str) -> String {
     let r = try_login(app, name, password).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["token"].as_str().unwrap().to_owned()
+}
+
+/// Runs `command` to its end, as [`Command::output`] does (no input, the
+/// output captured), but waits at most `bound`: a child still running
+/// then is killed and the test fails, naming `what`. For a command that
+/// must exit (a `serve` refusing its configuration): one that serves
+/// instead would otherwise hang the test for ever.
+#[track_caller]
+pub fn output_within(command: &mut Command, bound: Duration, what: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
+    fn drain(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + bound;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {bound:?}, killed (it should have exited)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The lines of `from` (a child's output), read on a thread of their own;
+/// [`Lines::next_line`] waits for the next one at most a bound.
+pub fn lines_within(from: impl Read + Send + 'static) -> Lines {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Lines(rx)
+}
+
+/// Lines from [`lines_within`].
+pub struct Lines(Receiver<String>);
+
+impl Lines {
+    /// The next line, waited for at most `bound`; the test fails naming
+    /// `what` when none comes (or the output ends) by then.
+    #[track_caller]
+    pub fn next_line(&self, bound: Duration, what: &str) -> String {
+        self.0
+            .recv_timeout(bound)
+            .unwrap_or_else(|e| panic!("{what}: no line within {bound:?} ({e})"))
+    }
 }

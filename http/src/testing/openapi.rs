@@ -43,30 +43,50 @@ pub fn json(doc: &impl serde::Serialize) -> Value {
     serde_json::to_value(doc).unwrap()
 }
 
-/// `(METHOD, path)` of every operation in the document.
+/// `(METHOD, path)` of every operation in the document; a document
+/// without `paths`, or with none, fails the check (every check that walks
+/// the operations would otherwise hold of nothing).
 pub fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
+    let paths = doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the document has no `paths` object"));
+    for (path, item) in paths {
         for method in METHODS {
             if item.get(method).is_some() {
                 ops.insert((method.to_uppercase(), path.clone()));
             }
         }
     }
+    assert!(!ops.is_empty(), "the document lists no operation");
     ops
 }
 
-/// The names of an operation's query parameters.
+/// The names of an operation's query parameters. The operation must be in
+/// the document (a missing one fails the check rather than reading as "no
+/// parameters"); an operation without `parameters` takes none, and one
+/// whose `parameters` is anything but a list of named parameters fails.
 pub fn query_params(doc: &Value, method: &str, path: &str) -> BTreeSet<String> {
-    doc["paths"][path][method.to_lowercase()]["parameters"]
+    let op = &doc["paths"][path][method.to_lowercase()];
+    assert!(
+        op.is_object(),
+        "{method} {path}: no such operation in the document"
+    );
+    let Some(parameters) = op.get("parameters") else {
+        return BTreeSet::new();
+    };
+    parameters
         .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter(|p| p["in"] == "query")
-                .map(|p| p["name"].as_str().unwrap().to_owned())
-                .collect()
+        .unwrap_or_else(|| panic!("{method} {path}: `parameters` is not a list: {parameters}"))
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| {
+            p["name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: a parameter without a name: {p}"))
+                .to_owned()
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// A concrete URI for a path template of either server: an event id, an
@@ -206,6 +226,7 @@ pub async fn check_routing(app: &Router, doc: &Value, token: Option<&str>) {
 /// alone, is not refused as unknown. Every other route reads no query and
 /// documents none.
 pub async fn check_query_params(app: &Router, doc: &Value, checked: &[&str], token: Option<&str>) {
+    assert!(!checked.is_empty(), "no route's query is checked");
     for path in checked {
         let documented = query_params(doc, "GET", path);
         let uri = concrete(path);
@@ -214,9 +235,14 @@ pub async fn check_query_params(app: &Router, doc: &Value, checked: &[&str], tok
         let problem = body(response).await;
         assert_eq!(problem["field"], "not_a_parameter", "{problem}");
         let detail = problem["detail"].as_str().unwrap();
-        let accepted: BTreeSet<String> = match detail.split_once("this route takes ") {
-            Some((_, list)) if list != "none" => list.split(", ").map(str::to_owned).collect(),
-            _ => BTreeSet::new(),
+        // The refusal must say what the route takes ("none" explicitly):
+        // a refusal that lists nothing is not read as an empty set.
+        let Some((_, list)) = detail.split_once("this route takes ") else {
+            panic!("{path}: the refusal does not list what the route takes: {problem}");
+        };
+        let accepted: BTreeSet<String> = match list {
+            "none" => BTreeSet::new(),
+            list => list.split(", ").map(str::to_owned).collect(),
         };
         assert_eq!(documented, accepted, "{path}: {detail}");
         for name in &documented {

@@ -245,6 +245,7 @@ mod tests {
         let b = Boxes::of(&bounds);
         assert_eq!(b.lo, vec![179.5, -180.0]);
         assert_eq!(b.hi, vec![180.0, -179.5]);
+        assert_eq!((b.bottom.len(), b.top.len()), (2, 2));
         assert!(b.bottom.iter().all(|s| *s == -18.0));
         assert!(b.top.iter().all(|n| *n == -16.0));
     }

@@ -167,7 +167,6 @@ fn http_request(
 /// address as the second line of output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_the_api_next_to_sync() {
-    use std::io::BufRead;
     use std::process::{Command, Stdio};
 
     use sentinel_certs::{Bundle, Password};
@@ -229,10 +228,12 @@ async fn the_binary_serves_the_api_next_to_sync() {
             .spawn()
             .unwrap(),
     );
-    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
-    let (mut sync_line, mut http_line) = (String::new(), String::new());
-    out.read_line(&mut sync_line).unwrap();
-    out.read_line(&mut http_line).unwrap();
+    // Where it listens, waited for within a bound: a hub that never says
+    // fails the test instead of hanging it.
+    let out = sentinel_http::testing::lines_within(child.0.stdout.take().unwrap());
+    let bound = std::time::Duration::from_secs(120);
+    let sync_line = out.next_line(bound, "the hub's sync address");
+    let http_line = out.next_line(bound, "the hub's HTTP address");
     let sync: Value = serde_json::from_str(&sync_line).unwrap();
     assert!(sync["listening"].is_string(), "{sync_line}");
     let http: Value = serde_json::from_str(&http_line).unwrap();

@@ -174,5 +174,6 @@ fn the_mark_alone_is_officer_never_admin_and_not_past_a_grant() {
     assert_eq!(roles.get("bo"), None, "the hub's `none` wins");
     assert!(roles.values().all(|r| *r != PersonRole::Admin));
     let accounts = node.store().accounts().unwrap();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
     assert!(accounts.iter().all(|a| a.device_officer));
 }

@@ -135,6 +135,23 @@ async fn each_route_documents_exactly_the_query_parameters_it_accepts() {
     openapi::check_query_params(&api.app, &document(), QUERY_CHECKED, Some(&token)).await;
 }
 
+/// The check fails when the document lacks what it checks: a checked
+/// route that takes no parameter, with its operation gone from the
+/// document, once compared "no parameters documented" with "takes none"
+/// and passed.
+#[tokio::test]
+#[should_panic(expected = "no such operation in the document")]
+async fn a_checked_route_missing_from_the_document_fails_the_check() {
+    let (api, token) = admin_api().await;
+    let mut doc = document();
+    let bare = QUERY_CHECKED
+        .iter()
+        .find(|p| openapi::query_params(&doc, "GET", p).is_empty())
+        .expect("a checked route that takes no parameter");
+    doc["paths"][*bare].as_object_mut().unwrap().remove("get");
+    openapi::check_query_params(&api.app, &doc, QUERY_CHECKED, Some(&token)).await;
+}
+
 #[tokio::test]
 async fn the_document_is_served_without_a_token() {
     let api = Api::start();

@@ -130,7 +130,12 @@ fn a_bad_tile_file_or_template_stops_the_start_by_name() {
         ),
     ];
     for (args, says) in cases {
-        let out = serve(api.dir(), args).output().unwrap();
+        // It must refuse to start; one that serves fails after the bound.
+        let out = sentinel_http::testing::output_within(
+            &mut serve(api.dir(), args),
+            Duration::from_secs(120),
+            &format!("serve {args:?}"),
+        );
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         for s in says {

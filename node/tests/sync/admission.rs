@@ -311,16 +311,18 @@ fn serve_refuses_limits_that_would_admit_no_one() {
         ("--max-sessions-per-peer", "0"),
         ("--max-connections-per-address", "many"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0", flag, value])
-            .env_remove("SENTINEL_MAX_SESSIONS")
-            .env_remove("SENTINEL_MAX_SESSIONS_PER_PEER")
-            .env_remove("SENTINEL_MAX_CONNECTIONS_PER_ADDRESS")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        // It must refuse to start; one that serves fails after the bound.
+        let out = sentinel_http::testing::output_within(
+            Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args(["serve", "--listen", "127.0.0.1:0", flag, value])
+                .env_remove("SENTINEL_MAX_SESSIONS")
+                .env_remove("SENTINEL_MAX_SESSIONS_PER_PEER")
+                .env_remove("SENTINEL_MAX_CONNECTIONS_PER_ADDRESS"),
+            Duration::from_secs(120),
+            &format!("serve {flag} {value}"),
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{flag} {value} was accepted");
         assert!(err.contains(flag), "{flag} {value}: {err}");
