@@ -29,11 +29,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::pace::TokenBucket;
-use crate::quic_media::CHUNK_BYTES;
 
 /// Slices of blob bytes are at least this big (below it, chunk headers
 /// and appends cost more than they are worth).
 const MIN_MEDIA_SLICE: u64 = 1024;
+/// Slices of blob bytes are at most the largest media chunk
+/// (`quic_media::CHUNK_BYTES`; its senders clamp to it as well).
+const MAX_MEDIA_SLICE: u64 = 64 * 1024;
 /// Least burst [`Pace::new`] allows: a few packets, so a Hello and an Ack
 /// never wait on a quiet link.
 pub const MIN_BURST: u64 = 4096;
@@ -150,8 +152,8 @@ impl Pace {
     /// How many blob bytes media takes at a time: an eighth of a second of
     /// the cap, within 1 KiB ..= one chunk.
     pub fn media_slice(&self) -> usize {
-        let slice = (self.bytes_per_second() / 8).clamp(MIN_MEDIA_SLICE, CHUNK_BYTES as u64);
-        usize::try_from(slice).unwrap_or(CHUNK_BYTES)
+        let slice = (self.bytes_per_second() / 8).clamp(MIN_MEDIA_SLICE, MAX_MEDIA_SLICE);
+        usize::try_from(slice).unwrap_or(1024)
     }
 
     /// Waits until no session has frames waiting, then until the cap
@@ -243,7 +245,7 @@ mod tests {
     async fn media_slices_are_an_eighth_of_a_second_within_bounds() {
         assert_eq!(pace(80_000, 1).media_slice(), 10_000);
         assert_eq!(pace(100, 1).media_slice(), 1024);
-        assert_eq!(pace(100_000_000, 1).media_slice(), CHUNK_BYTES);
+        assert_eq!(pace(100_000_000, 1).media_slice(), 64 * 1024);
         let p = Pace::new(NonZeroU64::new(1_000_000).unwrap());
         assert_eq!(p.burst(), 250_000);
         let thin = Pace::new(NonZeroU64::new(1_000).unwrap());

@@ -186,7 +186,10 @@ pub(super) async fn serve_blob(
     // Under a cap, chunks are slices of it, so that the session's frames
     // never queue behind more than a slice (chunks of any length up to
     // `CHUNK_BYTES` are valid).
-    let most = meter.pace.as_ref().map_or(CHUNK_BYTES, Pace::media_slice);
+    let most = meter
+        .pace
+        .as_ref()
+        .map_or(CHUNK_BYTES, |p| p.media_slice().min(CHUNK_BYTES));
     let mut at = offset;
     while at < size {
         let want = usize::try_from(size - at).map_or(most, |n| n.min(most));
