@@ -57,12 +57,17 @@ pub struct SessionConfig {
     /// closes the session ([`CloseCode::RoleMismatch`]). `None`: the
     /// session refuses to start (`SessionError::PeerNotAuthenticated`).
     pub peer_role: Option<DeviceRole>,
+    /// This side's own author id (the key of its own certificate). Its
+    /// entries are streamed before the entries it relays for others, so
+    /// on a thin link what this device wrote leaves first. `None`: every
+    /// author in author order.
+    pub own: Option<AuthorId>,
 }
 
 impl SessionConfig {
     /// Defaults: batches of up to 512 entries and 1 MiB, 4 in flight, a
     /// 30 s idle timeout, up to [`crate::message::MAX_AUTHORS`] authors;
-    /// the peer not known yet.
+    /// the peer not known yet, and no own author (nothing streamed first).
     pub fn new(role: DeviceRole, trust: Arc<dyn TrustAnchor + Send + Sync>) -> Self {
         SessionConfig {
             role,
@@ -74,6 +79,7 @@ impl SessionConfig {
             max_authors: crate::message::MAX_AUTHORS,
             peer: None,
             peer_role: None,
+            own: None,
         }
     }
 }
@@ -89,6 +95,7 @@ impl fmt::Debug for SessionConfig {
             .field("max_authors", &self.max_authors)
             .field("peer", &self.peer)
             .field("peer_role", &self.peer_role)
+            .field("own", &self.own)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +162,23 @@ pub enum SessionEvent {
         by: DeviceRole,
         heads: Vec<(AuthorId, Head)>,
     },
+    /// How much of the catch-up is left, as the heads exchange showed it:
+    /// entries this side has still to send (planned and not yet
+    /// acknowledged) and to receive (where the peer's heads are ahead of
+    /// this side's, less what has arrived), and the bytes of the frames
+    /// this side has sent (handed to the driver) and received so far.
+    /// Emitted once the heads are known, before any entry moves, and with
+    /// every [`SessionEvent::Progress`] after that. An estimate: entries
+    /// written during the session, and entries held back or refused, are
+    /// not in it, and neither count goes below 0. With `Progress`'s
+    /// `sent + received` as what is done, `done + to_send + to_receive` is
+    /// the whole (see [`crate::progress::Eta`]).
+    Remaining {
+        to_send: u64,
+        to_receive: u64,
+        bytes_sent: u64,
+        bytes_received: u64,
+    },
     /// The session ended; `remote` when the peer closed it.
     Closed {
         code: CloseCode,
@@ -206,6 +230,19 @@ pub(crate) struct Outbox {
     events: VecDeque<SessionEvent>,
     next_number: u64,
     pub(crate) stats: SessionStats,
+    /// Entries to send and to receive as the heads exchange planned them
+    /// (for [`SessionEvent::Remaining`]); `None` before the heads are known.
+    planned: Option<Planned>,
+}
+
+/// The catch-up as planned when the heads were known, and the counters
+/// at that moment.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    to_send: u64,
+    to_receive: u64,
+    acked_before: u64,
+    received_before: u64,
 }
 
 impl Outbox {
@@ -242,6 +279,34 @@ impl Outbox {
             sent: s.entries_acked,
             received: s.entries_received,
             applied: s.entries_applied,
+        });
+        self.remaining();
+    }
+
+    /// The heads are known: `to_send` entries are planned to the peer and
+    /// `to_receive` are expected from it. Says so ([`SessionEvent::Remaining`]).
+    pub(crate) fn plan(&mut self, to_send: u64, to_receive: u64) {
+        self.planned = Some(Planned {
+            to_send,
+            to_receive,
+            acked_before: self.stats.entries_acked,
+            received_before: self.stats.entries_received,
+        });
+        self.remaining();
+    }
+
+    fn remaining(&mut self) {
+        let Some(p) = self.planned else {
+            return;
+        };
+        let s = self.stats;
+        let acked = s.entries_acked.saturating_sub(p.acked_before);
+        let received = s.entries_received.saturating_sub(p.received_before);
+        self.event(SessionEvent::Remaining {
+            to_send: p.to_send.saturating_sub(acked),
+            to_receive: p.to_receive.saturating_sub(received),
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
         });
     }
 }

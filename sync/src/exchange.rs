@@ -6,11 +6,13 @@
 //! cursor, at most `max_in_flight` of them unacknowledged. An `Ack` shows
 //! the peer's committed heads: if one is below what was sent, the peer
 //! refused an entry of that author, and the rest of that author's chain is
-//! held back for this session (it could not link).
+//! held back for this session (it could not link). This side's own author
+//! ([`crate::SessionConfig::own`]) is streamed before the authors it
+//! relays, each author's entries in seq order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use sentinel_schema::{AuthorId, Head, Heads, SignedEntry};
+use sentinel_schema::{AuthorId, DeviceRole, Head, Heads, SignedEntry};
 
 use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::message::{
@@ -91,7 +93,9 @@ impl Exchange {
 
     /// Plans what the peer lacks, given its heads. Where the peer's head
     /// is not in our chain, the author forks: we send our entry at that
-    /// seq as evidence and nothing more of that author.
+    /// seq as evidence and nothing more of that author. Our own entries
+    /// ([`crate::SessionConfig::own`]) go first. Tells the outbox how many
+    /// entries are planned each way ([`SessionEvent::Remaining`]).
     pub(crate) fn from_heads<S: SyncStore>(
         send_to_peer: bool,
         peer: &[(AuthorId, Head)],
@@ -103,10 +107,24 @@ impl Exchange {
             x.cursor.insert(*author, head.seq);
             x.certified.insert(*author);
         }
+        let ours = store.heads().map_err(store_fault)?;
+        // The peer sends a sensor nothing (by this side's certificate,
+        // which its Hello's role must match).
+        let to_receive: u64 = if ctx.config.role == DeviceRole::Sensor {
+            0
+        } else {
+            peer.iter()
+                .map(|(author, theirs)| {
+                    let our = ours.get(author).map_or(0, |h| h.seq);
+                    theirs.seq.saturating_sub(our)
+                })
+                .sum()
+        };
         if !send_to_peer {
+            ctx.out.plan(0, to_receive);
             return Ok(x);
         }
-        let ours = store.heads().map_err(store_fault)?;
+        let mut to_send = 0u64;
         for (author, our) in ours.iter() {
             let theirs = peer
                 .binary_search_by(|(a, _)| a.cmp(author))
@@ -114,6 +132,7 @@ impl Exchange {
                 .map(|i| peer[i].1);
             let Some(theirs) = theirs else {
                 x.plan_stream(*author);
+                to_send += our.seq;
                 continue;
             };
             if our.seq < theirs.seq {
@@ -130,7 +149,10 @@ impl Exchange {
                     .map(SignedEntry::id)
             };
             match ours_there {
-                Some(id) if id == theirs.id && our.seq > theirs.seq => x.plan_stream(*author),
+                Some(id) if id == theirs.id && our.seq > theirs.seq => {
+                    x.plan_stream(*author);
+                    to_send += our.seq - theirs.seq;
+                }
                 // The peer holds exactly our chain.
                 Some(id) if id == theirs.id => {}
                 Some(_) => {
@@ -140,13 +162,30 @@ impl Exchange {
                     });
                     x.held_back.insert(*author);
                     x.plan.push_back(Planned::Evidence(*author, theirs.seq));
+                    to_send += 1;
                 }
                 // The store did not return the entry below its own head:
                 // nothing sensible to send for this author.
                 None => {}
             }
         }
+        x.own_first(ctx);
+        ctx.out.plan(to_send, to_receive);
         Ok(x)
+    }
+
+    /// Moves the stream of this side's own author to the front of the
+    /// plan: what this device wrote goes before what it relays. Each
+    /// author's entries still go in seq order (the cursor is per author).
+    fn own_first(&mut self, ctx: &Ctx<'_>) {
+        let Some(own) = ctx.config.own else {
+            return;
+        };
+        if let Some(i) = self.plan.iter().position(|p| *p == Planned::Stream(own)) {
+            if let Some(item) = self.plan.remove(i) {
+                self.plan.push_front(item);
+            }
+        }
     }
 
     fn plan_stream(&mut self, author: AuthorId) {
@@ -217,6 +256,7 @@ impl Exchange {
                 self.plan_stream(*author);
             }
         }
+        self.own_first(ctx);
         self.fill(store, ctx)
     }
 

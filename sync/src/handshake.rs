@@ -72,6 +72,7 @@ impl ExpectHello {
             // The peer holds exactly our heads.
             let ours: Vec<(AuthorId, Head)> = self.heads.iter().map(|(a, h)| (*a, *h)).collect();
             check_checkpoints(&ours, ctx);
+            ctx.out.plan(0, 0);
             ctx.out.event(SessionEvent::CaughtUp);
             let mut x = Box::new(Exchange::in_sync(send_to_peer, &self.heads));
             // Entries written since Hello was sent go out now.

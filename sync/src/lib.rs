@@ -12,8 +12,11 @@
 //! port in [`admission`] (Retry, caps, slots for verified peers only),
 //! media streams in
 //! [`quic_media`] and the content-addressed blob folder node and hub share
-//! in [`blobs`]. Sensor push ([`push`]) checks and applies the entries a
-//! sensor sends over HTTP, for node and hub routes.
+//! in [`blobs`], and a bandwidth cap per link shared by a session and its
+//! media ([`quic_pace::Pace`], over the clockless bucket of [`pace`]).
+//! Sensor push ([`push`]) checks and applies the entries a
+//! sensor sends over HTTP, for node and hub routes. [`progress`] turns
+//! a session's counts into a rate and a time left, for people.
 //!
 //! Never does: SQL, IO or clock reads outside the files the tidy test
 //! (`tests/tidy.rs`) names one by one (the QUIC drivers, the media
@@ -41,11 +44,15 @@ mod handshake;
 pub mod memory;
 pub mod message;
 mod message_error;
+pub mod pace;
+pub mod progress;
 pub mod push;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "quic")]
 pub mod quic_media;
+#[cfg(feature = "quic")]
+pub mod quic_pace;
 mod receive;
 pub mod reject;
 pub mod session;
@@ -58,6 +65,9 @@ mod verify;
 pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
+pub use progress::{Estimate, Eta};
+#[cfg(feature = "quic")]
+pub use quic_pace::Pace;
 pub use reject::{Quarantined, RejectReason, Rejection, UnknownReasonCode};
 pub use session::{Session, SessionConfig, SessionError, SessionEvent, SessionStats};
 pub use store::{ApplyReport, SyncStore};

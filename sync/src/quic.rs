@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::clock::now_ms;
 use crate::message::CloseCode;
+pub use crate::quic_pace::Pace;
 use crate::session::{Session, SessionError, SessionEvent, SessionStats};
 use crate::store::SyncStore;
 
@@ -326,6 +327,8 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
 /// the role of the certificate the peer presented, whatever the session
 /// was configured with. A Hello that claims another role then ends the
 /// session ([`CloseCode::RoleMismatch`]).
+///
+/// [`drive_with`] with no options.
 pub async fn drive<S: SyncStore>(
     conn: &Connection,
     side: Side,
@@ -335,7 +338,17 @@ pub async fn drive<S: SyncStore>(
     local: Option<watch::Receiver<u64>>,
     on_event: impl FnMut(&SessionEvent),
 ) -> Result<Outcome, DriverError> {
-    drive_limited(conn, side, session, store, until, local, None, on_event).await
+    drive_with(
+        conn,
+        side,
+        session,
+        store,
+        until,
+        local,
+        DriveOptions::default(),
+        on_event,
+    )
+    .await
 }
 
 /// [`drive`], touching the store only while holding a permit of `store_work`
@@ -343,17 +356,55 @@ pub async fn drive<S: SyncStore>(
 /// pooled database) bounds how many sessions use the store at once, so
 /// sessions waiting for the store wait as tasks, not as parked threads,
 /// and the endpoint keeps accepting handshakes.
+///
+/// [`drive_with`] with only [`DriveOptions::store_work`].
 #[allow(clippy::too_many_arguments)]
 pub async fn drive_limited<S: SyncStore>(
+    conn: &Connection,
+    side: Side,
+    session: Session,
+    store: Arc<Mutex<S>>,
+    until: Until,
+    local: Option<watch::Receiver<u64>>,
+    store_work: Option<Arc<Semaphore>>,
+    on_event: impl FnMut(&SessionEvent),
+) -> Result<Outcome, DriverError> {
+    let options = DriveOptions {
+        store_work,
+        ..DriveOptions::default()
+    };
+    drive_with(conn, side, session, store, until, local, options, on_event).await
+}
+
+/// What [`drive_with`] may use besides the session and the store.
+#[derive(Debug, Clone, Default)]
+pub struct DriveOptions {
+    /// Touch the store only while holding a permit of this semaphore (see
+    /// [`drive_limited`]).
+    pub store_work: Option<Arc<Semaphore>>,
+    /// The link's bandwidth cap: every frame this side writes waits for
+    /// it, and media on the same [`Pace`] holds back while frames wait.
+    /// A paced session's batches are cut to [`Pace::batch_bytes`], so that
+    /// none takes longer to write than the peer's idle timeout.
+    pub pace: Option<Pace>,
+}
+
+/// [`drive`] with [`DriveOptions`]: a store gate, a bandwidth cap.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive_with<S: SyncStore>(
     conn: &Connection,
     side: Side,
     mut session: Session,
     store: Arc<Mutex<S>>,
     until: Until,
     mut local: Option<watch::Receiver<u64>>,
-    store_work: Option<Arc<Semaphore>>,
+    options: DriveOptions,
     mut on_event: impl FnMut(&SessionEvent),
 ) -> Result<Outcome, DriverError> {
+    let DriveOptions { store_work, pace } = options;
+    if let Some(pace) = &pace {
+        session.cap_batch_bytes(pace.batch_bytes());
+    }
     let permit = || async {
         match &store_work {
             Some(s) => s.clone().acquire_owned().await.ok(),
@@ -395,9 +446,17 @@ pub async fn drive_limited<S: SyncStore>(
     let mut remote_close = false;
     let result: Result<(), DriverError> = async {
         loop {
+            // While frames wait for the cap, media on the same link
+            // holds back (entries before media).
+            let mut waiting = None;
             while let Some(frame) = session.poll_transmit() {
+                if let Some(pace) = &pace {
+                    waiting.get_or_insert_with(|| pace.entries_waiting());
+                    pace.entries(frame.len() + 4).await;
+                }
                 write_frame(&mut send, &frame).await?;
             }
+            drop(waiting);
             while let Some(event) = session.poll_event() {
                 if event == SessionEvent::CaughtUp {
                     caught_up = true;

@@ -354,6 +354,13 @@ impl Session {
         }
     }
 
+    /// Lowers [`SessionConfig::max_batch_bytes`] to at most `max` (a
+    /// paced link: see `quic::DriveOptions`). Batches cut from then on
+    /// are no bigger (an entry larger than `max` still travels, alone).
+    pub fn cap_batch_bytes(&mut self, max: usize) {
+        self.config.max_batch_bytes = self.config.max_batch_bytes.min(max);
+    }
+
     /// The next frame to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.out.pop_transmit()

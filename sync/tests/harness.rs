@@ -101,6 +101,8 @@ pub(crate) struct Scenario {
     batch: usize,
     in_flight: usize,
     link: Option<Link>,
+    /// Each session is told its own author (`SessionConfig::own`).
+    own_first: bool,
 }
 
 pub(crate) fn scenario(a: Side, b: Side) -> Scenario {
@@ -110,12 +112,19 @@ pub(crate) fn scenario(a: Side, b: Side) -> Scenario {
         batch: 512,
         in_flight: 4,
         link: None,
+        own_first: false,
     }
 }
 
 impl Scenario {
     pub(crate) fn batch(mut self, n: usize) -> Scenario {
         self.batch = n;
+        self
+    }
+
+    /// Each session streams its own author's entries first.
+    pub(crate) fn own_first(mut self) -> Scenario {
+        self.own_first = true;
         self
     }
 
@@ -148,6 +157,10 @@ pub(crate) fn run(s: Scenario) -> Outcome {
     let mut config_b = config(s.b.claims.unwrap_or(s.b.role), s.batch, s.in_flight);
     config_b.peer = s.a.own;
     config_b.peer_role = Some(s.a.role);
+    if s.own_first {
+        config_a.own = s.a.own;
+        config_b.own = s.b.own;
+    }
     let a = Peer::new(s.a.store, config_a);
     let b = Peer::new(s.b.store, config_b);
     let mut pair = Pair::new(a, b);
@@ -226,7 +239,9 @@ pub(crate) fn runs(items: impl Iterator<Item = String>) -> String {
 
 pub(crate) fn render_event(e: &SessionEvent) -> Option<String> {
     Some(match e {
-        SessionEvent::Progress { .. } | SessionEvent::Acknowledged { .. } => return None,
+        SessionEvent::Progress { .. }
+        | SessionEvent::Acknowledged { .. }
+        | SessionEvent::Remaining { .. } => return None,
         SessionEvent::Applied { n_entries, .. } => format!("applied({n_entries})"),
         SessionEvent::Fork { seq, .. } => format!("fork(#{seq})"),
         SessionEvent::Quarantined { reason, .. } => format!("quarantined({reason})"),

@@ -12,5 +12,6 @@ mod refusals;
 mod sensor_vectors;
 mod session;
 mod sim;
+mod thin;
 mod tidy;
 mod vectors;

@@ -14,7 +14,9 @@ use sentinel_schema::limits::MAX_MEDIA_BYTES;
 use tokio::task::JoinSet;
 
 use super::wire::{BlobRequest, Receiving, Response, WireError, HEADER_BYTES, MEDIA_ALPN};
+use super::MediaProgress;
 use crate::blobs::BlobStore;
+use crate::quic_pace::Pace;
 
 /// Blob streams a fetcher keeps open at once. The transport allows four
 /// bidirectional streams per connection; one is left spare (for the done
@@ -110,6 +112,45 @@ pub async fn fetch_blobs(
     conn: &Connection,
     store: Arc<dyn BlobStore>,
     wanted: Vec<([u8; 32], u64)>,
+    progress: impl FnMut(&[u8; 32], &Result<Fetched, FetchError>),
+) -> FetchReport {
+    fetch_blobs_along(conn, store, wanted, Along::default(), progress).await
+}
+
+/// What a fetch keeps to and counts besides its report: the link's cap
+/// (for its requests) and the caller's running byte count.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Along {
+    pub(super) pace: Option<Pace>,
+    pub(super) progress: Option<Arc<MediaProgress>>,
+}
+
+/// The blob bytes still to come for `wanted`: each blob's size less what
+/// an earlier, interrupted download kept (blobs held count nothing). The
+/// whole of a media exchange's progress, for [`crate::progress::Eta`]
+/// with [`MediaProgress::bytes_received`]. Reads the store's partial
+/// downloads: call it off the async threads for a long list.
+pub fn bytes_to_fetch(store: &dyn BlobStore, wanted: &[([u8; 32], u64)]) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    wanted
+        .iter()
+        .filter(|(hash, _)| seen.insert(*hash) && !store.has(hash))
+        .map(|(hash, size)| {
+            let kept = store.partial_len(hash);
+            if kept > *size {
+                *size
+            } else {
+                size - kept
+            }
+        })
+        .sum()
+}
+
+pub(super) async fn fetch_blobs_along(
+    conn: &Connection,
+    store: Arc<dyn BlobStore>,
+    wanted: Vec<([u8; 32], u64)>,
+    along: Along,
     mut progress: impl FnMut(&[u8; 32], &Result<Fetched, FetchError>),
 ) -> FetchReport {
     let mut seen = std::collections::HashSet::new();
@@ -126,8 +167,9 @@ pub async fn fetch_blobs(
             let Some((hash, size)) = queue.next() else {
                 break;
             };
-            let (conn, store) = (conn.clone(), store.clone());
-            let task = running.spawn(async move { fetch_one(&conn, store, hash, size).await });
+            let (conn, store, along) = (conn.clone(), store.clone(), along.clone());
+            let task =
+                running.spawn(async move { fetch_one(&conn, store, hash, size, &along).await });
             hashes.insert(task.id(), hash);
         }
         let (id, result) = match running.join_next_with_id().await {
@@ -162,6 +204,7 @@ async fn fetch_one(
     store: Arc<dyn BlobStore>,
     hash: [u8; 32],
     size: u64,
+    along: &Along,
 ) -> Result<Fetched, FetchError> {
     if !(1..=MAX_MEDIA_BYTES).contains(&size) {
         return Err(FetchError::BadSize(size));
@@ -178,9 +221,11 @@ async fn fetch_one(
     }
     let stream_err = |e: &dyn std::fmt::Display| FetchError::Stream(e.to_string());
     let (mut send, mut recv) = conn.open_bi().await?;
-    send.write_all(&BlobRequest { hash, offset }.encode())
-        .await
-        .map_err(|e| stream_err(&e))?;
+    let request = BlobRequest { hash, offset }.encode();
+    if let Some(pace) = &along.pace {
+        pace.media(request.len()).await;
+    }
+    send.write_all(&request).await.map_err(|e| stream_err(&e))?;
     let _ = send.finish();
     let mut header = [0u8; HEADER_BYTES];
     recv.read_exact(&mut header)
@@ -210,6 +255,11 @@ async fn fetch_one(
         blocking(move || s.append_partial(&hash, at, &chunk))
             .await?
             .map_err(|e| FetchError::Store(e.to_string()))?;
+        if let Some(progress) = &along.progress {
+            progress
+                .bytes_received
+                .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     receiving.end()?;
     let s = store.clone();

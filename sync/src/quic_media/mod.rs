@@ -32,6 +32,14 @@
 //! content-addressed files with resumable, verified downloads, behind the
 //! [`BlobStore`] seam this transport reads and writes through.
 //!
+//! Resuming works across connections and sessions: what a broken stream
+//! delivered stays in the store's partial download, and the next fetch of
+//! that blob, on whatever connection, asks only for the rest. Entries come
+//! before media: a caller starts the exchange once its session caught up,
+//! and under one link's cap ([`crate::quic_pace::Pace`], in
+//! [`MediaOptions`]) blob bytes hold back while the session has frames
+//! waiting.
+//!
 //! Sensors exchange no media ([`may_exchange_media`]): a server closes a
 //! media connection of a peer whose certificate says sensor
 //! ([`refuse_media`]) before serving or fetching anything, and a node
@@ -55,9 +63,14 @@ pub use connect::{
     connect_media, is_media_connection, may_exchange_media, refuse_media, with_media_alpn,
     CLOSE_NOT_ALLOWED,
 };
-pub use exchange::{exchange_blobs, exchange_blobs_with, CLOSE_DONE, PEER_IDLE};
-pub use fetch::{fetch_blobs, FetchError, FetchReport, Fetched, PeerEnd, MAX_CONCURRENT_FETCHES};
-pub use serve::serve_blobs;
+pub use exchange::{
+    exchange_blobs, exchange_blobs_opts, exchange_blobs_with, MediaOptions, MediaProgress,
+    CLOSE_DONE, PEER_IDLE,
+};
+pub use fetch::{
+    bytes_to_fetch, fetch_blobs, FetchError, FetchReport, Fetched, PeerEnd, MAX_CONCURRENT_FETCHES,
+};
+pub use serve::{serve_blobs, serve_blobs_paced};
 pub use wire::{
     BlobRequest, Receiving, Response, WireError, BLOB_STREAM, CHUNK_BYTES, DONE_STREAM,
     HEADER_BYTES, MEDIA_ALPN, REQUEST_BYTES,

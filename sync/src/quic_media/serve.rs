@@ -1,6 +1,8 @@
 //! Serving blobs: every stream the peer opens on a media connection is
 //! answered on its own task, a blob request with the blob's bytes from the
-//! requested offset, a done stream with the end of our half.
+//! requested offset, a done stream with the end of our half. Under a
+//! link's cap ([`Pace`]) the bytes go in slices of the cap, each after
+//! the session's waiting frames.
 //!
 //! Never does: fetch (`fetch.rs`), or close the connection: the peer, or
 //! the two-way exchange (`exchange.rs`), does.
@@ -16,7 +18,9 @@ use super::wire::{
     BlobRequest, Response, BLOB_STREAM, CHUNK_BYTES, DONE_STREAM, REQUEST_BYTES, RESET_BAD_REQUEST,
     RESET_READ_FAILED,
 };
+use super::MediaProgress;
 use crate::blobs::BlobStore;
+use crate::quic_pace::Pace;
 
 /// Serves the peer's blob requests on a media connection until the
 /// connection closes, without fetching anything. Each stream is answered
@@ -27,8 +31,22 @@ pub async fn serve_blobs(
     conn: &Connection,
     store: Arc<dyn BlobStore>,
 ) -> Result<(), quinn::ConnectionError> {
+    serve_blobs_paced(conn, store, None).await
+}
+
+/// [`serve_blobs`] under a link's bandwidth cap (when given): blob bytes
+/// wait for it, and for the session's frames on the same [`Pace`].
+pub async fn serve_blobs_paced(
+    conn: &Connection,
+    store: Arc<dyn BlobStore>,
+    pace: Option<Pace>,
+) -> Result<(), quinn::ConnectionError> {
     let (state, _seen) = watch::channel(Serving::default());
-    serve_streams(conn.clone(), store, state, Arc::new(Meter::default())).await
+    let meter = Arc::new(Meter {
+        pace,
+        ..Meter::default()
+    });
+    serve_streams(conn.clone(), store, state, meter).await
 }
 
 /// What serving one stream the peer opened came to.
@@ -52,7 +70,8 @@ pub(super) struct Serving {
     pub(super) blobs_served: u64,
 }
 
-/// Progress of the serving half, counted from the stream tasks.
+/// Progress of the serving half, counted from the stream tasks, and the
+/// cap they keep to.
 #[derive(Debug, Default)]
 pub(super) struct Meter {
     /// Streams accepted plus chunks sent: what "the peer is not silent"
@@ -60,6 +79,10 @@ pub(super) struct Meter {
     pub(super) events: AtomicU64,
     /// Blob bytes sent.
     pub(super) bytes_sent: AtomicU64,
+    /// The link's cap, if any.
+    pub(super) pace: Option<Pace>,
+    /// The caller's running count, if any.
+    pub(super) progress: Option<Arc<MediaProgress>>,
 }
 
 /// Accepts the peer's streams until the connection closes, each served on
@@ -153,16 +176,23 @@ pub(super) async fn serve_blob(
         }
         Some(size) => size,
     };
-    if send
-        .write_all(&Response::Sending { size }.encode())
-        .await
-        .is_err()
-    {
+    let header = Response::Sending { size }.encode();
+    if let Some(pace) = &meter.pace {
+        pace.media(header.len()).await;
+    }
+    if send.write_all(&header).await.is_err() {
         return Served::Nothing;
     }
+    // Under a cap, chunks are slices of it, so that the session's frames
+    // never queue behind more than a slice (chunks of any length up to
+    // `CHUNK_BYTES` are valid).
+    let most = meter
+        .pace
+        .as_ref()
+        .map_or(CHUNK_BYTES, |p| p.media_slice().min(CHUNK_BYTES));
     let mut at = offset;
     while at < size {
-        let want = usize::try_from(size - at).map_or(CHUNK_BYTES, |n| n.min(CHUNK_BYTES));
+        let want = usize::try_from(size - at).map_or(most, |n| n.min(most));
         let reader = store.clone();
         let chunk = tokio::task::spawn_blocking(move || reader.read_at(&hash, at, want)).await;
         let chunk = match chunk {
@@ -175,6 +205,9 @@ pub(super) async fn serve_blob(
             }
         };
         let len = (chunk.len() as u32).to_be_bytes();
+        if let Some(pace) = &meter.pace {
+            pace.media(len.len() + chunk.len()).await;
+        }
         if send.write_all(&len).await.is_err() || send.write_all(&chunk).await.is_err() {
             return Served::Nothing;
         }
@@ -183,6 +216,11 @@ pub(super) async fn serve_blob(
         meter
             .bytes_sent
             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Some(progress) = &meter.progress {
+            progress
+                .bytes_sent
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
     }
     match send.finish() {
         Ok(()) => Served::Blob,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use quinn::{Connection, Endpoint, VarInt};
 
 use super::serve::{serve_blob, Meter};
-use super::wire::{BlobRequest, REQUEST_BYTES, RESET_BAD_REQUEST};
+use super::wire::{BlobRequest, Response, REQUEST_BYTES, RESET_BAD_REQUEST};
 use super::*;
 
 /// Blobs in memory, checked like the disk store: size and SHA-256
@@ -320,4 +320,197 @@ async fn a_silent_peer_cannot_hold_the_connection_open() {
         ),
         "the connection is closed"
     );
+}
+
+/// Waits (bounded) until `store` keeps `n` bytes of the download of `h`.
+async fn until_partial(store: &MemBlobs, h: &[u8; 32], n: u64) {
+    let deadline = std::time::Instant::now() + HANG;
+    while store.partial_len(h) != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download holds {} bytes, not {n}",
+            store.partial_len(h)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The holder's side of a transfer that breaks: answers the first blob
+/// request with the blob's first `cut` bytes, in chunks, waits until the
+/// receiver has kept them, then closes the connection mid-blob.
+async fn serve_then_cut(conn: Connection, bytes: Vec<u8>, cut: usize, receiver: Arc<MemBlobs>) {
+    let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+    let mut request = [0u8; REQUEST_BYTES];
+    recv.read_exact(&mut request).await.unwrap();
+    let request = BlobRequest::decode(&request).unwrap();
+    assert_eq!(request.offset, 0);
+    let header = Response::Sending {
+        size: bytes.len() as u64,
+    };
+    send.write_all(&header.encode()).await.unwrap();
+    for chunk in bytes[..cut].chunks(CHUNK_BYTES) {
+        send.write_all(&(chunk.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        send.write_all(chunk).await.unwrap();
+    }
+    until_partial(&receiver, &request.hash, cut as u64).await;
+    conn.close(VarInt::from_u32(9), b"link lost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_cut_mid_blob_resumes_in_a_later_session_with_only_the_rest() {
+    let link = Link::new();
+    let x = blob(6, 300_000);
+    let hx = sha(&x);
+    // Not a chunk boundary: two whole chunks and part of a third.
+    let cut = 2 * CHUNK_BYTES + 18_929;
+    let a = MemBlobs::with(&[(&hx, &x)]);
+    let b = MemBlobs::with(&[]);
+
+    // First session: the link goes after `cut` bytes of the blob.
+    let (client, server) = link.connect().await;
+    tokio::spawn(serve_then_cut(server, x.clone(), cut, b.clone()));
+    let first = tokio::time::timeout(
+        HANG,
+        exchange_blobs(&client, b.clone(), vec![(hx, x.len() as u64)]),
+    )
+    .await
+    .expect("the exchange hung");
+    assert!(first.fetched.is_empty(), "{first:?}");
+    assert_eq!(first.failed.len(), 1, "{first:?}");
+    assert!(!b.has(&hx));
+    assert_eq!(b.partial_len(&hx), cut as u64, "what arrived is kept");
+
+    // A later session, on a new connection: only the rest crosses.
+    let (client, server) = link.connect().await;
+    let (ra, rb) = tokio::time::timeout(HANG, async {
+        tokio::join!(
+            exchange_blobs(&server, a.clone(), Vec::new()),
+            exchange_blobs(&client, b.clone(), vec![(hx, x.len() as u64)]),
+        )
+    })
+    .await
+    .expect("the exchange hung");
+    let rest = (x.len() - cut) as u64;
+    assert_eq!(
+        rb.fetched,
+        vec![Fetched {
+            hash: hx,
+            size: x.len() as u64,
+            resumed_from: cut as u64,
+            bytes_received: rest,
+        }],
+        "{rb:?}"
+    );
+    assert_eq!((ra.served, ra.bytes_sent), (1, rest), "{ra:?}");
+    // The whole blob verified (the store checks size and SHA-256).
+    assert_eq!(b.get(&hx).unwrap(), x);
+    assert_eq!(b.partial_len(&hx), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_prefix_that_does_not_hash_right_is_discarded_then_fetched_whole() {
+    let link = Link::new();
+    let x = blob(7, 200_000);
+    let hx = sha(&x);
+    let a = MemBlobs::with(&[(&hx, &x)]);
+    let b = MemBlobs::with(&[]);
+    // An earlier download kept 100,000 bytes, one of them damaged.
+    let mut prefix = x[..100_000].to_vec();
+    prefix[4_242] ^= 0x20;
+    b.append_partial(&hx, 0, &prefix).unwrap();
+
+    let exchange = |b: Arc<MemBlobs>| {
+        let link = &link;
+        let (a, x) = (a.clone(), &x);
+        async move {
+            let (client, server) = link.connect().await;
+            let (_, rb) = tokio::time::timeout(HANG, async {
+                tokio::join!(
+                    exchange_blobs(&server, a, Vec::new()),
+                    exchange_blobs(&client, b, vec![(hx, x.len() as u64)]),
+                )
+            })
+            .await
+            .expect("the exchange hung");
+            rb
+        }
+    };
+    // The rest arrives, the whole does not hash right: refused, and the
+    // damaged download is thrown away rather than resumed forever.
+    let second = exchange(b.clone()).await;
+    match &second.failed[..] {
+        [(hash, FetchError::Refused(reason))] => {
+            assert_eq!(*hash, hx);
+            assert!(reason.contains("found sha256"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!b.has(&hx));
+    assert_eq!(b.partial_len(&hx), 0);
+    // The next session fetches it whole, and it verifies.
+    let third = exchange(b.clone()).await;
+    assert_eq!(third.fetched.len(), 1, "{third:?}");
+    assert_eq!(third.fetched[0].resumed_from, 0);
+    assert_eq!(third.bytes_received(), x.len() as u64);
+    assert_eq!(b.get(&hx).unwrap(), x);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capped_holder_sends_no_faster_than_its_cap() {
+    use crate::quic_pace::Pace;
+    use std::num::NonZeroU64;
+    let link = Link::new();
+    let x = blob(8, 250_000);
+    let hx = sha(&x);
+    let a = MemBlobs::with(&[(&hx, &x)]);
+    let b = MemBlobs::with(&[]);
+    let rate = 120_000u64;
+    let pace = Pace::new(NonZeroU64::new(rate).unwrap());
+    let burst = pace.burst();
+    let (sent, received) = (
+        Arc::new(MediaProgress::default()),
+        Arc::new(MediaProgress::default()),
+    );
+    let (client, server) = link.connect().await;
+    let started = std::time::Instant::now();
+    let (ra, rb) = tokio::time::timeout(HANG, async {
+        tokio::join!(
+            exchange_blobs_opts(
+                &server,
+                a.clone(),
+                Vec::new(),
+                MediaOptions {
+                    pace: Some(pace),
+                    progress: Some(sent.clone()),
+                    ..MediaOptions::default()
+                },
+                |_, _| {},
+            ),
+            exchange_blobs_opts(
+                &client,
+                b.clone(),
+                vec![(hx, x.len() as u64)],
+                MediaOptions {
+                    progress: Some(received.clone()),
+                    ..MediaOptions::default()
+                },
+                |_, _| {},
+            ),
+        )
+    })
+    .await
+    .expect("the exchange hung");
+    let took = started.elapsed();
+    assert_eq!(rb.fetched.len(), 1, "{rb:?}");
+    assert_eq!(b.get(&hx).unwrap(), x);
+    assert_eq!(ra.bytes_sent, x.len() as u64);
+    // The running counts saw every blob byte.
+    assert_eq!(sent.bytes_sent(), x.len() as u64);
+    assert_eq!(received.bytes_received(), x.len() as u64);
+    // A lower bound only (the bytes over the cap, less its burst).
+    let least = Duration::from_millis((x.len() as u64 - burst) * 1000 / rate);
+    eprintln!("media capped at {rate} B/s: {} bytes in {took:?}", x.len());
+    assert!(took >= least * 9 / 10, "{took:?} < {least:?}");
 }

@@ -283,6 +283,8 @@ impl World {
     fn config(&self, p: usize, peer: usize) -> SessionConfig {
         let mut c = SessionConfig::new(self.people[p].role, self.trust.clone());
         c.peer_role = Some(self.people[peer].role);
+        // Own entries first: the simulator's invariants hold with it.
+        c.own = Some(self.people[p].author);
         c.max_batch_entries = self.batch;
         c.max_in_flight = self.in_flight;
         c.idle_timeout_ms = 3_000;
