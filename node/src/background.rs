@@ -93,6 +93,12 @@ pub struct PeerLink {
     /// current (or last) session.
     pub sent: u64,
     pub received: u64,
+    /// What the current session has left to send and to receive, as the
+    /// heads exchange planned it (an estimate), and the time that takes at
+    /// the recent rate, in ms (`null` until a rate is known).
+    pub to_send: u64,
+    pub to_receive: u64,
+    pub eta_ms: Option<u64>,
 }
 
 /// The background links of one `serve`; cheap to clone.
@@ -146,6 +152,9 @@ impl Background {
                 attempts: 0,
                 sent: 0,
                 received: 0,
+                to_send: 0,
+                to_receive: 0,
+                eta_ms: None,
             })
             .collect();
         let background = Background {
@@ -236,6 +245,15 @@ impl Shared {
         }
     }
 
+    /// What is left of the current session's catch-up (memory only).
+    fn remaining(&self, i: usize, to_send: u64, to_receive: u64, eta_ms: Option<u64>) {
+        if let Ok(mut links) = self.links.lock() {
+            if let Some(link) = links.get_mut(i) {
+                (link.to_send, link.to_receive, link.eta_ms) = (to_send, to_receive, eta_ms);
+            }
+        }
+    }
+
     /// Counts moved in the current session (memory only: they change with
     /// every batch).
     fn progress(&self, i: usize, sent: u64, received: u64) {
@@ -260,15 +278,19 @@ async fn supervise(
     wake: &Notify,
     report: &(dyn Fn(&str, &Result<Summary, NodeError>) + Send + Sync),
 ) {
+    // The link's cap, shared by its sessions and their media, kept across
+    // attempts.
+    let pace = shared.net.pace();
     loop {
         shared.update(i, |l| {
             l.status.state = LinkState::Connecting;
             l.status.next_try_ms = None;
             l.attempts += 1;
             (l.sent, l.received) = (0, 0);
+            (l.to_send, l.to_receive, l.eta_ms) = (0, 0, None);
         });
         let was_live = Arc::new(AtomicBool::new(false));
-        let result = attempt(shared, i, address, was_live.clone()).await;
+        let result = attempt(shared, i, address, was_live.clone(), pace.clone()).await;
         report(address, &result);
         let live = was_live.load(Ordering::SeqCst);
         let error = match &result {
@@ -308,6 +330,7 @@ async fn attempt(
     i: usize,
     address: &str,
     live: Arc<AtomicBool>,
+    pace: Option<sentinel_sync::Pace>,
 ) -> Result<Summary, NodeError> {
     let node = &shared.node;
     let net = &shared.net;
@@ -345,8 +368,24 @@ async fn attempt(
     let media_busy = Arc::new(AtomicBool::new(false));
     let may_media = quic_media::may_exchange_media(who.role);
     let mut caught_up_once = false;
+    let started = std::time::Instant::now();
+    let mut eta = sentinel_sync::Eta::new();
+    let mut done = 0;
+    let media_pace = pace.clone();
     let mut progress = |e: &SessionEvent| match e {
-        SessionEvent::Progress { sent, received, .. } => shared.progress(i, *sent, *received),
+        SessionEvent::Progress { sent, received, .. } => {
+            done = sent + received;
+            shared.progress(i, *sent, *received)
+        }
+        SessionEvent::Remaining {
+            to_send,
+            to_receive,
+            ..
+        } => {
+            let total = done + to_send + to_receive;
+            let est = eta.sample(done, total, started.elapsed().as_millis() as u64);
+            shared.remaining(i, *to_send, *to_receive, est.remaining_ms);
+        }
         // Live: the peer acknowledged what was pushed, or pushed its own.
         SessionEvent::Acknowledged { .. } | SessionEvent::Applied { .. }
             if live.load(Ordering::SeqCst) =>
@@ -388,8 +427,10 @@ async fn attempt(
             if may_media && !media_busy.swap(true, Ordering::SeqCst) {
                 let (node, client, endpoint) = (node.clone(), net.client.clone(), endpoint.clone());
                 let busy = media_busy.clone();
+                let pace = media_pace.clone();
                 tokio::spawn(async move {
-                    let m = crate::net_media::exchange_media(&node, &client, &endpoint, peer).await;
+                    let m = crate::net_media::exchange_media(&node, &client, &endpoint, peer, pace)
+                        .await;
                     if let Some(e) = &m.error {
                         tracing::warn!("background sync: media with {peer}: {e}");
                     }
@@ -399,13 +440,17 @@ async fn attempt(
         }
         _ => {}
     };
-    let outcome = quic::drive(
+    let outcome = quic::drive_with(
         &conn,
         Side::Initiator,
         net.session(Some(who.author)),
         node.clone(),
         Until::Closed,
         Some(shared.local.clone()),
+        quic::DriveOptions {
+            pace,
+            ..Default::default()
+        },
         |e| on_event(node, &net.revocations, &ca, &mut tally, e, &mut progress),
     )
     .await;

@@ -65,9 +65,25 @@ pub struct Net {
     pub server: Arc<rustls::ServerConfig>,
     pub client: Arc<rustls::ClientConfig>,
     pub trust: Arc<CaTrust>,
+    /// The cap, in bytes per second, on what this node sends on each link
+    /// it dials (a session and its media share it; `None`: no cap).
+    pub link_rate: Option<std::num::NonZeroU64>,
 }
 
 impl Net {
+    /// Caps what this node sends on each link it dials at `bytes_per_s`.
+    pub fn with_link_rate(self, bytes_per_s: Option<std::num::NonZeroU64>) -> Net {
+        Net {
+            link_rate: bytes_per_s,
+            ..self
+        }
+    }
+
+    /// A new cap for one link, if this node has one (each link its own).
+    pub(crate) fn pace(&self) -> Option<quic::Pace> {
+        self.link_rate.map(quic::Pace::new)
+    }
+
     /// Loads the enrollment from the data directory and builds TLS configs.
     pub fn load(dir: &Path, node: &Node) -> Result<Net, NodeError> {
         let ca_path = dir.join(CA_FILE);
@@ -87,6 +103,7 @@ impl Net {
             sentinel_certs::client_config(&enrollment, &revocations, FreshnessPolicy::Lenient)?;
         Ok(Net {
             trust: Arc::new(CaTrust::with_revocations(ca, revocations.clone())),
+            link_rate: None,
             enrollment,
             revocations,
             server,
@@ -101,6 +118,9 @@ impl Net {
     pub(crate) fn session(&self, peer: Option<AuthorId>) -> Session {
         let mut config = SessionConfig::new(self.enrollment.identity.role, self.trust.clone());
         config.peer = peer;
+        // What this device wrote leaves before what it relays: on a thin
+        // link the officer's own reports go first.
+        config.own = Some(self.enrollment.identity.author);
         // The largest batch the protocol allows: one durable commit (one
         // fsync) per 1,024 entries instead of per 512.
         config.max_batch_entries = sentinel_sync::message::MAX_BATCH_ENTRIES;
@@ -231,13 +251,18 @@ async fn dial(
     *who_out = Some(who.clone());
     let mut tally = Tally::new(Some(&who));
     let ca = net.enrollment.ca.clone();
-    let outcome = quic::drive(
+    let pace = net.pace();
+    let outcome = quic::drive_with(
         &conn,
         Side::Initiator,
         net.session(Some(who.author)),
         node.clone(),
         Until::CaughtUp,
         None,
+        quic::DriveOptions {
+            pace: pace.clone(),
+            ..Default::default()
+        },
         |e| on_event(&node, &net.revocations, &ca, &mut tally, e, &mut progress),
     )
     .await
@@ -257,7 +282,7 @@ async fn dial(
     // A peer whose certificate is a sensor's gets no media connection: it
     // would be served blobs as well as asked for them.
     let media = if quic_media::may_exchange_media(who.role) {
-        crate::net_media::exchange_media(&node, &net.client, &endpoint, peer).await
+        crate::net_media::exchange_media(&node, &net.client, &endpoint, peer, pace).await
     } else {
         MediaSummary::default()
     };

@@ -107,7 +107,8 @@ fn prepare(node: &Arc<Mutex<Node>>) -> Result<Prepared, String> {
     })
 }
 
-/// Exchanges blobs with `peer` over a media connection from `endpoint`:
+/// Exchanges blobs with `peer` over a media connection from `endpoint`,
+/// within the link's cap `pace` (the one its session used):
 /// fetches every wanted blob and serves every blob the peer asks for
 /// (the peer may lack blobs this node attached). Opens no connection when
 /// the log names no media at all. Failures are reported per blob in the
@@ -118,6 +119,7 @@ pub async fn exchange_media(
     client: &Arc<rustls::ClientConfig>,
     endpoint: &quinn::Endpoint,
     peer: SocketAddr,
+    pace: Option<sentinel_sync::Pace>,
 ) -> MediaSummary {
     let Prepared { wanted, any, media } = match prepare(node) {
         Ok(found) => found,
@@ -142,7 +144,12 @@ pub async fn exchange_media(
             return summary;
         }
     };
-    let report = quic_media::exchange_blobs(&conn, Arc::new(media), wanted).await;
+    let options = quic_media::MediaOptions {
+        pace,
+        ..Default::default()
+    };
+    let report =
+        quic_media::exchange_blobs_opts(&conn, Arc::new(media), wanted, options, |_, _| {}).await;
     summary.add(&report);
     summary
 }

@@ -142,7 +142,11 @@ enum Cmd {
     },
     /// Sync once with peers: the ones given, else those in DATA_DIR/peers
     /// (one HOST:PORT per line).
-    Sync { peers: Vec<String> },
+    Sync {
+        peers: Vec<String>,
+        #[command(flatten)]
+        rate: net::LinkRate,
+    },
     /// Check the integrity of the log.
     Audit {
         #[command(subcommand)]
@@ -297,7 +301,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             UserCmd::PurgeTokens => user::purge_tokens(&node, json)?,
             UserCmd::List => user::list(&node, json)?,
         },
-        Cmd::Sync { peers } => return net::sync(node, &dir, peers, json),
+        Cmd::Sync { peers, rate } => return net::sync(node, &dir, peers, &rate, json),
         Cmd::Import {
             file,
             format,

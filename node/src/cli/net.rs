@@ -151,6 +151,25 @@ pub(super) struct BackgroundArgs {
     #[arg(long = "retry-max", value_name = "SECONDS", env = "SENTINEL_RETRY_MAX_S",
           default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     retry_max_s: u64,
+    #[command(flatten)]
+    rate: LinkRate,
+}
+
+/// The cap on what this node sends on each link it dials.
+#[derive(Debug, clap::Args)]
+pub(super) struct LinkRate {
+    /// Send at most this many bytes per second on each link this node
+    /// dials (its sync session and its photos together; own entries first,
+    /// entries before photos). None: no cap.
+    #[arg(long = "max-rate", value_name = "BYTES_PER_S", env = "SENTINEL_MAX_RATE",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_rate: Option<u64>,
+}
+
+impl LinkRate {
+    fn get(&self) -> Option<std::num::NonZeroU64> {
+        self.max_rate.and_then(std::num::NonZeroU64::new)
+    }
 }
 
 impl BackgroundArgs {
@@ -250,7 +269,9 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
     }
     let limits = limits.limits();
     let mut options = ops.options()?;
-    let net = std::sync::Arc::new(sentinel_node::net::Net::load(dir, &node)?);
+    let net = std::sync::Arc::new(
+        sentinel_node::net::Net::load(dir, &node)?.with_link_rate(background.rate.get()),
+    );
     options.ui = Some(ops.front.ui(sentinel_ui::UiConfig::new(
         sentinel_ui::ServerKind::Node,
         net.enrollment.identity.name.clone(),
@@ -382,7 +403,13 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
 /// per peer, what happened (standard error, or `"error"` in `--json`)
 /// and exits 1. A peer that cannot be resolved or reached fails only
 /// itself: the others are still tried.
-pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCode> {
+pub(super) fn sync(
+    node: Node,
+    dir: &Path,
+    peers: Vec<String>,
+    rate: &LinkRate,
+    json: bool,
+) -> Result<ExitCode> {
     let peers = if peers.is_empty() {
         let path = dir.join("peers");
         peers_file(dir)?
@@ -396,7 +423,7 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
             dir.join("peers").display()
         );
     }
-    let net = sentinel_node::net::Net::load(dir, &node)?;
+    let net = sentinel_node::net::Net::load(dir, &node)?.with_link_rate(rate.get());
     let node = std::sync::Arc::new(std::sync::Mutex::new(node));
     let rt = runtime()?;
     let mut failed = 0usize;
@@ -406,6 +433,7 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
         } else {
             indicatif::ProgressBar::new_spinner()
         };
+        let mut shown = Progress::new(peer);
         let result = resolve(peer)
             .map_err(|e| sentinel_node::node::NodeError::Net(format!("{e:#}")))
             .and_then(|addr| {
@@ -415,15 +443,8 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
                     addr,
                     peer,
                     |e| {
-                        if let sentinel_sync::SessionEvent::Progress {
-                            sent,
-                            received,
-                            applied,
-                        } = e
-                        {
-                            bar.set_message(format!(
-                                "{peer}: sent {sent}, received {received}, applied {applied}"
-                            ));
+                        if let Some(line) = shown.on(e) {
+                            bar.set_message(line);
                             bar.tick();
                         }
                     },
@@ -471,6 +492,66 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A long sync's progress line: entries and bytes moved, what is left,
+/// and the time that takes at the recent rate.
+struct Progress<'a> {
+    peer: &'a str,
+    started: std::time::Instant,
+    eta: sentinel_sync::Eta,
+    moved: (u64, u64, u64),
+}
+
+impl<'a> Progress<'a> {
+    fn new(peer: &'a str) -> Self {
+        Progress {
+            peer,
+            started: std::time::Instant::now(),
+            eta: sentinel_sync::Eta::new(),
+            moved: (0, 0, 0),
+        }
+    }
+
+    /// The new line, after a progress event.
+    fn on(&mut self, e: &sentinel_sync::SessionEvent) -> Option<String> {
+        use sentinel_sync::SessionEvent;
+        match e {
+            SessionEvent::Progress {
+                sent,
+                received,
+                applied,
+            } => {
+                self.moved = (*sent, *received, *applied);
+                None
+            }
+            SessionEvent::Remaining {
+                to_send,
+                to_receive,
+                bytes_sent,
+                bytes_received,
+            } => {
+                let (sent, received, applied) = self.moved;
+                let done = sent + received;
+                let total = done + to_send + to_receive;
+                let est = self
+                    .eta
+                    .sample(done, total, self.started.elapsed().as_millis() as u64);
+                let left = match est.remaining_ms {
+                    Some(ms) => format!(", about {} s left", ms.div_ceil(1000)),
+                    None => String::new(),
+                };
+                Some(format!(
+                    "{}: sent {sent}, received {received}, applied {applied} of {total} entries \
+                     ({} kB out, {} kB in){left}",
+                    self.peer,
+                    bytes_sent / 1000,
+                    bytes_received / 1000
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What one session moved, for people.

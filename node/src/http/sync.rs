@@ -111,6 +111,16 @@ pub struct PeerLink {
     pub sent: i64,
     #[schema(minimum = 0)]
     pub received: i64,
+    /// What the current session has left to send and to receive, as its
+    /// heads exchange planned it (an estimate).
+    #[schema(minimum = 0)]
+    pub to_send: i64,
+    #[schema(minimum = 0)]
+    pub to_receive: i64,
+    /// The time that takes at the recent rate, ms; `null` until a rate is
+    /// known.
+    #[schema(minimum = 0)]
+    pub eta_ms: Option<i64>,
 }
 
 /// The links and "sync now"'s state.

@@ -300,6 +300,27 @@ fn sync_exits_non_zero_unless_every_peer_caught_up_and_names_each() {
     assert_eq!(lines[2]["address"], b_addr.as_str());
     assert_eq!(lines[2]["caught_up"], true, "{lines:?}");
 
+    // A cap on the link: the same sync, within it; a cap of 0 is refused
+    // before anything is dialled, naming the option.
+    let capped = node_cmd(a.path())
+        .args(["sync", &b_addr, "--max-rate", "50000"])
+        .output()
+        .unwrap();
+    assert!(
+        capped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&capped.stderr)
+    );
+    let zero = node_cmd(a.path())
+        .args(["sync", &b_addr, "--max-rate", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("--max-rate"),
+        "{zero:?}"
+    );
+
     // Text mode says the same on standard error.
     let out = Command::new(BIN)
         .arg("--data-dir")

@@ -87,6 +87,7 @@ fn client_net(as_ca: Enrollment, client: Arc<ClientConfig>) -> Net {
         trust: Arc::new(CaTrust::new(as_ca.ca.clone())),
         enrollment: as_ca,
         revocations,
+        link_rate: None,
     }
 }
 

@@ -147,6 +147,7 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
         .unwrap(),
         client,
         trust: Arc::new(CaTrust::new(gauge.ca.clone())),
+        link_rate: None,
         enrollment: gauge.clone(),
         revocations: RevocationHandle::empty(),
     };

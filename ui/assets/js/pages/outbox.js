@@ -99,6 +99,10 @@ function peersList(sync) {
   if (!sync.background || !peers.length) return null;
   return h('ul', { class: 'plain', dataset: { test: 'background-links' } }, peers.map((p) => {
     const parts = [t(`outbox.state_${p.state}`)];
+    if (p.state === 'syncing' && (p.to_send || p.to_receive)) {
+      parts.push(t('outbox.left', { send: p.to_send, receive: p.to_receive }));
+      if (p.eta_ms) parts.push(t('outbox.eta', { s: Math.ceil(p.eta_ms / 1000) }));
+    }
     if (p.state === 'waiting' && p.next_try_ms) {
       parts.push(t('outbox.retry_in', { s: Math.max(0, Math.ceil((p.next_try_ms - Date.now()) / 1000)) }));
     }
