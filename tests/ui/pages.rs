@@ -100,6 +100,7 @@ async fn the_sensors_page_charts_a_gauges_readings_and_the_rule_it_crossed() {
         nodes: vec![],
         rate_limit_per_s: 200,
         hub_rules: Some(sentinel::deploy::seed::RULES.to_string()),
+        ..Plan::default()
     };
     let d = Deployment::start(&bins, &plan).await.unwrap();
     let hub = d.hub.as_ref().unwrap();
