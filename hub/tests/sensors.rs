@@ -773,6 +773,7 @@ async fn a_sensor_that_syncs_directly_triggers_the_rules() {
         trust: Arc::new(CaTrust::new(gauge.enrollment.ca.clone())),
         enrollment: gauge.enrollment.clone(),
         revocations,
+        link_rate: None,
     };
     let own = Arc::new(Mutex::new(own));
     let s = net::sync_once(own.clone(), &net, h.hub.addr(), |_| {})
