@@ -28,7 +28,6 @@
 //! entry (the session does), or choose its peers (`serve`'s configuration
 //! does).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -345,7 +344,7 @@ async fn attempt(
         received: 0,
     };
     let connected = async {
-        let peer = crate::dial::resolve(address).await?;
+        let peer = net::resolve(address).await?;
         let endpoint = net::client_endpoint_for(net, peer)?;
         let conn = quic::connect(&endpoint, peer).await.map_err(net::net_err)?;
         let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net::net_err)?;
@@ -479,15 +478,6 @@ async fn attempt(
             record(node, ended(false, Some(e.to_string()), &tally));
             Err(e)
         }
-    }
-}
-
-/// The socket address a `serve` dials from for `peer`'s family.
-pub(crate) fn bind_for(peer: SocketAddr) -> SocketAddr {
-    if peer.is_ipv6() {
-        SocketAddr::from(([0u16; 8], 0))
-    } else {
-        SocketAddr::from(([0u8; 4], 0))
     }
 }
 

@@ -17,14 +17,13 @@
 //! Never does: accept connections (`crate::net::serve_with` does), or
 //! decide who may ask for a round (the HTTP API checks the caller).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::background::{Background, Backoff, PeerLink};
 use crate::clock::now_ms;
-use crate::net::{self, Net, Summary, DEFAULT_PORT};
+use crate::net::{self, resolve, Net, Summary};
 use crate::node::{Node, NodeError};
 use crate::store::links::{Direction, SessionRecord};
 
@@ -220,19 +219,4 @@ impl Dialer {
             }
         }
     }
-}
-
-/// `HOST:PORT` (or `HOST`, on [`DEFAULT_PORT`]) as a socket address.
-pub async fn resolve(peer: &str) -> Result<SocketAddr, NodeError> {
-    let with_port = if peer.contains(':') {
-        peer.to_owned()
-    } else {
-        format!("{peer}:{DEFAULT_PORT}")
-    };
-    let mut found = tokio::net::lookup_host(with_port)
-        .await
-        .map_err(|e| NodeError::Net(format!("cannot resolve {peer:?}: {e}")))?;
-    found
-        .next()
-        .ok_or_else(|| NodeError::Net(format!("no address for {peer:?}")))
 }

@@ -298,7 +298,7 @@ pub(crate) fn client_endpoint_for(
     net: &Net,
     peer: SocketAddr,
 ) -> Result<quinn::Endpoint, NodeError> {
-    quic::client_endpoint(crate::background::bind_for(peer), net.client.clone()).map_err(net_err)
+    quic::client_endpoint(bind_for(peer), net.client.clone()).map_err(net_err)
 }
 
 /// Binds the sync port (`0` picks a free one; see `Endpoint::local_addr`).
@@ -474,4 +474,28 @@ fn tracing_refusal(peer: SocketAddr, reason: &str) {
 
 pub(crate) fn net_err(e: quic::DriverError) -> NodeError {
     NodeError::Net(e.to_string())
+}
+
+/// `HOST:PORT` (or `HOST`, on [`DEFAULT_PORT`]) as a socket address.
+pub async fn resolve(peer: &str) -> Result<SocketAddr, NodeError> {
+    let with_port = if peer.contains(':') {
+        peer.to_owned()
+    } else {
+        format!("{peer}:{DEFAULT_PORT}")
+    };
+    let mut found = tokio::net::lookup_host(with_port)
+        .await
+        .map_err(|e| NodeError::Net(format!("cannot resolve {peer:?}: {e}")))?;
+    found
+        .next()
+        .ok_or_else(|| NodeError::Net(format!("no address for {peer:?}")))
+}
+
+/// The socket address a `serve` dials from for `peer`'s family.
+fn bind_for(peer: SocketAddr) -> SocketAddr {
+    if peer.is_ipv6() {
+        SocketAddr::from(([0u16; 8], 0))
+    } else {
+        SocketAddr::from(([0u8; 4], 0))
+    }
 }
