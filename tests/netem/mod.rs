@@ -30,10 +30,15 @@
 //! (`snt<pid>-<n>-<role>`), and are deleted by a guard when a test ends,
 //! however it ends.
 //!
+//! **Background sync** ([`background`]): node A runs `serve --peer HUB`
+//! and nobody types `sync`; after a hub kill and after a cut its outbox
+//! drains by itself.
+//!
 //! **Knobs.** `SENTINEL_NETEM_CUT_S` (default 120): how long the link
 //! stays cut. `SENTINEL_NETEM_EVENTS` (default 120): reports written on
 //! node A before each phase.
 
+mod background;
 mod links;
 mod relay;
 
