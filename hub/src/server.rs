@@ -156,13 +156,22 @@ fn new_session(net: &HubNet) -> Session {
 }
 
 /// Binds the sync port (`:0` picks a free one; see `Endpoint::local_addr`).
-/// With a blob folder the port takes media connections too.
+/// With a blob folder the port takes media connections too. The
+/// stateless-reset key comes from the hub's key: nodes still talking to
+/// a hub process that was restarted learn so at their next packet and
+/// reconnect at once (`docs/operations.md`).
 pub fn listen(net: &HubNet, addr: SocketAddr) -> Result<Endpoint, ServerError> {
     let server = match net.media {
         Some(_) => quic_media::with_media_alpn(&net.server),
         None => net.server.clone(),
     };
-    Ok(quic::server_endpoint(addr, server, net.client.clone())?)
+    let secret = quic::reset_secret(&net.enrollment.key.to_bytes());
+    Ok(quic::server_endpoint_keyed(
+        addr,
+        server,
+        net.client.clone(),
+        &secret,
+    )?)
 }
 
 /// How one session ended, for logs and tests.

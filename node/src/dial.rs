@@ -8,16 +8,21 @@
 //! verified); an address that does not resolve, or a session past its
 //! deadline ([`ROUND_DEADLINE`] by default), is recorded here by the
 //! address configured.
-//! Background sync on a timer (issue #19) can call [`Dialer::round`].
+//!
+//! With background sync on (`serve`'s default when it has peers,
+//! [`Dialer::start_background`]), the same peers are kept in sync by
+//! `crate::background`'s supervisors instead, and "sync now" ends their
+//! waits rather than starting a second session beside theirs.
 //!
 //! Never does: accept connections (`crate::net::serve_with` does), or
 //! decide who may ask for a round (the HTTP API checks the caller).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::background::{Background, Backoff, PeerLink};
 use crate::clock::now_ms;
 use crate::net::{self, Net, Summary, DEFAULT_PORT};
 use crate::node::{Node, NodeError};
@@ -48,6 +53,8 @@ pub struct Dialer {
     peers: Arc<Vec<String>>,
     running: Arc<AtomicBool>,
     deadline: Duration,
+    /// Background sync's supervisors, once started.
+    background: Arc<OnceLock<Background>>,
 }
 
 /// Clears the running flag when a round ends, however it ends.
@@ -72,6 +79,7 @@ impl Dialer {
             peers: Arc::new(peers),
             running: Arc::new(AtomicBool::new(false)),
             deadline: ROUND_DEADLINE,
+            background: Arc::new(OnceLock::new()),
         }
     }
 
@@ -91,6 +99,43 @@ impl Dialer {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Starts background sync with the configured peers (on the current
+    /// Tokio runtime; once — later calls change nothing): from now on
+    /// "sync now" wakes its supervisors. `report` sees each session's
+    /// end.
+    pub fn start_background(
+        &self,
+        backoff: Backoff,
+        report: impl Fn(&str, &Result<Summary, NodeError>) + Send + Sync + 'static,
+    ) {
+        if self.peers.is_empty() || self.background.get().is_some() {
+            return;
+        }
+        let local = net::log_signal(&self.node);
+        let started = Background::start(
+            self.node.clone(),
+            self.net.clone(),
+            &self.peers,
+            backoff,
+            local,
+            report,
+        );
+        let _ = self.background.set(started);
+    }
+
+    /// Background sync's links, in the order configured; `None` when it
+    /// is off.
+    pub fn background(&self) -> Option<Vec<PeerLink>> {
+        self.background.get().map(Background::links)
+    }
+
+    /// Marks background links `off` in the store (`serve` stopping).
+    pub fn stop_background(&self) {
+        if let Some(b) = self.background.get() {
+            b.stop(&self.node);
+        }
+    }
+
     fn begin(&self) -> Result<Round, DialError> {
         if self.peers.is_empty() {
             return Err(DialError::NoPeers);
@@ -102,8 +147,13 @@ impl Dialer {
     }
 
     /// Starts a round in the background (on the current Tokio runtime);
-    /// the peers it dials.
+    /// the peers it dials. With background sync on, ends its waits
+    /// instead: every link not live tries now.
     pub fn start(&self) -> Result<Vec<String>, DialError> {
+        if let Some(background) = self.background.get() {
+            background.wake();
+            return Ok(self.peers.to_vec());
+        }
         let round = self.begin()?;
         let this = self.clone();
         tokio::spawn(async move {

@@ -13,6 +13,7 @@
 //!
 //! Never does: PostgreSQL; depend on the hub crate.
 
+pub mod background;
 pub mod clock;
 pub mod dial;
 pub mod error;

@@ -98,7 +98,7 @@ impl Net {
     /// driver tells the session the peer's certificate role). Its Hello
     /// claims the role of this device's own certificate, as the protocol
     /// obliges (`docs/protocol.md` 2.4, `role_mismatch`).
-    fn session(&self, peer: Option<AuthorId>) -> Session {
+    pub(crate) fn session(&self, peer: Option<AuthorId>) -> Session {
         let mut config = SessionConfig::new(self.enrollment.identity.role, self.trust.clone());
         config.peer = peer;
         // The largest batch the protocol allows: one durable commit (one
@@ -225,14 +225,7 @@ async fn dial(
     who_out: &mut Option<sentinel_certs::Identity>,
     mut progress: impl FnMut(&SessionEvent),
 ) -> Result<Summary, NodeError> {
-    let bind: SocketAddr = if peer.is_ipv6() {
-        "[::]:0"
-    } else {
-        "0.0.0.0:0"
-    }
-    .parse()
-    .map_err(|_| NodeError::Net("bad bind address".into()))?;
-    let endpoint = quic::client_endpoint(bind, net.client.clone()).map_err(net_err)?;
+    let endpoint = client_endpoint_for(net, peer)?;
     let conn = quic::connect(&endpoint, peer).await.map_err(net_err)?;
     let who = quic::identity_of(&conn, &net.enrollment.ca).map_err(net_err)?;
     *who_out = Some(who.clone());
@@ -275,10 +268,22 @@ async fn dial(
     })
 }
 
+/// An endpoint to dial `peer` from (an unspecified address of its family).
+pub(crate) fn client_endpoint_for(
+    net: &Net,
+    peer: SocketAddr,
+) -> Result<quinn::Endpoint, NodeError> {
+    quic::client_endpoint(crate::background::bind_for(peer), net.client.clone()).map_err(net_err)
+}
+
 /// Binds the sync port (`0` picks a free one; see `Endpoint::local_addr`).
+/// Its stateless-reset key comes from the device key: peers still talking
+/// to this node's previous process learn at their next packet that it
+/// restarted, and reconnect at once.
 pub fn listen(net: &Net, addr: SocketAddr) -> Result<quinn::Endpoint, NodeError> {
     let server = crate::net_media::server_config(&net.server);
-    quic::server_endpoint(addr, server, net.client.clone()).map_err(net_err)
+    let secret = quic::reset_secret(&net.enrollment.key.to_bytes());
+    quic::server_endpoint_keyed(addr, server, net.client.clone(), &secret).map_err(net_err)
 }
 
 /// How often `serve` looks for entries that arrived in the log from
@@ -291,6 +296,35 @@ fn log_position(node: &Arc<Mutex<Node>>) -> i64 {
         .ok()
         .and_then(|n| n.store().log_position().ok())
         .unwrap_or(0)
+}
+
+/// The log's position, as a signal for live sessions: changes whenever
+/// entries reach the log from elsewhere (other `sentinel-node` commands,
+/// other peers). A task polls it every [`POLL_LOG`] (and keeps the views
+/// caught up) until every receiver is gone.
+pub fn log_signal(node: &Arc<Mutex<Node>>) -> watch::Receiver<u64> {
+    let (signal, local) = watch::channel(log_position(node) as u64);
+    let poller = node.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(POLL_LOG).await;
+            let pos = log_position(&poller) as u64;
+            // Views never lag the log by more than a poll: sessions skip
+            // projecting batches that arrive within VIEWS_EVERY of another.
+            if let Ok(mut n) = poller.lock() {
+                let _ = n.catch_up_views();
+            }
+            signal.send_if_modified(|last| {
+                let changed = *last != pos;
+                *last = pos;
+                changed
+            });
+            if signal.is_closed() {
+                return;
+            }
+        }
+    });
+    local
 }
 
 /// [`serve_with`] a field node's default limits ([`Limits::NODE`]).
@@ -322,27 +356,7 @@ pub async fn serve_with(
     report: impl Fn(Summary) + Send + Sync + 'static,
 ) -> Result<(), NodeError> {
     let gate = Gate::new(limits);
-    let (signal, local) = watch::channel(log_position(&node) as u64);
-    let poller = node.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(POLL_LOG).await;
-            let pos = log_position(&poller) as u64;
-            // Views never lag the log by more than a poll: sessions skip
-            // projecting batches that arrive within VIEWS_EVERY of another.
-            if let Ok(mut n) = poller.lock() {
-                let _ = n.catch_up_views();
-            }
-            signal.send_if_modified(|last| {
-                let changed = *last != pos;
-                *last = pos;
-                changed
-            });
-            if signal.is_closed() {
-                return;
-            }
-        }
-    });
+    let local = log_signal(&node);
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
         let peer = incoming.remote_address();
@@ -433,6 +447,6 @@ fn tracing_refusal(peer: SocketAddr, reason: &str) {
     eprintln!("peer {peer}: {reason}");
 }
 
-fn net_err(e: quic::DriverError) -> NodeError {
+pub(crate) fn net_err(e: quic::DriverError) -> NodeError {
     NodeError::Net(e.to_string())
 }

@@ -50,3 +50,29 @@ pub(super) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     writeln!(out)?;
     Ok(())
 }
+
+/// One background link for people: `peer  live (hub-north), last success
+/// 12 s ago` or `peer  waiting: retry in 8 s (last error: ...)`.
+pub(super) fn link_line(l: &sentinel_node::store::link_state::LinkStatus, now_ms: u64) -> String {
+    let ago = |ms: u64| format!("{} s ago", now_ms.saturating_sub(ms) / 1000);
+    let who = l
+        .name
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let mut line = format!("link {}{who}  {}", l.address, l.state.as_str());
+    if let Some(next) = l.next_try_ms {
+        line += &format!(
+            ": retry in {} s",
+            next.saturating_sub(now_ms).div_ceil(1000)
+        );
+    }
+    match l.last_success_ms {
+        Some(t) => line += &format!(", last success {}", ago(t)),
+        None => line += ", never caught up",
+    }
+    if let Some(e) = &l.last_error {
+        line += &format!(" (last error: {e})");
+    }
+    line
+}

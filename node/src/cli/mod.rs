@@ -121,9 +121,10 @@ enum Cmd {
         /// Checked at start: a bad file stops `serve`.
         #[arg(long, value_name = "FILE", env = "SENTINEL_RULES_FILE")]
         rules: Option<PathBuf>,
-        /// A hub or peer to dial when an officer asks to sync now
-        /// (`POST /api/v1/sync`), HOST:PORT; repeat it, or comma-separate
-        /// in the environment. None given: DATA_DIR/peers, as `sync` reads.
+        /// A hub or peer to keep in sync with (background sync) and to
+        /// dial when an officer asks to sync now (`POST /api/v1/sync`),
+        /// HOST:PORT; repeat it, or comma-separate in the environment.
+        /// None given: DATA_DIR/peers, as `sync` reads.
         #[arg(
             long = "peer",
             value_name = "HOST:PORT",
@@ -131,6 +132,8 @@ enum Cmd {
             value_delimiter = ','
         )]
         peers: Vec<String>,
+        #[command(flatten)]
+        background: net::BackgroundArgs,
     },
     /// Accounts for the HTTP API (roles come from hub grants, by sync).
     User {
@@ -268,6 +271,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             limits,
             rules,
             peers,
+            background,
         } => {
             if let Some(path) = &rules {
                 net::enable_rules(&mut node, path, json)?;
@@ -278,6 +282,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ops: &ops,
                 limits: &limits,
                 peers,
+                background: &background,
             };
             net::serve(node, &dir, serving, json)?
         }
@@ -325,8 +330,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Stats => {
             let s = node.stats()?;
+            // Background sync's links, as `serve` last wrote them.
+            let links = node.store().link_statuses()?;
             if json {
-                print_json(&s)?;
+                let mut v = serde_json::to_value(&s)?;
+                v["links"] = serde_json::to_value(&links)?;
+                print_json(&v)?;
             } else {
                 println!("device key      {}", s.author);
                 println!(
@@ -341,6 +350,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 println!("awaiting a hub receipt: {}", s.awaiting_receipt);
                 println!("heads digest    {}", s.heads_digest);
                 println!("store           {}", dir.join(DB_FILE).display());
+                for l in &links {
+                    println!("{}", fmt::link_line(l, sentinel_node::clock::now_ms()));
+                }
             }
         }
         Cmd::Outbox => outbox::outbox(&node, json)?,

@@ -135,6 +135,33 @@ impl SyncLimits {
     }
 }
 
+/// Background sync: `serve` keeping its peers in sync by itself
+/// (`docs/operations.md`, "Links that come and go").
+#[derive(Debug, clap::Args)]
+pub(super) struct BackgroundArgs {
+    /// Keep a live session with every configured peer whenever it is
+    /// reachable, reconnecting by itself (on), or sync only when asked
+    /// ("sync now", `sentinel-node sync`) (off).
+    #[arg(long = "background-sync", value_name = "on|off", env = "SENTINEL_BACKGROUND_SYNC",
+          default_value = "on", value_parser = ["on", "off"])]
+    background_sync: String,
+    /// Longest wait between two attempts to reach a peer that is down,
+    /// in seconds (the first retry comes after about 1 s, each failure
+    /// in a row doubles the wait, with jitter).
+    #[arg(long = "retry-max", value_name = "SECONDS", env = "SENTINEL_RETRY_MAX_S",
+          default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    retry_max_s: u64,
+}
+
+impl BackgroundArgs {
+    fn backoff(&self) -> Option<sentinel_node::background::Backoff> {
+        (self.background_sync == "on").then(|| sentinel_node::background::Backoff {
+            max: std::time::Duration::from_secs(self.retry_max_s),
+            ..Default::default()
+        })
+    }
+}
+
 /// Reads and checks the rules file, and turns the rules on.
 pub(super) fn enable_rules(node: &mut Node, path: &Path, json: bool) -> Result<()> {
     // At most one byte past the limit: the parser then says "too large".
@@ -170,8 +197,10 @@ pub(super) struct Serving<'a> {
     pub http: Option<&'a str>,
     pub ops: &'a HttpOps,
     pub limits: &'a SyncLimits,
-    /// `--peer` (`SENTINEL_PEERS`): whom "sync now" dials.
+    /// `--peer` (`SENTINEL_PEERS`): whom background sync and "sync now"
+    /// dial.
     pub peers: Vec<String>,
+    pub background: &'a BackgroundArgs,
 }
 
 /// The peers in `DATA_DIR/peers` (one `HOST:PORT` a line, `#` comments),
@@ -213,6 +242,7 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
         ops,
         limits,
         peers,
+        background,
     } = serving;
     let mut peers = check_peers(peers)?;
     if peers.is_empty() {
@@ -258,12 +288,39 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
             println!("Listening for peers on {bound} (Ctrl-C to stop)");
         }
         if !dialer.configured().is_empty() {
+            let backoff = background.backoff();
             if json {
-                println!("{}", serde_json::json!({"peers": dialer.configured()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"peers": dialer.configured(), "background": backoff.is_some()})
+                );
+            } else if backoff.is_some() {
+                println!(
+                    "Keeping in sync with: {} (background sync; --background-sync off to stop)",
+                    dialer.configured().join(", ")
+                );
             } else {
                 println!("Sync now dials: {}", dialer.configured().join(", "));
             }
+            if let Some(backoff) = backoff {
+                dialer.start_background(backoff, move |peer, result| {
+                    match result {
+                        Ok(s) if json => println!("{}", serde_json::json!({"dialled": peer, "session": s})),
+                        Ok(s) => println!(
+                            "{peer} ({}): session ended: sent {}, received {}, applied {} — {}",
+                            s.peer_name, s.sent, s.received, s.applied, s.closed
+                        ),
+                        Err(e) if json => println!(
+                            "{}",
+                            serde_json::json!({"dialled": peer, "error": e.to_string()})
+                        ),
+                        Err(e) => println!("{peer}: {e}"),
+                    }
+                    let _ = std::io::stdout().flush();
+                });
+            }
         }
+        let stopping = dialer.clone();
         let api = match (http_addr, api) {
             (Some(addr), Some(state)) => {
                 let listener = sentinel_node::http::bind(addr)
@@ -310,14 +367,21 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             r = serving => r.map_err(anyhow::Error::from),
             r = http => r,
             _ = tokio::signal::ctrl_c() => Ok(()),
-        }
+        };
+        stopping.stop_background();
+        result
     })
 }
 
+/// `sync`: one session with each peer in turn. Succeeds (exit 0) only if
+/// every peer it was given ended caught up both ways; otherwise it says,
+/// per peer, what happened (standard error, or `"error"` in `--json`)
+/// and exits 1. A peer that cannot be resolved or reached fails only
+/// itself: the others are still tried.
 pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Result<ExitCode> {
     let peers = if peers.is_empty() {
         let path = dir.join("peers");
@@ -326,83 +390,126 @@ pub(super) fn sync(node: Node, dir: &Path, peers: Vec<String>, json: bool) -> Re
     } else {
         peers
     };
+    if peers.is_empty() {
+        anyhow::bail!(
+            "no peers given, and {} lists none",
+            dir.join("peers").display()
+        );
+    }
     let net = sentinel_node::net::Net::load(dir, &node)?;
     let node = std::sync::Arc::new(std::sync::Mutex::new(node));
     let rt = runtime()?;
-    let mut failed = false;
+    let mut failed = 0usize;
     for peer in &peers {
-        let addr = resolve(peer)?;
         let bar = if json {
             indicatif::ProgressBar::hidden()
         } else {
             indicatif::ProgressBar::new_spinner()
         };
-        let result = rt.block_on(sentinel_node::net::sync_as(
-            node.clone(),
-            &net,
-            addr,
-            peer,
-            |e| {
-                if let sentinel_sync::SessionEvent::Progress {
-                    sent,
-                    received,
-                    applied,
-                } = e
-                {
-                    bar.set_message(format!(
-                        "{peer}: sent {sent}, received {received}, applied {applied}"
-                    ));
-                    bar.tick();
-                }
-            },
-        ));
+        let result = resolve(peer)
+            .map_err(|e| sentinel_node::node::NodeError::Net(format!("{e:#}")))
+            .and_then(|addr| {
+                rt.block_on(sentinel_node::net::sync_as(
+                    node.clone(),
+                    &net,
+                    addr,
+                    peer,
+                    |e| {
+                        if let sentinel_sync::SessionEvent::Progress {
+                            sent,
+                            received,
+                            applied,
+                        } = e
+                        {
+                            bar.set_message(format!(
+                                "{peer}: sent {sent}, received {received}, applied {applied}"
+                            ));
+                            bar.tick();
+                        }
+                    },
+                ))
+            });
         bar.finish_and_clear();
-        match result {
-            Ok(s) if json => println!("{}", serde_json::json!(s)),
-            Ok(s) => {
-                println!(
-                    "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
-                    s.peer_name,
-                    s.sent,
-                    s.received,
-                    s.applied,
-                    s.quarantined,
-                    s.forks,
-                    s.bytes_sent,
-                    s.bytes_received,
-                    if s.caught_up { "; in sync" } else { "" }
-                );
-                let m = &s.media;
-                if m.wanted > 0 || m.error.is_some() {
-                    println!(
-                        "  media: {} of {} fetched ({} bytes)",
-                        m.fetched, m.wanted, m.bytes_received
-                    );
-                }
-                if let Some(e) = &m.error {
-                    println!("  media: {e}");
-                }
-                for f in &m.failed {
-                    println!("  media: {f:?}");
-                }
-                for b in &s.breaches {
-                    println!("  CHECKPOINT BREACH: {b}");
-                }
-                // Saved is not synced: only a hub's receipt empties the outbox.
-                let waiting = node.lock().ok().map(|n| n.store().outbox_len());
-                if let Some(Ok(n)) = waiting {
-                    println!("  awaiting a hub receipt: {n} (sentinel-node outbox)");
-                }
-            }
-            Err(e) => {
-                failed = true;
-                eprintln!("error: {peer}: {e}");
-            }
+        // Caught up both ways, or not a success: a session the peer or
+        // the link ended early moved some entries, not all.
+        let error = match &result {
+            Ok(s) if s.caught_up => None,
+            Ok(s) => Some(format!(
+                "the session ended before both sides caught up ({})",
+                s.closed
+            )),
+            Err(e) => Some(e.to_string()),
+        };
+        if error.is_some() {
+            failed += 1;
+        }
+        if json {
+            let mut line = match &result {
+                Ok(s) => serde_json::to_value(s)?,
+                Err(_) => serde_json::json!({"caught_up": false}),
+            };
+            line["address"] = serde_json::json!(peer);
+            line["error"] = serde_json::json!(error);
+            println!("{line}");
+            continue;
+        }
+        if let Ok(s) = &result {
+            print_summary(&node, peer, s);
+        }
+        if let Some(e) = &error {
+            eprintln!("error: {peer}: {e}");
         }
     }
-    Ok(if failed {
+    if failed > 0 && !json {
+        eprintln!(
+            "{failed} of {} peer(s) did not end caught up; run sync again, or see `sentinel-node outbox`",
+            peers.len()
+        );
+    }
+    Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What one session moved, for people.
+fn print_summary(
+    node: &std::sync::Arc<std::sync::Mutex<Node>>,
+    peer: &str,
+    s: &sentinel_node::net::Summary,
+) {
+    println!(
+        "{peer} ({}): sent {}, received {}, applied {}, quarantined {}, forks {}; {} bytes out, {} in{}",
+        s.peer_name,
+        s.sent,
+        s.received,
+        s.applied,
+        s.quarantined,
+        s.forks,
+        s.bytes_sent,
+        s.bytes_received,
+        if s.caught_up { "; in sync" } else { "" }
+    );
+    let m = &s.media;
+    if m.wanted > 0 || m.error.is_some() {
+        println!(
+            "  media: {} of {} fetched ({} bytes)",
+            m.fetched, m.wanted, m.bytes_received
+        );
+    }
+    if let Some(e) = &m.error {
+        println!("  media: {e}");
+    }
+    for f in &m.failed {
+        println!("  media: {f:?}");
+    }
+    for b in &s.breaches {
+        println!("  CHECKPOINT BREACH: {b}");
+    }
+    // Saved is not synced: only a hub's receipt empties the outbox.
+    let waiting = node.lock().ok().map(|n| n.store().outbox_len());
+    if let Some(Ok(n)) = waiting {
+        println!("  awaiting a hub receipt: {n} (sentinel-node outbox)");
+    }
 }

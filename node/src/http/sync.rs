@@ -72,15 +72,62 @@ pub struct OutboxCount {
     pub oldest_ms: Option<i64>,
 }
 
+/// What background sync is doing with one configured peer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PeerLink {
+    /// The peer as configured, `HOST:PORT`.
+    pub address: String,
+    /// `connecting`, `syncing` (in a session, not caught up yet), `live`
+    /// (caught up; new entries flow both ways as they are written),
+    /// `waiting` (until `next_try_ms`), or `off`.
+    #[schema(pattern = "^(connecting|syncing|live|waiting|off)$")]
+    pub state: String,
+    /// The peer's key, once a handshake proved it.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub peer: Option<String>,
+    /// The name in the peer's certificate.
+    pub name: Option<String>,
+    /// When the state last changed, Unix ms.
+    #[schema(minimum = 0)]
+    pub updated_ms: i64,
+    /// The last time a session caught up, Unix ms.
+    #[schema(minimum = 0)]
+    pub last_success_ms: Option<i64>,
+    /// Why the last attempt or session failed; `null` once one succeeds.
+    pub last_error: Option<String>,
+    /// When the next attempt starts, Unix ms (`waiting` only).
+    #[schema(minimum = 0)]
+    pub next_try_ms: Option<i64>,
+    /// Attempts that failed in a row.
+    #[schema(minimum = 0)]
+    pub failures: i64,
+    /// Attempts since `serve` started.
+    #[schema(minimum = 0)]
+    pub attempts: i64,
+    /// Entries the peer acknowledged, and entries received, in the
+    /// current or last session.
+    #[schema(minimum = 0)]
+    pub sent: i64,
+    #[schema(minimum = 0)]
+    pub received: i64,
+}
+
 /// The links and "sync now"'s state.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SyncState {
     /// The most recently attempted first.
     pub links: Vec<Link>,
-    /// The peers "sync now" dials (`serve --peer`), `HOST:PORT`.
+    /// The peers background sync and "sync now" dial (`serve --peer`),
+    /// `HOST:PORT`.
     pub configured: Vec<String>,
-    /// Whether a round is running.
+    /// Whether background sync keeps the configured peers in sync.
+    pub background: bool,
+    /// Background sync's link with each configured peer, in the order
+    /// configured (empty when it is off).
+    pub peers: Vec<PeerLink>,
+    /// Whether a round is running (background sync off).
     pub running: bool,
     pub outbox: OutboxCount,
 }
@@ -114,6 +161,7 @@ pub(super) async fn links(
     let (configured, running) = state.dialer().map_or((Vec::new(), false), |d| {
         (d.configured().to_vec(), d.running())
     });
+    let background = state.dialer().and_then(|d| d.background());
     state
         .with_node(move |node| {
             let store = node.store();
@@ -122,6 +170,8 @@ pub(super) async fn links(
             Ok(Json(json!({
                 "links": links,
                 "configured": configured,
+                "background": background.is_some(),
+                "peers": background.unwrap_or_default(),
                 "running": running,
                 "outbox": {"entries": entries, "oldest_ms": oldest_ms},
             })))
@@ -135,7 +185,8 @@ pub(super) async fn links(
     tag = "sync",
     security(("bearer" = [])),
     responses(
-        (status = 202, description = "A round with every configured peer started; \
+        (status = 202, description = "A round with every configured peer started \
+            (with background sync on: every link waiting to retry tries now); \
             `GET /api/v1/sync` shows its results.", body = SyncStarted),
         JsonBodyRefusals, Unauthorized, Forbidden, Conflict, Unavailable,
     )

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     v9_evidence,
     v10_device_officer,
     v11_links,
+    v12_link_states,
 ];
 
 /// The schema version this code writes.
@@ -227,6 +228,12 @@ fn v10_device_officer(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// state like the accounts, kept across `rebuild-views`).
 fn v11_links(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::links::migrate(tx)
+}
+
+/// Background sync's state per configured peer (local state, like the
+/// links).
+fn v12_link_states(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::link_state::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

@@ -30,6 +30,7 @@ pub mod events;
 pub mod evidence;
 pub mod export;
 mod filter;
+pub mod link_state;
 pub mod links;
 pub mod local;
 pub mod log;

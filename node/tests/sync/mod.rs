@@ -41,6 +41,7 @@ use tokio::time::timeout;
 const N_BIG: u64 = 20_000;
 
 mod admission;
+mod background;
 mod converge;
 mod kill;
 mod links;

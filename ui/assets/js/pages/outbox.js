@@ -92,6 +92,22 @@ function linksTable(sync) {
       h('td', {}, l.last_error || '—')))));
 }
 
+// Background sync's link with each configured peer: what it is doing
+// now, and when it tries again.
+function peersList(sync) {
+  const peers = sync.peers || [];
+  if (!sync.background || !peers.length) return null;
+  return h('ul', { class: 'plain', dataset: { test: 'background-links' } }, peers.map((p) => {
+    const parts = [t(`outbox.state_${p.state}`)];
+    if (p.state === 'waiting' && p.next_try_ms) {
+      parts.push(t('outbox.retry_in', { s: Math.max(0, Math.ceil((p.next_try_ms - Date.now()) / 1000)) }));
+    }
+    if (p.last_error && p.state !== 'live') parts.push(p.last_error);
+    return h('li', { dataset: { test: 'background-link', state: p.state } },
+      h('strong', {}, p.name || p.address), ' ', h('span', { class: 'hint' }, p.address), ': ', parts.join(' — '));
+  }));
+}
+
 function outboxView(outbox) {
   const r = outbox.last_receipt;
   const entries = outbox.entries || [];
@@ -140,8 +156,9 @@ async function render(ctx) {
     syncNow.disabled = !peers || !!sync.running;
     running.textContent = !sync ? t('outbox.no_sync_api')
       : sync.running ? t('outbox.running')
-        : !peers ? t('outbox.no_peers') : t('outbox.peers', { peers: sync.configured.join(', ') });
-    clear(links, sync ? linksTable(sync) : null);
+        : !peers ? t('outbox.no_peers')
+          : t(sync.background ? 'outbox.background' : 'outbox.peers', { peers: sync.configured.join(', ') });
+    clear(links, sync ? [peersList(sync), linksTable(sync)] : null);
     clear(box, outboxView(outbox));
     const c = connectivity(sync, outbox);
     ctx.app.setConnectivity(c.state, c.text);
