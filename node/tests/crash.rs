@@ -24,7 +24,7 @@
 //! This is the node-writes kill harness; the other two are node ↔ node
 //! receive (`node/tests/sync/kill.rs`) and node → hub ingest (the root
 //! package's `tests/kill`). All three count cycles with
-//! `SENTINEL_KILL_CYCLES` (here: default 25, one import per cycle; 1000
+//! `SENTINEL_KILL_CYCLES` (here: default 15, one import per cycle; 1000
 //! is the long mode) and end with one summary line: cycles, kills,
 //! entries acknowledged, lost.
 //!
@@ -51,7 +51,7 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sentinel-node");
 const DEFAULT_SEED: u64 = 0x5e47_1e1c_2a5b_0001;
-const DEFAULT_ROUNDS: usize = 25;
+const DEFAULT_ROUNDS: usize = 15;
 /// Features in the generated file.
 const N_EVENTS: usize = 3000;
 /// Events per import transaction: small, so a round holds many commits.

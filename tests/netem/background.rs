@@ -60,41 +60,55 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
         &["listening"],
     );
     let (serve, _) = serving.expect("A's serve --peer");
-    let head = || async {
-        store
-            .head(&author)
-            .await
-            .unwrap()
-            .map_or(0, |h| h.seq)
-    };
+    let head = || async { store.head(&author).await.unwrap().map_or(0, |h| h.seq) };
 
-    // The push starts by itself; the hub is killed part-way and started
-    // again on the same address.
+    // The push starts by itself; the hub is killed while A's first batch
+    // is in flight (30 KB of A's datagrams across the relay, nothing
+    // committed yet) and started again on the same address.
+    let up = || {
+        b.net
+            .a_counts
+            .bytes_up
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     let deadline = Instant::now() + RECOVER;
-    while head().await == 0 {
-        assert!(Instant::now() < deadline, "A's background sync pushed nothing");
+    while up() < 30_000 && head().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "A's background sync pushed nothing"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let at_kill = head().await;
     drop(hub);
+    let at_kill = head().await;
+    assert!(
+        at_kill < local,
+        "the hub held all of A's entries before the kill"
+    );
     hub = b.fleet.start_hub(Some(&b.net.hub.0), "hub-2.log").unwrap();
     let restarted = Instant::now();
-    // Entries A had sent but not yet seen acknowledged may have landed
-    // just before the kill; resuming means more than that arrives.
-    let at_restart = head().await;
-    while head().await <= at_restart && head().await < local {
+    while head().await < local {
         assert!(
             restarted.elapsed() < RECOVER,
-            "A did not resume by itself after the hub came back ({at_restart} of {local})"
+            "A did not push everything by itself after the hub came back ({} of {local})",
+            head().await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let resumed_in = restarted.elapsed();
 
-    // Cut A's link while it pushes (or idles, if it already finished).
+    // Cut A's link; the officer goes on reporting while it is down.
     b.net.set_a_link(false).unwrap();
-    let at_cut = head().await;
-    tokio::time::sleep(cut_for).await;
+    let cut_at = Instant::now();
+    let more = reports_file(b.fleet.dir.path(), "offline", n);
+    assert_eq!(b.a.import(&more).unwrap(), n as u64);
+    let local = local + n as u64;
+    tokio::time::sleep(cut_for.saturating_sub(cut_at.elapsed())).await;
+    let at_heal = head().await;
+    assert!(
+        at_heal < local,
+        "entries written during the cut reached the hub"
+    );
     b.net.set_a_link(true).unwrap();
     let healed = Instant::now();
     while head().await < local {
@@ -110,10 +124,9 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
     assert_eq!(hub_chain(&store, &author).await.unwrap(), local);
     // A one-shot sync afterwards finds nothing left to send (the hub's
     // heads cover what a receipt killed with `serve` may have missed).
-    let check = b
-        .a
-        .run(&["--json", "sync", VIA_A], Duration::from_secs(240))
-        .unwrap();
+    let check =
+        b.a.run(&["--json", "sync", VIA_A], Duration::from_secs(240))
+            .unwrap();
     let s = check.summary().unwrap_or_default();
     assert!(check.status.success(), "{} {}", check.stdout, check.stderr);
     assert_eq!(s["sent"], 0, "A sent again what the hub held: {s}");
@@ -121,19 +134,19 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
     assert_eq!(a["awaiting_receipt"], 0, "{a}");
 
     // And B, pulling once, gets all of A's reports.
-    let run = b
-        .b
-        .run(&["--json", "sync", VIA_B], Duration::from_secs(240))
-        .unwrap();
+    let run =
+        b.b.run(&["--json", "sync", VIA_B], Duration::from_secs(240))
+            .unwrap();
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(b.b.event_ids().unwrap(), b.a.event_ids().unwrap());
     b.b.audit().unwrap();
     drop(hub);
     eprintln!(
         "netem background: {n} reports over 30% loss, 500 ms delay, 25% reordered; hub \
-         SIGKILLed with {at_kill} of {local} held, A resumed by itself {:.1} s after the \
-         restart; link cut {:.0} s with {at_cut} held; A's outbox drained by itself {:.1} s \
-         after the heal; {:.1} s in all",
+         SIGKILLed mid-push with {at_kill} of {n} held, A pushed the rest by itself {:.1} s \
+         after the restart; link cut {:.0} s while {n} more were written ({at_heal} of \
+         {local} held at the heal); A's outbox drained by itself {:.1} s after the heal; \
+         {:.1} s in all",
         resumed_in.as_secs_f64(),
         cut_for.as_secs_f64(),
         drained_in.as_secs_f64(),

@@ -102,9 +102,12 @@ async fn sync_until_caught_up(
         }
         t.failed += 1;
         eprintln!(
-            "  sync {peer}: failed after {:.1} s ({}): {}",
+            "  sync {peer}: failed after {:.1} s ({}): {} {}",
             run.took.as_secs_f64(),
             run.status,
+            run.summary()
+                .map(|s| s["error"].to_string())
+                .unwrap_or_default(),
             run.stderr.trim()
         );
         assert!(
@@ -278,15 +281,28 @@ async fn a_link_cut_for_minutes_heals_and_a_killed_hub_comes_back() {
 
     // A starts pushing over the bad link; the link is cut once the hub
     // holds some of A's entries but not all.
-    // A run that ends before delivering anything (the bad link) is
-    // started again, as a script would.
+    // The cut lands once 30 KB of A's datagrams have crossed the relay
+    // (a third of the push: its batch is in flight, not yet committed)
+    // or the hub has committed some of A's entries, whichever comes first.
+    // A run that ends before that (the bad link) is started again, as a
+    // script would.
     let mut dishonest = Vec::new();
     let mut sync = b.a.start(&["--json", "sync", VIA_A]).unwrap();
     let mut early_ends = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
+    let up_before = b
+        .net
+        .a_counts
+        .bytes_up
+        .load(std::sync::atomic::Ordering::Relaxed);
     let held_at_cut = loop {
         let held = store.head(&author).await.unwrap().map_or(0, |h| h.seq);
-        if held > 0 {
+        let up = b
+            .net
+            .a_counts
+            .bytes_up
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if held > 0 || up - up_before > 30_000 {
             break held;
         }
         if !sync.is_running() {

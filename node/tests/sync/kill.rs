@@ -205,7 +205,10 @@ fn kill_after_a_commit(b: &Path, addr: SocketAddr, before: u64, then: Duration) 
         let _ = p.0.wait();
     } else {
         let (status, _, err) = finish(p, HANG);
-        assert!(status.success(), "a sync that was not killed failed: {status}: {err}");
+        assert!(
+            status.success(),
+            "a sync that was not killed failed: {status}: {err}"
+        );
     }
     (seen, killed)
 }
@@ -321,16 +324,20 @@ fn a_sync_whose_server_is_killed_fails_cleanly_and_completes_later() {
     }
     drop(server);
     let killed_at = Instant::now();
-    // Nothing tells the client its peer is gone: it gives up at the idle
-    // timeout (30 s).
-    let (status, _, err) = finish(p, 2 * HANG);
+    // Nothing tells the client its peer is gone: it gives up at the QUIC
+    // idle timeout, and says so (exit 1; `--json`: `caught_up` false and
+    // the `error`).
+    let (status, out, err) = finish(p, 2 * HANG);
     eprintln!(
-        "client gave up {:.2?} after the server died: {}",
+        "client gave up {:.2?} after the server died: {} {}",
         killed_at.elapsed(),
+        out.trim(),
         err.trim()
     );
-    assert!(!status.success());
-    assert!(err.contains("error:"), "{err}");
+    assert!(!status.success(), "{status}: {out}");
+    let said: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(said["caught_up"], false, "{said}");
+    assert!(said["error"].is_string(), "{said}");
     let kept = Node::open(b.path()).unwrap().stats().unwrap().entries;
     assert!(kept > 0 && kept <= N_BIG, "{kept}");
 
