@@ -219,11 +219,24 @@ impl Ended {
     }
 }
 
-/// A command started on a node, killed if dropped.
+/// A command started on a node, killed if dropped. Its output is read
+/// as it comes (a full pipe would stall it).
 pub struct Started {
     child: Option<Child>,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
     began: Instant,
     what: String,
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<std::thread::JoinHandle<String>> {
+    let mut pipe = pipe?;
+    Some(std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    }))
 }
 
 impl Started {
@@ -254,14 +267,11 @@ impl Started {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let Some(mut o) = child.stdout.take() {
-            o.read_to_string(&mut stdout)?;
-        }
-        if let Some(mut e) = child.stderr.take() {
-            e.read_to_string(&mut stderr)?;
-        }
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        let stdout = join(self.out.take());
+        let stderr = join(self.err.take());
         Ok(Ended {
             status,
             stdout,
@@ -297,17 +307,20 @@ impl FieldNode {
         c
     }
 
-    /// Starts `sentinel-node ARGS` (output piped, for [`Started::finish`]).
-    /// Its output goes to pipes: keep what it prints small (`--json`).
+    /// Starts `sentinel-node ARGS` (output collected, for
+    /// [`Started::finish`]).
     pub fn start(&self, args: &[&str]) -> Result<Started> {
-        let child = self
+        let mut child = self
             .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("starting sentinel-node")?;
+        let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
         Ok(Started {
             child: Some(child),
+            out,
+            err,
             began: Instant::now(),
             what: format!("sentinel-node {}", args.join(" ")),
         })

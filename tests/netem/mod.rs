@@ -28,7 +28,8 @@
 //! `SKIPPED: why` and pass; with them (CI runs as root) they run.
 //! Namespaces have names unique to the test process and test
 //! (`snt<pid>-<n>-<role>`), and are deleted by a guard when a test ends,
-//! however it ends.
+//! however it ends; those of a test process killed outright (its guards
+//! never ran) are swept by the next run.
 //!
 //! **Background sync** ([`background`]): node A runs `serve --peer HUB`
 //! and nobody types `sync`; after a hub kill and after a cut its outbox
@@ -270,12 +271,37 @@ fn socket_url(db: &sentinel_hub::testing::TestDatabase) -> Result<String> {
     ))
 }
 
+/// Deletes the namespaces a test process that died without running its
+/// guards (SIGKILL, SIGTERM) left behind: `snt<pid>-…` whose process is
+/// gone. Their own processes died with the test or are killed here by
+/// the kernel when the namespace's last reference goes.
+fn sweep_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(pid) = name
+            .strip_prefix("snt")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("netem: deleting namespace {name}, left by a test process that died");
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
 /// The bench, or `None` after printing why it cannot be built here.
 async fn bench(test: &str) -> Option<Bench> {
     if let Some(why) = unavailable() {
         eprintln!("SKIPPED: {test}: {why}");
         return None;
     }
+    sweep_stale_namespaces();
     let net = Topology::build().expect("building the namespaces");
     let fleet = Fleet::new(HUB.parse().unwrap(), socket_url)
         .await
