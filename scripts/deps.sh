@@ -2,8 +2,9 @@
 # a Debian machine when it is missing, and nothing when it is all there.
 
 # System packages: SpatiaLite for the node store, PostgreSQL with PostGIS
-# for the hub, SQLite headers and pkg-config for building.
-SENTINEL_APT_PACKAGES="pkg-config libsqlite3-dev libsqlite3-mod-spatialite postgresql-15 postgresql-15-postgis-3"
+# for the hub, SQLite headers and pkg-config for building; iproute2 (`ip`)
+# for the tests on bad networks (tests/netem: network namespaces).
+SENTINEL_APT_PACKAGES="pkg-config libsqlite3-dev libsqlite3-mod-spatialite postgresql-15 postgresql-15-postgis-3 iproute2"
 
 sentinel_apt_install() {
   echo "Installing system packages: $*"

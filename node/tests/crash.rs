@@ -21,9 +21,18 @@
 //! holds the whole file a new store is started, so long runs keep
 //! importing.
 //!
+//! This is the node-writes kill harness; the other two are node ↔ node
+//! receive (`node/tests/sync/kill.rs`) and node → hub ingest (the root
+//! package's `tests/kill`). All three count cycles with
+//! `SENTINEL_KILL_CYCLES` (here: default 15, one import per cycle; 1000
+//! is the long mode) and end with one summary line: cycles, kills,
+//! entries acknowledged, lost.
+//!
 //! Knobs: `SENTINEL_CRASH_SEED` (decimal or 0x-hex; the default is fixed
-//! so CI runs are comparable) and `SENTINEL_CRASH_ROUNDS` (default 25).
-//! Each round prints one line to stderr; run with `--nocapture` to see it.
+//! so CI runs are comparable) and `SENTINEL_KILL_CYCLES`, which must be a
+//! whole number above zero when set (0, empty or garbage is an error
+//! naming it, not a run of nothing). Each round prints one line to
+//! stderr; run with `--nocapture` to see it.
 //! The kill times depend on the machine, so a seed reproduces the schedule
 //! and the file, not the exact instruction each kill interrupted.
 
@@ -42,7 +51,7 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sentinel-node");
 const DEFAULT_SEED: u64 = 0x5e47_1e1c_2a5b_0001;
-const DEFAULT_ROUNDS: usize = 25;
+const DEFAULT_ROUNDS: usize = 15;
 /// Features in the generated file.
 const N_EVENTS: usize = 3000;
 /// Events per import transaction: small, so a round holds many commits.
@@ -73,6 +82,26 @@ impl Rng {
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.next() as usize % items.len()]
+    }
+}
+
+/// `SENTINEL_KILL_CYCLES`: unset gives `default`; zero, empty or not a
+/// number is an error naming the knob. The old name is refused, not
+/// silently ignored.
+fn kill_cycles(default: usize) -> usize {
+    const KNOB: &str = "SENTINEL_KILL_CYCLES";
+    assert!(
+        std::env::var_os("SENTINEL_CRASH_ROUNDS").is_none(),
+        "SENTINEL_CRASH_ROUNDS is now {KNOB}"
+    );
+    match std::env::var(KNOB) {
+        Err(std::env::VarError::NotPresent) => default,
+        Err(e) => panic!("{KNOB}: {e}"),
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(0) => panic!("{KNOB}=0 would run nothing; unset it for the default ({default})"),
+            Ok(n) => n,
+            Err(_) => panic!("{KNOB}={text:?} is not a whole number above zero"),
+        },
     }
 }
 
@@ -451,10 +480,10 @@ fn import(dir: &Path, file: &Path, kill: Kill, first_ack: Duration) -> Run {
 #[test]
 fn acknowledged_events_survive_sigkill_during_import() {
     let seed = env_number("SENTINEL_CRASH_SEED").unwrap_or(DEFAULT_SEED);
-    let rounds = env_number("SENTINEL_CRASH_ROUNDS").map_or(DEFAULT_ROUNDS, |n| n as usize);
+    let rounds = kill_cycles(DEFAULT_ROUNDS);
     eprintln!(
         "crash test: seed {seed:#x}, {rounds} rounds, {N_EVENTS} events, batches of {BATCH} \
-         (SENTINEL_CRASH_SEED / SENTINEL_CRASH_ROUNDS)"
+         (SENTINEL_CRASH_SEED / SENTINEL_KILL_CYCLES)"
     );
     let began = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
@@ -572,6 +601,11 @@ fn acknowledged_events_survive_sigkill_during_import() {
          acknowledgement, {n_killed_mid_import} after it, {n_completed} completed; \
          {total_acked} acknowledged events checked over {n_stores} store(s), in {:.1} s",
         began.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "kill harness node writes: seed {seed:#x}: {rounds} cycles, {} kills, {total_acked} \
+         entries acknowledged, lost 0",
+        n_killed_early + n_killed_mid_import
     );
     // Were every kill to land before the first commit (a much slower
     // import, say), the test would pass while proving nothing.

@@ -10,7 +10,7 @@
 //! person or another device would.
 
 pub mod client;
-mod process;
+pub mod process;
 pub mod seed;
 
 use std::net::SocketAddr;
@@ -111,6 +111,27 @@ impl OfflineNode {
     pub fn run(&self, args: &[&str]) -> Result<String> {
         process::run(&self.bin, args, &self.env, "")
     }
+
+    /// The `sentinel-node` executable this node's commands run.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The environment this node's commands need (its data folder, the
+    /// bundle password), for a harness that starts them itself.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+}
+
+/// A hub's files and settings without its process: enrolled, its
+/// accounts added, for a harness that starts (and kills, and restarts)
+/// `sentinel-hub serve` itself — in a network namespace, say.
+pub struct HubSetup {
+    pub bin: PathBuf,
+    /// `DATABASE_URL`, the bundle, the media folder, the sync address.
+    pub env: Vec<(String, String)>,
+    pub accounts: Vec<Account>,
 }
 
 /// A running deployment; dropping it stops every process and removes
@@ -178,6 +199,27 @@ impl Deployment {
         })
     }
 
+    /// A hub for this deployment's CA that no process serves yet: its
+    /// bundle and media folder under this deployment's folder, its data
+    /// in `database_url` (accounts added there), listening for sync on
+    /// `listen` once started with `serve`.
+    pub fn hub_setup(
+        &self,
+        bins: &Binaries,
+        database_url: &str,
+        listen: SocketAddr,
+    ) -> Result<HubSetup> {
+        let mut env = hub_env(&self.ca, self._dir.path(), database_url)?;
+        env.push(("SENTINEL_LISTEN".into(), listen.to_string()));
+        let accounts = vec![Account::new("admin", "admin")];
+        add_hub_accounts(bins, &env, &accounts)?;
+        Ok(HubSetup {
+            bin: bins.hub.clone(),
+            env,
+            accounts,
+        })
+    }
+
     /// A node's pages, `http://ADDR/`.
     pub fn node_url(&self, i: usize) -> Option<String> {
         self.nodes.get(i).map(|n| format!("http://{}/", n.http))
@@ -191,28 +233,9 @@ fn start_hub(
     dir: &Path,
     db: &TestDatabase,
 ) -> Result<HubProcess> {
-    let now = now_ms();
-    let enrollment = ca.enroll(
-        DeviceRole::Hub,
-        "hub-north",
-        SigningKey::generate(&mut OsRng),
-        now - DAY_MS,
-        now + 30 * DAY_MS,
-        now,
-    )?;
-    let bundle = dir.join("hub.bundle");
-    Bundle::export(&bundle, &enrollment, &Password::new(BUNDLE_PASSWORD)?)?;
-    let mut env: Vec<(String, String)> = vec![
-        ("DATABASE_URL".into(), db.connection_string()),
-        ("SENTINEL_BUNDLE".into(), path_text(&bundle)),
-        ("SENTINEL_BUNDLE_PASSWORD".into(), BUNDLE_PASSWORD.into()),
-        ("SENTINEL_LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "SENTINEL_MEDIA_DIR".into(),
-            path_text(&dir.join("hub-media")),
-        ),
-        ("SENTINEL_CHECKPOINT_INTERVAL_S".into(), "30".into()),
-    ];
+    let mut env = hub_env(ca, dir, &db.connection_string())?;
+    env.push(("SENTINEL_LISTEN".into(), "127.0.0.1:0".into()));
+    env.push(("SENTINEL_CHECKPOINT_INTERVAL_S".into(), "30".into()));
     if let Some(rules) = &plan.hub_rules {
         let file = dir.join("hub-rules.toml");
         std::fs::write(&file, rules)?;
@@ -228,20 +251,10 @@ fn start_hub(
             (plan.rate_limit_per_s * 5).to_string(),
         ));
     }
-    // Accounts first: `user add` signs the hub's role grants on its own
-    // chain, which only one process may write at a time.
     let mut accounts = vec![Account::new("admin", "admin")];
     accounts.extend(plan.nodes.iter().map(|n| Account::new(n, "officer")));
     accounts.push(Account::new("viewer", "public"));
-    for a in &accounts {
-        process::run(
-            &bins.hub,
-            &["user", "add", &a.name, "--role", &a.role],
-            &env,
-            &a.password,
-        )
-        .with_context(|| format!("sentinel-hub user add {}", a.name))?;
-    }
+    add_hub_accounts(bins, &env, &accounts)?;
     let (process, lines) = process::spawn(
         &bins.hub,
         &["serve", "--json", "--http", "127.0.0.1:0"],
@@ -313,6 +326,47 @@ fn start_node(
         officer,
         _process: process,
     })
+}
+
+/// The hub's enrollment (bundle written under `dir`) and the settings
+/// every start of it shares.
+fn hub_env(ca: &Ca, dir: &Path, database_url: &str) -> Result<Vec<(String, String)>> {
+    let now = now_ms();
+    let enrollment = ca.enroll(
+        DeviceRole::Hub,
+        "hub-north",
+        SigningKey::generate(&mut OsRng),
+        now - DAY_MS,
+        now + 30 * DAY_MS,
+        now,
+    )?;
+    let bundle = dir.join("hub.bundle");
+    Bundle::export(&bundle, &enrollment, &Password::new(BUNDLE_PASSWORD)?)?;
+    Ok(vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("SENTINEL_BUNDLE".into(), path_text(&bundle)),
+        ("SENTINEL_BUNDLE_PASSWORD".into(), BUNDLE_PASSWORD.into()),
+        (
+            "SENTINEL_MEDIA_DIR".into(),
+            path_text(&dir.join("hub-media")),
+        ),
+    ])
+}
+
+/// Adds `accounts` to the hub's store, before it serves: `user add`
+/// signs the hub's role grants on its own chain, which only one process
+/// may write at a time.
+fn add_hub_accounts(bins: &Binaries, env: &[(String, String)], accounts: &[Account]) -> Result<()> {
+    for a in accounts {
+        process::run(
+            &bins.hub,
+            &["user", "add", &a.name, "--role", &a.role],
+            env,
+            &a.password,
+        )
+        .with_context(|| format!("sentinel-hub user add {}", a.name))?;
+    }
+    Ok(())
 }
 
 /// A node's data folder, initialised and enrolled as `node-{name}` by
