@@ -71,9 +71,8 @@ impl Backoff {
     pub fn delay(&self, failures: u32, jitter: u32) -> Duration {
         let full = self
             .first
-            .saturating_mul(1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX))
-            .min(self.max)
-            .max(self.first.min(self.max));
+            .saturating_mul(1 << failures.min(31))
+            .min(self.max);
         let half = full / 2;
         let spread = (full - half).as_millis() as u64;
         let extra = spread.saturating_mul(u64::from(jitter)) / u64::from(u32::MAX);
@@ -293,9 +292,6 @@ async fn supervise(
         report(address, &result);
         let live = was_live.load(Ordering::SeqCst);
         let error = match &result {
-            Ok(s) if s.closed.starts_with("Normal") && s.caught_up => {
-                "the peer ended the session".to_string()
-            }
             Ok(s) => format!("the session ended: {}", s.closed),
             Err(e) => e.to_string(),
         };

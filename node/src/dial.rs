@@ -100,17 +100,18 @@ impl Dialer {
 
     /// Starts background sync with the configured peers (on the current
     /// Tokio runtime; once — later calls change nothing): from now on
-    /// "sync now" wakes its supervisors. `report` sees each session's
-    /// end.
+    /// "sync now" wakes its supervisors. `local` is the log's signal
+    /// ([`net::log_signal`], shared with `serve`'s sessions); `report`
+    /// sees each session's end.
     pub fn start_background(
         &self,
         backoff: Backoff,
+        local: tokio::sync::watch::Receiver<u64>,
         report: impl Fn(&str, &Result<Summary, NodeError>) + Send + Sync + 'static,
     ) {
         if self.peers.is_empty() || self.background.get().is_some() {
             return;
         }
-        let local = net::log_signal(&self.node);
         let started = Background::start(
             self.node.clone(),
             self.net.clone(),

@@ -380,8 +380,22 @@ pub async fn serve_with(
     limits: Limits,
     report: impl Fn(Summary) + Send + Sync + 'static,
 ) -> Result<(), NodeError> {
-    let gate = Gate::new(limits);
     let local = log_signal(&node);
+    serve_signalled(node, net, endpoint, limits, local, report).await
+}
+
+/// [`serve_with`], its live sessions woken by `local` ([`log_signal`]),
+/// which `serve`'s background sync shares: one poller of the log, not
+/// one per user of it.
+pub async fn serve_signalled(
+    node: Arc<Mutex<Node>>,
+    net: Arc<Net>,
+    endpoint: quinn::Endpoint,
+    limits: Limits,
+    local: watch::Receiver<u64>,
+    report: impl Fn(Summary) + Send + Sync + 'static,
+) -> Result<(), NodeError> {
+    let gate = Gate::new(limits);
     let report = Arc::new(report);
     while let Some(incoming) = endpoint.accept().await {
         let peer = incoming.remote_address();

@@ -18,20 +18,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the network runtime")
 }
 
-fn resolve(peer: &str) -> Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let with_port = if peer.contains(':') {
-        peer.to_string()
-    } else {
-        format!("{peer}:{}", sentinel_node::net::DEFAULT_PORT)
-    };
-    with_port
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve peer {peer:?}"))?
-        .next()
-        .with_context(|| format!("no address for peer {peer:?}"))
-}
-
 /// How `serve --http` runs the API: the hub's operations settings, with
 /// the hub's environment variables.
 #[derive(Debug, clap::Args)]
@@ -302,6 +288,8 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
         .transpose()?;
     runtime()?.block_on(async move {
         let endpoint = sentinel_node::net::listen(&net, addr)?;
+        // One poller of the log for serve's sessions and background sync.
+        let local = sentinel_node::net::log_signal(&node);
         let bound = endpoint.local_addr().map_err(anyhow::Error::from)?;
         if json {
             println!("{}", serde_json::json!({"listening": bound.to_string()}));
@@ -324,7 +312,7 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
                 println!("Sync now dials: {}", dialer.configured().join(", "));
             }
             if let Some(backoff) = backoff {
-                dialer.start_background(backoff, move |peer, result| {
+                dialer.start_background(backoff, local.clone(), move |peer, result| {
                     match result {
                         Ok(s) if json => println!("{}", serde_json::json!({"dialled": peer, "session": s})),
                         Ok(s) => println!(
@@ -368,7 +356,7 @@ pub(super) fn serve(node: Node, dir: &Path, serving: Serving<'_>, json: bool) ->
             _ => None,
         };
         std::io::stdout().flush()?;
-        let serving = sentinel_node::net::serve_with(node, net, endpoint, limits, move |s| {
+        let serving = sentinel_node::net::serve_signalled(node, net, endpoint, limits, local, move |s| {
             if json {
                 println!("{}", serde_json::json!(s));
             } else {
@@ -434,8 +422,8 @@ pub(super) fn sync(
             indicatif::ProgressBar::new_spinner()
         };
         let mut shown = Progress::new(peer);
-        let result = resolve(peer)
-            .map_err(|e| sentinel_node::node::NodeError::Net(format!("{e:#}")))
+        let result = rt
+            .block_on(sentinel_node::net::resolve(peer))
             .and_then(|addr| {
                 rt.block_on(sentinel_node::net::sync_as(
                     node.clone(),

@@ -15,6 +15,7 @@
 
 use rusqlite::{params, Row, Transaction};
 
+use super::links::clip;
 use super::{Store, StoreError};
 
 /// Creates the table (migration 12).
@@ -116,15 +117,6 @@ fn status(r: &Row<'_>) -> rusqlite::Result<LinkStatus> {
         next_try_ms: r.get::<_, Option<i64>>(7)?.map(unsigned),
         failures: u32::try_from(r.get::<_, i64>(8)?.max(0)).unwrap_or(u32::MAX),
     })
-}
-
-/// An error as the table keeps it: at most 500 bytes.
-fn clip(text: &str) -> String {
-    let mut end = text.len().min(500);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
 
 impl Store {

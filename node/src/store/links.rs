@@ -137,8 +137,9 @@ fn link(r: &Row<'_>) -> rusqlite::Result<Link> {
     })
 }
 
-/// An error as the table keeps it: at most 500 bytes.
-fn clip(text: &str) -> String {
+/// An error as the table keeps it: at most 500 bytes (the background
+/// links' table keeps its errors so too).
+pub(super) fn clip(text: &str) -> String {
     let mut end = text.len().min(500);
     while !text.is_char_boundary(end) {
         end -= 1;
