@@ -301,7 +301,10 @@ fn hub_latencies(hub: &HubProcess, skip: usize) -> (Vec<f64>, usize) {
     let text = std::fs::read_to_string(&hub.stderr_path).unwrap_or_default();
     let mut lat = Vec::new();
     let mut lines = 0;
-    for l in text.lines().filter(|l| l.contains("sentinel_http::request")) {
+    for l in text
+        .lines()
+        .filter(|l| l.contains("sentinel_http::request"))
+    {
         lines += 1;
         let l = plain(l);
         if lines <= skip || l.contains("/api/v1/login") {
