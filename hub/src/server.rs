@@ -166,12 +166,49 @@ pub fn listen(net: &HubNet, addr: SocketAddr) -> Result<Endpoint, ServerError> {
         None => net.server.clone(),
     };
     let secret = quic::reset_secret(&net.enrollment.key.to_bytes());
-    Ok(quic::server_endpoint_keyed(
-        addr,
-        server,
-        net.client.clone(),
-        &secret,
-    )?)
+    // The port's own socket, with a receive buffer for a burst of
+    // handshakes; the endpoint is built on a passing socket of the same
+    // address family and then moved onto it (it has no connection yet).
+    let socket = std::net::UdpSocket::bind(addr).map_err(quic::DriverError::from)?;
+    widen_receive_buffer(&socket);
+    let mut passing = socket.local_addr().map_err(quic::DriverError::from)?;
+    passing.set_port(0);
+    let endpoint = quic::server_endpoint_keyed(passing, server, net.client.clone(), &secret)?;
+    endpoint.rebind(socket).map_err(quic::DriverError::from)?;
+    Ok(endpoint)
+}
+
+/// The receive buffer the sync port asks for: room for the Initial
+/// packets of about 1,000 nodes arriving at once (1,200 bytes each, about
+/// 2.3 KB of kernel memory with its bookkeeping, twice with the Retry
+/// round) while the endpoint's task is busy. The kernel's default
+/// (`net.core.rmem_default`, typically 208 KiB) holds about 90; the rest
+/// were dropped, and each lost Initial costs its node a retransmission
+/// timeout (1 s, then 2, 4, 8 s): the 15 s handshakes of a burst. The
+/// kernel caps what is granted at `net.core.rmem_max`.
+pub const SYNC_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Asks for [`SYNC_RECEIVE_BUFFER`] on `socket`; logs what was granted
+/// (a failure leaves the system's default, which works, only slower
+/// under a burst).
+fn widen_receive_buffer(socket: &std::net::UdpSocket) {
+    let granted = quinn::udp::UdpSocketState::new(socket.into()).and_then(|state| {
+        state.set_recv_buffer_size(socket.into(), SYNC_RECEIVE_BUFFER)?;
+        // The answers to a burst want room too: Retry packets are sent
+        // once, and dropped when the send buffer is full.
+        state.set_send_buffer_size(socket.into(), SYNC_RECEIVE_BUFFER)?;
+        state.recv_buffer_size(socket.into())
+    });
+    match granted {
+        Ok(bytes) if bytes < SYNC_RECEIVE_BUFFER => tracing::info!(
+            bytes,
+            "the sync port's UDP receive buffer is smaller than asked \
+             ({SYNC_RECEIVE_BUFFER} bytes; raise net.core.rmem_max): \
+             a burst of handshakes may be dropped and retried"
+        ),
+        Ok(bytes) => tracing::debug!(bytes, "the sync port's UDP receive buffer"),
+        Err(e) => tracing::warn!("sizing the sync port's UDP receive buffer: {e}"),
+    }
 }
 
 /// How one session ended, for logs and tests.

@@ -116,8 +116,11 @@ impl HubProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sentinel-hub"));
         command
             .args(["serve", "--json", "--http", "127.0.0.1:0"])
-            // One client asks thousands of questions: no per-client limit.
+            // One client asks thousands of questions: no per-client limit;
+            // a hundred clients sign in from one address at once: no login
+            // limit either.
             .env("SENTINEL_RATE_LIMIT_PER_S", "0")
+            .env("SENTINEL_LOGIN_RATE_LIMIT_PER_MIN", "0")
             .env("DATABASE_URL", db.connection_string())
             .env("SENTINEL_LISTEN", "127.0.0.1:0")
             .env("SENTINEL_BUNDLE", &bundle)

@@ -109,11 +109,7 @@ impl Backend for HubBackend {
         token: [u8; 32],
         now_ms: u64,
     ) -> Result<Option<(String, PersonRole)>, Problem> {
-        let Some(name) = self.store.token_account(&token, now_ms).await? else {
-            return Ok(None);
-        };
-        let role = self.store.role_of(&name).await?;
-        Ok(Some((name, role)))
+        Ok(self.store.signed_in(&token, now_ms).await?)
     }
 
     async fn password(&self, name: &str) -> Result<Option<PasswordRecord>, Problem> {

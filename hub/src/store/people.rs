@@ -308,17 +308,54 @@ impl PgStore {
                 .map_err(|source| StoreError::CorruptEntry { pos, source })?;
             entries.push(e);
         }
-        Ok(effective_roles(entries.iter().filter_map(
-            |e| match &e.entry().body {
-                Body::RoleGrant(grant) => Some(Grant {
-                    hlc: e.entry().hlc,
-                    author: e.author(),
-                    id: e.id(),
-                    grant,
-                }),
-                _ => None,
-            },
-        )))
+        Ok(granted(&entries))
+    }
+
+    /// Who the token with digest `hash` signs in at `now_ms`, with their
+    /// role now: `None` for a token unknown, expired or revoked, or of a
+    /// disabled account. The API asks this on every request, so it is one
+    /// prepared statement on one pooled connection — the token and the
+    /// role grants that count (as [`PgStore::roles`] reads them) in one
+    /// round trip and one snapshot — not a lookup per question.
+    pub async fn signed_in(
+        &self,
+        hash: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Option<(String, PersonRole)>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT t.account, g.pos, g.bytes
+                 FROM tokens t JOIN accounts a ON a.name = t.account
+                 LEFT JOIN LATERAL (
+                     SELECT pos, bytes FROM entries e WHERE kind = 4
+                         AND NOT EXISTS (SELECT 1 FROM revoked_authors r
+                             WHERE r.author = e.author AND e.seq > r.last_valid_seq)
+                 ) g ON true
+                 WHERE t.hash = $1 AND NOT t.revoked AND t.expires_ms > $2 AND NOT a.disabled",
+            )
+            .await?;
+        let rows = client
+            .query(&statement, &[&hash.as_slice(), &int(now_ms, "now")?])
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let name: String = first.get(0);
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(pos) = r.get::<_, Option<i64>>(1) else {
+                continue;
+            };
+            let e = SignedEntry::from_bytes(r.get::<_, Vec<u8>>(2))
+                .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+            entries.push(e);
+        }
+        let role = granted(&entries)
+            .get(&name)
+            .copied()
+            .unwrap_or(PersonRole::None);
+        Ok(Some((name, role)))
     }
 
     /// One person's role ([`PersonRole::None`] without a grant).
@@ -330,4 +367,17 @@ impl PgStore {
             .copied()
             .unwrap_or(PersonRole::None))
     }
+}
+
+/// Each person's role by the `role_grant` entries among `entries`.
+fn granted(entries: &[SignedEntry]) -> BTreeMap<String, PersonRole> {
+    effective_roles(entries.iter().filter_map(|e| match &e.entry().body {
+        Body::RoleGrant(grant) => Some(Grant {
+            hlc: e.entry().hlc,
+            author: e.author(),
+            id: e.id(),
+            grant,
+        }),
+        _ => None,
+    }))
 }

@@ -220,14 +220,32 @@ impl PgStore {
             .start()
             .await?;
         let id = event.0.as_slice();
-        let Some(row) = tx
-            .query_opt(
+        // Every request for an event asks these three: prepared once per
+        // connection, and sent together (pipelined on the connection), so
+        // the event costs one round trip after `BEGIN`, not one each.
+        let (doc, media, history) = futures_util::future::try_join3(
+            tx.prepare_cached(
                 "SELECT d.doc FROM events e JOIN documents d ON d.event = e.event
                  WHERE e.event = $1",
-                &[&id],
-            )
-            .await?
-        else {
+            ),
+            tx.prepare_cached(
+                "SELECT hash, mime, size, name FROM event_media WHERE event = $1
+                 ORDER BY name, hash",
+            ),
+            tx.prepare_cached(&format!(
+                "SELECT id, author, seq, kind, actor, hlc_ms, hlc_counter FROM entries e
+                 WHERE event = $1 AND {COUNTS}
+                 ORDER BY hlc_ms, hlc_counter, author, seq"
+            )),
+        )
+        .await?;
+        let (row, attached, history) = futures_util::future::try_join3(
+            tx.query_opt(&doc, &[&id]),
+            tx.query(&media, &[&id]),
+            tx.query(&history, &[&id]),
+        )
+        .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let doc = match EventDoc::load(row.get(0)) {
@@ -248,30 +266,15 @@ impl PgStore {
                 rebuilt(event, &rows)?
             }
         };
-        let attached = tx
-            .query(
-                "SELECT hash, mime, size, name FROM event_media WHERE event = $1
-                 ORDER BY name, hash",
-                &[&id],
-            )
-            .await?
+        tx.commit().await?;
+        let attached = attached
             .iter()
             .map(media_ref)
             .collect::<Result<Vec<_>, _>>()?;
-        let history = tx
-            .query(
-                &format!(
-                    "SELECT id, author, seq, kind, actor, hlc_ms, hlc_counter FROM entries e
-                     WHERE event = $1 AND {COUNTS}
-                     ORDER BY hlc_ms, hlc_counter, author, seq"
-                ),
-                &[&id],
-            )
-            .await?
+        let history = history
             .iter()
             .map(|r| history_item(r, own))
             .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().await?;
         let mut view = doc.view().map_err(|source| StoreError::Document {
             event: *event,
             source,
