@@ -6,9 +6,13 @@
 //!
 //! - single report latency, durable (one transaction + fsync per report);
 //! - batched local reports (500 per transaction);
+//! - an import: records of the side-by-side benchmark's shape, 1,000 per
+//!   transaction (row `import_events` of the goals table: with
+//!   `SENTINEL_BENCH_OUT` set, appended there as one JSON line);
 //! - applying pre-verified remote entries: into the durable log, then the
 //!   projector bringing the views up to date (Automerge, SpatiaLite rows
-//!   and spatial index, FTS);
+//!   and spatial index, FTS): events edited after creation, and events
+//!   created and never edited;
 //! - bounding-box queries returning at most 100 events, on the in-memory
 //!   R-tree at 1M events and on SpatiaLite's spatial index.
 
@@ -43,6 +47,48 @@ fn new_event(rng: &mut Xorshift, i: usize) -> NewEvent {
         location: Point::new(-10.0 + 40.0 * rng.unit(), 35.0 + 25.0 * rng.unit()).unwrap(),
         reported_ms: T0 + i as u64,
     }
+}
+
+/// A record shaped like the side-by-side benchmark's: a 200-character
+/// description, a place anywhere on the globe.
+fn import_record(rng: &mut Xorshift, i: usize) -> NewEvent {
+    const ASCII: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-";
+    let description = (0..200)
+        .map(|_| char::from(ASCII[(rng.unit() * ASCII.len() as f64) as usize % ASCII.len()]))
+        .collect();
+    NewEvent {
+        title: format!("Incident near Lisbon #{i}"),
+        description,
+        category: "infrastructure".into(),
+        severity: (i % 5) as u8 + 1,
+        location: Point::new(-180.0 + 360.0 * rng.unit(), -90.0 + 180.0 * rng.unit()).unwrap(),
+        reported_ms: T0 + i as u64,
+    }
+}
+
+/// Appends one row of the goals table to the file `SENTINEL_BENCH_OUT`
+/// names, when it is set.
+fn bench_row(row: &str, figure: &str, value: f64, unit: &str, goal: &str, met: bool) {
+    let Ok(path) = std::env::var("SENTINEL_BENCH_OUT") else {
+        return;
+    };
+    let line = serde_json::json!({
+        "row": row,
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "goal": goal,
+        "met": met,
+        "command": "cargo bench -p sentinel-node --bench node",
+        "note": format!("scale {}", scale()),
+    });
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
 }
 
 fn ev(i: usize) -> EventId {
@@ -99,6 +145,34 @@ fn main() {
     }
     let rate = batch.len() as f64 / t.elapsed().as_secs_f64();
     println!("| batched local reports (500 per transaction, {} events) | {rate:.0} events/s | ≥ 5,000/s |", batch.len());
+    drop(node);
+
+    // 2b. An import: records shaped like the side-by-side benchmark's
+    //     (200-character description), 1,000 per transaction, into an
+    //     empty node, as `sentinel-node import --batch 1000` commits them.
+    let records: Vec<(EventId, NewEvent)> = (0..n(100_000))
+        .map(|i| (ev(3_000_000 + i), import_record(&mut rng, i)))
+        .collect();
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut node = Node::init(dir.path(), SigningKey::from_bytes(&[3; 32])).unwrap();
+    let t = Instant::now();
+    for chunk in records.chunks(1000) {
+        node.report_many(chunk, Some("bench"), T0).unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let rate = records.len() as f64 / secs;
+    println!(
+        "| import: records of ~390 B, 1,000 per transaction ({} events) | {rate:.0} events/s | ≥ 15,000/s |",
+        records.len()
+    );
+    bench_row(
+        "import_events",
+        &format!("{rate:.0} events/s ({} in {secs:.2} s)", records.len()),
+        rate,
+        "events/s",
+        "≥ 15,000 events/s",
+        rate >= 15_000.0,
+    );
     drop(node);
 
     // 3. Remote entries from 20 authors: each event created once and
@@ -195,6 +269,54 @@ fn main() {
         p.events.len(),
         total as f64 / view_time.as_secs_f64()
     );
+
+    // 3b. Remote events created and not edited (the common case a
+    //     receiving node projects): one change each, from 20 authors.
+    let n_created = n(100_000);
+    let mut chains: Vec<Vec<SignedEntry>> = vec![Vec::new(); authors.len()];
+    for i in 0..n_created {
+        let a = i % authors.len();
+        let author = author_of(&authors[a]);
+        let (_, change) = EventDoc::create(&author, &import_record(&mut rng, i), T0).unwrap();
+        let chain = &mut chains[a];
+        let prev = chain.last();
+        let entry = Entry {
+            author,
+            seq: prev.map_or(1, |p| p.seq() + 1),
+            prev: prev.map(|p| p.id()),
+            hlc: Hlc::new(T0 + i as u64, 0),
+            actor: Some("officer.ada".into()),
+            body: Body::EventChange(EventChange {
+                event: ev(7_000_000 + i),
+                change,
+            }),
+        };
+        chain.push(entry.sign(&authors[a]).unwrap());
+    }
+    let (verified, bad) = verify_all(chains.into_iter().flatten().collect());
+    assert!(bad.is_empty());
+    let dir_b = tempfile::TempDir::new().unwrap();
+    let mut node_b = Node::init(dir_b.path(), SigningKey::from_bytes(&[4; 32])).unwrap();
+    let store = node_b.store_mut();
+    let t = Instant::now();
+    let mut it = verified.into_iter().peekable();
+    while it.peek().is_some() {
+        let r = store
+            .apply_remote(it.by_ref().take(1024).collect(), T0)
+            .unwrap();
+        assert!(r.quarantined.is_empty());
+    }
+    let log_time = t.elapsed();
+    let t = Instant::now();
+    let p = store.project_pending().unwrap();
+    let view_time = t.elapsed();
+    assert_eq!(p.events.len(), n_created);
+    println!(
+        "| remote events created and not edited ({n_created}, one change each): log, then views | {:.0} entries/s into the log, {:.0} events/s projected | — |",
+        n_created as f64 / log_time.as_secs_f64(),
+        n_created as f64 / view_time.as_secs_f64()
+    );
+    drop(node_b);
 
     // 4. Bounding boxes with at most 100 hits.
     let positions = node.store().event_positions().unwrap();

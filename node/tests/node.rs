@@ -345,6 +345,170 @@ fn views_rebuild_from_the_log_identically() {
     assert_eq!(ok, 1, "CheckSpatialIndex");
 }
 
+/// Checks every row of the events view against the view Automerge builds
+/// from every change the log holds about the event (the full path), and
+/// against the saved document; returns how many documents are saved as
+/// their one creating change (the cheap path's form).
+fn assert_rows_are_automerge_views(node: &Node) -> usize {
+    let conn = node.store().conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT event, title, description, category, severity, status, assignee, lon, lat,
+                    reported_ms, n_notes, conflicts, created_by FROM events ORDER BY event",
+        )
+        .unwrap();
+    type Row = (Vec<u8>, String, String, String, u8, String, Option<String>);
+    type Rest = (f64, f64, i64, i64, String, String);
+    let rows: Vec<(Row, Rest)> = stmt
+        .query_map([], |r| {
+            Ok((
+                (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ),
+                (
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                ),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!rows.is_empty());
+    let mut as_change = 0;
+    for ((event, title, description, category, severity, status, assignee), rest) in rows {
+        let (lon, lat, reported_ms, n_notes, conflicts, created_by) = rest;
+        let event = EventId(event.try_into().unwrap());
+        let mut stmt = conn
+            .prepare("SELECT bytes FROM entries WHERE event = ?1 ORDER BY pos")
+            .unwrap();
+        let entries: Vec<SignedEntry> = stmt
+            .query_map([event.0], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|b| SignedEntry::from_bytes(b.unwrap()).unwrap())
+            .collect();
+        let changes = EventDoc::changes_of(&entries);
+        let mut doc = EventDoc::from_changes(&[]).unwrap();
+        doc.apply_or_keep(&changes);
+        let view = doc.view().unwrap();
+        let what = event.to_hex();
+        assert_eq!(title, view.title, "{what}");
+        assert_eq!(description, view.description, "{what}");
+        assert_eq!(category, view.category, "{what}");
+        assert_eq!(severity, view.severity, "{what}");
+        assert_eq!(status, view.status.as_str(), "{what}");
+        assert_eq!(assignee, view.assignee, "{what}");
+        assert_eq!((lon, lat), (view.location.lon(), view.location.lat()));
+        assert_eq!(reported_ms as u64, view.reported_ms, "{what}");
+        assert_eq!(n_notes as usize, view.notes.len(), "{what}");
+        assert_eq!(conflicts, serde_json::to_string(&view.conflicts).unwrap());
+        // The creator: the author of the event's first change in HLC order.
+        let first = entries
+            .iter()
+            .filter(|e| matches!(e.entry().body, Body::EventChange(_)))
+            .min_by_key(|e| (e.entry().hlc, e.author()))
+            .unwrap();
+        assert_eq!(created_by, first.author().to_hex(), "{what}");
+        // The saved document, whatever its form, loads to the same view.
+        let saved = node.store().document(event).unwrap().unwrap();
+        assert_eq!(saved.view().unwrap(), view, "{what}");
+        let bytes: Vec<u8> = conn
+            .query_row(
+                "SELECT doc FROM documents WHERE event = ?1",
+                [event.0],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if changes.len() == 1 && bytes == changes[0] {
+            as_change += 1;
+        }
+    }
+    as_change
+}
+
+/// Events written by one author and never edited take the projector's
+/// cheap path (view read from the creating change, the change saved as
+/// the document); edited and concurrently edited ones merge in Automerge.
+/// Either way the views are what Automerge makes of the log, the same on
+/// both nodes, and the same again after a full rebuild.
+#[test]
+fn cheap_path_views_equal_automerge_and_a_full_rebuild() {
+    let (_a, mut a) = node(11);
+    let (_b, mut b) = node(12);
+    // Single-author events: a batch (as import writes them) and singles.
+    let batch: Vec<(EventId, NewEvent)> = (0..20u128)
+        .map(|i| {
+            let mut e = new_event(&format!("batch {i}"), i as f64, -(i as f64) / 3.0);
+            e.severity = 1 + (i % 5) as u8;
+            (ev(100 + i), e)
+        })
+        .collect();
+    a.report_many(&batch, Some("ada"), T0).unwrap();
+    a.report(&new_event("single", 5.0, 5.0), ev(200), None, T0 + 1)
+        .unwrap();
+    b.report(&new_event("from b", 6.0, 6.0), ev(300), Some("bo"), T0 + 2)
+        .unwrap();
+    // Created and edited before the other node hears of it: the receiver
+    // gets both changes in one batch.
+    a.report(&new_event("edited", 7.0, 7.0), ev(201), None, T0 + 3)
+        .unwrap();
+    a.edit(ev(201), &EventEdit::Severity(5), None, T0 + 4)
+        .unwrap();
+    sync(&a, &mut b, T0 + 5);
+    sync(&b, &mut a, T0 + 5);
+    // Concurrent edits of one event, and a single edit of another that
+    // arrived through the cheap path.
+    a.edit(
+        ev(100),
+        &EventEdit::Title("batch zero, a".into()),
+        None,
+        T0 + 10,
+    )
+    .unwrap();
+    b.edit(
+        ev(100),
+        &EventEdit::Title("batch zero, b".into()),
+        None,
+        T0 + 11,
+    )
+    .unwrap();
+    b.edit(
+        ev(101),
+        &EventEdit::Note {
+            text: "seen".into(),
+            actor: None,
+            at_ms: T0,
+        },
+        None,
+        T0 + 12,
+    )
+    .unwrap();
+    sync(&a, &mut b, T0 + 20);
+    sync(&b, &mut a, T0 + 20);
+    let shown = a.show(ev(100)).unwrap().view;
+    assert_eq!(shown.conflicts["title"].len(), 2);
+
+    for n in [&a, &b] {
+        // 23 events; 3 edited: the other 20 are saved as their change.
+        assert_eq!(assert_rows_are_automerge_views(n), 20);
+    }
+    assert_eq!(dump_views(&a), dump_views(&b));
+    let before = dump_views(&a);
+    a.store_mut().rebuild_views().unwrap();
+    assert_eq!(dump_views(&a), before);
+    assert_eq!(assert_rows_are_automerge_views(&a), 20);
+}
+
 #[test]
 fn media_is_sniffed_and_stored_by_hash() {
     let (_d, mut n) = node(4);

@@ -335,7 +335,7 @@ pub(super) fn import(
     let mut skipped = 0usize;
     for r in records {
         let id = match r.id {
-            Some(id) if node.resolve(&id.to_hex()).is_ok() => {
+            Some(id) if node.store().shows_event(id)? => {
                 skipped += 1;
                 continue;
             }

@@ -31,6 +31,15 @@ impl Store {
         log::head(self.conn(), author)
     }
 
+    /// Whether the events view shows `event` (an import skips records
+    /// whose id it already shows).
+    pub fn shows_event(&self, event: EventId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE event = ?1)")?
+            .query_row([event.0], |r| r.get(0))?)
+    }
+
     /// Commits `entries` — signed by `author`, each extending its chain
     /// from the current head, in order — with their views and, when given,
     /// the rule event that raised them, in one transaction; returns what
@@ -54,7 +63,7 @@ impl Store {
         let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             let pos = log::insert_entry(&tx, e, true, now_ms)?;
-            rows.push((pos, e.clone()));
+            rows.push((pos, e));
         }
         log::set_head(
             &tx,

@@ -6,12 +6,17 @@
 //! so after a crash it resumes exactly where it stopped. Local writes
 //! project their own entry in the transaction that appends it, so a report
 //! is visible to queries the moment it is acknowledged. Changes to one
-//! document are applied to Automerge as one batch per chunk.
+//! document are applied to Automerge as one batch per chunk; an event
+//! created by one change and not edited yet (the common case) takes a
+//! cheap path instead, its view read straight from the change and the
+//! change itself saved as its document (`project_created`).
 
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use sentinel_schema::{Body, EventDoc, EventId, EventView, Hlc, MediaAttached, Point, SignedEntry};
+use sentinel_schema::{
+    AuthorId, Body, EventDoc, EventId, EventView, Hlc, MediaAttached, Point, SignedEntry,
+};
 
 use super::verdict::{counts, revoked_authors, Revoked};
 use super::{Store, StoreError};
@@ -149,21 +154,30 @@ fn load_after(
 
 /// Projects log entries (already in the log, in position order) into the
 /// views, inside the caller's transaction.
-pub(super) fn project_entries(
+pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
     conn: &Connection,
-    rows: &[(i64, SignedEntry)],
+    rows: &[(i64, E)],
 ) -> Result<Projected, StoreError> {
-    let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
+    // Each event's changes in log order, with the author of the first.
+    let mut changes: BTreeMap<EventId, (AuthorId, Vec<&[u8]>)> = BTreeMap::new();
     let mut newest: BTreeMap<EventId, Hlc> = BTreeMap::new();
     let mut media_events: Vec<EventId> = Vec::new();
     let mut sensors = super::readings::SensorChanges::default();
     // A revoked author's entries past its last valid seq count nowhere
     // (`super::revoked`); they are taken in (the mark moves) and skipped.
     let revoked = revoked_authors(conn)?;
-    for (_, e) in rows.iter().filter(|(_, e)| counts(&revoked, e)) {
+    for e in rows
+        .iter()
+        .map(|(_, e)| e.borrow())
+        .filter(|e| counts(&revoked, e))
+    {
         match &e.entry().body {
             Body::EventChange(c) => {
-                changes.entry(c.event).or_default().push(&c.change);
+                changes
+                    .entry(c.event)
+                    .or_insert_with(|| (e.author(), Vec::new()))
+                    .1
+                    .push(&c.change);
                 let h = newest.entry(c.event).or_default();
                 *h = (*h).max(e.entry().hlc);
             }
@@ -192,7 +206,15 @@ pub(super) fn project_entries(
         entries: rows.len(),
         ..Projected::default()
     };
-    for (event, batch) in &changes {
+    for (event, (author, batch)) in &changes {
+        let hlc = newest.get(event).copied().unwrap_or_default();
+        if let [change] = batch.as_slice() {
+            if let Some(view) = project_created(conn, *event, change)? {
+                write_event_row(conn, *event, &view, hlc, Some(author))?;
+                out.events.push((*event, view.location));
+                continue;
+            }
+        }
         let doc = match update_document(conn, *event, batch)? {
             Document::Complete(doc) => doc,
             Document::Incomplete => continue,
@@ -203,8 +225,7 @@ pub(super) fn project_entries(
         };
         match doc.view() {
             Ok(view) => {
-                let hlc = newest.get(event).copied().unwrap_or_default();
-                write_event_row(conn, *event, &view, hlc)?;
+                write_event_row(conn, *event, &view, hlc, None)?;
                 out.events.push((*event, view.location));
             }
             Err(_) => out.unviewable.push(*event),
@@ -297,7 +318,7 @@ pub(super) fn reproject_event(
     };
     match doc.view() {
         Ok(view) => {
-            write_event_row(conn, event, &view, newest)?;
+            write_event_row(conn, event, &view, newest, None)?;
             Ok(Some(view.location))
         }
         Err(_) => Ok(None),
@@ -319,6 +340,32 @@ fn delete_event_row(conn: &Connection, event: EventId) -> Result<(), StoreError>
             .execute([fid])?;
     }
     Ok(())
+}
+
+/// The cheap path for the common case, an event created by one change
+/// and not edited yet: when the event has no document and `change` is a
+/// plain creation ([`EventDoc::created_view`]), its view is read straight
+/// from the change and the change's own bytes are saved as the document
+/// (Automerge loads a change as a document with that one change, complete
+/// since a creation depends on nothing). Nothing is built, encoded or
+/// compressed; the first later change about the event loads those bytes
+/// and merges in Automerge as always. `None`: take the full path.
+fn project_created(
+    conn: &Connection,
+    event: EventId,
+    change: &[u8],
+) -> Result<Option<EventView>, StoreError> {
+    let Some(view) = EventDoc::created_view(change) else {
+        return Ok(None);
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO documents (event, doc, complete) VALUES (?1, ?2, 1)
+             ON CONFLICT (event) DO NOTHING",
+        )?
+        .execute(params![event.0, change])?;
+    // A document already held (the event has earlier changes): merge.
+    Ok((inserted == 1).then_some(view))
 }
 
 /// Applies a batch of changes to an event's document and saves it.
@@ -418,23 +465,34 @@ fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, Store
     Ok(doc)
 }
 
+/// Writes an event's row with its spatial and full-text index entries.
+/// `created_by`: the author of the change that created the event, when the
+/// caller knows it (the event's only change); else it is looked up.
 fn write_event_row(
     conn: &Connection,
     event: EventId,
     v: &EventView,
     hlc: Hlc,
+    created_by: Option<&AuthorId>,
 ) -> Result<(), StoreError> {
-    let conflicts = serde_json::to_string(&v.conflicts).unwrap_or_else(|_| "{}".into());
+    let conflicts = if v.conflicts.is_empty() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(&v.conflicts).unwrap_or_else(|_| "{}".into())
+    };
     let notes: Vec<&str> = v.notes.iter().map(|n| n.text.as_str()).collect();
-    let created_by: Vec<u8> = conn
-        .prepare_cached(
-            "SELECT author FROM entries e WHERE event = ?1 AND kind = 1
+    let created_by: Vec<u8> = match created_by {
+        Some(author) => author.as_bytes().to_vec(),
+        None => conn
+            .prepare_cached(
+                "SELECT author FROM entries e WHERE event = ?1 AND kind = 1
                  AND NOT EXISTS (SELECT 1 FROM revoked_authors r
                      WHERE r.author = e.author AND e.seq > r.last_valid_seq)
              ORDER BY hlc_ms, hlc_counter, author LIMIT 1",
-        )?
-        .query_row([event.0], |r| r.get(0))?;
-    conn.prepare_cached(
+            )?
+            .query_row([event.0], |r| r.get(0))?,
+    };
+    let fid: i64 = conn.prepare_cached(
         "INSERT INTO events (event, event_hex, title, description, category, severity, status,
              assignee, lon, lat, reported_ms, created_by, updated_hlc_ms, updated_hlc_counter,
              n_notes, n_media, conflicts, geom)
@@ -453,9 +511,10 @@ fn write_event_row(
                  OR (excluded.updated_hlc_ms = updated_hlc_ms AND excluded.updated_hlc_counter > updated_hlc_counter)
                  THEN excluded.updated_hlc_counter ELSE updated_hlc_counter END,
              n_notes = excluded.n_notes, n_media = excluded.n_media,
-             conflicts = excluded.conflicts, geom = excluded.geom",
+             conflicts = excluded.conflicts, geom = excluded.geom
+         RETURNING fid",
     )?
-    .execute(params![
+    .query_row(params![
         event.0,
         event.to_hex(),
         v.title,
@@ -472,10 +531,7 @@ fn write_event_row(
         hlc.counter,
         v.notes.len() as i64,
         conflicts,
-    ])?;
-    let fid: i64 = conn
-        .prepare_cached("SELECT fid FROM events WHERE event = ?1")?
-        .query_row([event.0], |r| r.get(0))?;
+    ], |r| r.get(0))?;
     // The spatial index and full-text index, kept by hand (see migrations).
     conn.prepare_cached("DELETE FROM idx_events_geom WHERE pkid = ?1")?
         .execute([fid])?;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef, ROOT};
 
+use super::check::decode_change;
 use super::{
     automerge_error, from_hex, key, EventDoc, EventError, EventView, MediaRef, Note, Status,
 };
@@ -58,6 +59,91 @@ impl EventDoc {
             media,
             conflicts: conflicts(doc)?,
         })
+    }
+}
+
+impl EventDoc {
+    /// The view of the document that `change` alone makes, read straight
+    /// from the change, without building (or later saving) the document:
+    /// the cheap path for the common case of an event created by one
+    /// change that nobody has edited yet.
+    ///
+    /// Only a plain creation is read this way: the first change of its
+    /// actor (seq 1, first op 1, no dependencies) whose every op puts a
+    /// scalar, or makes an object, under a root key no other op of the
+    /// change touches, and refers to no earlier op. Such a document holds
+    /// one value per field, so it has no conflicts and its lists are
+    /// empty, and the view is exactly what [`EventDoc::view`] gives for
+    /// `EventDoc::from_changes(&[change])` (the same field readers read
+    /// both). `None` for any other change, and when that view would be an
+    /// error: then build the document, which says why.
+    pub fn created_view(change: &[u8]) -> Option<EventView> {
+        use automerge::legacy::{Key, ObjectId, OpType};
+        use std::borrow::Cow;
+
+        let change = decode_change(change).ok()?;
+        if change.seq() != 1 || change.start_op().get() != 1 || !change.deps().is_empty() {
+            return None;
+        }
+        let expanded = change.decode();
+        let mut root: BTreeMap<&str, Value<'_>> = BTreeMap::new();
+        for op in &expanded.operations {
+            if op.obj != ObjectId::Root || op.insert || !op.pred.is_empty() {
+                return None;
+            }
+            let Key::Map(k) = &op.key else {
+                return None;
+            };
+            let value = match &op.action {
+                OpType::Put(v) => Value::Scalar(Cow::Borrowed(v)),
+                OpType::Make(t) => Value::Object(*t),
+                _ => return None,
+            };
+            if root.insert(k.as_str(), value).is_some() {
+                return None;
+            }
+        }
+        let field = |k: &str| root.get(k).cloned();
+        // Lists made empty, as `EventDoc::create` makes them; anything
+        // else there is left to the full reader.
+        let empty_list = |k: &str| matches!(root.get(k), Some(Value::Object(ObjType::List)));
+        if !empty_list(key::NOTES) || !empty_list(key::MEDIA) {
+            return None;
+        }
+        let view = (|| {
+            Ok::<_, EventError>(EventView {
+                title: required(key::TITLE, str_of(key::TITLE, field(key::TITLE))?)?,
+                description: required(
+                    key::DESCRIPTION,
+                    str_of(key::DESCRIPTION, field(key::DESCRIPTION))?,
+                )?,
+                category: required(key::CATEGORY, str_of(key::CATEGORY, field(key::CATEGORY))?)?,
+                severity: severity_of(ms_of(key::SEVERITY, field(key::SEVERITY))?)?,
+                status: status_of(str_of(key::STATUS, field(key::STATUS))?)?,
+                assignee: str_of(key::ASSIGNEE, field(key::ASSIGNEE))?,
+                location: location_of(
+                    f64_of(key::LON, field(key::LON))?,
+                    f64_of(key::LAT, field(key::LAT))?,
+                )?,
+                reported_ms: required(
+                    key::REPORTED_MS,
+                    ms_of(key::REPORTED_MS, field(key::REPORTED_MS))?,
+                )?,
+                notes: Vec::new(),
+                media: Vec::new(),
+                conflicts: BTreeMap::new(),
+            })
+        })();
+        let view = view.ok()?;
+        // The test stand-ins for a document Automerge cannot read or save
+        // (`super::testing`) take the full path, where they stand in.
+        #[cfg(any(test, feature = "testing"))]
+        if [super::testing::PANIC_IN_VIEW, super::testing::PANIC_IN_SAVE]
+            .contains(&view.title.as_str())
+        {
+            return None;
+        }
+        Some(view)
     }
 }
 
@@ -122,7 +208,12 @@ pub(super) fn single_value(
 }
 
 fn read_str(doc: &AutoCommit, obj: &ObjId, field: &str) -> Result<Option<String>, EventError> {
-    let Some(value) = winner(doc, obj, field)? else {
+    str_of(field, winner(doc, obj, field)?)
+}
+
+/// A field's winning value as a string (`None`: the field is absent).
+fn str_of(field: &str, value: Option<Value<'_>>) -> Result<Option<String>, EventError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     if let Value::Scalar(s) = &value {
@@ -136,7 +227,12 @@ fn read_str(doc: &AutoCommit, obj: &ObjId, field: &str) -> Result<Option<String>
 /// An integer that is not negative. Other Automerge clients may write
 /// numbers as int, uint or timestamp; all three are accepted.
 fn read_ms(doc: &AutoCommit, obj: &ObjId, field: &str) -> Result<Option<u64>, EventError> {
-    let Some(value) = winner(doc, obj, field)? else {
+    ms_of(field, winner(doc, obj, field)?)
+}
+
+/// A field's winning value as [`read_ms`] reads it.
+fn ms_of(field: &str, value: Option<Value<'_>>) -> Result<Option<u64>, EventError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     let n = match &value {
@@ -154,7 +250,12 @@ fn read_ms(doc: &AutoCommit, obj: &ObjId, field: &str) -> Result<Option<u64>, Ev
 /// A number as f64. JavaScript clients write whole numbers as ints, so
 /// ints are accepted too.
 fn read_f64(doc: &AutoCommit, field: &str) -> Result<f64, EventError> {
-    let value = required(field, winner(doc, &ROOT, field)?)?;
+    f64_of(field, winner(doc, &ROOT, field)?)
+}
+
+/// A field's winning value as [`read_f64`] reads it.
+fn f64_of(field: &str, value: Option<Value<'_>>) -> Result<f64, EventError> {
+    let value = required(field, value)?;
     match &value {
         Value::Scalar(s) => match s.as_ref() {
             ScalarValue::F64(f) => Ok(*f),
@@ -167,7 +268,11 @@ fn read_f64(doc: &AutoCommit, field: &str) -> Result<f64, EventError> {
 }
 
 fn read_severity(doc: &AutoCommit) -> Result<u8, EventError> {
-    let n = required(key::SEVERITY, read_ms(doc, &ROOT, key::SEVERITY)?)?;
+    severity_of(read_ms(doc, &ROOT, key::SEVERITY)?)
+}
+
+fn severity_of(n: Option<u64>) -> Result<u8, EventError> {
+    let n = required(key::SEVERITY, n)?;
     u8::try_from(n)
         .ok()
         .filter(|s| (MIN_SEVERITY..=MAX_SEVERITY).contains(s))
@@ -179,14 +284,20 @@ fn read_severity(doc: &AutoCommit) -> Result<u8, EventError> {
 }
 
 pub(super) fn read_status(doc: &AutoCommit) -> Result<Status, EventError> {
-    let s = required(key::STATUS, read_str(doc, &ROOT, key::STATUS)?)?;
+    status_of(read_str(doc, &ROOT, key::STATUS)?)
+}
+
+fn status_of(s: Option<String>) -> Result<Status, EventError> {
+    let s = required(key::STATUS, s)?;
     s.parse()
         .map_err(|_| bad(format!("`status` {:?} is not a known status", preview(&s))))
 }
 
 fn read_location(doc: &AutoCommit) -> Result<Point, EventError> {
-    let lon = read_f64(doc, key::LON)?;
-    let lat = read_f64(doc, key::LAT)?;
+    location_of(read_f64(doc, key::LON)?, read_f64(doc, key::LAT)?)
+}
+
+fn location_of(lon: f64, lat: f64) -> Result<Point, EventError> {
     Point::new(lon, lat).map_err(|e| bad(format!("location: {e}")))
 }
 

@@ -1,5 +1,5 @@
-//! Tests of event documents, by theme: local edits and their rules
-//! (`edits`), merging changes between devices (`merge`), hostile or
+//! Tests of event documents, by theme: the view read straight from a
+//! creating change (`created`), local edits and their rules (`edits`), merging changes between devices (`merge`), hostile or
 //! damaged input (`hostile`), and properties over random histories
 //! (`props`).
 
@@ -117,6 +117,7 @@ fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
+mod created;
 mod edits;
 mod hostile;
 mod merge;
