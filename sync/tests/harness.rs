@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sentinel_schema::{author_of, AuthorId, DeviceRole, SignedEntry, SigningKey};
-use sentinel_sync::message::{self, Message};
+use sentinel_sync::compress;
+use sentinel_sync::message::{self, FrameEncodings, Message};
 use sentinel_sync::testing::{chain, key, media, Pair, Peer, TestCa, Transmitted};
 use sentinel_sync::{MemoryStore, SessionConfig, SessionEvent, SyncStore};
 
@@ -271,5 +272,8 @@ pub(crate) fn frames_of<'a>(
     pair.sent
         .iter()
         .filter(move |t| t.from_a == from_a && t.name == name)
-        .map(|t| message::decode(&t.frame).unwrap().message)
+        .map(|t| {
+            let plain = compress::open(&t.frame, FrameEncodings::DEFLATE).unwrap();
+            message::decode(&plain).unwrap().message
+        })
 }

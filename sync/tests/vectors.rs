@@ -2,7 +2,9 @@
 //! and decodes: a test fails when the two drift apart.
 
 use sentinel_schema::{AuthorId, DeviceRole, EntryId, Head, Heads};
-use sentinel_sync::message::{self, encode_entries, CloseCode, Frame, Hello, Message};
+use sentinel_sync::message::{
+    self, encode_entries, CloseCode, Frame, FrameEncodings, Hello, Message,
+};
 
 /// Every vector: a name, the frame number and the message.
 fn vectors() -> Vec<(&'static str, u64, Message)> {
@@ -29,6 +31,7 @@ fn vectors() -> Vec<(&'static str, u64, Message)> {
                 n_authors: 0,
                 n_entries: 0,
                 revocation_number: 0,
+                frame_encodings: FrameEncodings::NONE,
             }),
         ),
         (
@@ -41,6 +44,7 @@ fn vectors() -> Vec<(&'static str, u64, Message)> {
                 n_authors: 2,
                 n_entries: 4,
                 revocation_number: 7,
+                frame_encodings: FrameEncodings::NONE,
             }),
         ),
         (
