@@ -41,7 +41,7 @@ pub const MIN_SEALED_BYTES: usize = 256;
 
 /// Seals frames for one session's sending side, keeping one compressor
 /// (its window and tables) across frames.
-pub(crate) struct Sealer {
+pub struct Sealer {
     deflate: Compress,
 }
 
@@ -52,7 +52,8 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub(crate) fn deflate() -> Sealer {
+    /// A sealer that compresses with DEFLATE at [`DEFLATE_LEVEL`].
+    pub fn deflate() -> Sealer {
         Sealer {
             deflate: Compress::new(Compression::new(DEFLATE_LEVEL), false),
         }
@@ -61,7 +62,7 @@ impl Sealer {
     /// `frame` in an `Encoded` envelope if that is smaller, else `frame`
     /// as it is. Each frame is compressed on its own (the compressor is
     /// reset): a receiver opens each frame without the ones before it.
-    pub(crate) fn seal(&mut self, frame: Vec<u8>) -> Vec<u8> {
+    pub fn seal(&mut self, frame: Vec<u8>) -> Vec<u8> {
         if frame.len() < MIN_SEALED_BYTES || frame.get(..2) != Some(&ENTRIES_HEAD[..]) {
             return frame;
         }

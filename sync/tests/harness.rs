@@ -41,6 +41,8 @@ pub(crate) struct Side {
     pub(crate) own: Option<AuthorId>,
     /// The role this side's Hello claims, when not its certificate's.
     pub(crate) claims: Option<DeviceRole>,
+    /// The frame encodings this side announces, when not the default's.
+    pub(crate) encodings: Option<FrameEncodings>,
 }
 
 impl Side {
@@ -57,6 +59,7 @@ impl Side {
             store,
             own: Some(author_of(own)),
             claims: None,
+            encodings: None,
         }
     }
 
@@ -67,6 +70,12 @@ impl Side {
     /// This side's Hello claims `role`, whatever its certificate says.
     pub(crate) fn claiming(mut self, role: DeviceRole) -> Side {
         self.claims = Some(role);
+        self
+    }
+
+    /// This side announces (and accepts) `encodings` in its Hello.
+    pub(crate) fn announcing(mut self, encodings: FrameEncodings) -> Side {
+        self.encodings = Some(encodings);
         self
     }
 
@@ -158,6 +167,12 @@ pub(crate) fn run(s: Scenario) -> Outcome {
     let mut config_b = config(s.b.claims.unwrap_or(s.b.role), s.batch, s.in_flight);
     config_b.peer = s.a.own;
     config_b.peer_role = Some(s.a.role);
+    if let Some(e) = s.a.encodings {
+        config_a.frame_encodings = e;
+    }
+    if let Some(e) = s.b.encodings {
+        config_b.frame_encodings = e;
+    }
     if s.own_first {
         config_a.own = s.a.own;
         config_b.own = s.b.own;

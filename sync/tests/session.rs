@@ -92,12 +92,14 @@ fn resume_after_a_drop_sends_nothing_acknowledged_twice() {
                 store: a,
                 own: None,
                 claims: None,
+                encodings: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
                 own: None,
                 claims: None,
+                encodings: None,
             },
         )
         .batch(256),
@@ -236,12 +238,14 @@ fn a_store_failure_closes_and_the_next_session_delivers_everything() {
                 store: a,
                 own: None,
                 claims: None,
+                encodings: None,
             },
             Side {
                 role: DeviceRole::Node,
                 store: b,
                 own: None,
                 claims: None,
+                encodings: None,
             },
         ),
         "
