@@ -176,6 +176,39 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Skips one item of the subset, whatever it holds (a field a newer
+    /// peer added), checking every head on the way as the rest of the
+    /// reader does. Every item consumes at least one byte, so a declared
+    /// count larger than the input ends in [`MessageError::Truncated`].
+    pub(crate) fn skip(&mut self, field: &'static str) -> Result<(), MessageError> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            if self.peek_null() {
+                self.pos += 1;
+                continue;
+            }
+            let at = self.pos;
+            let (major, value) = self.head(field)?;
+            match major {
+                MAJOR_UINT => {}
+                MAJOR_BYTES | MAJOR_TEXT => {
+                    let n = usize::try_from(value).unwrap_or(usize::MAX);
+                    self.take(n, at, field)?;
+                }
+                MAJOR_ARRAY => pending = pending.saturating_add(value),
+                _ => {
+                    return Err(MessageError::WrongType {
+                        at,
+                        field,
+                        expected: "an item of the subset",
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn take(&mut self, n: usize, at: usize, field: &'static str) -> Result<&'a [u8], MessageError> {
         if n > self.buf.len() - self.pos {
             return Err(MessageError::Truncated { at, field });
@@ -226,6 +259,21 @@ mod tests {
         assert!(matches!(
             Reader::new(&[0x9f]).array("a", 0, 1),
             Err(MessageError::WrongType { .. })
+        ));
+        // Skipping: one item each, nested arrays whole.
+        let mut w = Writer::default();
+        w.array(2);
+        w.bytes(b"ab");
+        w.array(1);
+        w.text("x");
+        w.uint(300);
+        let mut r = Reader::new(&w.out);
+        r.skip("f").unwrap();
+        assert_eq!(r.uint("n").unwrap(), 300);
+        assert!(r.is_empty());
+        assert!(matches!(
+            Reader::new(&[0x9a, 0xff, 0xff, 0xff, 0xff]).skip("f"),
+            Err(MessageError::Truncated { .. })
         ));
         // A byte string that claims more than there is.
         assert_eq!(

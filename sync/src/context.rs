@@ -18,7 +18,8 @@ use sentinel_schema::limits::MAX_FRAME_BYTES;
 use sentinel_schema::{AuthorId, DeviceRole, EntryId, Head, Hlc};
 
 use crate::checkpoint::Breach;
-use crate::message::{CloseCode, Message};
+use crate::compress::Sealer;
+use crate::message::{CloseCode, FrameEncodings, Message};
 use crate::reject::RejectReason;
 use crate::trust::TrustAnchor;
 use crate::verify::Verifier;
@@ -62,6 +63,11 @@ pub struct SessionConfig {
     /// on a thin link what this device wrote leaves first. `None`: every
     /// author in author order.
     pub own: Option<AuthorId>,
+    /// The frame encodings this side announces in its Hello and accepts
+    /// (`docs/protocol.md` 2.12). Batches are sent compressed only in an
+    /// encoding the peer's Hello announces too; [`FrameEncodings::NONE`]
+    /// sends the Hello of a peer that predates encodings.
+    pub frame_encodings: FrameEncodings,
 }
 
 impl SessionConfig {
@@ -80,6 +86,7 @@ impl SessionConfig {
             peer: None,
             peer_role: None,
             own: None,
+            frame_encodings: FrameEncodings::DEFLATE,
         }
     }
 }
@@ -96,6 +103,7 @@ impl fmt::Debug for SessionConfig {
             .field("peer", &self.peer)
             .field("peer_role", &self.peer_role)
             .field("own", &self.own)
+            .field("frame_encodings", &self.frame_encodings)
             .finish_non_exhaustive()
     }
 }
@@ -187,7 +195,10 @@ pub enum SessionEvent {
     },
 }
 
-/// Counters for one session. Bytes are whole frames.
+/// Counters for one session. Bytes are whole frames as they go on the
+/// wire: a compressed frame counts its compressed bytes (the 4-byte length
+/// prefix of the stream, and QUIC's and TLS's own overhead, are not
+/// counted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
     pub frames_sent: u64,
@@ -233,6 +244,8 @@ pub(crate) struct Outbox {
     /// Entries to send and to receive as the heads exchange planned them
     /// (for [`SessionEvent::Remaining`]); `None` before the heads are known.
     planned: Option<Planned>,
+    /// Compresses frames once both Hellos announced an encoding.
+    sealer: Option<Sealer>,
 }
 
 /// The catch-up as planned when the heads were known, and the counters
@@ -252,11 +265,20 @@ impl Outbox {
 
     /// Queues the frame `encode` builds for the next frame number.
     pub(crate) fn send_with(&mut self, encode: impl FnOnce(u64) -> Vec<u8>) {
-        let frame = encode(self.next_number);
+        let mut frame = encode(self.next_number);
+        if let Some(sealer) = &mut self.sealer {
+            frame = sealer.seal(frame);
+        }
         self.next_number += 1;
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
         self.transmit.push_back(frame);
+    }
+
+    /// Frames queued from now on are sealed by `sealer` (where that makes
+    /// them smaller: [`Sealer::seal`]).
+    pub(crate) fn seal_with(&mut self, sealer: Sealer) {
+        self.sealer = Some(sealer);
     }
 
     pub(crate) fn event(&mut self, event: SessionEvent) {

@@ -4,6 +4,7 @@
 
 use sentinel_schema::{AuthorId, DeviceRole, Head, Heads};
 
+use crate::compress::{Sealer, ENCODING_DEFLATE};
 use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Hello, Message, MAX_HEADS_PER_MESSAGE, PROTOCOL_VERSION};
@@ -59,6 +60,16 @@ impl ExpectHello {
         }
         if hello.n_authors > ctx.config.max_authors as u64 {
             return Err(too_many_authors(ctx));
+        }
+        // Batches go compressed only if both Hellos announced DEFLATE; a
+        // peer whose Hello has no encodings gets plain frames.
+        if ctx
+            .config
+            .frame_encodings
+            .both(hello.frame_encodings)
+            .contains(ENCODING_DEFLATE)
+        {
+            ctx.out.seal_with(Sealer::deflate());
         }
         if ctx.verifier.revocations.number > hello.revocation_number {
             if let Some(list) = store.revocation_list().map_err(store_fault)? {

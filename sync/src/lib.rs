@@ -15,7 +15,8 @@
 //! in [`blobs`], and a bandwidth cap per link shared by a session and its
 //! media ([`quic_pace::Pace`], over the clockless bucket of [`pace`]).
 //! Sensor push ([`push`]) checks and applies the entries a
-//! sensor sends over HTTP, for node and hub routes. [`progress`] turns
+//! sensor sends over HTTP, for node and hub routes. [`compress`] seals
+//! and opens compressed frames, as both peers' Hellos agree. [`progress`] turns
 //! a session's counts into a rate and a time left, for people.
 //!
 //! Never does: SQL, IO or clock reads outside the files the tidy test
@@ -36,6 +37,7 @@ mod cbor;
 pub mod checkpoint;
 #[cfg(feature = "quic")]
 mod clock;
+pub mod compress;
 mod context;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
@@ -64,7 +66,9 @@ mod verify;
 
 pub use checkpoint::{Attestation, Attested, Breach};
 pub use memory::{MemoryStore, MemoryStoreError};
-pub use message::{CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
+pub use message::{
+    CloseCode, Frame, FrameEncodings, Hello, Message, MessageError, PROTOCOL_VERSION,
+};
 pub use progress::{Estimate, Eta};
 #[cfg(feature = "quic")]
 pub use quic_pace::Pace;

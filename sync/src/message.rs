@@ -7,6 +7,10 @@
 //! nothing is re-encoded (invariant 1). Heads travel packed: 72 bytes per
 //! author in one byte string, not one array per author.
 //!
+//! A frame may travel compressed, in an `Encoded` envelope that opens to
+//! exactly these bytes, once both `Hello`s announced the encoding
+//! ([`FrameEncodings`]; sealing and opening are [`crate::compress`]'s).
+//!
 //! Decoding checks the size, then runs
 //! [`sentinel_schema::cbor::check_well_formed`] (nesting and every declared
 //! length), then reads the message with explicit caps on every count.
@@ -44,6 +48,10 @@ pub const MAX_CERTIFICATES_PER_MESSAGE: usize = 1024;
 pub const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
 /// Longest close reason, in UTF-8 bytes.
 pub const MAX_CLOSE_REASON_BYTES: usize = 256;
+/// Most fields a `Hello` may carry after `type, number`: the 6 of the
+/// first version, frame encodings, and room for fields later versions
+/// add, which this code skips (`docs/protocol.md` 2.3).
+pub const MAX_HELLO_FIELDS: usize = 16;
 /// Most authors a peer may announce: in its Hello's `n_authors`, and in
 /// all its `Heads` frames together. An author is a device (hub, node or
 /// sensor), so this is ten times the largest deployment a hub checkpoint
@@ -53,9 +61,39 @@ pub const MAX_CLOSE_REASON_BYTES: usize = 256;
 /// receiver holds them (`docs/protocol.md` 2.2).
 pub const MAX_AUTHORS: usize = 100_000;
 
+/// The frame encodings a peer accepts besides plain frames, as its
+/// [`Hello`] announces them: bit `k` set for encoding number `k` (bit 1:
+/// DEFLATE, [`crate::compress::ENCODING_DEFLATE`]). A sender seals frames
+/// only in an encoding both `Hello`s announced; bits this code does not
+/// know are kept but never used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FrameEncodings(pub u64);
+
+impl FrameEncodings {
+    /// Plain frames only: what a peer whose `Hello` has no such field
+    /// (one that predates frame encodings) accepts.
+    pub const NONE: FrameEncodings = FrameEncodings(0);
+    /// DEFLATE ([`crate::compress::ENCODING_DEFLATE`]).
+    pub const DEFLATE: FrameEncodings = FrameEncodings(1 << 1);
+
+    /// Whether encoding number `encoding` is in the set.
+    pub fn contains(self, encoding: u64) -> bool {
+        encoding < 64 && self.0 & (1 << encoding) != 0
+    }
+
+    /// The encodings both sets hold.
+    pub fn both(self, other: FrameEncodings) -> FrameEncodings {
+        FrameEncodings(self.0 & other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// The first message each side sends: enough to tell in one round trip
 /// whether the two stores already hold the same log. Its encoding is at
-/// most 68 bytes whatever the number of authors.
+/// most 77 bytes whatever the number of authors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     /// [`PROTOCOL_VERSION`] of the sender.
@@ -72,6 +110,11 @@ pub struct Hello {
     pub n_entries: u64,
     /// Number of the sender's revocation list; 0 when it has none.
     pub revocation_number: u64,
+    /// The frame encodings the sender accepts. On the wire a 7th field,
+    /// left out when empty, so a `Hello` without encodings is byte for
+    /// byte what peers sent before encodings existed; a `Hello` without
+    /// the field decodes as [`FrameEncodings::NONE`].
+    pub frame_encodings: FrameEncodings,
 }
 
 /// Why a session was closed, sent in [`Message::Close`].
@@ -215,6 +258,9 @@ pub(crate) mod kind {
     pub const CAUGHT_UP: u64 = 5;
     pub const REVOCATION_LIST: u64 = 6;
     pub const CLOSE: u64 = 7;
+    /// The envelope of a compressed frame (`crate::compress`); never a
+    /// message of its own.
+    pub const ENCODED: u64 = 8;
 }
 
 fn role_to_wire(role: DeviceRole) -> u64 {
@@ -265,13 +311,17 @@ impl Message {
         };
         match self {
             Message::Hello(h) => {
-                start(&mut w, 6, kind::HELLO);
+                let with_encodings = !h.frame_encodings.is_empty();
+                start(&mut w, 6 + usize::from(with_encodings), kind::HELLO);
                 w.uint(u64::from(h.version));
                 w.uint(role_to_wire(h.role));
                 w.bytes(&h.heads_digest);
                 w.uint(h.n_authors);
                 w.uint(h.n_entries);
                 w.uint(h.revocation_number);
+                if with_encodings {
+                    w.uint(h.frame_encodings.0);
+                }
             }
             Message::Heads { heads, last } => {
                 start(&mut w, 2, kind::HEADS);

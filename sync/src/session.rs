@@ -44,10 +44,11 @@ use std::fmt;
 use sentinel_schema::{AuthorId, DeviceRole, Head};
 
 use crate::checkpoint::Attested;
+use crate::compress;
 use crate::context::{Ctx, Fault, Outbox};
 use crate::exchange::Exchange;
 use crate::handshake::{ExpectHeads, ExpectHello, Step};
-use crate::message::{self, CloseCode, Hello, Message, PROTOCOL_VERSION};
+use crate::message::{self, CloseCode, FrameEncodings, Hello, Message, PROTOCOL_VERSION};
 use crate::receive::learn_revocation_list;
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations};
@@ -224,6 +225,7 @@ impl Session {
             n_authors: heads.n_authors() as u64,
             n_entries: heads.n_entries(),
             revocation_number: revocations.number,
+            frame_encodings: self.config.frame_encodings,
         }));
         self.verifier.revocations = revocations;
         self.verifier.attested = Attested::new(attestations);
@@ -248,7 +250,14 @@ impl Session {
         self.last_heard_ms = now_ms;
         self.out.stats.frames_received += 1;
         self.out.stats.bytes_received += frame.len() as u64;
-        let frame = match message::decode(frame) {
+        // An encoded frame is opened first (never the peer's Hello: it
+        // cannot know yet what this side accepts); stats above count the
+        // bytes as they came.
+        let accepted = match self.state {
+            State::ExpectHello(_) => FrameEncodings::NONE,
+            _ => self.config.frame_encodings,
+        };
+        let frame = match compress::open(frame, accepted).and_then(|f| message::decode(&f)) {
             Ok(f) => f,
             Err(e) => {
                 self.fail(e.close_code(), e.to_string());

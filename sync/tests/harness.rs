@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sentinel_schema::{author_of, AuthorId, DeviceRole, SignedEntry, SigningKey};
-use sentinel_sync::message::{self, Message};
+use sentinel_sync::compress;
+use sentinel_sync::message::{self, FrameEncodings, Message};
 use sentinel_sync::testing::{chain, key, media, Pair, Peer, TestCa, Transmitted};
 use sentinel_sync::{MemoryStore, SessionConfig, SessionEvent, SyncStore};
 
@@ -40,6 +41,8 @@ pub(crate) struct Side {
     pub(crate) own: Option<AuthorId>,
     /// The role this side's Hello claims, when not its certificate's.
     pub(crate) claims: Option<DeviceRole>,
+    /// The frame encodings this side announces, when not the default's.
+    pub(crate) encodings: Option<FrameEncodings>,
 }
 
 impl Side {
@@ -56,6 +59,7 @@ impl Side {
             store,
             own: Some(author_of(own)),
             claims: None,
+            encodings: None,
         }
     }
 
@@ -66,6 +70,12 @@ impl Side {
     /// This side's Hello claims `role`, whatever its certificate says.
     pub(crate) fn claiming(mut self, role: DeviceRole) -> Side {
         self.claims = Some(role);
+        self
+    }
+
+    /// This side announces (and accepts) `encodings` in its Hello.
+    pub(crate) fn announcing(mut self, encodings: FrameEncodings) -> Side {
+        self.encodings = Some(encodings);
         self
     }
 
@@ -157,6 +167,12 @@ pub(crate) fn run(s: Scenario) -> Outcome {
     let mut config_b = config(s.b.claims.unwrap_or(s.b.role), s.batch, s.in_flight);
     config_b.peer = s.a.own;
     config_b.peer_role = Some(s.a.role);
+    if let Some(e) = s.a.encodings {
+        config_a.frame_encodings = e;
+    }
+    if let Some(e) = s.b.encodings {
+        config_b.frame_encodings = e;
+    }
     if s.own_first {
         config_a.own = s.a.own;
         config_b.own = s.b.own;
@@ -271,5 +287,8 @@ pub(crate) fn frames_of<'a>(
     pair.sent
         .iter()
         .filter(move |t| t.from_a == from_a && t.name == name)
-        .map(|t| message::decode(&t.frame).unwrap().message)
+        .map(|t| {
+            let plain = compress::open(&t.frame, FrameEncodings::DEFLATE).unwrap();
+            message::decode(&plain).unwrap().message
+        })
 }

@@ -4,6 +4,7 @@
 
 mod checkpoints;
 mod contract;
+mod encodings;
 mod faults;
 mod harness;
 mod peers;

@@ -6,7 +6,9 @@
 //! receiver holds them.
 
 use sentinel_schema::{author_of, AuthorId, DeviceRole, EntryId, Head};
-use sentinel_sync::message::{CloseCode, Hello, Message, MAX_AUTHORS, MAX_HEADS_PER_MESSAGE};
+use sentinel_sync::message::{
+    CloseCode, FrameEncodings, Hello, Message, MAX_AUTHORS, MAX_HEADS_PER_MESSAGE,
+};
 use sentinel_sync::testing::{Peer, TestCa};
 use sentinel_sync::{MemoryStore, Session, SessionError, SessionEvent};
 
@@ -146,6 +148,7 @@ fn hello(n_authors: u64) -> Vec<u8> {
         n_authors,
         n_entries: n_authors,
         revocation_number: 0,
+        frame_encodings: FrameEncodings::NONE,
     })
     .encode(0)
 }

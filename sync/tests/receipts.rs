@@ -127,12 +127,14 @@ fn what_the_hub_already_holds_counts_without_an_ack() {
                 store: a,
                 own: Some(ann_id),
                 claims: None,
+                encodings: None,
             },
             Side {
                 role: DeviceRole::Hub,
                 store: b,
                 own: Some(author_of(&cid())),
                 claims: None,
+                encodings: None,
             },
         ),
         "

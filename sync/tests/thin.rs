@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sentinel_certs::{Ca, FreshnessPolicy, RevocationHandle};
 use sentinel_schema::{author_of, AuthorId, DeviceRole, SignedEntry, SigningKey};
 use sentinel_sync::ca_trust::CaTrust;
-use sentinel_sync::message::Message;
+use sentinel_sync::message::{FrameEncodings, Message};
 use sentinel_sync::quic::{self, DriveOptions, Pace, Side as QuicSide, Until};
 use sentinel_sync::testing::{key, media, sign_after};
 use sentinel_sync::{MemoryStore, Session, SessionConfig, SessionEvent, SyncStore};
@@ -243,7 +243,13 @@ fn session_over_quic(n_entries: u64, pace: Option<Pace>) -> (quic::Outcome, Dura
         prev = Some(e);
     }
     let trust = Arc::new(CaTrust::new(ca.cert().clone()));
-    let config = || SessionConfig::new(DeviceRole::Node, trust.clone());
+    // Plain frames: the entries are filler that DEFLATE shrinks to almost
+    // nothing, and the cap needs bytes to pace.
+    let config = || {
+        let mut c = SessionConfig::new(DeviceRole::Node, trust.clone());
+        c.frame_encodings = FrameEncodings::NONE;
+        c
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

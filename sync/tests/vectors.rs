@@ -2,7 +2,10 @@
 //! and decodes: a test fails when the two drift apart.
 
 use sentinel_schema::{AuthorId, DeviceRole, EntryId, Head, Heads};
-use sentinel_sync::message::{self, encode_entries, CloseCode, Frame, Hello, Message};
+use sentinel_sync::compress;
+use sentinel_sync::message::{
+    self, encode_entries, CloseCode, Frame, FrameEncodings, Hello, Message,
+};
 
 /// Every vector: a name, the frame number and the message.
 fn vectors() -> Vec<(&'static str, u64, Message)> {
@@ -29,6 +32,7 @@ fn vectors() -> Vec<(&'static str, u64, Message)> {
                 n_authors: 0,
                 n_entries: 0,
                 revocation_number: 0,
+                frame_encodings: FrameEncodings::NONE,
             }),
         ),
         (
@@ -41,6 +45,20 @@ fn vectors() -> Vec<(&'static str, u64, Message)> {
                 n_authors: 2,
                 n_entries: 4,
                 revocation_number: 7,
+                frame_encodings: FrameEncodings::NONE,
+            }),
+        ),
+        (
+            "hello-deflate",
+            0,
+            Message::Hello(Hello {
+                version: 1,
+                role: DeviceRole::Node,
+                heads_digest: Heads::new().digest(),
+                n_authors: 0,
+                n_entries: 0,
+                revocation_number: 0,
+                frame_encodings: FrameEncodings::DEFLATE,
             }),
         ),
         (
@@ -110,4 +128,31 @@ fn protocol_doc_vectors_are_what_the_code_does() {
     );
     let hello = vectors()[0].2.encode(0);
     assert!(hello.len() <= 256);
+}
+
+/// The `encoded` vector of 2.8: the plain frame is what the code encodes,
+/// the envelope opens to exactly it, and only where DEFLATE was announced.
+#[test]
+fn the_encoded_vector_opens_to_its_plain_frame() {
+    let doc = doc_hex();
+    let mut first = vec![0x11; 32];
+    first.extend_from_slice(b"first");
+    let mut second = vec![0x11; 32];
+    second.extend_from_slice(b"second");
+    let plain = encode_entries(3, [first.as_slice(), second.as_slice()].into_iter());
+    assert_eq!(plain.len(), 83);
+    assert!(doc.contains(&hex_of(&plain)), "plain: {}", hex_of(&plain));
+    let sealed = "8408011853581b6b66666e8a50152400d2328b8a4b22d408a8122c4e4dcecf4b0100";
+    assert!(doc.contains(sealed));
+    let sealed = hex::decode(sealed).unwrap();
+    let opened = compress::open(&sealed, FrameEncodings::DEFLATE).unwrap();
+    assert_eq!(&*opened, plain.as_slice());
+    assert_eq!(
+        message::decode(&opened),
+        Ok(Frame {
+            number: 3,
+            message: Message::Entries(vec![first, second])
+        })
+    );
+    assert!(compress::open(&sealed, FrameEncodings::NONE).is_err());
 }

@@ -8,9 +8,10 @@ use sentinel_schema::{AuthorId, EntryId, Head};
 use super::{
     kind, role_from_wire, CloseCode, Frame, Hello, Message, MessageError, HEAD_RECORD_BYTES,
     MAX_BATCH_ENTRIES, MAX_CERTIFICATES_PER_MESSAGE, MAX_CERTIFICATE_BYTES, MAX_CLOSE_REASON_BYTES,
-    MAX_HEADS_PER_MESSAGE, MAX_MESSAGE_BYTES,
+    MAX_HEADS_PER_MESSAGE, MAX_HELLO_FIELDS, MAX_MESSAGE_BYTES,
 };
 use crate::cbor::Reader;
+use crate::message::FrameEncodings;
 
 /// Decodes one frame from a peer.
 pub fn decode(frame: &[u8]) -> Result<Frame, MessageError> {
@@ -26,7 +27,7 @@ pub fn decode(frame: &[u8]) -> Result<Frame, MessageError> {
     };
     check_well_formed(frame, limits).map_err(MessageError::NotWellFormed)?;
     let mut r = Reader::new(frame);
-    let n_items = r.array("message", 2, 8)?;
+    let n_items = r.array("message", 2, 2 + MAX_HELLO_FIELDS)?;
     let kind = r.uint("type")?;
     let number = r.uint("frame number")?;
     let fields = |expected: usize| {
@@ -41,20 +42,33 @@ pub fn decode(frame: &[u8]) -> Result<Frame, MessageError> {
     };
     let message = match kind {
         kind::HELLO => {
-            fields(6)?;
+            // 6 fields (a peer that predates frame encodings), 7 (with
+            // them), or more: fields after the 7th are a later version's,
+            // skipped unread (their heads still checked).
+            if n_items < 2 + 6 {
+                fields(6)?;
+            }
             let version = r.uint("version")?;
             let version = u16::try_from(version).map_err(|_| MessageError::OutOfRange {
                 field: "version",
                 what: format!("{version} exceeds 65535"),
             })?;
-            Message::Hello(Hello {
+            let mut hello = Hello {
                 version,
                 role: role_from_wire(r.uint("role")?)?,
                 heads_digest: r.fixed("heads_digest")?,
                 n_authors: r.uint("n_authors")?,
                 n_entries: r.uint("n_entries")?,
                 revocation_number: r.uint("revocation_number")?,
-            })
+                frame_encodings: FrameEncodings::NONE,
+            };
+            if n_items > 2 + 6 {
+                hello.frame_encodings = FrameEncodings(r.uint("frame_encodings")?);
+            }
+            for _ in 2 + 7..n_items {
+                r.skip("hello field of a later version")?;
+            }
+            Message::Hello(hello)
         }
         kind::HEADS => {
             fields(2)?;
@@ -109,6 +123,14 @@ pub fn decode(frame: &[u8]) -> Result<Frame, MessageError> {
             let code = CloseCode::from_wire(r.uint("code")?);
             let reason = r.text("reason", MAX_CLOSE_REASON_BYTES)?.to_owned();
             Message::Close { code, reason }
+        }
+        kind::ENCODED => {
+            // Envelopes are opened before decoding (`crate::compress::open`);
+            // one here was inside another, or was never opened.
+            return Err(MessageError::OutOfRange {
+                field: "type",
+                what: "an Encoded envelope where a plain frame belongs".to_owned(),
+            });
         }
         other => return Err(MessageError::UnknownType(other)),
     };
@@ -197,6 +219,16 @@ mod tests {
             n_authors: u64::MAX,
             n_entries: 9,
             revocation_number: 2,
+            frame_encodings: FrameEncodings::NONE,
+        }));
+        round_trip(Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            role: DeviceRole::Node,
+            heads_digest: [3; 32],
+            n_authors: 1,
+            n_entries: 9,
+            revocation_number: 0,
+            frame_encodings: FrameEncodings(FrameEncodings::DEFLATE.0 | 1 << 40),
         }));
         round_trip(Message::Heads {
             heads: vec![head(1, 5), head(2, 1)],
@@ -280,10 +312,11 @@ mod tests {
             decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]),
             Err(MessageError::TooLarge { .. })
         ));
-        // [8, 0]: an unknown type.
+        // [9, 0]: an unknown type (8 is the envelope of a compressed
+        // frame, refused here too: see `an_envelope_is_never_a_message`).
         assert_eq!(
-            decode(&[0x82, 0x08, 0x00]),
-            Err(MessageError::UnknownType(8))
+            decode(&[0x82, 0x09, 0x00]),
+            Err(MessageError::UnknownType(9))
         );
         // A map is well-formed CBOR but not a message.
         assert!(matches!(
@@ -303,6 +336,71 @@ mod tests {
             panic!("close does not round trip");
         };
         assert_eq!(reason.len(), MAX_CLOSE_REASON_BYTES);
+    }
+
+    /// A Hello without encodings is the 6-field Hello of before; one with
+    /// fields a later version adds decodes, the extra fields skipped; one
+    /// with fewer than 6 does not.
+    #[test]
+    fn hello_fields_old_new_and_later() {
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            role: DeviceRole::Hub,
+            heads_digest: [5; 32],
+            n_authors: 2,
+            n_entries: 4,
+            revocation_number: 7,
+            frame_encodings: FrameEncodings::NONE,
+        };
+        let old = Message::Hello(hello).encode(0);
+        assert_eq!(old[0], 0x88, "6 fields, as before encodings");
+        let with = Hello {
+            frame_encodings: FrameEncodings::DEFLATE,
+            ..hello
+        };
+        let new = Message::Hello(with).encode(0);
+        assert_eq!(new[0], 0x89);
+        assert_eq!(new[..new.len() - 1][1..], old[1..]);
+        assert_eq!(*new.last().unwrap(), 0x02);
+        // A later version's Hello: two more fields, an array and a text.
+        let mut later = new.clone();
+        later[0] = 0x8b;
+        later.extend_from_slice(&[0x82, 0x01, 0x41, 0xff, 0x62, b'h', b'i']);
+        assert_eq!(
+            decode(&later),
+            Ok(Frame {
+                number: 0,
+                message: Message::Hello(with)
+            })
+        );
+        // Declared fields that are not there.
+        let mut short = later.clone();
+        short.truncate(short.len() - 3);
+        assert!(decode(&short).is_err());
+        let mut five = old.clone();
+        five[0] = 0x87;
+        five.pop();
+        assert!(decode(&five).is_err());
+        // Beyond the cap of fields.
+        let mut many = new.clone();
+        many[0] = 0x80 + 2 + MAX_HELLO_FIELDS as u8 + 1;
+        many.extend(std::iter::repeat_n(0, MAX_HELLO_FIELDS - 6));
+        assert!(matches!(
+            decode(&many),
+            Err(MessageError::OutOfRange {
+                field: "message",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_envelope_is_never_a_message() {
+        // [8, 1, 1, h'00']: an envelope given to the plain decoder.
+        assert!(matches!(
+            decode(&[0x84, 0x08, 0x01, 0x01, 0x41, 0x00]),
+            Err(MessageError::OutOfRange { field: "type", .. })
+        ));
     }
 
     #[test]
@@ -329,6 +427,7 @@ mod tests {
                 n_authors: 3,
                 n_entries: 9,
                 revocation_number: 1,
+                frame_encodings: FrameEncodings::DEFLATE,
             });
             let mut bytes = hello.encode(0);
             let i = byte % bytes.len();

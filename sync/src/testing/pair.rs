@@ -2,7 +2,8 @@
 //! the `Pair` of quinn-proto's tests. Frames can be inspected, dropped or
 //! altered on the way; time is virtual.
 
-use crate::message;
+use crate::compress;
+use crate::message::{self, FrameEncodings};
 use crate::session::{Session, SessionConfig, SessionError, SessionEvent};
 use crate::store::SyncStore;
 
@@ -129,7 +130,10 @@ impl<A: SyncStore, B: SyncStore> Pair<A, B> {
     }
 
     fn record(&mut self, from_a: bool, frame: &[u8]) -> Transmitted {
-        let name = message::decode(frame).map_or("?", |f| f.message.name());
+        // Named by the frame inside, when it travels compressed.
+        let name = compress::open(frame, FrameEncodings(u64::MAX))
+            .and_then(|plain| message::decode(&plain))
+            .map_or("?", |f| f.message.name());
         let t = Transmitted {
             from_a,
             frame: frame.to_vec(),
