@@ -7,6 +7,7 @@ mod contract;
 mod faults;
 mod harness;
 mod peers;
+mod pipeline;
 mod receipts;
 mod refusals;
 mod sensor_vectors;
