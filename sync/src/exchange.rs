@@ -19,8 +19,8 @@ use crate::message::{
     encode_entries, entries_frame_base, entry_wire_len, CloseCode, Message,
     MAX_CERTIFICATES_PER_MESSAGE,
 };
-use crate::receive::CheckedBatch;
 use crate::store::SyncStore;
+use crate::verify::CheckedBatch;
 
 /// Work waiting to be put in batches, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

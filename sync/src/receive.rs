@@ -29,49 +29,14 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_schema::{
-    verify_all, AuthorId, Body, EntryId, Head, Rejected, Revocation, SignedEntry, VerifiedEntry,
-};
+use sentinel_schema::{AuthorId, Body, EntryId, Head, Revocation, SignedEntry};
 
 use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Message};
 use crate::reject::Rejection;
 use crate::store::SyncStore;
-use crate::verify::Refusal;
-
-/// A batch of entries from the peer, decoded and signature-checked: checks
-/// 1 and 2, which need no store and no session state, so that a driver
-/// can make them on another thread while the batch before commits. The
-/// rest ([`Exchange::on_entries`]) runs in frame order under the store.
-#[derive(Debug)]
-pub(crate) struct CheckedBatch {
-    /// Entries the peer sent.
-    n_raw: usize,
-    /// Those whose signature verifies, those whose does not; or why an
-    /// entry does not even decode (the session closes: check 1).
-    verdicts: Result<(Vec<VerifiedEntry>, Vec<Rejected>), String>,
-}
-
-impl CheckedBatch {
-    /// Decodes every entry and verifies the signatures in one batch. Pure:
-    /// no store, no clock, no session.
-    pub(crate) fn check(raw: Vec<Vec<u8>>) -> CheckedBatch {
-        let n_raw = raw.len();
-        let decoded: Result<Vec<SignedEntry>, String> = raw
-            .into_iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                SignedEntry::from_bytes(bytes)
-                    .map_err(|err| format!("entry {i} of the batch: {err}"))
-            })
-            .collect();
-        CheckedBatch {
-            n_raw,
-            verdicts: decoded.map(verify_all),
-        }
-    }
-}
+use crate::verify::{CheckedBatch, Refusal};
 
 /// Verifies a revocation list from the peer; stores and uses it if it is
 /// newer than the one in force.

@@ -48,9 +48,10 @@ use crate::context::{Ctx, Fault, Outbox};
 use crate::exchange::Exchange;
 use crate::handshake::{ExpectHeads, ExpectHello, Step};
 use crate::message::{self, CloseCode, Frame, Hello, Message, MessageError, PROTOCOL_VERSION};
-use crate::receive::{learn_revocation_list, CheckedBatch};
+use crate::receive::learn_revocation_list;
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations};
+use crate::verify::CheckedBatch;
 use crate::verify::Verifier;
 
 pub use crate::context::{SessionConfig, SessionEvent, SessionStats};
