@@ -128,19 +128,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (catch_up, secs, in_sync) = rt.block_on(async {
+    let (catch_up, secs, cpu, in_sync) = rt.block_on(async {
         let endpoint = net::listen(&a_net, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = endpoint.local_addr().unwrap();
         tokio::spawn(net::serve(a.clone(), a_net.clone(), endpoint, |_| {}));
         let t = Instant::now();
+        let cpu = cpu_seconds();
         let s = net::sync_once(b.clone(), &b_net, addr, |_| {})
             .await
             .unwrap();
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu.zip(cpu_seconds()).map(|(before, after)| after - before);
         let again = net::sync_once(b.clone(), &b_net, addr, |_| {})
             .await
             .unwrap();
-        (s, secs, again)
+        (s, secs, cpu, again)
     });
     assert_eq!(catch_up.applied, n, "B applied everything");
     let digest_a = a.lock().unwrap().stats().unwrap().heads_digest;
@@ -165,4 +167,52 @@ fn main() {
         "| already in sync: one round trip, frame bytes each way | {} B out, {} B in | ≤ 256 B |",
         in_sync.bytes_sent, in_sync.bytes_received
     );
+    let rate = n as f64 / secs;
+    let cpu_note = match cpu {
+        Some(cpu) => format!(
+            "process CPU (user+sys, both nodes) during the sync: {cpu:.1} s, {:.1} µs per entry",
+            cpu * 1e6 / n as f64
+        ),
+        None => "process CPU not known (no /proc/self/stat)".to_string(),
+    };
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into());
+    println!("\n{cpu_note}; load average {load} at the end");
+    if let Ok(path) = std::env::var("SENTINEL_BENCH_OUT") {
+        // Only the full run is the goals table's row.
+        if n >= 1_000_000 {
+            let row = serde_json::json!({
+                "row": "readings_node_node_1m",
+                "figure": format!("{rate:.0} entries/s ({n} in {secs:.1} s)"),
+                "value": rate.round(),
+                "unit": "entries/s",
+                "goal": "≥ 40,000 entries/s",
+                "met": rate >= 40_000.0,
+                "command": "cargo bench -p sentinel-node --bench sync",
+                "note": format!("{cpu_note}; load average {load}"),
+            });
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            writeln!(f, "{row}").unwrap();
+        }
+    }
+}
+
+/// CPU time this process has used so far (user + system), from
+/// `/proc/self/stat` (Linux; `None` elsewhere). Clock ticks are taken as
+/// 100 per second, Linux's `USER_HZ` on every common architecture.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

@@ -120,10 +120,7 @@ pub fn open(frame: &[u8], accepted: FrameEncodings) -> Result<Cow<'_, [u8]>, Mes
     r.uint("type")?;
     let encoding = r.uint("encoding")?;
     if encoding != ENCODING_DEFLATE || !accepted.contains(encoding) {
-        return Err(MessageError::OutOfRange {
-            field: "encoding",
-            what: format!("encoding {encoding} was not announced by this side"),
-        });
+        return Err(unannounced(encoding));
     }
     let length = r.uint("length")?;
     let length = usize::try_from(length)
@@ -144,6 +141,26 @@ pub fn open(frame: &[u8], accepted: FrameEncodings) -> Result<Cow<'_, [u8]>, Mes
         return Err(MessageError::TrailingBytes { at: r.position() });
     }
     inflate(data, length).map(Cow::Owned)
+}
+
+/// The encoding `frame` declares when it is an `Encoded` envelope (read
+/// from its header only; [`open`] checks the rest).
+pub fn encoding_of(frame: &[u8]) -> Option<u64> {
+    if frame.get(..2) != Some(&[0x84, kind::ENCODED as u8][..]) {
+        return None;
+    }
+    let mut r = Reader::new(frame);
+    r.array("encoded", 4, 4).ok()?;
+    r.uint("type").ok()?;
+    r.uint("encoding").ok()
+}
+
+/// The refusal of an envelope whose encoding this side did not announce.
+pub fn unannounced(encoding: u64) -> MessageError {
+    MessageError::OutOfRange {
+        field: "encoding",
+        what: format!("encoding {encoding} was not announced by this side"),
+    }
 }
 
 /// Inflates `data` into exactly `length` bytes, never holding more.

@@ -20,6 +20,7 @@ use crate::message::{
     MAX_CERTIFICATES_PER_MESSAGE,
 };
 use crate::store::SyncStore;
+use crate::verify::CheckedBatch;
 
 /// Work waiting to be put in batches, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,15 +216,22 @@ impl Exchange {
         )
     }
 
+    /// Handles one message; `checked` is an `Entries` message's batch if
+    /// it was checked ahead ([`CheckedBatch::check`]), else it is checked
+    /// here.
     pub(crate) fn on_message<S: SyncStore>(
         &mut self,
         message: Message,
+        checked: Option<CheckedBatch>,
         store: &mut S,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), Fault> {
         match message {
             Message::Certificates(certs) => self.on_certificates(certs, store, ctx),
-            Message::Entries(raw) => self.on_entries(raw, store, ctx),
+            Message::Entries(raw) => {
+                let batch = checked.unwrap_or_else(|| CheckedBatch::check(raw));
+                self.on_entries(batch, store, ctx)
+            }
             Message::Ack(heads) => {
                 self.on_ack(heads, ctx)?;
                 self.fill(store, ctx)

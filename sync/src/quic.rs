@@ -8,6 +8,16 @@
 //! the flow-control windows in [`transport_config`]. The session decides
 //! everything else; this module only moves bytes, keeps time and closes
 //! the connection with the session's reason code.
+//!
+//! It also pipelines: each frame is prepared ([`Session::prepare`]:
+//! decoded, a batch's signatures verified) on a blocking thread as soon as
+//! it is read, so batch n+1 is verified on another core while batch n is
+//! applied and committed; the session handles the prepared frames in the
+//! order they arrived ([`Session::handle_prepared`]), and acknowledges a
+//! batch only once it committed, as ever (invariant 3). Work that blocks
+//! (the store, the events' handler) runs without holding up the worker's
+//! other tasks, so a session committing to disk does not stall the QUIC
+//! connections beside it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +32,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::clock::now_ms;
 use crate::message::CloseCode;
 pub use crate::quic_pace::Pace;
-use crate::session::{Session, SessionError, SessionEvent, SessionStats};
+use crate::session::{Prepared, Session, SessionError, SessionEvent, SessionStats};
 use crate::store::SyncStore;
 
 /// Largest frame on the wire: a message plus its frame header.
@@ -278,7 +288,7 @@ async fn write_frame(send: &mut SendStream, frame: &[u8]) -> Result<(), DriverEr
 
 /// Reads frames until the stream ends or breaks; a frame over the limit
 /// ends the reader before its bytes are read.
-async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, DriverError>>) {
+async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Pending, DriverError>>) {
     loop {
         let mut len = [0u8; 4];
         match recv.read_exact(&mut len).await {
@@ -311,9 +321,55 @@ async fn read_frames(mut recv: RecvStream, tx: mpsc::Sender<Result<Vec<u8>, Driv
             let _ = tx.send(Err(err)).await;
             return;
         }
-        if tx.send(Ok(frame)).await.is_err() {
+        if tx.send(Ok(Pending::start(frame))).await.is_err() {
             return;
         }
+    }
+}
+
+/// Frames of at least this many bytes are prepared on a blocking thread;
+/// smaller ones (acknowledgements, heads) in the reader, at once.
+const PREPARE_APART: usize = 16 * 1024;
+
+/// A frame read from the stream, being made ready for the session
+/// ([`Session::prepare`]: decoding, and a batch's signatures) while the
+/// frames before it are handled: batch n+1 is verified on another core
+/// while batch n commits. Frames still reach the session in order.
+enum Pending {
+    Ready(Prepared),
+    Preparing(tokio::task::JoinHandle<Prepared>),
+}
+
+impl Pending {
+    fn start(frame: Vec<u8>) -> Pending {
+        if frame.len() < PREPARE_APART {
+            return Pending::Ready(Session::prepare(&frame));
+        }
+        Pending::Preparing(tokio::task::spawn_blocking(move || {
+            Session::prepare(&frame)
+        }))
+    }
+
+    async fn ready(self) -> Result<Prepared, DriverError> {
+        match self {
+            Pending::Ready(p) => Ok(p),
+            Pending::Preparing(task) => task.await.map_err(|e| {
+                DriverError::Io(std::io::Error::other(format!("preparing a frame: {e}")))
+            }),
+        }
+    }
+}
+
+/// Runs `f`, which blocks (it waits for the store, or commits to disk),
+/// without holding up the other tasks of this worker thread (the QUIC
+/// connections' own, the reader's): on a multi-threaded runtime they move
+/// to another worker meanwhile. On a single-threaded runtime it simply
+/// runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -457,14 +513,21 @@ pub async fn drive_with<S: SyncStore>(
                 write_frame(&mut send, &frame).await?;
             }
             drop(waiting);
-            while let Some(event) = session.poll_event() {
-                if event == SessionEvent::CaughtUp {
-                    caught_up = true;
-                }
-                if let SessionEvent::Closed { remote, .. } = &event {
-                    remote_close = *remote;
-                }
-                on_event(&event);
+            // What a driver does on events may block too (a node projects
+            // its views).
+            let mut events = std::iter::from_fn(|| session.poll_event()).peekable();
+            if events.peek().is_some() {
+                blocking(|| {
+                    for event in events {
+                        if event == SessionEvent::CaughtUp {
+                            caught_up = true;
+                        }
+                        if let SessionEvent::Closed { remote, .. } = &event {
+                            remote_close = *remote;
+                        }
+                        on_event(&event);
+                    }
+                });
             }
             if session.is_closed() || (caught_up && until == Until::CaughtUp) {
                 return Ok(());
@@ -475,10 +538,14 @@ pub async fn drive_with<S: SyncStore>(
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 frame = rx.recv() => match frame {
-                    Some(Ok(frame)) => {
+                    Some(Ok(pending)) => {
+                        let prepared = pending.ready().await?;
                         let _permit = permit().await;
-                        let mut guard = store.lock().map_err(|_| poisoned())?;
-                        session.handle(&frame, &mut *guard, now_ms())?;
+                        blocking(|| {
+                            let mut guard = store.lock().map_err(|_| poisoned())?;
+                            session.handle_prepared(prepared, &mut *guard, now_ms())?;
+                            Ok::<_, DriverError>(())
+                        })?;
                     }
                     Some(Err(e)) => return Err(e),
                     None => {
@@ -491,8 +558,11 @@ pub async fn drive_with<S: SyncStore>(
                 changed = wait_changed(&mut local) => {
                     if changed {
                         let _permit = permit().await;
-                        let guard = store.lock().map_err(|_| poisoned())?;
-                        session.on_local_entries(&*guard)?;
+                        blocking(|| {
+                            let guard = store.lock().map_err(|_| poisoned())?;
+                            session.on_local_entries(&*guard)?;
+                            Ok::<_, DriverError>(())
+                        })?;
                     } else {
                         local = None;
                     }

@@ -15,6 +15,10 @@
 //! 7. no hub checkpoint attests another entry at its position;
 //! 8. chain continuity, forks and duplicates: the store, in `apply`.
 //!
+//! Checks 1 and 2 need no store and no session state: they are made by
+//! [`CheckedBatch::check`], which a driver may run on another thread while
+//! the batch before commits (`Session::prepare`); 3–8 run in frame order.
+//!
 //! An entry refused at 2–7 is quarantined, and later entries of the same
 //! author in this session are skipped: they could not link. They are not
 //! acknowledged, so the sender still has them.
@@ -25,14 +29,14 @@
 
 use std::collections::BTreeMap;
 
-use sentinel_schema::{verify_all, AuthorId, Body, EntryId, Head, Revocation, SignedEntry};
+use sentinel_schema::{AuthorId, Body, EntryId, Head, Revocation, SignedEntry};
 
 use crate::context::{store_fault, Ctx, Fault, SessionEvent};
 use crate::exchange::Exchange;
 use crate::message::{CloseCode, Message};
 use crate::reject::Rejection;
 use crate::store::SyncStore;
-use crate::verify::Refusal;
+use crate::verify::{CheckedBatch, Refusal};
 
 /// Verifies a revocation list from the peer; stores and uses it if it is
 /// newer than the one in force.
@@ -76,33 +80,31 @@ impl Exchange {
         Ok(())
     }
 
-    /// One batch from the peer: verify, quarantine, apply, acknowledge.
+    /// One batch from the peer, decoded and signature-checked
+    /// ([`CheckedBatch::check`]): the stateful checks, quarantine, apply,
+    /// acknowledge.
     pub(crate) fn on_entries<S: SyncStore>(
         &mut self,
-        raw: Vec<Vec<u8>>,
+        batch: CheckedBatch,
         store: &mut S,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), Fault> {
-        ctx.out.stats.entries_received += raw.len() as u64;
-        let mut entries = Vec::with_capacity(raw.len());
-        for (i, bytes) in raw.into_iter().enumerate() {
-            let e = SignedEntry::from_bytes(bytes).map_err(|err| {
-                Fault::Peer(
-                    CloseCode::BadEntry,
-                    format!("entry {i} of the batch: {err}"),
-                )
-            })?;
-            entries.push(e);
-        }
+        ctx.out.stats.entries_received += batch.n_raw as u64;
+        let (good, bad) = batch
+            .verdicts
+            .map_err(|why| Fault::Peer(CloseCode::BadEntry, why))?;
         // Every author in the batch, with the highest seq the peer sent.
         let mut authors: BTreeMap<AuthorId, u64> = BTreeMap::new();
-        for e in &entries {
+        for e in good
+            .iter()
+            .map(|e| &**e)
+            .chain(bad.iter().map(|r| &r.entry))
+        {
             let s = authors.entry(e.author()).or_insert(0);
             *s = (*s).max(e.seq());
         }
 
         let mut rejected: Vec<Rejection> = Vec::new();
-        let (good, bad) = verify_all(entries);
         for r in bad {
             self.refuse(&r.entry);
             rejected.push(Refusal::Signature(r.error).reject(r.entry));

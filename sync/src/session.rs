@@ -48,10 +48,13 @@ use crate::compress;
 use crate::context::{Ctx, Fault, Outbox};
 use crate::exchange::Exchange;
 use crate::handshake::{ExpectHeads, ExpectHello, Step};
-use crate::message::{self, CloseCode, FrameEncodings, Hello, Message, PROTOCOL_VERSION};
+use crate::message::{
+    self, CloseCode, Frame, FrameEncodings, Hello, Message, MessageError, PROTOCOL_VERSION,
+};
 use crate::receive::learn_revocation_list;
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations};
+use crate::verify::CheckedBatch;
 use crate::verify::Verifier;
 
 pub use crate::context::{SessionConfig, SessionEvent, SessionStats};
@@ -84,6 +87,20 @@ pub enum SessionError {
     /// trust anchor ([`Session::authenticate_peer`]).
     #[error("the peer's certificate: {0}")]
     PeerCertificate(String),
+}
+
+/// A frame from the peer made ready by [`Session::prepare`], for
+/// [`Session::handle_prepared`]. It can be sent to another thread.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The frame's length on the wire.
+    len: usize,
+    /// The encoding of the envelope it came in, if it was encoded.
+    encoding: Option<u64>,
+    frame: Result<Frame, MessageError>,
+    /// An `Entries` frame's batch, decoded and signature-checked (its
+    /// message keeps an empty list).
+    checked: Option<CheckedBatch>,
 }
 
 /// Where a session is. Each handler consumes its state and returns the
@@ -236,9 +253,55 @@ impl Session {
     /// Handles one frame from the peer. A frame that breaks the protocol
     /// closes the session (an event says why); only local failures are
     /// errors. Frames that arrive after the session closed are ignored.
+    ///
+    /// The same as [`Session::handle_prepared`] of [`Session::prepare`].
     pub fn handle<S: SyncStore>(
         &mut self,
         frame: &[u8],
+        store: &mut S,
+        now_ms: u64,
+    ) -> Result<(), SessionError> {
+        match self.state {
+            State::Idle => Err(SessionError::NotStarted),
+            State::Closed => Ok(()),
+            _ => self.handle_prepared(Session::prepare(frame), store, now_ms),
+        }
+    }
+
+    /// The part of handling a frame that needs no session and no store:
+    /// decoding it and, for a batch of entries, decoding each entry and
+    /// verifying the signatures (checks 1 and 2 of `receive.rs`). Pure, so
+    /// a driver may prepare the next frames on another thread while
+    /// [`Session::handle_prepared`] applies this one; frames must still
+    /// reach `handle_prepared` in the order they arrived.
+    pub fn prepare(frame: &[u8]) -> Prepared {
+        // An encoded frame is opened here, on the preparing thread, with
+        // every encoding this build knows; `handle_prepared` refuses it
+        // when this side did not announce that encoding.
+        let encoding = compress::encoding_of(frame);
+        let mut decoded = compress::open(frame, FrameEncodings::DEFLATE)
+            .and_then(|f| message::decode(&f));
+        let checked = match &mut decoded {
+            Ok(Frame {
+                message: Message::Entries(raw),
+                ..
+            }) => Some(CheckedBatch::check(std::mem::take(raw))),
+            _ => None,
+        };
+        Prepared {
+            len: frame.len(),
+            encoding,
+            frame: decoded,
+            checked,
+        }
+    }
+
+    /// Handles one frame made ready by [`Session::prepare`]: the checks
+    /// that need the session's state and the store, then the apply (see
+    /// [`Session::handle`]).
+    pub fn handle_prepared<S: SyncStore>(
+        &mut self,
+        prepared: Prepared,
         store: &mut S,
         now_ms: u64,
     ) -> Result<(), SessionError> {
@@ -247,17 +310,28 @@ impl Session {
             State::Closed => return Ok(()),
             _ => {}
         }
+        let Prepared {
+            len,
+            encoding,
+            frame,
+            checked,
+        } = prepared;
         self.last_heard_ms = now_ms;
         self.out.stats.frames_received += 1;
-        self.out.stats.bytes_received += frame.len() as u64;
-        // An encoded frame is opened first (never the peer's Hello: it
-        // cannot know yet what this side accepts); stats above count the
-        // bytes as they came.
+        // Stats count the bytes as they came (compressed, when encoded).
+        self.out.stats.bytes_received += len as u64;
+        // An encoded frame was opened by `prepare`; it counts only where
+        // this side announced the encoding (never in the peer's Hello: it
+        // cannot know yet what this side accepts).
         let accepted = match self.state {
             State::ExpectHello(_) => FrameEncodings::NONE,
             _ => self.config.frame_encodings,
         };
-        let frame = match compress::open(frame, accepted).and_then(|f| message::decode(&f)) {
+        let frame = match encoding {
+            Some(e) if !accepted.contains(e) => Err(compress::unannounced(e)),
+            _ => frame,
+        };
+        let frame = match frame {
             Ok(f) => f,
             Err(e) => {
                 self.fail(e.close_code(), e.to_string());
@@ -298,7 +372,7 @@ impl Session {
             now_ms,
             peer_role,
         };
-        match dispatch(state, frame.message, store, &mut ctx) {
+        match dispatch(state, frame.message, checked, store, &mut ctx) {
             Ok(next) => {
                 self.state = next;
                 if let Some(heads) = held {
@@ -482,6 +556,7 @@ impl Session {
 fn dispatch<S: SyncStore>(
     state: State,
     message: Message,
+    checked: Option<CheckedBatch>,
     store: &mut S,
     ctx: &mut Ctx<'_>,
 ) -> Result<State, Fault> {
@@ -500,7 +575,7 @@ fn dispatch<S: SyncStore>(
             s.on_heads(heads, last, store, ctx).map(State::from)
         }
         (State::Reconciling(mut x), message) if Exchange::accepts(&message) => {
-            x.on_message(message, store, ctx)?;
+            x.on_message(message, checked, store, ctx)?;
             Ok(if x.is_caught_up() {
                 ctx.out.event(SessionEvent::CaughtUp);
                 State::Live(x)
@@ -511,7 +586,7 @@ fn dispatch<S: SyncStore>(
         (State::Live(mut x), message)
             if Exchange::accepts(&message) && !matches!(message, Message::CaughtUp) =>
         {
-            x.on_message(message, store, ctx)?;
+            x.on_message(message, checked, store, ctx)?;
             Ok(State::Live(x))
         }
         (state, message) => Err(Fault::Peer(

@@ -4,20 +4,55 @@
 //! ([`Verifier`]: the revocation list in force, revocation entries applied,
 //! certificates verified, hub checkpoints held).
 //!
-//! Checks 3–7 of `receive.rs` are made here. Never does: touch a session's
+//! Checks 1–2 of `receive.rs` ([`CheckedBatch`], stateless, for a driver
+//! to run ahead on another thread) and 3–7 are made here. Never does: touch a session's
 //! outbox or frames (`receive.rs` turns verdicts into events and
 //! quarantine), or write to a store beyond the certificates it verified.
 
 use std::collections::BTreeMap;
 
 use sentinel_schema::{
-    check_change, AuthorId, Body, BodyKind, DeviceRole, Entry, EventError, SignedEntry, VerifyError,
+    check_change, verify_all, AuthorId, Body, BodyKind, DeviceRole, Entry, EventError, Rejected,
+    SignedEntry, VerifiedEntry, VerifyError,
 };
 
 use crate::checkpoint::{Attested, Breach};
 use crate::reject::{RejectReason, Rejection};
 use crate::store::SyncStore;
 use crate::trust::{AuthorInfo, Revocations, TrustAnchor};
+
+/// A batch of entries from the peer, decoded and signature-checked: checks
+/// 1 and 2, which need no store and no session state, so that a driver
+/// can make them on another thread while the batch before commits. The
+/// rest (`receive.rs`) runs in frame order under the store.
+#[derive(Debug)]
+pub(crate) struct CheckedBatch {
+    /// Entries the peer sent.
+    pub(crate) n_raw: usize,
+    /// Those whose signature verifies, those whose does not; or why an
+    /// entry does not even decode (the session closes: check 1).
+    pub(crate) verdicts: Result<(Vec<VerifiedEntry>, Vec<Rejected>), String>,
+}
+
+impl CheckedBatch {
+    /// Decodes every entry and verifies the signatures in one batch. Pure:
+    /// no store, no clock, no session.
+    pub(crate) fn check(raw: Vec<Vec<u8>>) -> CheckedBatch {
+        let n_raw = raw.len();
+        let decoded: Result<Vec<SignedEntry>, String> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                SignedEntry::from_bytes(bytes)
+                    .map_err(|err| format!("entry {i} of the batch: {err}"))
+            })
+            .collect();
+        CheckedBatch {
+            n_raw,
+            verdicts: decoded.map(verify_all),
+        }
+    }
+}
 
 /// Why the session refused an entry before it reached the store.
 /// [`Refusal::reason`] is what the quarantine keeps.

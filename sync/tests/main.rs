@@ -8,6 +8,7 @@ mod encodings;
 mod faults;
 mod harness;
 mod peers;
+mod pipeline;
 mod receipts;
 mod refusals;
 mod sensor_vectors;

@@ -440,8 +440,10 @@ impl World {
         self.report.frames += 1;
         let to = 1 - side;
         let p = link.ends[to];
+        // Prepared apart, as the QUIC driver does (the same as `handle`).
+        let prepared = Session::prepare(&frame);
         if link.sessions[to]
-            .handle(&frame, &mut self.people[p].store, self.now_ms)
+            .handle_prepared(prepared, &mut self.people[p].store, self.now_ms)
             .is_err()
         {
             // A store failure: the session closed itself; the driver drops
