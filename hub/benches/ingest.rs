@@ -43,6 +43,14 @@ const AUTHORS: usize = 100;
 /// The region the events lie in: lon 5–15, lat 45–55.
 const REGION: (f64, f64, f64, f64) = (5.0, 45.0, 15.0, 55.0);
 
+/// The peers' benchmarks' record shape (their generator's cities and
+/// description alphabet).
+const CITIES: [&str; 16] = [
+    "Lisbon", "Nairobi", "Quito", "Dhaka", "Oslo", "Lagos", "Lima", "Hanoi", "Accra", "Kyiv",
+    "Manila", "Bogota", "Tunis", "Cusco", "Porto", "Bergen",
+];
+const ASCII: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-";
+
 fn officer(a: usize) -> SigningKey {
     key(7, a as u64)
 }
@@ -56,13 +64,22 @@ fn chain(a: usize, n: usize, t0: u64) -> Vec<SignedEntry> {
     let mut out: Vec<SignedEntry> = Vec::with_capacity(n);
     for i in 0..n {
         let (x0, y0, x1, y1) = REGION;
+        // The peers' record: a title naming a city, 200 ASCII characters of
+        // description, severity 1–5, one category, a point, a reported time.
+        let city = CITIES[(rng.unit() * CITIES.len() as f64) as usize % CITIES.len()];
+        let description: String = (0..200)
+            .map(|_| {
+                let k = (rng.unit() * ASCII.len() as f64) as usize % ASCII.len();
+                char::from(ASCII[k])
+            })
+            .collect();
         let new = NewEvent {
-            title: format!("Incident {a}-{i}: water over the road"),
-            description: "Reported from the field; crew requested.".into(),
-            category: ["flood", "fire", "obstruction", "medical"][i % 4].into(),
-            severity: (i % 5) as u8 + 1,
+            title: format!("Incident near {city} #{}", a * n + i),
+            description,
+            category: "infrastructure".into(),
+            severity: (rng.unit() * 5.0) as u8 % 5 + 1,
             location: Point::new(x0 + (x1 - x0) * rng.unit(), y0 + (y1 - y0) * rng.unit()).unwrap(),
-            reported_ms: t0 + i as u64,
+            reported_ms: t0 + (rng.unit() * 19.0 * DAY as f64) as u64,
         };
         let (_, change) = EventDoc::create(&author, &new, t0 + i as u64).unwrap();
         let prev = out.last();
@@ -154,154 +171,152 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let db = rt.block_on(TestDatabase::create()).unwrap();
     // `SENTINEL_BENCH_POOL_SIZE`: the hub's PostgreSQL pool (default: the
     // hub's own default).
     let pool = std::env::var("SENTINEL_BENCH_POOL_SIZE")
         .ok()
         .and_then(|s| s.parse().ok());
-    let hub = HubProcess::start(&db, &ca, dir.path(), 1000, pool);
-    let store = rt.block_on(db.open_store()).unwrap();
     let node_net = Net::load(&node_dir, &node).unwrap();
     let node = Arc::new(Mutex::new(node));
 
-    // 1. The sync, node → hub.
-    let load_before = load_average();
-    let started = Instant::now();
-    let mut next_report = 100_000u64;
-    let summary = rt
-        .block_on(net::sync_once(
-            node.clone(),
-            &node_net,
-            hub.sync_addr,
-            |e| {
-                if let SessionEvent::Progress { sent, .. } = e {
-                    if *sent >= next_report {
-                        eprintln!(
-                            "  {sent} acknowledged at {:.1} s",
-                            started.elapsed().as_secs_f64()
-                        );
-                        next_report += 100_000;
-                    }
-                }
-            },
-        ))
-        .unwrap();
-    let sync_secs = started.elapsed().as_secs_f64();
-    let load_after_sync = load_average();
-    assert_eq!(summary.sent, n as u64, "{summary:?}");
-    assert!(summary.caught_up, "{summary:?}");
-    let client = rt.block_on(store.client()).unwrap();
-    let count = |sql: &str| -> i64 { rt.block_on(client.query_one(sql, &[])).unwrap().get(0) };
-    // The bench's own queries go through the projector's partial index
-    // (`entries_unprojected`), never a sequential scan of the log, so that
-    // watching the projector does not slow it down.
-    rt.block_on(client.batch_execute("SET enable_seqscan = off"))
-        .unwrap();
-
-    // 2. The projector: how far behind the log it was, and how long until
-    //    every event is in the PostGIS views.
-    let behind_at_sync_end =
-        count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
-    // The hub's projector gets a time budget; if it has not finished by
-    // then, its running statement is cancelled and the same projector code
-    // (`PgStore::project_pending`) runs from this process after `ANALYZE`.
-    let budget = std::env::var("SENTINEL_BENCH_PROJECTOR_WAIT_S")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(300.0);
-    let pending = || {
-        count(
-            "SELECT count(*) FROM (SELECT 1 FROM entries
-             WHERE NOT projected AND kind IN (1, 2) LIMIT 1) AS p",
-        )
+    // The same node syncs to a fresh hub on each server, durable first.
+    let servers: Vec<Durability> = match std::env::var("SENTINEL_BENCH_PG").as_deref() {
+        Ok("durable") => vec![Durability::Durable],
+        Ok("fsync-off") => vec![Durability::FsyncOff],
+        _ => vec![Durability::Durable, Durability::FsyncOff],
     };
-    let mut fallback = None;
-    let caught_up_at = loop {
-        if pending() == 0 {
-            break started.elapsed().as_secs_f64();
-        }
-        if started.elapsed().as_secs_f64() - sync_secs > budget {
-            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
-            let running: Vec<String> = rt
-                .block_on(client.query(
-                    "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text
-                         || ' s: ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
-                     FROM pg_stat_activity
-                     WHERE datname = current_database() AND state <> 'idle'
-                         AND pid <> pg_backend_pid()",
-                    &[],
-                ))
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            eprintln!("projector budget spent, {left} left; running: {running:?}");
-            rt.block_on(client.batch_execute(
-                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()
-                     AND state <> 'idle';
-                 ANALYZE",
-            ))
-            .unwrap();
-            std::thread::sleep(Duration::from_secs(1));
-            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
-            let t = Instant::now();
-            // Until nothing is left (a chunk still rolling back from the
-            // cancel is skipped by the first pass).
-            let mut projected = 0;
-            while pending() > 0 {
-                projected += rt.block_on(store.project_pending()).unwrap().entries;
-            }
-            let secs = t.elapsed().as_secs_f64();
-            fallback = Some((left, projected, secs, running));
-            break started.elapsed().as_secs_f64();
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let load_after_views = load_average();
-    rt.block_on(client.batch_execute("RESET enable_seqscan"))
-        .unwrap();
-    // The hub may write entries of its own (at least `n`).
-    assert!(count("SELECT count(*) FROM entries") >= n as i64);
-    assert_eq!(count("SELECT count(*) FROM quarantine"), 0);
-    let n_events = count("SELECT count(*) FROM events");
-    if n_events != n as i64 {
-        eprintln!("only {n_events} of {n} events have their row");
-    }
-    let catch_up_secs = caught_up_at - sync_secs;
-
     println!("| measurement | result | goal |");
     println!("|---|---|---|");
-    println!(
-        "| {n} entries ({} B average, {AUTHORS} authors, each creating one event) synced node → hub over QUIC on loopback, verified and committed to the hub's log | {sync_secs:.1} s, {:.0} entries/s | ≥ 30,000/s |",
-        entry_bytes / n as u64,
-        n as f64 / sync_secs
-    );
-    println!(
-        "| frame bytes node → hub / the entries' own bytes | {} / {entry_bytes} = {:.3} | — |",
-        summary.bytes_sent,
-        summary.bytes_sent as f64 / entry_bytes as f64
-    );
-    println!(
-        "| hub projector (runs behind the log during the sync): event entries not yet in the views when the sync ended | {behind_at_sync_end} of {n} | — |"
-    );
-    println!(
-        "| views complete (documents, events with geography + search): after the sync ended / from the sync's start | +{catch_up_secs:.1} s / {caught_up_at:.1} s: {:.0} events/s end to end; {:.0} events/s for the catch-up alone | — |",
-        n as f64 / caught_up_at,
-        behind_at_sync_end as f64 / catch_up_secs.max(1e-9)
-    );
-    if let Some((left, projected, secs, running)) = &fallback {
+    let mut runs: Vec<SyncRun> = Vec::new();
+    let mut last = None;
+    for (k, durability) in servers.iter().enumerate() {
+        // Only the last hub stays up, for the queries below.
+        drop(last.take());
+        let (durable_pg, db) = match durability {
+            Durability::Durable => {
+                let pg = DurablePostgres::start();
+                let db = rt
+                    .block_on(TestDatabase::create_on(pg.admin.clone()))
+                    .unwrap();
+                (Some(pg), db)
+            }
+            Durability::FsyncOff => (None, rt.block_on(TestDatabase::create()).unwrap()),
+        };
+        let hub_dir = dir.path().join(format!("hub-{k}"));
+        std::fs::create_dir(&hub_dir).unwrap();
+        let hub = HubProcess::start_as(&db, &ca, &hub_dir, 1000, pool, key(9, 9 + k as u64));
+        let store = rt.block_on(db.open_store()).unwrap();
+        let run = sync_and_project(&rt, &node, &node_net, &hub, &store, n, *durability);
         println!(
-            "| the hub's projector did not finish within {budget:.0} s of the sync's end ({left} event entries left; its running statement: {}); cancelled, then `ANALYZE` and `PgStore::project_pending` from the bench process | {projected} entries in {secs:.1} s: {:.0} events/s | — |",
-            running.join("; "),
-            *projected as f64 / secs
+            "| {}: {n} entries ({} B average, {AUTHORS} authors, each creating one event) synced node → hub over QUIC on loopback, verified and committed to the hub's log | {:.1} s, {:.0} entries/s | ≥ 30,000/s |",
+            durability.label(),
+            entry_bytes / n as u64,
+            run.sync_secs,
+            run.log_rate()
+        );
+        println!(
+            "| {}: frame bytes node → hub / the entries' own bytes | {} / {entry_bytes} = {:.3} | — |",
+            durability.label(),
+            run.bytes_sent,
+            run.bytes_sent as f64 / entry_bytes as f64
+        );
+        println!(
+            "| {}: hub projector (runs behind the log during the sync): event entries not yet in the views when the sync ended | {} of {n} | — |",
+            durability.label(),
+            run.behind_at_sync_end
+        );
+        println!(
+            "| {}: views complete (documents, events with geography + search): after the sync ended / from the sync's start | +{:.1} s / {:.1} s: {:.0} events/s end to end; {:.0} events/s for the catch-up alone | ≥ 15,000/s |",
+            durability.label(),
+            run.caught_up_at - run.sync_secs,
+            run.caught_up_at,
+            run.views_rate(),
+            run.catch_up_rate()
+        );
+        if let Some((left, projected, secs, running)) = &run.fallback {
+            println!(
+                "| {}: the hub's projector did not finish within its budget of the sync's end ({left} event entries left; its running statement: {}); cancelled, then `ANALYZE` and `PgStore::project_pending` from the bench process | {projected} entries in {secs:.1} s: {:.0} events/s | — |",
+                durability.label(),
+                running.join("; "),
+                *projected as f64 / secs
+            );
+        }
+        eprintln!(
+            "{}: load average: before {}; after the sync {}; after the views {}",
+            durability.label(),
+            run.load_before,
+            run.load_after_sync,
+            run.load_after_views
+        );
+        runs.push(run);
+        last = Some((hub, store, db, durable_pg));
+    }
+    let command = "cargo bench -p sentinel-hub --bench ingest";
+    let durable = runs.iter().find(|r| r.durability == Durability::Durable);
+    let fast = runs.iter().find(|r| r.durability == Durability::FsyncOff);
+    if let Some(head) = durable.or(fast) {
+        let bound = |what: &dyn Fn(&SyncRun) -> String| {
+            match (durable, fast) {
+            (Some(_), Some(f)) => format!(
+                "fsync off (upper bound, not production): {}",
+                what(f)
+            ),
+            (None, Some(_)) => "measured with fsync off only (SENTINEL_BENCH_PG=fsync-off): an upper bound, not the durable figure".to_owned(),
+            _ => String::new(),
+        }
+        };
+        let log_figure = |r: &SyncRun| {
+            format!(
+                "{:.0} entries/s ({n} in {:.1} s; load {} → {})",
+                r.log_rate(),
+                r.sync_secs,
+                r.load_before,
+                r.load_after_sync
+            )
+        };
+        let views_figure = |r: &SyncRun| {
+            format!(
+                "{:.0} events/s end to end ({n} in views {:.1} s after the sync's start; catch-up after the sync {:.0} events/s; load after {})",
+                r.views_rate(),
+                r.caught_up_at,
+                r.catch_up_rate(),
+                r.load_after_views
+            )
+        };
+        let what = if head.durability == Durability::Durable {
+            "durable commits (fsync, synchronous_commit, full_page_writes on)"
+        } else {
+            "fsync off"
+        };
+        bench_out(
+            "hub_ingest_log_1m",
+            &format!("{} — {what}", log_figure(head)),
+            head.log_rate(),
+            "entries/s",
+            "≥ 30,000 entries/s into the hub's log, PostgreSQL with durable commits",
+            head.durability == Durability::Durable && head.log_rate() >= 30_000.0,
+            command,
+            &bound(&log_figure),
+        );
+        bench_out(
+            "hub_views_1m",
+            &format!("{} — {what}", views_figure(head)),
+            head.views_rate(),
+            "events/s",
+            "hub views ≥ 15,000 events/s",
+            head.durability == Durability::Durable && head.views_rate() >= 15_000.0,
+            command,
+            &bound(&views_figure),
         );
     }
-    eprintln!(
-        "load average: before {load_before}; after the sync {load_after_sync}; after the views {load_after_views}"
-    );
-
+    // `SENTINEL_BENCH_READS=0`: the sync and the views only.
+    if std::env::var("SENTINEL_BENCH_READS").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let (hub, store, _db, _durable_pg) = last.unwrap();
+    let client = rt.block_on(store.client()).unwrap();
+    let count = |sql: &str| -> i64 { rt.block_on(client.query_one(sql, &[])).unwrap().get(0) };
+    let n_events = count("SELECT count(*) FROM events");
     // 3. Box queries with at most ~100 hits.
     rt.block_on(client.batch_execute("ANALYZE")).unwrap();
     let mut rng = Xorshift(0x1234_5678_9abc_def1);
@@ -545,4 +560,195 @@ fn concurrent_reads(
         "load average: before the concurrent reads {load_before}; after {}",
         load_average()
     );
+}
+
+/// Which PostgreSQL the hub runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// The bench's own server: `fsync`, `synchronous_commit` and
+    /// `full_page_writes` on, as in production.
+    Durable,
+    /// The test harness's server: all three off (an upper bound).
+    FsyncOff,
+}
+
+impl Durability {
+    fn label(self) -> &'static str {
+        match self {
+            Durability::Durable => "durable PostgreSQL (fsync on)",
+            Durability::FsyncOff => "PostgreSQL with fsync off (upper bound)",
+        }
+    }
+}
+
+/// What one sync to one hub measured.
+struct SyncRun {
+    durability: Durability,
+    n: usize,
+    sync_secs: f64,
+    bytes_sent: u64,
+    behind_at_sync_end: i64,
+    /// Seconds from the sync's start until every event was in the views.
+    caught_up_at: f64,
+    /// `(left, projected, seconds, running statements)` when the hub's
+    /// projector ran out of its budget.
+    fallback: Option<(i64, usize, f64, Vec<String>)>,
+    load_before: String,
+    load_after_sync: String,
+    load_after_views: String,
+}
+
+impl SyncRun {
+    fn log_rate(&self) -> f64 {
+        self.n as f64 / self.sync_secs
+    }
+
+    fn views_rate(&self) -> f64 {
+        self.n as f64 / self.caught_up_at
+    }
+
+    fn catch_up_rate(&self) -> f64 {
+        self.behind_at_sync_end as f64 / (self.caught_up_at - self.sync_secs).max(1e-9)
+    }
+}
+
+/// One `sync_once` of the node to `hub`, then the wait until the hub's
+/// projector has every event entry in the views.
+fn sync_and_project(
+    rt: &tokio::runtime::Runtime,
+    node: &Arc<Mutex<Node>>,
+    node_net: &Net,
+    hub: &HubProcess,
+    store: &sentinel_hub::store::PgStore,
+    n: usize,
+    durability: Durability,
+) -> SyncRun {
+    let load_before = load_average();
+    let started = Instant::now();
+    let mut next_report = 100_000u64;
+    let summary = rt
+        .block_on(net::sync_once(node.clone(), node_net, hub.sync_addr, |e| {
+            if let SessionEvent::Progress { sent, .. } = e {
+                if *sent >= next_report {
+                    eprintln!(
+                        "  {sent} acknowledged at {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    next_report += 100_000;
+                }
+            }
+        }))
+        .unwrap();
+    let sync_secs = started.elapsed().as_secs_f64();
+    let load_after_sync = load_average();
+    // After the first hub, the node also holds that hub's own entries.
+    assert!(summary.sent >= n as u64, "{summary:?}");
+    assert!(summary.caught_up, "{summary:?}");
+    let client = rt.block_on(store.client()).unwrap();
+    let count = |sql: &str| -> i64 { rt.block_on(client.query_one(sql, &[])).unwrap().get(0) };
+    // The bench's own queries go through the projector's partial index
+    // (`entries_unprojected`), never a sequential scan of the log, so that
+    // watching the projector does not slow it down.
+    rt.block_on(client.batch_execute("SET enable_seqscan = off"))
+        .unwrap();
+
+    // How far behind the log the projector was, and how long until every
+    // event is in the PostGIS views.
+    let behind_at_sync_end =
+        count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+    // The hub's projector gets a time budget; if it has not finished by
+    // then, its running statement is cancelled and the same projector code
+    // (`PgStore::project_pending`) runs from this process after `ANALYZE`.
+    let budget = std::env::var("SENTINEL_BENCH_PROJECTOR_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(300.0);
+    let pending = || {
+        count(
+            "SELECT count(*) FROM (SELECT 1 FROM entries
+             WHERE NOT projected AND kind IN (1, 2) LIMIT 1) AS p",
+        )
+    };
+    let mut fallback = None;
+    let caught_up_at = loop {
+        if pending() == 0 {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed().as_secs_f64() - sync_secs > budget {
+            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+            let running: Vec<String> = rt
+                .block_on(client.query(
+                    "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text
+                         || ' s: ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+                     FROM pg_stat_activity
+                     WHERE datname = current_database() AND state <> 'idle'
+                         AND pid <> pg_backend_pid()",
+                    &[],
+                ))
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            eprintln!("projector budget spent, {left} left; running: {running:?}");
+            rt.block_on(client.batch_execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                     AND state <> 'idle';
+                 ANALYZE",
+            ))
+            .unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            let left = count("SELECT count(*) FROM entries WHERE NOT projected AND kind IN (1, 2)");
+            let t = Instant::now();
+            // Until nothing is left (a chunk still rolling back from the
+            // cancel is skipped by the first pass).
+            let mut projected = 0;
+            while pending() > 0 {
+                projected += rt.block_on(store.project_pending()).unwrap().entries;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            fallback = Some((left, projected, secs, running));
+            break started.elapsed().as_secs_f64();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let load_after_views = load_average();
+    rt.block_on(client.batch_execute("RESET enable_seqscan"))
+        .unwrap();
+    // The hub may write entries of its own (at least `n`).
+    assert!(count("SELECT count(*) FROM entries") >= n as i64);
+    assert_eq!(count("SELECT count(*) FROM quarantine"), 0);
+    let n_events = count("SELECT count(*) FROM events");
+    if n_events != n as i64 {
+        eprintln!("only {n_events} of {n} events have their row");
+    }
+    if pg_stats() && durability == Durability::Durable {
+        rt.block_on(client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+            .unwrap();
+        let top = rt
+            .block_on(client.query(
+                "SELECT round(total_exec_time)::int8, calls, rows,
+                     left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
+                &[],
+            ))
+            .unwrap();
+        eprintln!("pg_stat_statements, by total time (ms, calls, rows, statement):");
+        for r in top {
+            let (t, c, n, q): (i64, i64, i64, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+            eprintln!("  {t:>8} {c:>7} {n:>9}  {q}");
+        }
+    }
+    SyncRun {
+        durability,
+        n,
+        sync_secs,
+        bytes_sent: summary.bytes_sent,
+        behind_at_sync_end,
+        caught_up_at,
+        fallback,
+        load_before,
+        load_after_sync,
+        load_after_views,
+    }
 }

@@ -488,3 +488,117 @@ async fn an_event_automerge_cannot_read_or_save_does_not_stop_the_projector() {
     assert_eq!(rebuilt.unviewable.len(), 2, "{rebuilt:?}");
     assert_eq!(snapshot(&store).await, before);
 }
+
+/// New events whose every entry is in one chunk are built from the chunk
+/// (no read back of the log, derived columns from the chunk's entries):
+/// the rows are the ones the same log gives when its entries come in many
+/// chunks (stored documents, rebuilds of incomplete ones, log lookups) —
+/// with concurrent edits in conflict, media, and a revoked author's
+/// entries that count and ones that do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_projected_in_one_chunk_match_events_projected_piecemeal() {
+    let (ka, kb, kc) = (key(241), key(242), key(243));
+    let (a, b, c) = (author_of(&ka), author_of(&kb), author_of(&kc));
+    let (e1, e2, e3, e4) = (
+        EventId([0x51; 16]),
+        EventId([0x52; 16]),
+        EventId([0x53; 16]),
+        EventId([0x54; 16]),
+    );
+    // E1: A reports, A and B edit the title at once, B attaches a photo.
+    let (mut doc_a, c0) = EventDoc::create(&a, &new_event("Landslide", 9.1, 46.2), NOW).unwrap();
+    let mut doc_b = EventDoc::from_changes(&[&c0]).unwrap();
+    let t = |s: &str| EventEdit::Title(s.into());
+    let c1 = doc_a
+        .edit(&a, &t("Landslide on the pass road"), NOW + 10)
+        .unwrap();
+    let c2 = doc_b.edit(&b, &t("Rockfall"), NOW + 20).unwrap();
+    let c3 = doc_b.edit(&b, &EventEdit::Severity(5), NOW + 30).unwrap();
+    // E2: A reports, nothing else.
+    let (_, d0) = EventDoc::create(&a, &new_event("Power line down", 9.3, 46.4), NOW).unwrap();
+    // E3: C reports (seq 1, counts) and edits (seq 2, revoked: counts
+    // nowhere); E4: C reports past its last valid seq (no row at all).
+    let (mut doc_c, f0) = EventDoc::create(&c, &new_event("Gas smell", 9.5, 46.6), NOW).unwrap();
+    let f1 = doc_c.edit(&c, &EventEdit::Severity(1), NOW + 40).unwrap();
+    let (_, g0) = EventDoc::create(&c, &new_event("Hoax", 9.7, 46.8), NOW).unwrap();
+
+    let mut log_a = Vec::new();
+    extend(
+        &mut log_a,
+        &ka,
+        NOW,
+        vec![
+            change(e1, c0.clone()),
+            change(e2, d0),
+            change(e1, c1.clone()),
+        ],
+    );
+    let mut log_b = Vec::new();
+    extend(
+        &mut log_b,
+        &kb,
+        NOW + 20,
+        vec![
+            change(e1, c2.clone()),
+            change(e1, c3.clone()),
+            Body::MediaAttached(MediaAttached {
+                event: e1,
+                hash: [7; 32],
+                mime: MediaType::Jpeg,
+                size: 2_048,
+                name: "slope.jpg".into(),
+            }),
+        ],
+    );
+    let mut log_c = Vec::new();
+    extend(
+        &mut log_c,
+        &kc,
+        NOW + 40,
+        vec![change(e3, f0.clone()), change(e3, f1), change(e4, g0)],
+    );
+    let judge: sentinel_hub::store::revoked::Judge = {
+        let revoked: BTreeMap<AuthorId, u64> = [(c, 1)].into_iter().collect();
+        std::sync::Arc::new(move |_, _| revoked.clone())
+    };
+
+    // All at once: one chunk.
+    let (_db1, whole) = fresh_store().await;
+    whole.judge_revocations_with(judge.clone()).await.unwrap();
+    let all: Vec<SignedEntry> = log_b.iter().chain(&log_c).chain(&log_a).cloned().collect();
+    whole.apply(verified(&all), NOW).await.unwrap();
+    let report = whole.project_pending().await.unwrap();
+    assert_eq!((report.entries, report.chunks), (9, 1));
+    assert_eq!(report.events, vec![e1, e2, e3]);
+
+    // Piecemeal: B's entries first (E1 incomplete), one projection per
+    // entry of A and C, so E1 and E3 are built over several chunks.
+    let (_db2, piecemeal) = fresh_store().await;
+    piecemeal.judge_revocations_with(judge).await.unwrap();
+    piecemeal.apply(verified(&log_b), NOW).await.unwrap();
+    assert_eq!(
+        piecemeal.project_pending().await.unwrap().incomplete,
+        vec![e1]
+    );
+    for log in [&log_a, &log_c] {
+        for k in 0..log.len() {
+            piecemeal.apply(verified(&log[k..=k]), NOW).await.unwrap();
+            piecemeal.project_pending().await.unwrap();
+        }
+    }
+
+    let rows = snapshot(&whole).await;
+    assert_eq!(rows.0.len(), 3, "{:?}", rows.0);
+    assert_eq!(rows, snapshot(&piecemeal).await);
+    let view = EventDoc::from_changes(&[&c0, &c1, &c2, &c3])
+        .unwrap()
+        .view()
+        .unwrap();
+    assert!(view.conflicts.contains_key("title"), "{:?}", view.conflicts);
+    assert_row_matches(&whole, e1, &view, &a, Hlc::new(NOW + 22, 0), 1).await;
+    let view = EventDoc::from_changes(&[&f0]).unwrap().view().unwrap();
+    assert_row_matches(&whole, e3, &view, &c, Hlc::new(NOW + 40, 0), 0).await;
+    // And a rebuild of the piecemeal store (one chunk again) changes nothing.
+    piecemeal.rebuild_views().await.unwrap();
+    assert_eq!(snapshot(&piecemeal).await, rows);
+}

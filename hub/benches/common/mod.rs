@@ -96,9 +96,22 @@ impl HubProcess {
         max_sessions: usize,
         pool_size: Option<usize>,
     ) -> HubProcess {
+        HubProcess::start_as(db, ca, dir, max_sessions, pool_size, key(9, 9))
+    }
+
+    /// As [`HubProcess::start`], with the hub's own key (two hubs a node
+    /// syncs with must not share one: each chain would fork the other's).
+    pub fn start_as(
+        db: &TestDatabase,
+        ca: &Ca,
+        dir: &Path,
+        max_sessions: usize,
+        pool_size: Option<usize>,
+        hub_key: SigningKey,
+    ) -> HubProcess {
         let bundle = dir.join("hub.bundle");
         let password = "bench-password";
-        let enrollment = issue(ca, DeviceRole::Hub, "hub-bench", key(9, 9));
+        let enrollment = issue(ca, DeviceRole::Hub, "hub-bench", hub_key);
         Bundle::export(&bundle, &enrollment, &Password::new(password).unwrap()).unwrap();
         let stderr_path = dir.join("hub.stderr");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -280,4 +293,153 @@ impl Http {
         self.stream.read_exact(&mut body).unwrap();
         (status, body)
     }
+}
+
+/// A PostgreSQL server of the bench's own with durable commits: `fsync`,
+/// `synchronous_commit` and `full_page_writes` on, as a production hub's
+/// server runs (the test harness's server has all three off). Its data
+/// directory is on the same disk as the temporary directory; stopped
+/// (fast shutdown) and deleted when dropped.
+pub struct DurablePostgres {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub admin: tokio_postgres::Config,
+}
+
+/// `postgres` (the OS user) when running as root: (uid, gid).
+fn pg_user() -> Option<(u32, u32)> {
+    let out = Command::new("id").arg("-u").output().ok()?;
+    if out.stdout.trim_ascii() != b"0" {
+        return None;
+    }
+    let id = |flag: &str| -> Option<u32> {
+        let o = Command::new("id").args([flag, "postgres"]).output().ok()?;
+        std::str::from_utf8(&o.stdout).ok()?.trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+fn as_pg(c: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid)) = user {
+        c.uid(uid).gid(gid);
+    }
+    c
+}
+
+impl DurablePostgres {
+    pub fn start() -> DurablePostgres {
+        let bin = sentinel_hub::testing::pg_bin().unwrap();
+        let user = pg_user();
+        let dir = tempfile::TempDir::new().unwrap();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let initdb = as_pg(&mut Command::new(bin.join("initdb")), user)
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
+            .output()
+            .unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.path().join("postgres.log");
+        let mut c = Command::new(bin.join("postgres"));
+        c.arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            // Durable: a commit returns once its WAL is on the disk.
+            .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
+            .args(["-c", "full_page_writes=on"])
+            // As the harness's server, so the two differ only in durability.
+            .args(["-c", "max_connections=200"]);
+        // `SENTINEL_BENCH_PG_STATS=1`: statement statistics, for profiles.
+        if pg_stats() {
+            c.args(["-c", "shared_preload_libraries=pg_stat_statements"]);
+        }
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut child = as_pg(&mut c, user).spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("database system is ready to accept connections") {
+                break;
+            }
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            assert!(
+                !exited && std::time::Instant::now() < deadline,
+                "postgres did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut admin = tokio_postgres::Config::new();
+        admin
+            .host("127.0.0.1")
+            .port(port)
+            .user("postgres")
+            .dbname("postgres");
+        DurablePostgres { child, dir, admin }
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("postgres.log")
+    }
+}
+
+impl Drop for DurablePostgres {
+    fn drop(&mut self) {
+        // SIGINT: fast shutdown (backends end, the postmaster exits).
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `SENTINEL_BENCH_PG_STATS` asks for `pg_stat_statements`.
+pub fn pg_stats() -> bool {
+    std::env::var("SENTINEL_BENCH_PG_STATS").is_ok_and(|v| v == "1")
+}
+
+/// Appends one row of the goals table to `SENTINEL_BENCH_OUT`, when set.
+pub fn bench_out(
+    row: &str,
+    figure: &str,
+    value: f64,
+    unit: &str,
+    goal: &str,
+    met: bool,
+    command: &str,
+    note: &str,
+) {
+    let Ok(path) = std::env::var("SENTINEL_BENCH_OUT") else {
+        return;
+    };
+    if path.is_empty() {
+        return;
+    }
+    use std::io::Write;
+    let line = serde_json::json!({
+        "row": row, "figure": figure, "value": value, "unit": unit, "goal": goal,
+        "met": met, "command": command, "note": note,
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
 }

@@ -47,9 +47,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sentinel_schema::{Body, EventDoc, EventId, EventView, SignedEntry};
 use tokio_postgres::Transaction;
 
-use super::rows::{event_id, write_events};
+use super::rows::{event_id, write_events, write_new_events, Derived};
 use super::verdict::{counts, revoked_authors, COUNTS};
-use super::{int, PgStore, StoreError};
+use super::{event_of, int, PgStore, StoreError};
 
 /// Entries projected per transaction.
 pub const CHUNK: i64 = 4096;
@@ -207,6 +207,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
             _ => {}
         }
     }
+    let chunk = ChunkEvents::of(&entries, &counted)?;
 
     // The cursor moves first, so the derived columns below (which read the
     // projected entries) include this chunk.
@@ -224,20 +225,31 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
         chunks: 1,
         ..ProjectReport::default()
     };
-    let docs = update_documents(tx, &changes).await?;
+    let docs = update_documents(tx, &changes, &chunk).await?;
     let mut views: Vec<(EventId, EventView)> = Vec::new();
-    for (event, doc) in docs {
+    let mut new_views: Vec<(EventId, EventView, Derived)> = Vec::new();
+    for (event, doc, whole) in docs {
         match doc {
             Saved::Incomplete => out.incomplete.push(event),
             Saved::Unsaveable => out.unviewable.push(event),
-            Saved::Complete(doc) => match doc.view() {
-                Ok(view) => views.push((event, view)),
-                Err(_) => out.unviewable.push(event),
+            Saved::Complete(doc) => match (doc.view(), whole) {
+                (Ok(view), true) => match chunk.derived(&event) {
+                    Some(derived) => new_views.push((event, view, derived)),
+                    None => views.push((event, view)),
+                },
+                (Ok(view), false) => views.push((event, view)),
+                (Err(_), _) => out.unviewable.push(event),
             },
         }
     }
     write_events(tx, &views).await?;
-    out.events = views.iter().map(|(e, _)| *e).collect();
+    write_new_events(tx, &new_views).await?;
+    out.events = views
+        .iter()
+        .map(|(e, _)| *e)
+        .chain(new_views.iter().map(|(e, _, _)| *e))
+        .collect();
+    out.events.sort_unstable();
 
     // Media for events whose document did not change in this chunk.
     let media_only: Vec<&[u8]> = touched
@@ -416,10 +428,13 @@ async fn insert_media(
 
 /// Applies each event's batch of changes to its document and saves it.
 /// Returns every event of `changes` with what became of its document.
+/// The `bool` says the document was built from the chunk alone, the log
+/// holding no other entry of its event ([`ChunkEvents`]).
 async fn update_documents(
     tx: &Transaction<'_>,
     changes: &BTreeMap<EventId, Vec<&[u8]>>,
-) -> Result<Vec<(EventId, Saved)>, StoreError> {
+    chunk: &ChunkEvents,
+) -> Result<Vec<(EventId, Saved, bool)>, StoreError> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -453,6 +468,41 @@ async fn update_documents(
             // from every change of the event in the log.
             None => rebuild.push(&event.0),
         }
+    }
+    // Events the log holds no other entry of than this chunk's (new
+    // events, the bulk of an ingest): their rebuild from the log would read
+    // back exactly the chunk's changes, so they are built from those.
+    let mut whole: BTreeSet<EventId> = BTreeSet::new();
+    if !rebuild.is_empty() {
+        let mut in_log: HashMap<EventId, i64> = HashMap::new();
+        for r in tx
+            .query(
+                "SELECT event, count(*) FROM entries
+                 WHERE event = ANY($1) GROUP BY event",
+                &[&rebuild],
+            )
+            .await?
+        {
+            in_log.insert(event_id(r.get(0))?, r.get(1));
+        }
+        let mut elsewhere: Vec<&[u8]> = Vec::with_capacity(rebuild.len());
+        for bytes in rebuild {
+            let event = event_id(bytes)?;
+            if in_log.get(&event) == Some(&chunk.named(&event)) {
+                let Ok(mut doc) = EventDoc::from_changes(&[]) else {
+                    skipped.push(event);
+                    continue;
+                };
+                if let Some(batch) = changes.get(&event) {
+                    doc.apply_or_keep(batch);
+                }
+                docs.insert(event, doc);
+                whole.insert(event);
+            } else {
+                elsewhere.push(bytes);
+            }
+        }
+        rebuild = elsewhere;
     }
     if !rebuild.is_empty() {
         let mut all: BTreeMap<EventId, Vec<SignedEntry>> = BTreeMap::new();
@@ -490,9 +540,9 @@ async fn update_documents(
     let mut events: Vec<&[u8]> = Vec::with_capacity(docs.len());
     let mut saved: Vec<Vec<u8>> = Vec::with_capacity(docs.len());
     let mut complete: Vec<bool> = Vec::with_capacity(docs.len());
-    let mut out: Vec<(EventId, Saved)> = skipped
+    let mut out: Vec<(EventId, Saved, bool)> = skipped
         .into_iter()
-        .map(|e| (e, Saved::Incomplete))
+        .map(|e| (e, Saved::Incomplete, false))
         .collect();
     let mut unsaveable: Vec<EventId> = Vec::new();
     for (event, doc) in &mut docs {
@@ -527,12 +577,13 @@ async fn update_documents(
     .await?;
     let mut complete = complete.into_iter();
     for (event, doc) in docs {
+        let whole = whole.contains(&event);
         if unsaveable.contains(&event) {
-            out.push((event, Saved::Unsaveable));
+            out.push((event, Saved::Unsaveable, whole));
         } else if complete.next() == Some(true) {
-            out.push((event, Saved::Complete(Box::new(doc))));
+            out.push((event, Saved::Complete(Box::new(doc)), whole));
         } else {
-            out.push((event, Saved::Incomplete));
+            out.push((event, Saved::Incomplete, whole));
         }
     }
     Ok(out)
@@ -546,4 +597,64 @@ enum Saved {
     Incomplete,
     /// Automerge could not save it.
     Unsaveable,
+}
+
+/// What a chunk's entries say per event: how many entries of the chunk
+/// name it (counting or not), and the derived columns of `events` computed
+/// from its counting entries, as [`write_events`] computes them from the
+/// log — equal whenever the log holds no other entry of the event.
+#[derive(Default)]
+struct ChunkEvents {
+    named: HashMap<EventId, i64>,
+    /// `(hlc_ms, hlc_counter, author)` of the earliest counting change.
+    created: HashMap<EventId, (i64, i64, [u8; 32])>,
+    /// `(hlc_ms, hlc_counter)` of the newest counting change or media.
+    updated: HashMap<EventId, (i64, i64)>,
+}
+
+impl ChunkEvents {
+    fn of(entries: &[SignedEntry], counted: &[SignedEntry]) -> Result<ChunkEvents, StoreError> {
+        let mut out = ChunkEvents::default();
+        for e in entries {
+            if let Some(event) = event_of(e) {
+                *out.named.entry(event).or_default() += 1;
+            }
+        }
+        for e in counted {
+            let Some(event) = event_of(e) else { continue };
+            let entry = e.entry();
+            let hlc = (
+                int(entry.hlc.wall_ms, "entries.hlc_ms")?,
+                i64::from(entry.hlc.counter),
+            );
+            if matches!(entry.body, Body::EventChange(_)) {
+                let candidate = (hlc.0, hlc.1, entry.author.0);
+                out.created
+                    .entry(event)
+                    .and_modify(|c| *c = (*c).min(candidate))
+                    .or_insert(candidate);
+            }
+            out.updated
+                .entry(event)
+                .and_modify(|u| *u = (*u).max(hlc))
+                .or_insert(hlc);
+        }
+        Ok(out)
+    }
+
+    /// Entries of the chunk that name `event`.
+    fn named(&self, event: &EventId) -> i64 {
+        self.named.get(event).copied().unwrap_or(0)
+    }
+
+    /// The derived columns of `event`, if a counting change created it.
+    fn derived(&self, event: &EventId) -> Option<Derived> {
+        let (_, _, author) = self.created.get(event)?;
+        let (ms, counter) = self.updated.get(event)?;
+        Some(Derived {
+            created_by: sentinel_schema::AuthorId(*author).to_hex(),
+            updated_hlc_ms: *ms,
+            updated_hlc_counter: *counter,
+        })
+    }
 }

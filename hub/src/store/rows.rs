@@ -8,9 +8,114 @@
 use std::collections::BTreeMap;
 
 use sentinel_schema::{EventId, EventView};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
 use super::{int, StoreError};
+
+/// The columns `events` takes from the view, one array per column.
+struct Columns<'a> {
+    events: Vec<&'a [u8]>,
+    hexes: Vec<String>,
+    titles: Vec<&'a str>,
+    descriptions: Vec<&'a str>,
+    categories: Vec<&'a str>,
+    severities: Vec<i16>,
+    statuses: Vec<&'a str>,
+    assignees: Vec<Option<&'a str>>,
+    notes: Vec<String>,
+    lons: Vec<f64>,
+    lats: Vec<f64>,
+    reported: Vec<i64>,
+    n_notes: Vec<i32>,
+    conflicts: Vec<String>,
+}
+
+impl<'a> Columns<'a> {
+    fn of<'v: 'a>(
+        views: impl ExactSizeIterator<Item = (&'v EventId, &'v EventView)>,
+    ) -> Result<Columns<'a>, StoreError> {
+        let n = views.len();
+        let mut c = Columns {
+            events: Vec::with_capacity(n),
+            hexes: Vec::with_capacity(n),
+            titles: Vec::with_capacity(n),
+            descriptions: Vec::with_capacity(n),
+            categories: Vec::with_capacity(n),
+            severities: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            assignees: Vec::with_capacity(n),
+            notes: Vec::with_capacity(n),
+            lons: Vec::with_capacity(n),
+            lats: Vec::with_capacity(n),
+            reported: Vec::with_capacity(n),
+            n_notes: Vec::with_capacity(n),
+            conflicts: Vec::with_capacity(n),
+        };
+        for (event, v) in views {
+            c.events.push(&event.0);
+            c.hexes.push(event.to_hex());
+            c.titles.push(&v.title);
+            c.descriptions.push(&v.description);
+            c.categories.push(&v.category);
+            c.severities.push(i16::from(v.severity));
+            c.statuses.push(v.status.as_str());
+            c.assignees.push(v.assignee.as_deref());
+            c.notes.push(
+                v.notes
+                    .iter()
+                    .map(|n| n.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            c.lons.push(v.location.lon());
+            c.lats.push(v.location.lat());
+            c.reported.push(int(v.reported_ms, "events.reported_ms")?);
+            c.n_notes
+                .push(i32::try_from(v.notes.len()).unwrap_or(i32::MAX));
+            c.conflicts.push(conflicts_json(&v.conflicts));
+        }
+        Ok(c)
+    }
+
+    /// `$1` … `$14` of the statements below.
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+        [
+            &self.events,
+            &self.hexes,
+            &self.titles,
+            &self.descriptions,
+            &self.categories,
+            &self.severities,
+            &self.statuses,
+            &self.assignees,
+            &self.notes,
+            &self.lons,
+            &self.lats,
+            &self.reported,
+            &self.n_notes,
+            &self.conflicts,
+        ]
+    }
+}
+
+/// The view's columns as the relation `v`.
+const VIEW_ROWS: &str = "unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::int2[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[],
+             $12::int8[], $13::int4[], $14::text[])
+             AS v(event, hex, title, description, category, severity, status, assignee,
+                 notes, lon, lat, reported, n_notes, conflicts)";
+
+const UPSERT: &str = "ON CONFLICT (event) DO UPDATE SET
+             title = excluded.title, description = excluded.description,
+             category = excluded.category, severity = excluded.severity,
+             status = excluded.status, assignee = excluded.assignee,
+             notes = excluded.notes, geog = excluded.geog,
+             reported_ms = excluded.reported_ms, created_by = excluded.created_by,
+             updated_hlc_ms = excluded.updated_hlc_ms,
+             updated_hlc_counter = excluded.updated_hlc_counter,
+             n_notes = excluded.n_notes, n_media = excluded.n_media,
+             conflicts = excluded.conflicts";
 
 /// Upserts the `events` rows of viewable documents.
 /// The per-event lookups below filter by event inside `OFFSET 0` (an
@@ -24,45 +129,10 @@ pub(super) async fn write_events(
     if views.is_empty() {
         return Ok(());
     }
-    let n = views.len();
-    let mut events: Vec<&[u8]> = Vec::with_capacity(n);
-    let mut hexes: Vec<String> = Vec::with_capacity(n);
-    let mut titles: Vec<&str> = Vec::with_capacity(n);
-    let mut descriptions: Vec<&str> = Vec::with_capacity(n);
-    let mut categories: Vec<&str> = Vec::with_capacity(n);
-    let mut severities: Vec<i16> = Vec::with_capacity(n);
-    let mut statuses: Vec<&str> = Vec::with_capacity(n);
-    let mut assignees: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut notes: Vec<String> = Vec::with_capacity(n);
-    let mut lons: Vec<f64> = Vec::with_capacity(n);
-    let mut lats: Vec<f64> = Vec::with_capacity(n);
-    let mut reported: Vec<i64> = Vec::with_capacity(n);
-    let mut n_notes: Vec<i32> = Vec::with_capacity(n);
-    let mut conflicts: Vec<String> = Vec::with_capacity(n);
-    for (event, v) in views {
-        events.push(&event.0);
-        hexes.push(event.to_hex());
-        titles.push(&v.title);
-        descriptions.push(&v.description);
-        categories.push(&v.category);
-        severities.push(i16::from(v.severity));
-        statuses.push(v.status.as_str());
-        assignees.push(v.assignee.as_deref());
-        notes.push(
-            v.notes
-                .iter()
-                .map(|n| n.text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
-        lons.push(v.location.lon());
-        lats.push(v.location.lat());
-        reported.push(int(v.reported_ms, "events.reported_ms")?);
-        n_notes.push(i32::try_from(v.notes.len()).unwrap_or(i32::MAX));
-        conflicts.push(conflicts_json(&v.conflicts));
-    }
+    let columns = Columns::of(views.iter().map(|(e, v)| (e, v)))?;
     tx.execute(
-        "INSERT INTO events (event, event_hex, title, description, category, severity,
+        &format!(
+            "INSERT INTO events (event, event_hex, title, description, category, severity,
              status, assignee, notes, geog, reported_ms, created_by,
              updated_hlc_ms, updated_hlc_counter, n_notes, n_media, conflicts)
          SELECT v.event, v.hex, v.title, v.description, v.category, v.severity,
@@ -78,11 +148,7 @@ pub(super) async fn write_events(
              coalesce(h.hlc_ms, 0), coalesce(h.hlc_counter, 0), v.n_notes,
              (SELECT count(*) FROM event_media m WHERE m.event = v.event),
              v.conflicts::jsonb
-         FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::int2[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[],
-             $12::int8[], $13::int4[], $14::text[])
-             AS v(event, hex, title, description, category, severity, status, assignee,
-                 notes, lon, lat, reported, n_notes, conflicts)
+         FROM {VIEW_ROWS}
          LEFT JOIN LATERAL (
              SELECT x.hlc_ms, x.hlc_counter FROM (
                  SELECT e.hlc_ms, e.hlc_counter FROM entries e
@@ -91,32 +157,64 @@ pub(super) async fn write_events(
                          WHERE r.author = e.author AND e.seq > r.last_valid_seq)
                  OFFSET 0) AS x
              ORDER BY x.hlc_ms DESC, x.hlc_counter DESC LIMIT 1) AS h ON true
-         ON CONFLICT (event) DO UPDATE SET
-             title = excluded.title, description = excluded.description,
-             category = excluded.category, severity = excluded.severity,
-             status = excluded.status, assignee = excluded.assignee,
-             notes = excluded.notes, geog = excluded.geog,
-             reported_ms = excluded.reported_ms, created_by = excluded.created_by,
-             updated_hlc_ms = excluded.updated_hlc_ms,
-             updated_hlc_counter = excluded.updated_hlc_counter,
-             n_notes = excluded.n_notes, n_media = excluded.n_media,
-             conflicts = excluded.conflicts",
-        &[
-            &events,
-            &hexes,
-            &titles,
-            &descriptions,
-            &categories,
-            &severities,
-            &statuses,
-            &assignees,
-            &notes,
-            &lons,
-            &lats,
-            &reported,
-            &n_notes,
-            &conflicts,
-        ],
+         {UPSERT}"
+        ),
+        &columns.params(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The derived columns of an event whose every entry in the log is in the
+/// projector's chunk, computed from those entries by the projector as
+/// [`write_events`] computes them from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Derived {
+    /// Author (hex) of the earliest-HLC counting `event_change`.
+    pub created_by: String,
+    /// Newest HLC of its counting `event_change`/`media_attached` entries.
+    pub updated_hlc_ms: i64,
+    pub updated_hlc_counter: i64,
+}
+
+/// Upserts the `events` rows of new events (see [`Derived`]): the same
+/// rows as [`write_events`], without a lookup in the log per event.
+pub(super) async fn write_new_events(
+    tx: &Transaction<'_>,
+    views: &[(EventId, EventView, Derived)],
+) -> Result<(), StoreError> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let columns = Columns::of(views.iter().map(|(e, v, _)| (e, v)))?;
+    let created_by: Vec<&str> = views
+        .iter()
+        .map(|(_, _, d)| d.created_by.as_str())
+        .collect();
+    let hlc_ms: Vec<i64> = views.iter().map(|(_, _, d)| d.updated_hlc_ms).collect();
+    let hlc_counter: Vec<i64> = views
+        .iter()
+        .map(|(_, _, d)| d.updated_hlc_counter)
+        .collect();
+    let mut params: Vec<&(dyn ToSql + Sync)> = columns.params().to_vec();
+    params.extend([&created_by as &(dyn ToSql + Sync), &hlc_ms, &hlc_counter]);
+    tx.execute(
+        &format!(
+            "INSERT INTO events (event, event_hex, title, description, category, severity,
+             status, assignee, notes, geog, reported_ms, created_by,
+             updated_hlc_ms, updated_hlc_counter, n_notes, n_media, conflicts)
+         SELECT v.event, v.hex, v.title, v.description, v.category, v.severity,
+             v.status, v.assignee, v.notes,
+             ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326)::geography, v.reported,
+             d.created_by, d.hlc_ms, d.hlc_counter, v.n_notes,
+             (SELECT count(*) FROM event_media m WHERE m.event = v.event),
+             v.conflicts::jsonb
+         FROM {VIEW_ROWS}
+         JOIN unnest($1::bytea[], $15::text[], $16::int8[], $17::int8[])
+             AS d(event, created_by, hlc_ms, hlc_counter) ON d.event = v.event
+         {UPSERT}"
+        ),
+        &params,
     )
     .await?;
     Ok(())
