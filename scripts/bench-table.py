@@ -2,6 +2,11 @@
 """Renders the goals table of docs/benchmarks.md from benchmark rows.
 
     bench-table.py ROWS.jsonl              print the table of this run only
+    bench-table.py --stamp ROWS.jsonl FROM LOAD
+                                           rows FROM.. of ROWS (those one
+                                           benchmark just wrote): add the
+                                           date and LOAD where missing, and
+                                           mark rows of a scaled run
     bench-table.py ROWS.jsonl DOC.md       merge this run's rows into
                                            docs/goals.jsonl (the last figure
                                            of every row) and rewrite the
@@ -13,6 +18,7 @@ row and error when the benchmark that measures it failed. Called by
 scripts/bench; standard library only.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -101,7 +107,8 @@ def table(rows, extra=False):
             f"| {cell(r.get('load', ''))} | `{cell(r.get('command', ''))}` |"
         )
     if extra:
-        # A quick run's rows carry their own sizes in their keys.
+        # Rows measured at other sizes than the goals' (a scaled run)
+        # carry their sizes in their keys, and are shown as such.
         known = {k for k, _ in ORDER}
         for key, r in rows.items():
             if key not in known and "error" not in r:
@@ -118,7 +125,35 @@ def table(rows, extra=False):
     return "\n".join(out) + "\n"
 
 
+def stamp(path, first, load):
+    """Dates and loads the rows a benchmark just appended; a row of a run
+    at another scale than the goals' gets the scale in its key, so it can
+    never stand for the goal-size figure."""
+    scale = os.environ.get("SENTINEL_BENCH_SCALE", "1")
+    scaled = float(scale) != 1.0
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    for i, line in enumerate(lines):
+        if i >= first and line.strip():
+            r = json.loads(line)
+            r.setdefault("date", now)
+            if not r.get("load"):
+                r["load"] = load
+            if scaled and "@" not in r["row"] and r["row"] in {k for k, _ in ORDER}:
+                r["row"] += f"@scale{scale}"
+                r["command"] = f"SENTINEL_BENCH_SCALE={scale} " + r.get("command", "")
+            line = json.dumps(r, ensure_ascii=False)
+        out.append(line)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + ("\n" if out else ""))
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--stamp":
+        stamp(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     run = read_rows(sys.argv[1])
@@ -135,8 +170,9 @@ def main():
             rows[k]["note"] = (rows[k].get("note", "") + f" (rerun on {r.get('date', 'a later run')} failed: {r['error']})").strip()
         else:
             rows[k] = r
+    known = [k for k, _ in ORDER]
     with open(store, "w", encoding="utf-8") as f:
-        for key, _ in ORDER:
+        for key in known + sorted(k for k in rows if k not in known):
             if key in rows:
                 f.write(json.dumps(rows[key], ensure_ascii=False) + "\n")
     text = open(doc, encoding="utf-8").read()
@@ -145,7 +181,7 @@ def main():
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     with open(doc, "w", encoding="utf-8") as f:
-        f.write(head + BEGIN + "\n" + table(rows) + END + tail)
+        f.write(head + BEGIN + "\n" + table(rows, extra=True) + END + tail)
 
 
 if __name__ == "__main__":

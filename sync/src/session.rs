@@ -279,8 +279,8 @@ impl Session {
         // every encoding this build knows; `handle_prepared` refuses it
         // when this side did not announce that encoding.
         let encoding = compress::encoding_of(frame);
-        let mut decoded = compress::open(frame, FrameEncodings::DEFLATE)
-            .and_then(|f| message::decode(&f));
+        let mut decoded =
+            compress::open(frame, FrameEncodings::DEFLATE).and_then(|f| message::decode(&f));
         let checked = match &mut decoded {
             Ok(Frame {
                 message: Message::Entries(raw),

@@ -415,6 +415,8 @@ pub fn pg_stats() -> bool {
 }
 
 /// Appends one row of the goals table to `SENTINEL_BENCH_OUT`, when set.
+/// (One argument per field of the row, as `scripts/bench` reads it.)
+#[allow(clippy::too_many_arguments)]
 pub fn bench_out(
     row: &str,
     figure: &str,
