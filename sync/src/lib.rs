@@ -55,6 +55,8 @@ pub mod quic;
 pub mod quic_media;
 #[cfg(feature = "quic")]
 pub mod quic_pace;
+#[cfg(feature = "quic")]
+mod quic_read;
 mod receive;
 pub mod reject;
 pub mod session;

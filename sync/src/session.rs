@@ -275,9 +275,8 @@ impl Session {
     /// [`Session::handle_prepared`] applies this one; frames must still
     /// reach `handle_prepared` in the order they arrived.
     pub fn prepare(frame: &[u8]) -> Prepared {
-        // An encoded frame is opened here, on the preparing thread, with
-        // every encoding this build knows; `handle_prepared` refuses it
-        // when this side did not announce that encoding.
+        // Opened here, on the preparing thread, in any encoding this build
+        // knows; `handle_prepared` refuses one this side did not announce.
         let encoding = compress::encoding_of(frame);
         let mut decoded =
             compress::open(frame, FrameEncodings::DEFLATE).and_then(|f| message::decode(&f));
@@ -320,9 +319,8 @@ impl Session {
         self.out.stats.frames_received += 1;
         // Stats count the bytes as they came (compressed, when encoded).
         self.out.stats.bytes_received += len as u64;
-        // An encoded frame was opened by `prepare`; it counts only where
-        // this side announced the encoding (never in the peer's Hello: it
-        // cannot know yet what this side accepts).
+        // An envelope (opened by `prepare`) counts only in an encoding this
+        // side announced, so never as the peer's Hello.
         let accepted = match self.state {
             State::ExpectHello(_) => FrameEncodings::NONE,
             _ => self.config.frame_encodings,

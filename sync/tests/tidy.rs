@@ -34,6 +34,10 @@ const IO_FILES: &[(&str, &str)] = &[
     ),
     ("quic.rs", "the session driver: QUIC streams on tokio"),
     (
+        "quic_read.rs",
+        "reads frames off a QUIC stream, prepares them on blocking threads",
+    ),
+    (
         "quic_pace.rs",
         "a link's bandwidth cap: waits on tokio's timer",
     ),

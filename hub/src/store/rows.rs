@@ -1,17 +1,18 @@
 //! The `events` rows the projector writes: one per viewable event, its
 //! derived columns computed from the projected entries that count
-//! (`super::verdict`), conflicts as a JSON object.
+//! (`super::verdict`), conflicts as a JSON object; and [`ChunkEvents`],
+//! those columns computed from one chunk alone for events new in it.
 //!
 //! Never does: decide which events to write (`super::project` and
 //! `super::revoked` do).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use sentinel_schema::{EventId, EventView};
+use sentinel_schema::{Body, EventId, EventView, SignedEntry};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::{int, StoreError};
+use super::{event_of, int, StoreError};
 
 /// The columns `events` takes from the view, one array per column.
 struct Columns<'a> {
@@ -285,5 +286,68 @@ mod tests {
             r#"{"severity":["2","3"],"title":["a \"b\"","c\\\n\u0001é"]}"#
         );
         assert_eq!(conflicts_json(&BTreeMap::new()), "{}");
+    }
+}
+
+/// What a chunk's entries say per event: how many entries of the chunk
+/// name it (counting or not), and the derived columns of `events` computed
+/// from its counting entries, as [`write_events`] computes them from the
+/// log — equal whenever the log holds no other entry of the event.
+#[derive(Default)]
+pub(super) struct ChunkEvents {
+    named: HashMap<EventId, i64>,
+    /// `(hlc_ms, hlc_counter, author)` of the earliest counting change.
+    created: HashMap<EventId, (i64, i64, [u8; 32])>,
+    /// `(hlc_ms, hlc_counter)` of the newest counting change or media.
+    updated: HashMap<EventId, (i64, i64)>,
+}
+
+impl ChunkEvents {
+    pub(super) fn of(
+        entries: &[SignedEntry],
+        counted: &[SignedEntry],
+    ) -> Result<ChunkEvents, StoreError> {
+        let mut out = ChunkEvents::default();
+        for e in entries {
+            if let Some(event) = event_of(e) {
+                *out.named.entry(event).or_default() += 1;
+            }
+        }
+        for e in counted {
+            let Some(event) = event_of(e) else { continue };
+            let entry = e.entry();
+            let hlc = (
+                int(entry.hlc.wall_ms, "entries.hlc_ms")?,
+                i64::from(entry.hlc.counter),
+            );
+            if matches!(entry.body, Body::EventChange(_)) {
+                let candidate = (hlc.0, hlc.1, entry.author.0);
+                out.created
+                    .entry(event)
+                    .and_modify(|c| *c = (*c).min(candidate))
+                    .or_insert(candidate);
+            }
+            out.updated
+                .entry(event)
+                .and_modify(|u| *u = (*u).max(hlc))
+                .or_insert(hlc);
+        }
+        Ok(out)
+    }
+
+    /// Entries of the chunk that name `event`.
+    pub(super) fn named(&self, event: &EventId) -> i64 {
+        self.named.get(event).copied().unwrap_or(0)
+    }
+
+    /// The derived columns of `event`, if a counting change created it.
+    pub(super) fn derived(&self, event: &EventId) -> Option<Derived> {
+        let (_, _, author) = self.created.get(event)?;
+        let (ms, counter) = self.updated.get(event)?;
+        Some(Derived {
+            created_by: sentinel_schema::AuthorId(*author).to_hex(),
+            updated_hlc_ms: *ms,
+            updated_hlc_counter: *counter,
+        })
     }
 }
