@@ -324,17 +324,25 @@ struct Setup {
     import: Duration,
 }
 
-/// A CA, nodes A and B enrolled, N records imported on A.
+/// Records per imported file (~109 MB of GeoJSON), under the import's
+/// 256 MiB cap on one file.
+const FILE_RECORDS: usize = 250_000;
+
+/// A CA, nodes A and B enrolled, N records imported on A (in files of
+/// [`FILE_RECORDS`]).
 fn set_up(bins: &Bins, n: usize) -> Result<Setup> {
     let dir = tempfile::Builder::new().prefix("events-bench").tempdir()?;
     let root = dir.path().to_path_buf();
     let records = gen::records(n);
     let payload_bytes: u64 = records.iter().map(|r| r.payload_json().len() as u64).sum();
-    let file = root.join("records.geojson");
-    {
+    // One file per FILE_RECORDS records: `import` refuses a file over
+    // 256 MiB (its `MAX_INPUT_BYTES`), and 1M records are ~436 MB.
+    let mut files = Vec::new();
+    for (k, part) in records.chunks(FILE_RECORDS).enumerate() {
+        let file = root.join(format!("records-{k}.geojson"));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
         f.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
-        for (i, r) in records.iter().enumerate() {
+        for (i, r) in part.iter().enumerate() {
             if i > 0 {
                 f.write_all(b",")?;
             }
@@ -342,6 +350,7 @@ fn set_up(bins: &Bins, n: usize) -> Result<Setup> {
         }
         f.write_all(b"]}")?;
         f.flush()?;
+        files.push(file);
     }
     drop(records);
     let ca = root.join("ca");
@@ -369,12 +378,14 @@ fn set_up(bins: &Bins, n: usize) -> Result<Setup> {
         )?;
     }
     let t = Instant::now();
-    run(
-        node(bins, &a)
-            .args(["--json", "import", "--batch", "1000"])
-            .arg(&file),
-        "sentinel-node import",
-    )?;
+    for file in &files {
+        run(
+            node(bins, &a)
+                .args(["--json", "import", "--batch", "1000"])
+                .arg(file),
+            "sentinel-node import",
+        )?;
+    }
     let import = t.elapsed();
     Ok(Setup {
         _dir: dir,

@@ -69,7 +69,8 @@ def cell(s):
 
 
 def side_by_side(rows):
-    """Sentinel against the peers, when all three were measured in one run."""
+    """Sentinel against the peers, when all three were measured on the same
+    day (each row above has its own date and load)."""
     ours, pouch, hyper = (rows.get(k) for k in ("events_node_node_100k", "peer_pouchdb_100k", "peer_hypercore_100k"))
     if not (ours and pouch and hyper) or any("error" in r for r in (ours, pouch, hyper)):
         return None
@@ -119,7 +120,7 @@ def table(rows, extra=False):
     if sbs:
         fig, met, date, load = sbs
         out.append(
-            f"| side by side, same run: Sentinel / PouchDB / Hypercore | ≥ 10× PouchDB, ≥ 4× Hypercore | {fig} "
+            f"| side by side, same day: Sentinel / PouchDB / Hypercore | ≥ 10× PouchDB, ≥ 4× Hypercore | {fig} "
             f"| {'yes' if met else '**no**'} | {date} | {load} | `scripts/bench --peers DIR` |"
         )
     return "\n".join(out) + "\n"
