@@ -72,10 +72,13 @@ struct Net {
 impl Net {
     fn new() -> Net {
         let now = now_ms();
+        // Wider than the devices' validity (`enrolled`, from a later
+        // `now`): certificates count whole seconds, so a device enrolled a
+        // second later would otherwise outlive its CA and be refused.
         let ca = Ca::create(
             "Pipeline test CA",
-            now - DAY,
-            now + DAY,
+            now - 2 * DAY,
+            now + 2 * DAY,
             SigningKey::from_bytes(&[1; 32]),
         )
         .unwrap();
