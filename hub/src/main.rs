@@ -29,6 +29,10 @@
 //! (revoking the account's tokens, lifting a lockout), `user disable` and
 //! `user enable` switch an account off and on, and `user purge-tokens`
 //! deletes expired and revoked tokens (which `serve` also does hourly).
+//!
+//! With `SENTINEL_AUDIT_STREAM` set, `serve` also writes the audit stream
+//! (`sentinel_hub::audit`): a JSON line per verdict on an entry, to a
+//! file, standard output (after the two lines above) or syslog.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +45,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
 use sentinel_hub::api::{Api, ApiOptions, ApiState, Feed, HubBackend};
+use sentinel_hub::audit::{Follower, Sink};
+use sentinel_hub::config::audit::AUDIT_STREAM_ENV;
 use sentinel_hub::config::map::TILES_ENV;
 use sentinel_hub::config::{
     HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, HTTPS_CERT_ENV, HTTPS_KEY_ENV, MEDIA_DIR_ENV,
@@ -338,6 +344,9 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             hub_name.clone(),
         ))
         .map_err(|e| config_error(format!("{TILES_ENV}: {e}")))?;
+    let audit = Sink::open(&config.audit)
+        .map_err(|e| config_error(format!("{AUDIT_STREAM_ENV}: {e}")))?;
+    let (hub_author, ca) = (enrollment.identity.author, enrollment.ca.clone());
     init_logs(config.log_format);
     if let Err(e) = sentinel_http::ops::metrics() {
         tracing::warn!("metrics are off: {e}");
@@ -424,6 +433,11 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = writeln!(out, "{line}");
             let _ = writeln!(out, "{http_line}");
             let _ = out.flush();
+        }
+        // After the lines above, which a stream to stdout must not precede.
+        if let Some(sink) = audit {
+            let follower = Follower::new(store.clone(), sink, hub_author, ca);
+            tokio::spawn(follower.run(sentinel_hub::audit::POLL));
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
         tokio::spawn(purge_tokens(store.clone()));

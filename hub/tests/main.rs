@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
+mod audit;
 mod admission;
 mod api;
 mod checkpoints;
