@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
-mod audit;
 mod admission;
 mod api;
+mod audit;
 mod checkpoints;
 mod contract;
 mod devices;
