@@ -277,3 +277,40 @@ async fn syslog_gets_one_rfc5424_message_per_line() {
         assert_eq!(line["verdict"], want);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_a_node_syncs_into_the_hub_are_streamed() {
+    let _t = crate::e2e::timed("entries_a_node_syncs_into_the_hub_are_streamed");
+    let ca = crate::e2e::deployment("Sentinel audit test CA", 1);
+    let hub = crate::e2e::Hub::start(&ca, 10).await;
+    let node = crate::e2e::Peer::new(&ca, "node-1", 11);
+    node.report(1_000, 3);
+    let s = crate::e2e::sync(&node, &hub).await;
+    assert_eq!(s.sent, 3, "{s:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let hub_id = issue(&ca, DeviceRole::Hub, "hub-1", 90);
+    let mut f = follower(&hub.store, &to_file(&path, 1 << 20, 1), &hub_id);
+    let author = node.enrollment.identity.author.to_hex();
+    let mut streamed = Vec::new();
+    for _ in 0..1000 {
+        f.step().await.unwrap();
+        streamed = lines(&path)
+            .into_iter()
+            .filter(|l| l["author"] == author.as_str())
+            .collect();
+        if streamed.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(streamed.len(), 3, "{streamed:#?}");
+    for (l, n) in streamed.iter().zip(1_000u128..) {
+        assert_eq!(l["verdict"], "accepted");
+        assert_eq!(l["kind"], "event_change");
+        assert_eq!(l["author_role"], "node", "the certificate came with the sync");
+        assert_eq!(l["event_id"], crate::e2e::ev(n).to_hex());
+        assert_eq!(l["hub"], hub_id.identity.author.to_hex());
+    }
+}
