@@ -30,6 +30,10 @@
 //! `user enable` switch an account off and on, and `user purge-tokens`
 //! deletes expired and revoked tokens (which `serve` also does hourly).
 //!
+//! `sentinel-hub audit bundle --from T --to T [--bbox W,S,E,N] --out FILE`
+//! writes a signed audit bundle (`sentinel_hub::audit::bundle`) that
+//! `sentinel-node audit verify --bundle FILE --ca CA.pem` checks.
+//!
 //! With `SENTINEL_AUDIT_STREAM` set, `serve` also writes the audit stream
 //! (`sentinel_hub::audit`): a JSON line per verdict on an entry, to a
 //! file, standard output (after the two lines above) or syslog.
@@ -84,6 +88,31 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The audit trail for auditors.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a signed audit bundle: the entries whose HLC time is from
+    /// --from up to (not including) --to, with what verifies them holding
+    /// only the CA certificate (`sentinel-node audit verify --bundle`).
+    Bundle {
+        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+        #[arg(long, value_name = "RFC3339")]
+        from: String,
+        #[arg(long, value_name = "RFC3339")]
+        to: String,
+        /// Only entries about events located in this box (degrees).
+        #[arg(long, value_name = "W,S,E,N")]
+        bbox: Option<String>,
+        /// The bundle file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +145,15 @@ fn main() -> ExitCode {
             command: UserCommand::Add { name, role },
         } => add_user(cli.config, &name, &role),
         Command::User { command } => account(cli.config, command),
+        Command::Audit {
+            command:
+                AuditCommand::Bundle {
+                    from,
+                    to,
+                    bbox,
+                    out,
+                },
+        } => audit_bundle(cli.config, &from, &to, bbox, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -243,6 +281,58 @@ fn account(config_file: Option<PathBuf>, command: UserCommand) -> Result<(), Fai
             _ => "is enabled",
         };
         println!("account {name} {what}");
+        Ok(())
+    })
+}
+
+/// `audit bundle`: writes the signed bundle, then says what it holds.
+fn audit_bundle(
+    config_file: Option<PathBuf>,
+    from: &str,
+    to: &str,
+    bbox: Option<String>,
+    out: &std::path::Path,
+) -> Result<(), Failure> {
+    use sentinel_hub::audit::bundle::{parse_bbox, parse_rfc3339_ms, write_bundle, BundleRequest};
+    let from_ms = parse_rfc3339_ms(from).map_err(|e| usage(format!("--from {e}")))?;
+    let to_ms = parse_rfc3339_ms(to).map_err(|e| usage(format!("--to {e}")))?;
+    if to_ms <= from_ms {
+        return Err(usage(format!("--to {to} is not after --from {from}")));
+    }
+    let area = match bbox {
+        Some(text) => Some((
+            parse_bbox(&text).map_err(|e| usage(format!("--bbox {e}")))?,
+            text,
+        )),
+        None => None,
+    };
+    let (config, enrollment) = load(config_file)?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let request = BundleRequest {
+            from_ms,
+            to_ms,
+            area,
+        };
+        let (bytes, s) = write_bundle(&store, &enrollment, &request, now_ms())
+            .await
+            .map_err(failure)?;
+        let written = std::fs::File::create(out).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        });
+        written.map_err(|e| failure(format!("writing {}: {e}", out.display())))?;
+        println!(
+            "wrote {}: {} entries selected, {} in {} runs up to the checkpoints' heads, \
+             {} checkpoints, {} certificates; signed by hub {}",
+            out.display(),
+            s.selected,
+            s.entries,
+            s.authors,
+            s.checkpoints,
+            s.certificates,
+            enrollment.identity.name
+        );
         Ok(())
     })
 }

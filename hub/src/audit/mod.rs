@@ -24,8 +24,12 @@
 //! second; its acceptance is streamed), and evidence past the evidence
 //! quota (counted in the summary, without a row; `crate::store::evidence`).
 //!
+//! Signed audit bundles for auditors (a time range of the log with what
+//! verifies it, `sentinel-hub audit bundle`) are written by [`bundle`].
+//!
 //! Never does: SQL (the store's `audit_*` methods), or change the log.
 
+pub mod bundle;
 pub mod sink;
 
 use std::collections::{HashMap, VecDeque};

@@ -15,9 +15,13 @@
 //! still running is newer than the next free id of that next observation,
 //! each of those positions is committed and visible, or never will be.
 //!
-//! Never does: write a line, or decide what a line says.
+//! For audit bundles (`crate::audit::bundle`) it also answers which
+//! authors have entries in a time range (and area), and the hub's own
+//! checkpoint entries, newest first.
+//!
+//! Never does: write a line or a bundle, or decide what either says.
 
-use sentinel_schema::{AuthorId, EntryId, SignedEntry};
+use sentinel_schema::{AuthorId, BBox, BodyKind, EntryId, SignedEntry};
 
 use super::{id32, int, uint, PgStore, StoreError};
 
@@ -215,6 +219,108 @@ impl PgStore {
                         .map(|h| id32(h, "forks.held_id").map(EntryId))
                         .transpose()?,
                 })
+            })
+            .collect()
+    }
+}
+
+/// One author's entries in a bundle's selection: the lowest and highest
+/// seq among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub author: AuthorId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// How many entries of the author are in the selection.
+    pub count: u64,
+}
+
+impl PgStore {
+    /// Per author, the entries whose HLC time is in `from_ms..to_ms` and,
+    /// with `area`, that are about an event whose location is in it (the
+    /// events view's location): their lowest and highest seq. Authors
+    /// ascending.
+    pub async fn bundle_selection(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        area: Option<&BBox>,
+    ) -> Result<Vec<Selected>, StoreError> {
+        let from = int(from_ms, "entries.hlc_ms")?;
+        let to = int(to_ms, "entries.hlc_ms")?;
+        let client = self.client().await?;
+        let rows = match area {
+            None => {
+                client
+                    .query(
+                        "SELECT author, min(seq), max(seq), count(*) FROM entries
+                         WHERE hlc_ms >= $1 AND hlc_ms < $2
+                         GROUP BY author ORDER BY author",
+                        &[&from, &to],
+                    )
+                    .await?
+            }
+            Some(b) => {
+                client
+                    .query(
+                        "SELECT author, min(seq), max(seq), count(*) FROM entries
+                         WHERE hlc_ms >= $1 AND hlc_ms < $2 AND event IN (
+                             SELECT event FROM events WHERE geog::geometry
+                                 && ST_MakeEnvelope($3, $4, $5, $6, 4326))
+                         GROUP BY author ORDER BY author",
+                        &[
+                            &from,
+                            &to,
+                            &b.min_lon(),
+                            &b.min_lat(),
+                            &b.max_lon(),
+                            &b.max_lat(),
+                        ],
+                    )
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(Selected {
+                    author: AuthorId(id32(r.get(0), "entries.author")?),
+                    first_seq: uint(r.get(1), "entries.seq")?,
+                    last_seq: uint(r.get(2), "entries.seq")?,
+                    count: uint(r.get(3), "count")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `hub`'s `hub_checkpoint` entries, newest first: at most `limit`,
+    /// below seq `before` (`u64::MAX`: from the newest).
+    pub async fn checkpoint_entries(
+        &self,
+        hub: &AuthorId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT pos, bytes FROM entries WHERE author = $1 AND kind = $2 AND seq < $3
+                 ORDER BY seq DESC LIMIT $4",
+                &[
+                    &hub.as_bytes().as_slice(),
+                    &i16::from(BodyKind::HubCheckpoint as u8),
+                    &before,
+                    &limit,
+                ],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let pos: i64 = r.get(0);
+                SignedEntry::from_bytes(r.get::<_, Vec<u8>>(1))
+                    .map_err(|source| StoreError::CorruptEntry { pos, source })
             })
             .collect()
     }
