@@ -293,28 +293,12 @@ fn audit_bundle(
     bbox: Option<String>,
     out: &std::path::Path,
 ) -> Result<(), Failure> {
-    use sentinel_hub::audit::bundle::{parse_bbox, parse_rfc3339_ms, write_bundle, BundleRequest};
-    let from_ms = parse_rfc3339_ms(from).map_err(|e| usage(format!("--from {e}")))?;
-    let to_ms = parse_rfc3339_ms(to).map_err(|e| usage(format!("--to {e}")))?;
-    if to_ms <= from_ms {
-        return Err(usage(format!("--to {to} is not after --from {from}")));
-    }
-    let area = match bbox {
-        Some(text) => Some((
-            parse_bbox(&text).map_err(|e| usage(format!("--bbox {e}")))?,
-            text,
-        )),
-        None => None,
-    };
+    use sentinel_hub::audit::bundle::{write_bundle, BundleRequest};
+    let request = BundleRequest::parse(from, to, bbox).map_err(usage)?;
     let (config, enrollment) = load(config_file)?;
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
-        let request = BundleRequest {
-            from_ms,
-            to_ms,
-            area,
-        };
-        let (bytes, s) = write_bundle(&store, &enrollment, &request, now_ms())
+        let (bytes, summary) = write_bundle(&store, &enrollment, &request, now_ms())
             .await
             .map_err(failure)?;
         let written = std::fs::File::create(out).and_then(|mut f| {
@@ -322,17 +306,7 @@ fn audit_bundle(
             f.sync_all()
         });
         written.map_err(|e| failure(format!("writing {}: {e}", out.display())))?;
-        println!(
-            "wrote {}: {} entries selected, {} in {} runs up to the checkpoints' heads, \
-             {} checkpoints, {} certificates; signed by hub {}",
-            out.display(),
-            s.selected,
-            s.entries,
-            s.authors,
-            s.checkpoints,
-            s.certificates,
-            enrollment.identity.name
-        );
+        println!("wrote {}: {summary}", out.display());
         Ok(())
     })
 }

@@ -44,14 +44,50 @@ pub struct BundleRequest {
     pub area: Option<(BBox, String)>,
 }
 
+impl BundleRequest {
+    /// The command line's `--from`, `--to` and `--bbox`, checked; the
+    /// error names the option.
+    pub fn parse(from: &str, to: &str, bbox: Option<String>) -> Result<BundleRequest, String> {
+        let from_ms = parse_rfc3339_ms(from).map_err(|e| format!("--from {e}"))?;
+        let to_ms = parse_rfc3339_ms(to).map_err(|e| format!("--to {e}"))?;
+        if to_ms <= from_ms {
+            return Err(format!("--to {to} is not after --from {from}"));
+        }
+        let area = match bbox {
+            Some(text) => Some((parse_bbox(&text).map_err(|e| format!("--bbox {e}"))?, text)),
+            None => None,
+        };
+        Ok(BundleRequest {
+            from_ms,
+            to_ms,
+            area,
+        })
+    }
+}
+
 /// What a written bundle holds, for the operator.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BundleSummary {
+    /// Entries in the range (and area).
     pub selected: u64,
+    /// Entries in the bundle: the selected ones and the rest of each run.
     pub entries: u64,
     pub authors: usize,
     pub checkpoints: usize,
     pub certificates: usize,
+    /// The signing hub's name.
+    pub hub: String,
+}
+
+impl std::fmt::Display for BundleSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} entries selected, {} in {} runs up to the checkpoints' heads, {} checkpoints, \
+             {} certificates; signed by hub {}",
+            self.selected, self.entries, self.authors, self.checkpoints, self.certificates, self.hub
+        )
+    }
 }
 
 /// Builds and signs a bundle with the hub's identity; `now_ms` is its
@@ -126,6 +162,7 @@ pub async fn write_bundle(
         authors: contents.runs.len(),
         checkpoints: contents.checkpoints.len(),
         certificates: contents.certificates.len(),
+        hub: hub.identity.name.clone(),
     };
     let bundle = Bundle::sign(&contents, hub.cert_der.clone(), &hub.key);
     Ok((bundle.encode(), summary))
@@ -285,6 +322,20 @@ mod tests {
             "yesterday",
         ] {
             assert!(parse_rfc3339_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_lines_options_are_named_when_wrong() {
+        let r = BundleRequest::parse("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", None).unwrap();
+        assert_eq!(r.to_ms - r.from_ms, 86_400_000);
+        for (from, to, bbox, says) in [
+            ("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", None, "--to"),
+            ("monday", "2026-12-01T00:00:00Z", None, "--from"),
+            ("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", Some("1,2"), "--bbox"),
+        ] {
+            let e = BundleRequest::parse(from, to, bbox.map(str::to_owned)).unwrap_err();
+            assert!(e.starts_with(says), "{e}");
         }
     }
 
