@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sentinel_certs::{verify_identity, CaCert, Identity, RevocationList};
 use sentinel_schema::{
-    check_change, check_link, verify_signatures, AuthorId, Body, DeviceRole, EntryId, Head,
+    check_change, check_link, verify_signatures, AuthorId, Body, DeviceRole, EntryId, Head, Link,
     SignedEntry,
 };
 use serde::Serialize;
@@ -401,7 +401,12 @@ fn check_run(run: &Run, trust: &Trust, problems: &mut Vec<BundleProblem>) -> Run
             ));
         }
         if let Some(t) = tip {
-            if let Err(fault) = check_link(Some(t), &e) {
+            let fault = match check_link(Some(t), &e) {
+                Ok(Link::Next) => None,
+                Ok(Link::AlreadyHeld) => Some(format!("seq {} appears twice", e.seq())),
+                Err(fault) => Some(fault.to_string()),
+            };
+            if let Some(fault) = fault {
                 found.push(entry_problem(
                     &e,
                     "entry",
