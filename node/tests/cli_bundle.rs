@@ -97,6 +97,8 @@ fn an_audit_bundle_verifies_with_only_the_ca_and_what_is_wrong_is_named() {
     assert!(stdout.contains("attested up to seq 3"), "{stdout}");
     let out = output_within(
         Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
+            .arg("--data-dir")
+            .arg(dir)
             .arg("--json")
             .args(["audit", "verify", "--bundle", b, "--ca", c]),
         EXIT_BOUND,
