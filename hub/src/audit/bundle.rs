@@ -30,7 +30,11 @@ const MAX_CHECKPOINTS_SCANNED: usize = 100_000;
 pub enum BundleWriteError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the selection holds {0} entries with the runs to the checkpoints, more than {MAX_BUNDLE_ENTRIES}: ask for a shorter range")]
+    #[error(
+        "the selection holds {0} entries with the runs to the checkpoints, more than {max}: \
+         ask for a shorter range",
+        max = MAX_BUNDLE_ENTRIES
+    )]
     TooLarge(u64),
 }
 
@@ -259,8 +263,7 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<u64, String> {
     };
     let days_in = [31, 28 + i64::from(leap(year)), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in[(month - 1) as usize]
+        || !(1..=days_in[(month - 1) as usize]).contains(&day)
         || hour > 23
         || minute > 59
         || second > 59

@@ -38,7 +38,7 @@ fn print_report(r: &BundleReport) {
     println!(
         "Bundle by hub {} ({}), entries with HLC times {}..{} ms{}.",
         r.hub.as_deref().unwrap_or("(unverified)"),
-        if r.hub_key.is_empty() { "?" } else { &r.hub_key },
+        if r.hub_key.is_empty() { "?" } else { r.hub_key.as_str() },
         r.from_ms,
         r.to_ms,
         r.area

@@ -186,8 +186,12 @@ impl Trust {
     }
 }
 
+/// An entry of the bundle decoded, with its signature's verdict; or why
+/// it does not decode.
+type Decoded = Result<(SignedEntry, Result<(), String>), String>;
+
 /// Decodes and signature-checks a list of signed entries.
-fn entries(list: &[Vec<u8>]) -> Vec<Result<(SignedEntry, Result<(), String>), String>> {
+fn entries(list: &[Vec<u8>]) -> Vec<Decoded> {
     let decoded: Vec<Result<SignedEntry, String>> = list
         .iter()
         .map(|b| SignedEntry::from_bytes(b.clone()).map_err(|e| format!("does not decode: {e}")))
