@@ -111,6 +111,9 @@ pub struct Follower {
     hub: AuthorId,
     ca: CaCert,
     horizon: Horizon,
+    /// The highest settled positions seen: what the marks move towards
+    /// (kept, so a step that failed half way is finished by the next).
+    settled: PerSource,
     marks: Option<PerSource>,
     /// Each author's role by its certificate, if the hub holds one.
     roles: HashMap<AuthorId, Option<&'static str>>,
@@ -126,6 +129,7 @@ impl Follower {
             hub,
             ca,
             horizon: Horizon::default(),
+            settled: PerSource::default(),
             marks: None,
             roles: HashMap::from([(hub, Some("hub"))]),
         }
@@ -154,12 +158,15 @@ impl Follower {
         };
         self.marks = Some(marks);
         let observed = self.store.audit_observe().await?;
-        let Some(settled) = self.horizon.observe(&observed) else {
-            return Ok(0);
-        };
+        if let Some(settled) = self.horizon.observe(&observed) {
+            for source in AuditSource::ALL {
+                let upto = settled.get(source).max(self.settled.get(source));
+                self.settled.set(source, upto);
+            }
+        }
         let mut written = 0;
         for source in AuditSource::ALL {
-            let upto = settled.get(source);
+            let upto = self.settled.get(source);
             while marks.get(source) < upto {
                 let rows = self
                     .store
