@@ -23,8 +23,9 @@
 //!   (timeline, nodes, devices, accounts, admin actions), over HTTPS if
 //!   configured ([`https`]), by the accept loop both servers share
 //!   (`sentinel_http::serve`);
-//! - the audit stream for a SIEM: every verdict on an entry as a JSON
-//!   line to a file, standard output or syslog ([`audit`]);
+//! - the audit trail for others: every verdict on an entry as a JSON
+//!   line to a file, standard output or syslog for a SIEM, and signed
+//!   audit bundles for auditors ([`audit`]);
 //! - its configuration ([`config`]) and (feature `testing`) a harness that
 //!   starts a throwaway PostgreSQL server for tests (`testing`).
 //!
