@@ -408,8 +408,8 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             hub_name.clone(),
         ))
         .map_err(|e| config_error(format!("{TILES_ENV}: {e}")))?;
-    let audit = Sink::open(&config.audit)
-        .map_err(|e| config_error(format!("{AUDIT_STREAM_ENV}: {e}")))?;
+    let audit =
+        Sink::open(&config.audit).map_err(|e| config_error(format!("{AUDIT_STREAM_ENV}: {e}")))?;
     let (hub_author, ca) = (enrollment.identity.author, enrollment.ca.clone());
     init_logs(config.log_format);
     if let Err(e) = sentinel_http::ops::metrics() {

@@ -129,7 +129,10 @@ async fn every_verdict_is_a_line_and_a_restart_resumes_after_the_mark() {
     assert_eq!(q["reason_code"], "revoked");
     assert!(q["reason"].as_str().unwrap().contains("revoked"));
     assert_eq!(q["entry_id"], other[0].id().to_hex());
-    assert!(q["author_role"].is_null(), "the hub holds no certificate of it");
+    assert!(
+        q["author_role"].is_null(),
+        "the hub holds no certificate of it"
+    );
     assert_eq!(q["received_ms"], NOW + 5);
 
     let fork = got.iter().find(|l| l["verdict"] == "fork").unwrap();
@@ -151,7 +154,10 @@ async fn every_verdict_is_a_line_and_a_restart_resumes_after_the_mark() {
     assert_eq!(step_until(&mut again, 2).await, 2);
     let got = lines(&path);
     assert_eq!(got.len(), 7, "no line repeated: {got:#?}");
-    assert_eq!((got[5]["seq"].as_u64(), got[6]["seq"].as_u64()), (Some(4), Some(5)));
+    assert_eq!(
+        (got[5]["seq"].as_u64(), got[6]["seq"].as_u64()),
+        (Some(4), Some(5))
+    );
     let keys: std::collections::BTreeSet<(String, i64)> = got
         .iter()
         .map(|l| (l["stream"].to_string(), l["pos"].as_i64().unwrap()))
@@ -218,7 +224,10 @@ async fn a_file_rotates_at_its_size_and_keeps_the_newest_files() {
     let mut f = follower(&store, &to_file(&path, 1500, 2), &hub);
     assert_eq!(step_until(&mut f, 30).await, 30);
     assert!(path.exists() && rotated(&path, 1).exists() && rotated(&path, 2).exists());
-    assert!(!rotated(&path, 3).exists(), "only two rotated files are kept");
+    assert!(
+        !rotated(&path, 3).exists(),
+        "only two rotated files are kept"
+    );
     let mut kept = Vec::new();
     for p in [rotated(&path, 2), rotated(&path, 1), path.clone()] {
         let size = std::fs::metadata(&p).unwrap().len();
@@ -243,10 +252,16 @@ async fn syslog_gets_one_rfc5424_message_per_line() {
         ..AuditSettings::default()
     };
     let e = Sink::open(&missing).unwrap_err();
-    assert!(e.contains("cannot reach the syslog socket") && e.contains("log.sock"), "{e}");
+    assert!(
+        e.contains("cannot reach the syslog socket") && e.contains("log.sock"),
+        "{e}"
+    );
     let nowhere = to_file(&dir.path().join("no/such/folder/a.jsonl"), 100, 1);
     let e = Sink::open(&nowhere).unwrap_err();
-    assert!(e.contains("cannot open the audit file") && e.contains("a.jsonl"), "{e}");
+    assert!(
+        e.contains("cannot open the audit file") && e.contains("a.jsonl"),
+        "{e}"
+    );
 
     let daemon = UnixDatagram::bind(&socket).unwrap();
     daemon
@@ -270,7 +285,11 @@ async fn syslog_gets_one_rfc5424_message_per_line() {
         let n = daemon.recv(&mut buf).unwrap();
         let message = std::str::from_utf8(&buf[..n]).unwrap();
         // Facility 13 (log audit): informational 110, warning 108.
-        let pri = if want == "accepted" { "<110>1 " } else { "<108>1 " };
+        let pri = if want == "accepted" {
+            "<110>1 "
+        } else {
+            "<108>1 "
+        };
         assert!(message.starts_with(pri), "{message}");
         let (_, json) = message.split_once(&head).expect("the header");
         let line: Value = serde_json::from_str(json).unwrap();
@@ -309,7 +328,10 @@ async fn entries_a_node_syncs_into_the_hub_are_streamed() {
     for (l, n) in streamed.iter().zip(1_000u128..) {
         assert_eq!(l["verdict"], "accepted");
         assert_eq!(l["kind"], "event_change");
-        assert_eq!(l["author_role"], "node", "the certificate came with the sync");
+        assert_eq!(
+            l["author_role"], "node",
+            "the certificate came with the sync"
+        );
         assert_eq!(l["event_id"], crate::e2e::ev(n).to_hex());
         assert_eq!(l["hub"], hub_id.identity.author.to_hex());
     }

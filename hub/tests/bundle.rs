@@ -61,8 +61,14 @@ async fn a_bundle_from_a_real_hub_verifies_with_only_the_ca_and_names_tampering(
     let author = node.enrollment.identity.author.to_hex();
     let run = report.runs.iter().find(|r| r.author == author).unwrap();
     assert_eq!((run.first_seq, run.last_seq, run.entries), (1, 5, 5));
-    assert_eq!((run.name.as_deref(), run.role), (Some("node-1"), Some("node")));
-    let attested = run.attested.as_ref().expect("the checkpoint covers the run");
+    assert_eq!(
+        (run.name.as_deref(), run.role),
+        (Some("node-1"), Some("node"))
+    );
+    let attested = run
+        .attested
+        .as_ref()
+        .expect("the checkpoint covers the run");
     assert_eq!(attested.seq, 4);
     assert_eq!(attested.checkpoint, written[0].id().to_hex());
 
@@ -82,7 +88,11 @@ async fn a_bundle_from_a_real_hub_verifies_with_only_the_ca_and_names_tampering(
     assert!(!r.signature_ok);
     assert_eq!(r.problems.len(), 1, "{}", problems(&r));
     assert_eq!(r.problems[0].what, "bundle");
-    assert!(r.problems[0].reason.contains("signature"), "{}", problems(&r));
+    assert!(
+        r.problems[0].reason.contains("signature"),
+        "{}",
+        problems(&r)
+    );
 
     // One byte of an entry's signature changed: the bundle's signature
     // fails, and the entry is named.
@@ -113,14 +123,16 @@ async fn a_bundle_from_a_real_hub_verifies_with_only_the_ca_and_names_tampering(
     let r = verify_bundle(&resign(&c, &hub_id.cert_der), ca.cert()).unwrap();
     assert!(r.signature_ok);
     assert!(
-        r.problems.iter().any(|p| p.what == "run" && p.reason.contains("missing")),
+        r.problems
+            .iter()
+            .any(|p| p.what == "run" && p.reason.contains("missing")),
         "{}",
         problems(&r)
     );
     assert!(
-        r.problems
-            .iter()
-            .any(|p| p.what == "entry" && p.seq == Some(4) && p.reason.contains("does not follow seq 2")),
+        r.problems.iter().any(|p| p.what == "entry"
+            && p.seq == Some(4)
+            && p.reason.contains("does not follow seq 2")),
         "{}",
         problems(&r)
     );

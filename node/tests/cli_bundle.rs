@@ -77,7 +77,11 @@ fn bundle_files(dir: &Path) -> (PathBuf, PathBuf, Vec<SignedEntry>, Contents) {
         }],
     };
     let bundle = dir.join("audit.bundle");
-    std::fs::write(&bundle, Bundle::sign(&contents, hub.cert_der, &key(2)).encode()).unwrap();
+    std::fs::write(
+        &bundle,
+        Bundle::sign(&contents, hub.cert_der, &key(2)).encode(),
+    )
+    .unwrap();
     let ca_pem = dir.join("ca.pem");
     std::fs::write(&ca_pem, ca.cert().to_pem()).unwrap();
     (bundle, ca_pem, entries, contents)
@@ -155,16 +159,28 @@ fn bad_bundle_input_is_refused_clearly() {
     let not_a_bundle = dir.join("notes.txt");
     std::fs::write(&not_a_bundle, "hello").unwrap();
     let cases: [(Vec<&str>, &str); 5] = [
-        (vec!["--bundle", "no-such.bundle", "--ca", c], "reading the bundle no-such.bundle"),
-        (vec!["--bundle", b, "--ca", "no-such-ca.pem"], "reading the CA certificate no-such-ca.pem"),
+        (
+            vec!["--bundle", "no-such.bundle", "--ca", c],
+            "reading the bundle no-such.bundle",
+        ),
+        (
+            vec!["--bundle", b, "--ca", "no-such-ca.pem"],
+            "reading the CA certificate no-such-ca.pem",
+        ),
         (vec!["--bundle", b, "--ca", b], "reading the CA certificate"),
-        (vec!["--bundle", not_a_bundle.to_str().unwrap(), "--ca", c], "not an audit bundle"),
+        (
+            vec!["--bundle", not_a_bundle.to_str().unwrap(), "--ca", c],
+            "not an audit bundle",
+        ),
         (vec!["--bundle", b], "--ca"),
     ];
     for (args, says) in cases {
         let out = verify(dir, &args);
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "{args:?} should fail");
-        assert!(stderr.contains(says), "{args:?}: expected {says:?} in {stderr:?}");
+        assert!(
+            stderr.contains(says),
+            "{args:?}: expected {says:?} in {stderr:?}"
+        );
     }
 }

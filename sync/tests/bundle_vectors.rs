@@ -78,7 +78,12 @@ fn bundle_vector_matches_the_code_and_the_document() {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    for field in ["contents_hex", "signed_message_hex", "signature", "bundle_hex"] {
+    for field in [
+        "contents_hex",
+        "signed_message_hex",
+        "signature",
+        "bundle_hex",
+    ] {
         let h = file[field].as_str().unwrap();
         assert!(doc.contains(h), "docs/protocol.md lacks the {field} {h}");
     }
@@ -105,8 +110,14 @@ fn the_vector_bundle_decodes_and_its_signature_verifies() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     let b = Bundle::decode(&bad).unwrap();
-    assert!(key.verifying_key().verify(&message, &Signature::from_bytes(&b.signature)).is_err());
-    assert!(Bundle::decode(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+    assert!(key
+        .verifying_key()
+        .verify(&message, &Signature::from_bytes(&b.signature))
+        .is_err());
+    assert!(
+        Bundle::decode(&bytes[..bytes.len() - 1]).is_err(),
+        "truncated"
+    );
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(Bundle::decode(&longer).is_err(), "trailing bytes");

@@ -89,7 +89,12 @@ impl std::fmt::Display for BundleSummary {
             f,
             "{} entries selected, {} in {} runs up to the checkpoints' heads, {} checkpoints, \
              {} certificates; signed by hub {}",
-            self.selected, self.entries, self.authors, self.checkpoints, self.certificates, self.hub
+            self.selected,
+            self.entries,
+            self.authors,
+            self.checkpoints,
+            self.certificates,
+            self.hub
         )
     }
 }
@@ -157,7 +162,10 @@ pub async fn write_bundle(
             .into_iter()
             .map(|(e, _)| e.into_bytes())
             .collect(),
-        checkpoints: checkpoints.into_iter().map(SignedEntry::into_bytes).collect(),
+        checkpoints: checkpoints
+            .into_iter()
+            .map(SignedEntry::into_bytes)
+            .collect(),
         runs,
     };
     let summary = BundleSummary {
@@ -261,7 +269,20 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<u64, String> {
             sign * (h * 60 + m)
         }
     };
-    let days_in = [31, 28 + i64::from(leap(year)), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days_in = [
+        31,
+        28 + i64::from(leap(year)),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month)
         || !(1..=days_in[(month - 1) as usize]).contains(&day)
         || hour > 23
@@ -271,8 +292,7 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let days = days_from_civil(year, month, day);
-    let total =
-        ((days * 24 + hour) * 60 + minute - offset_min) * 60_000 + second * 1000 + ms;
+    let total = ((days * 24 + hour) * 60 + minute - offset_min) * 60_000 + second * 1000 + ms;
     u64::try_from(total).map_err(|_| format!("{text:?} is before 1970"))
 }
 
@@ -312,7 +332,10 @@ mod tests {
             parse_rfc3339_ms("2026-09-21T16:13:20+02:00"),
             Ok(1_790_000_000_000)
         );
-        assert_eq!(parse_rfc3339_ms("2000-02-29T00:00:00.5Z"), Ok(951_782_400_500));
+        assert_eq!(
+            parse_rfc3339_ms("2000-02-29T00:00:00.5Z"),
+            Ok(951_782_400_500)
+        );
         for bad in [
             "",
             "2026-09-21",
@@ -335,7 +358,12 @@ mod tests {
         for (from, to, bbox, says) in [
             ("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", None, "--to"),
             ("monday", "2026-12-01T00:00:00Z", None, "--from"),
-            ("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", Some("1,2"), "--bbox"),
+            (
+                "2026-12-01T00:00:00Z",
+                "2026-12-02T00:00:00Z",
+                Some("1,2"),
+                "--bbox",
+            ),
         ] {
             let e = BundleRequest::parse(from, to, bbox.map(str::to_owned)).unwrap_err();
             assert!(e.starts_with(says), "{e}");

@@ -153,11 +153,21 @@ mod tests {
             ("off", AuditStream::Off),
             ("stdout", AuditStream::Stdout),
             ("syslog", AuditStream::Syslog("/dev/log".into())),
-            ("syslog:/run/x.sock", AuditStream::Syslog("/run/x.sock".into())),
-            ("file:/var/log/a.jsonl", AuditStream::File("/var/log/a.jsonl".into())),
+            (
+                "syslog:/run/x.sock",
+                AuditStream::Syslog("/run/x.sock".into()),
+            ),
+            (
+                "file:/var/log/a.jsonl",
+                AuditStream::File("/var/log/a.jsonl".into()),
+            ),
         ];
         for (text, want) in cases {
-            assert_eq!(with(&[(AUDIT_STREAM_ENV, text)]).unwrap().stream, want, "{text}");
+            assert_eq!(
+                with(&[(AUDIT_STREAM_ENV, text)]).unwrap().stream,
+                want,
+                "{text}"
+            );
         }
         let s = with(&[(AUDIT_ROTATE_BYTES_ENV, "4096"), (AUDIT_KEEP_ENV, "3")]).unwrap();
         assert_eq!((s.rotate_bytes, s.keep), (4096, 3));

@@ -37,7 +37,11 @@ pub enum AuditSource {
 }
 
 impl AuditSource {
-    pub const ALL: [AuditSource; 3] = [AuditSource::Log, AuditSource::Quarantine, AuditSource::Forks];
+    pub const ALL: [AuditSource; 3] = [
+        AuditSource::Log,
+        AuditSource::Quarantine,
+        AuditSource::Forks,
+    ];
 
     /// The stable name, as lines and `audit_mark.stream` carry it.
     pub fn as_str(self) -> &'static str {

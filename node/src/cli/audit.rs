@@ -15,8 +15,8 @@ use sentinel_sync::bundle::{verify_bundle, BundleReport};
 use super::fmt::print_json;
 
 pub(super) fn verify(bundle: &Path, ca: &Path, json: bool) -> Result<ExitCode> {
-    let ca = CaCert::load(ca)
-        .with_context(|| format!("reading the CA certificate {}", ca.display()))?;
+    let ca =
+        CaCert::load(ca).with_context(|| format!("reading the CA certificate {}", ca.display()))?;
     let bytes = std::fs::read(bundle)
         .with_context(|| format!("reading the bundle {}", bundle.display()))?;
     let report = verify_bundle(&bytes, &ca).with_context(|| format!("{}", bundle.display()))?;
@@ -38,7 +38,11 @@ fn print_report(r: &BundleReport) {
     println!(
         "Bundle by hub {} ({}), entries with HLC times {}..{} ms{}.",
         r.hub.as_deref().unwrap_or("(unverified)"),
-        if r.hub_key.is_empty() { "?" } else { r.hub_key.as_str() },
+        if r.hub_key.is_empty() {
+            "?"
+        } else {
+            r.hub_key.as_str()
+        },
         r.from_ms,
         r.to_ms,
         r.area
@@ -58,7 +62,10 @@ fn print_report(r: &BundleReport) {
     for run in &r.runs {
         let who = run.name.as_deref().unwrap_or("(no certificate)");
         let attested = match &run.attested {
-            Some(a) => format!("attested up to seq {} by checkpoint {}", a.seq, a.checkpoint),
+            Some(a) => format!(
+                "attested up to seq {} by checkpoint {}",
+                a.seq, a.checkpoint
+            ),
             None => "not attested by a checkpoint in the bundle".to_string(),
         };
         println!(

@@ -173,8 +173,7 @@ impl Trust {
         signature?;
         let entry = e.entry();
         let info = self.authors.info(&entry.author, entry.hlc.wall_ms);
-        check_author(entry, info, self.last_valid_seq(&entry.author))
-            .map_err(|r| r.to_string())?;
+        check_author(entry, info, self.last_valid_seq(&entry.author)).map_err(|r| r.to_string())?;
         if let Body::EventChange(change) = &entry.body {
             check_change(&entry.author, &change.change)
                 .map_err(|err| Refusal::BadChange(err).to_string())?;
@@ -196,7 +195,11 @@ fn entries(list: &[Vec<u8>]) -> Vec<Decoded> {
         .iter()
         .map(|b| SignedEntry::from_bytes(b.clone()).map_err(|e| format!("does not decode: {e}")))
         .collect();
-    let ok: Vec<SignedEntry> = decoded.iter().filter_map(|d| d.as_ref().ok()).cloned().collect();
+    let ok: Vec<SignedEntry> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok())
+        .cloned()
+        .collect();
     let mut sigs = verify_signatures(&ok).into_iter();
     decoded
         .into_iter()
@@ -235,7 +238,10 @@ pub fn verify_bundle(bytes: &[u8], ca: &CaCert) -> Result<BundleReport, BundleEr
             Ok(id) => trust.authors.0.entry(id.author).or_default().push(id),
             Err(e) => report.problems.push(problem(
                 "certificate",
-                format!("certificate {} of the bundle does not chain to the CA: {e}", i + 1),
+                format!(
+                    "certificate {} of the bundle does not chain to the CA: {e}",
+                    i + 1
+                ),
             )),
         }
     }
@@ -391,7 +397,11 @@ fn check_run(run: &Run, trust: &Trust, problems: &mut Vec<BundleProblem>) -> Run
             }
         };
         if e.author() != run.author {
-            found.push(entry_problem(&e, "entry", format!("an entry of another author in the run of author {author_hex}")));
+            found.push(entry_problem(
+                &e,
+                "entry",
+                format!("an entry of another author in the run of author {author_hex}"),
+            ));
             continue;
         }
         if let Err(reason) = trust.check(&e, sig) {
@@ -401,7 +411,11 @@ fn check_run(run: &Run, trust: &Trust, problems: &mut Vec<BundleProblem>) -> Run
             found.push(entry_problem(
                 &e,
                 "entry",
-                format!("the run starts at seq {} but its first entry is seq {}", run.first_seq, e.seq()),
+                format!(
+                    "the run starts at seq {} but its first entry is seq {}",
+                    run.first_seq,
+                    e.seq()
+                ),
             ));
         }
         if let Some(t) = tip {
