@@ -35,6 +35,7 @@
 //! | `tiles`                 | `SENTINEL_TILES`                   | none           |
 //! | `tile_url`              | `SENTINEL_TILE_URL`                | none           |
 //! | `tile_attribution`      | `SENTINEL_TILE_ATTRIBUTION`        | none           |
+//! | `[audit]` ([`audit`])   | `SENTINEL_AUDIT_*`                 | off            |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -242,6 +243,7 @@ struct FileConfig {
     tiles: Option<PathBuf>,
     tile_url: Option<String>,
     tile_attribution: Option<String>,
+    audit: Option<audit::AuditFile>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -283,6 +285,7 @@ pub struct HubConfig {
     pub http: HttpSettings,
     /// The map's tile sources ([`map`]).
     pub map: MapSettings,
+    pub audit: audit::AuditSettings,
 }
 
 /// The PEM files the HTTP API's TLS is served with (not read yet).
@@ -530,6 +533,7 @@ impl HubConfig {
             &env,
         )?;
         let map = map::load(f.tiles, f.tile_url, f.tile_attribution, &env)?;
+        let audit = audit::load(f.audit, &env)?;
 
         Ok(HubConfig {
             database,
@@ -551,6 +555,7 @@ impl HubConfig {
             rules_file,
             http,
             map,
+            audit,
         })
     }
 }
@@ -587,6 +592,7 @@ where
         .map_err(|e| invalid(setting, value, e))
 }
 
+pub mod audit;
 pub mod http;
 pub mod map;
 mod rules;

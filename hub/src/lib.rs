@@ -23,15 +23,19 @@
 //!   (timeline, nodes, devices, accounts, admin actions), over HTTPS if
 //!   configured ([`https`]), by the accept loop both servers share
 //!   (`sentinel_http::serve`);
+//! - the audit trail for others: every verdict on an entry as a JSON
+//!   line to a file, standard output or syslog for a SIEM, and signed
+//!   audit bundles for auditors ([`audit`]);
 //! - its configuration ([`config`]) and (feature `testing`) a harness that
 //!   starts a throwaway PostgreSQL server for tests (`testing`).
 //!
 //! Modules depend one way (`use crate::…` never loops): `store` on nothing
-//! of the hub; `own`, `revocations`, `projector` and `media` on the store;
-//! `people`, `checkpoint` and `sensors` on the own chain; `net` and
-//! `sensor_peer` on those; `server` on the network's parts; `api` on the
-//! store, the own chain and sensors, never on the network (the live feed
-//! is handed the projector's channel). The one clock the API reads is the
+//! of the hub; `own`, `revocations`, `projector`, `media` and `audit` on
+//! the store (`audit` on the configuration too); `people`, `checkpoint`
+//! and `sensors` on the own chain; `net` and `sensor_peer` on those;
+//! `server` on the network's parts; `api` on the store, the own chain and
+//! sensors, never on the network (the live feed is handed the projector's
+//! channel). The one clock the API reads is the
 //! backend's (`sentinel_http::clock::Clock`, replaceable in tests); the
 //! rest reads [`now_ms`].
 //!
@@ -40,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod checkpoint;
 pub mod config;
 pub mod https;

@@ -29,6 +29,14 @@
 //! (revoking the account's tokens, lifting a lockout), `user disable` and
 //! `user enable` switch an account off and on, and `user purge-tokens`
 //! deletes expired and revoked tokens (which `serve` also does hourly).
+//!
+//! `sentinel-hub audit bundle --from T --to T [--bbox W,S,E,N] --out FILE`
+//! writes a signed audit bundle (`sentinel_hub::audit::bundle`) that
+//! `sentinel-node audit verify --bundle FILE --ca CA.pem` checks.
+//!
+//! With `SENTINEL_AUDIT_STREAM` set, `serve` also writes the audit stream
+//! (`sentinel_hub::audit`): a JSON line per verdict on an entry, to a
+//! file, standard output (after the two lines above) or syslog.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +49,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use sentinel_certs::{Bundle, CaCert, Enrollment};
 use sentinel_hub::api::{Api, ApiOptions, ApiState, Feed, HubBackend};
+use sentinel_hub::audit::{Follower, Sink};
+use sentinel_hub::config::audit::AUDIT_STREAM_ENV;
 use sentinel_hub::config::map::TILES_ENV;
 use sentinel_hub::config::{
     HubConfig, LogFormat, BUNDLE_ENV, CA_ENV, HTTPS_CERT_ENV, HTTPS_KEY_ENV, MEDIA_DIR_ENV,
@@ -78,6 +88,31 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The audit trail for auditors.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a signed audit bundle: the entries whose HLC time is from
+    /// --from up to (not including) --to, with what verifies them holding
+    /// only the CA certificate (`sentinel-node audit verify --bundle`).
+    Bundle {
+        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+        #[arg(long, value_name = "RFC3339")]
+        from: String,
+        #[arg(long, value_name = "RFC3339")]
+        to: String,
+        /// Only entries about events located in this box (degrees).
+        #[arg(long, value_name = "W,S,E,N")]
+        bbox: Option<String>,
+        /// The bundle file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +145,15 @@ fn main() -> ExitCode {
             command: UserCommand::Add { name, role },
         } => add_user(cli.config, &name, &role),
         Command::User { command } => account(cli.config, command),
+        Command::Audit {
+            command:
+                AuditCommand::Bundle {
+                    from,
+                    to,
+                    bbox,
+                    out,
+                },
+        } => audit_bundle(cli.config, &from, &to, bbox, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,6 +285,32 @@ fn account(config_file: Option<PathBuf>, command: UserCommand) -> Result<(), Fai
     })
 }
 
+/// `audit bundle`: writes the signed bundle, then says what it holds.
+fn audit_bundle(
+    config_file: Option<PathBuf>,
+    from: &str,
+    to: &str,
+    bbox: Option<String>,
+    out: &std::path::Path,
+) -> Result<(), Failure> {
+    use sentinel_hub::audit::bundle::{write_bundle, BundleRequest};
+    let request = BundleRequest::parse(from, to, bbox).map_err(usage)?;
+    let (config, enrollment) = load(config_file)?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let (bytes, summary) = write_bundle(&store, &enrollment, &request, now_ms())
+            .await
+            .map_err(failure)?;
+        let written = std::fs::File::create(out).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        });
+        written.map_err(|e| failure(format!("writing {}: {e}", out.display())))?;
+        println!("wrote {}: {summary}", out.display());
+        Ok(())
+    })
+}
+
 /// Bad input on the command line: exit code 2.
 fn usage(message: impl std::fmt::Display) -> Failure {
     Failure {
@@ -338,6 +408,9 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             hub_name.clone(),
         ))
         .map_err(|e| config_error(format!("{TILES_ENV}: {e}")))?;
+    let audit =
+        Sink::open(&config.audit).map_err(|e| config_error(format!("{AUDIT_STREAM_ENV}: {e}")))?;
+    let (hub_author, ca) = (enrollment.identity.author, enrollment.ca.clone());
     init_logs(config.log_format);
     if let Err(e) = sentinel_http::ops::metrics() {
         tracing::warn!("metrics are off: {e}");
@@ -424,6 +497,11 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             let _ = writeln!(out, "{line}");
             let _ = writeln!(out, "{http_line}");
             let _ = out.flush();
+        }
+        // After the lines above, which a stream to stdout must not precede.
+        if let Some(sink) = audit {
+            let follower = Follower::new(store.clone(), sink, hub_author, ca);
+            tokio::spawn(follower.run(sentinel_hub::audit::POLL));
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
         tokio::spawn(purge_tokens(store.clone()));

@@ -7,6 +7,8 @@
 mod actions;
 mod admission;
 mod api;
+mod audit;
+mod bundle;
 mod checkpoints;
 mod contract;
 mod devices;

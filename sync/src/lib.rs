@@ -17,7 +17,9 @@
 //! Sensor push ([`push`]) checks and applies the entries a
 //! sensor sends over HTTP, for node and hub routes. [`compress`] seals
 //! and opens compressed frames, as both peers' Hellos agree. [`progress`] turns
-//! a session's counts into a rate and a time left, for people.
+//! a session's counts into a rate and a time left, for people. [`bundle`]
+//! (feature `quic`) writes and verifies signed audit bundles, the export a
+//! hub hands an auditor who holds only the CA's certificate.
 //!
 //! Never does: SQL, IO or clock reads outside the files the tidy test
 //! (`tests/tidy.rs`) names one by one (the QUIC drivers, the media
@@ -31,6 +33,8 @@
 pub mod admission;
 #[cfg(feature = "quic")]
 pub mod blobs;
+#[cfg(feature = "quic")]
+pub mod bundle;
 #[cfg(feature = "quic")]
 pub mod ca_trust;
 mod cbor;

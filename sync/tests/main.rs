@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bundle_vectors;
 mod checkpoints;
 mod contract;
 mod encodings;

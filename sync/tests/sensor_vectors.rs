@@ -50,7 +50,7 @@ fn reading(seq: u64, prev: Option<&SignedEntry>, level: f64, wall_ms: u64) -> Si
     .unwrap()
 }
 
-fn entries() -> Vec<SignedEntry> {
+pub(crate) fn entries() -> Vec<SignedEntry> {
     let first = reading(1, None, 2.5, 1_795_000_000_000);
     let second = reading(2, Some(&first), 2.75, 1_795_000_060_000);
     vec![first, second]

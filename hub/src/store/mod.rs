@@ -20,7 +20,8 @@
 //! tokens ([`people`]), peer status ([`peers`]), media names ([`media`]),
 //! the reads of the API ([`query`], [`readings`]) and the one WHERE
 //! builder they share (`filter`), the quota on evidence ([`evidence`]),
-//! the evidence operators must act on ([`alerts`]),
+//! the evidence operators must act on ([`alerts`]), what the audit stream
+//! follows and its mark ([`audit`]),
 //! the `events` rows the projector writes
 //! (`rows`), and the revocations in force applied to what the log holds
 //! ([`revoked`], with [`verdict`]: which entries count).
@@ -29,6 +30,7 @@
 
 pub mod alerts;
 mod apply;
+pub mod audit;
 mod blocking;
 pub mod evidence;
 mod filter;

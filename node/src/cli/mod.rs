@@ -1,8 +1,9 @@
 //! Command definitions and the dispatch to their implementations: the
 //! event commands are in [`events`] (printing them in [`show`]), the
 //! network commands in [`net`], accounts in [`user`], the outbox in
-//! [`outbox`], shared text helpers in [`fmt`].
+//! [`outbox`], audit bundles in [`audit`], shared text helpers in [`fmt`].
 
+mod audit;
 mod events;
 mod fmt;
 mod front;
@@ -190,7 +191,16 @@ enum UserCmd {
 #[derive(Debug, Subcommand)]
 enum AuditCmd {
     /// Verify every chain in the store; non-zero exit if any is broken.
-    Verify,
+    /// With --bundle and --ca: verify a hub's signed audit bundle instead,
+    /// needing no store, only the deployment's CA certificate.
+    Verify {
+        /// A bundle from `sentinel-hub audit bundle`.
+        #[arg(long, value_name = "FILE", requires = "ca")]
+        bundle: Option<PathBuf>,
+        /// The deployment CA's certificate (PEM) to check the bundle with.
+        #[arg(long, value_name = "CA.pem", requires = "bundle")]
+        ca: Option<PathBuf>,
+    },
 }
 
 fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
@@ -229,6 +239,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("Enrolled as {} ({}, key {})", id.name, id.role, id.author);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Cmd::Audit {
+        what:
+            AuditCmd::Verify {
+                bundle: Some(bundle),
+                ca: Some(ca),
+            },
+    } = &cli.cmd
+    {
+        // A bundle is checked without a store: the auditor's machine may
+        // have none.
+        return audit::verify(bundle, ca, json);
     }
     let mut node = Node::open(&dir)?;
     if let Some(mib) = cli.evidence_quota_mb {
@@ -308,7 +330,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             batch,
         } => events::import(&mut node, &file, format, batch, actor, json)?,
         Cmd::Audit {
-            what: AuditCmd::Verify,
+            what: AuditCmd::Verify { .. },
         } => {
             let report = node.store().audit()?;
             if json {
