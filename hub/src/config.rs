@@ -35,6 +35,7 @@
 //! | `tiles`                 | `SENTINEL_TILES`                   | none           |
 //! | `tile_url`              | `SENTINEL_TILE_URL`                | none           |
 //! | `tile_attribution`      | `SENTINEL_TILE_ATTRIBUTION`        | none           |
+//! | `webhook_max_attempts`  | `SENTINEL_WEBHOOK_MAX_ATTEMPTS`    | 12 ([`webhooks`]) |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -242,6 +243,7 @@ struct FileConfig {
     tiles: Option<PathBuf>,
     tile_url: Option<String>,
     tile_attribution: Option<String>,
+    webhook_max_attempts: Option<u32>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -283,6 +285,8 @@ pub struct HubConfig {
     pub http: HttpSettings,
     /// The map's tile sources ([`map`]).
     pub map: MapSettings,
+    /// Attempts a webhook delivery gets before dead-letter ([`webhooks`]).
+    pub webhook_max_attempts: u32,
 }
 
 /// The PEM files the HTTP API's TLS is served with (not read yet).
@@ -317,6 +321,7 @@ impl std::fmt::Debug for HubConfig {
             .field("rules_file", &self.rules_file)
             .field("http", &self.http)
             .field("map", &self.map)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -382,7 +387,6 @@ impl HubConfig {
             })?;
 
         let ca = env(CA_ENV).map(PathBuf::from).or(f.ca);
-
         let max_age = match env(REVOCATION_MAX_AGE_ENV) {
             Some(v) => Some(parse_num::<u64>(REVOCATION_MAX_AGE_ENV, &v)?),
             None => f.revocation_max_age_ms,
@@ -530,7 +534,7 @@ impl HubConfig {
             &env,
         )?;
         let map = map::load(f.tiles, f.tile_url, f.tile_attribution, &env)?;
-
+        let webhook_max_attempts = webhooks::max_attempts(f.webhook_max_attempts, &env)?;
         Ok(HubConfig {
             database,
             listen,
@@ -551,6 +555,7 @@ impl HubConfig {
             rules_file,
             http,
             map,
+            webhook_max_attempts,
         })
     }
 }
@@ -592,3 +597,4 @@ pub mod map;
 mod rules;
 #[cfg(test)]
 mod tests;
+pub mod webhooks;

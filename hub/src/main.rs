@@ -29,6 +29,10 @@
 //! (revoking the account's tokens, lifting a lockout), `user disable` and
 //! `user enable` switch an account off and on, and `user purge-tokens`
 //! deletes expired and revoked tokens (which `serve` also does hourly).
+//!
+//! `serve` also runs the webhook delivery worker
+//! (`sentinel_hub::webhooks::worker`; `webhook_max_attempts` attempts
+//! before dead-letter).
 
 #![forbid(unsafe_code)]
 
@@ -48,6 +52,7 @@ use sentinel_hub::config::{
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::sensors::SensorRules;
 use sentinel_hub::server::{self, HubNet};
+use sentinel_hub::webhooks::worker::{Policy, Worker};
 use sentinel_hub::{now_ms, PgStore};
 use sentinel_sync::blobs::MediaStore;
 
@@ -427,6 +432,13 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
         tokio::spawn(purge_tokens(store.clone()));
+        // Webhook deliveries, from the outbox the projector fills.
+        let policy = Policy {
+            max_attempts: config.webhook_max_attempts,
+            ..Policy::default()
+        };
+        let webhooks = Worker::new(store.clone(), policy).map_err(failure)?;
+        Arc::new(webhooks).spawn(sentinel_http::clock::Clock::system());
         let options = ApiOptions {
             rate_limit: config.rate_limit,
             cors_origins: config.cors_origins.clone(),
