@@ -36,6 +36,7 @@
 //! | `tile_url`              | `SENTINEL_TILE_URL`                | none           |
 //! | `tile_attribution`      | `SENTINEL_TILE_ATTRIBUTION`        | none           |
 //! | `[audit]` ([`audit`])   | `SENTINEL_AUDIT_*`                 | off            |
+//! | `webhook_max_attempts`  | `SENTINEL_WEBHOOK_MAX_ATTEMPTS`    | 12 ([`webhooks`]) |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -86,23 +87,7 @@
 //! (`X-Forwarded-For`, `Forwarded`), believed from those peers only
 //! (`sentinel_http::proxy`).
 //!
-//! **Slow clients.** The HTTP API takes at most `http_max_connections` at
-//! once (one more gets `503`); a client has `http_header_timeout_s` to send
-//! a request's headers, a body may pause `http_body_timeout_s` and take
-//! `http_body_deadline_s` in all (`408` beyond), and a connection with no
-//! request in flight closes after `http_idle_timeout_s`; at most
-//! `feed_max_subscribers` live-feed streams are open at once
-//! (`sentinel_http::serve`, `http`).
-//!
-//! **CORS.** `cors_origins` lists the browser origins (`https://host[:port]`)
-//! that may call the API from a web page; in the environment, comma-separated.
-//! Empty (the default), the API sends no CORS headers at all.
-//!
-//! **HTTPS.** With `https_cert` (a PEM certificate chain, server certificate
-//! first) and `https_key` (its PEM private key) the HTTP API is served over
-//! TLS 1.2/1.3 only (`crate::https`); `sentinel-certs issue-https` writes
-//! such a pair, and any other PEM pair works too. Both or neither: one
-//! alone is an error. The files are read when the hub starts.
+//! **Slow clients, CORS, HTTPS**: [`http`].
 //!
 //! **Sensor rules.** `rules_file` names a TOML rules file (thresholds and
 //! geofences, `sentinel_schema::rules::config`, the format nodes read
@@ -244,6 +229,7 @@ struct FileConfig {
     tile_url: Option<String>,
     tile_attribution: Option<String>,
     audit: Option<audit::AuditFile>,
+    webhook_max_attempts: Option<u32>,
 }
 
 /// Everything `sentinel-hub serve` needs, checked.
@@ -286,6 +272,8 @@ pub struct HubConfig {
     /// The map's tile sources ([`map`]).
     pub map: MapSettings,
     pub audit: audit::AuditSettings,
+    /// Attempts a webhook delivery gets before dead-letter ([`webhooks`]).
+    pub webhook_max_attempts: u32,
 }
 
 /// The PEM files the HTTP API's TLS is served with (not read yet).
@@ -320,6 +308,7 @@ impl std::fmt::Debug for HubConfig {
             .field("rules_file", &self.rules_file)
             .field("http", &self.http)
             .field("map", &self.map)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -385,7 +374,6 @@ impl HubConfig {
             })?;
 
         let ca = env(CA_ENV).map(PathBuf::from).or(f.ca);
-
         let max_age = match env(REVOCATION_MAX_AGE_ENV) {
             Some(v) => Some(parse_num::<u64>(REVOCATION_MAX_AGE_ENV, &v)?),
             None => f.revocation_max_age_ms,
@@ -535,6 +523,7 @@ impl HubConfig {
         let map = map::load(f.tiles, f.tile_url, f.tile_attribution, &env)?;
         let audit = audit::load(f.audit, &env)?;
 
+        let webhook_max_attempts = webhooks::max_attempts(f.webhook_max_attempts, &env)?;
         Ok(HubConfig {
             database,
             listen,
@@ -556,6 +545,7 @@ impl HubConfig {
             http,
             map,
             audit,
+            webhook_max_attempts,
         })
     }
 }
@@ -598,3 +588,4 @@ pub mod map;
 mod rules;
 #[cfg(test)]
 mod tests;
+pub mod webhooks;

@@ -18,6 +18,8 @@
 //!   ([`revocations`]);
 //! - sensors: pushes over HTTP and the rules that raise events
 //!   ([`sensors`]), and a sensor's own sync session ([`sensor_peer`]);
+//! - webhooks: signed deliveries of event changes to other systems, from
+//!   an outbox the projector fills ([`webhooks`]);
 //! - the HTTP API ([`api`]): the routes both servers share
 //!   (`sentinel_http::api`) over the hub's store, and the hub's own
 //!   (timeline, nodes, devices, accounts, admin actions), over HTTPS if
@@ -33,9 +35,9 @@
 //! of the hub; `own`, `revocations`, `projector`, `media` and `audit` on
 //! the store (`audit` on the configuration too); `people`, `checkpoint`
 //! and `sensors` on the own chain; `net` and `sensor_peer` on those;
-//! `server` on the network's parts; `api` on the store, the own chain and
-//! sensors, never on the network (the live feed is handed the projector's
-//! channel). The one clock the API reads is the
+//! `server` on the network's parts; `webhooks` on the store; `api` on the
+//! store, the own chain, sensors and webhooks, never on the network (the
+//! live feed is handed the projector's channel). The one clock the API reads is the
 //! backend's (`sentinel_http::clock::Clock`, replaceable in tests); the
 //! rest reads [`now_ms`].
 //!
@@ -60,6 +62,7 @@ pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use store::{PgStore, PgSyncStore, StoreError};
 

@@ -37,6 +37,9 @@
 //! With `SENTINEL_AUDIT_STREAM` set, `serve` also writes the audit stream
 //! (`sentinel_hub::audit`): a JSON line per verdict on an entry, to a
 //! file, standard output (after the two lines above) or syslog.
+//! `serve` also runs the webhook delivery worker
+//! (`sentinel_hub::webhooks::worker`; `webhook_max_attempts` attempts
+//! before dead-letter).
 
 #![forbid(unsafe_code)]
 
@@ -58,6 +61,7 @@ use sentinel_hub::config::{
 use sentinel_hub::own::OwnChain;
 use sentinel_hub::sensors::SensorRules;
 use sentinel_hub::server::{self, HubNet};
+use sentinel_hub::webhooks::worker::{Policy, Worker};
 use sentinel_hub::{now_ms, PgStore};
 use sentinel_sync::blobs::MediaStore;
 
@@ -505,6 +509,13 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
         tokio::spawn(purge_tokens(store.clone()));
+        // Webhook deliveries, from the outbox the projector fills.
+        let policy = Policy {
+            max_attempts: config.webhook_max_attempts,
+            ..Policy::default()
+        };
+        let webhooks = Worker::new(store.clone(), policy).map_err(failure)?;
+        Arc::new(webhooks).spawn(sentinel_http::clock::Clock::system());
         let options = ApiOptions {
             rate_limit: config.rate_limit,
             cors_origins: config.cors_origins.clone(),

@@ -24,6 +24,7 @@ mod postgis;
 mod project;
 mod receipts;
 mod sensors;
+mod webhooks;
 
 use sentinel_hub::testing::TestDatabase;
 use sentinel_hub::PgStore;

@@ -61,10 +61,12 @@ pub enum Action {
     ReadReadings,
     /// The node's links to its peers and hubs, and "sync now".
     Sync,
+    /// The hub's webhook subscriptions, their deliveries, replays.
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::ReadEvents,
         Action::ReadHistory,
         Action::ReadMedia,
@@ -84,6 +86,7 @@ impl Action {
         Action::RevokeDevice,
         Action::ReadReadings,
         Action::Sync,
+        Action::ManageWebhooks,
     ];
 
     /// The routes this action covers, for the documented matrix.
@@ -110,6 +113,10 @@ impl Action {
                 "`GET /sensors/readings`, `GET /sensors`, `GET /sensors/alerts`"
             }
             Action::Sync => "`GET /sync`, `POST /sync` (node)",
+            Action::ManageWebhooks => {
+                "`GET/POST /webhooks`, `GET/PATCH/DELETE /webhooks/{id}`, `…/deliveries`, \
+                 `POST /webhook-deliveries/{id}/replay` (hub)"
+            }
         }
     }
 }
@@ -156,9 +163,11 @@ pub fn scope(role: PersonRole, action: Action) -> Scope {
         (Officer, Note | ReadOutbox | Sync) => Scope::Any,
         (Officer, Edit | Attach) => Scope::Own,
         (Officer, Work) => Scope::Assignee,
-        (Officer, Assign | CloseReopen | ReadTimeline | ReadNodes | ManageUsers | RevokeDevice) => {
-            Scope::Denied
-        }
+        (
+            Officer,
+            Assign | CloseReopen | ReadTimeline | ReadNodes | ManageUsers | RevokeDevice
+            | ManageWebhooks,
+        ) => Scope::Denied,
     }
 }
 

@@ -27,6 +27,7 @@
 //! | `POST /api/v1/devices/{key}/revoke` | cuts a device off at once (`devices.rs`) |
 //! | `GET /api/v1/media/{hash}` | a photo or video an event names, from the blob folder, as the node answers it (`media.rs`) |
 //! | `GET /api/v1/alerts` | what an operator must act on: forks, quarantine, checkpoint breaches (`alerts.rs`) |
+//! | `GET/POST /api/v1/webhooks`, `GET/PATCH/DELETE …/webhooks/{id}`, `GET …/{id}/deliveries`, `POST /api/v1/webhook-deliveries/{id}/replay` | webhook subscriptions, their delivery log, replays (`webhooks.rs`) |
 //! | `GET /api/v1/openapi.json` | this API's OpenAPI 3.1 document, no token needed ([`openapi`]) |
 //!
 //! The shared routes reach the store through [`HubBackend`] (the
@@ -66,6 +67,7 @@ mod routes;
 mod state;
 mod timeline;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -113,7 +115,7 @@ pub struct ApiOptions {
 }
 
 /// The methods the API answers, for CORS preflights.
-const API_METHODS: [Method; 2] = [Method::GET, Method::POST];
+const API_METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PATCH, Method::DELETE];
 
 /// The `/api/v1` routes and the operations routes, without layers.
 fn routers() -> (Router<ApiState>, Router<ApiState>) {

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::ApiState;
-use super::{actions, alerts, devices, media, nodes, timeline, users};
+use super::{actions, alerts, devices, media, nodes, timeline, users, webhooks};
 
 /// The routes only the hub serves.
 fn hub_routes() -> OpenApiRouter<ApiState> {
@@ -28,6 +28,14 @@ fn hub_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(devices::revoke))
         .routes(routes!(media::download))
         .routes(routes!(alerts::alerts))
+        .routes(routes!(webhooks::webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::webhook,
+            webhooks::update_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
 }
 
 /// The `/api/v1` routes (behind the rate limit), but the document's own

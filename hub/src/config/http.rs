@@ -4,6 +4,25 @@
 //! addresses are believed (`sentinel_http::proxy`), and the cap on
 //! live-feed streams. Each is a TOML key with an environment override, as
 //! the table in `super` lists them.
+//!
+//! **Slow clients.** The HTTP API takes at most `http_max_connections` at
+//! once (one more gets `503`); a client has `http_header_timeout_s` to send
+//! a request's headers, a body may pause `http_body_timeout_s` and take
+//! `http_body_deadline_s` in all (`408` beyond), and a connection with no
+//! request in flight closes after `http_idle_timeout_s`; at most
+//! `feed_max_subscribers` live-feed streams are open at once
+//! (`sentinel_http::serve`, this module).
+//!
+//! **CORS.** `cors_origins` lists the browser origins (`https://host[:port]`)
+//! that may call the API from a web page; in the environment, comma-separated.
+//! Empty (the default), the API sends no CORS headers at all.
+//!
+//! **HTTPS.** With `https_cert` (a PEM certificate chain, server certificate
+//! first) and `https_key` (its PEM private key) the HTTP API is served over
+//! TLS 1.2/1.3 only (`crate::https`); `sentinel-certs issue-https` writes
+//! such a pair, and any other PEM pair works too. Both or neither: one
+//! alone is an error. The files are read when the hub starts.
+//!
 
 use std::time::Duration;
 

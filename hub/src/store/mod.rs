@@ -24,7 +24,8 @@
 //! follows and its mark ([`audit`]),
 //! the `events` rows the projector writes
 //! (`rows`), and the revocations in force applied to what the log holds
-//! ([`revoked`], with [`verdict`]: which entries count).
+//! ([`revoked`], with [`verdict`]: which entries count), and webhooks'
+//! subscriptions and outbox ([`webhooks`], enqueued by the projector).
 //!
 //! Never does: HTTP, QUIC, or decide who may read what.
 
@@ -45,6 +46,7 @@ pub mod readings;
 pub mod revoked;
 mod rows;
 pub mod verdict;
+pub mod webhooks;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};

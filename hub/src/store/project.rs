@@ -31,7 +31,9 @@
 //!    the event in the log.
 //! 4. The chunk's entries are marked `projected`, then the views written,
 //!    then the transaction commits: views and cursor move together, so a
-//!    crash loses nothing and projects nothing twice.
+//!    crash loses nothing and projects nothing twice. The webhook
+//!    deliveries the chunk's changes match commit with them
+//!    ([`super::webhooks`]).
 //!
 //! The derived columns follow the node: `created_by` is the author (64 hex
 //! digits) of the earliest-HLC `event_change` of the event, `updated_hlc` the
@@ -47,9 +49,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sentinel_schema::{Body, EventDoc, EventId, EventView, SignedEntry};
 use tokio_postgres::Transaction;
 
-use super::rows::{event_id, write_events, write_new_events, ChunkEvents, Derived};
+use super::rows::{event_id, insert_media, write_events, write_new_events, ChunkEvents, Derived};
 use super::verdict::{counts, revoked_authors, COUNTS};
-use super::{int, PgStore, StoreError};
+use super::{PgStore, StoreError};
 
 /// Entries projected per transaction.
 pub const CHUNK: i64 = 4096;
@@ -139,10 +141,12 @@ impl PgStore {
         {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            tx.batch_execute(
-                "TRUNCATE documents, events, event_media, readings;
+            // What was projected announces no webhook again.
+            tx.batch_execute(&format!(
+                "TRUNCATE documents, events, event_media, readings; {};
                  UPDATE entries SET projected = false WHERE projected;",
-            )
+                super::webhooks::QUIET_PROJECTED
+            ))
             .await?;
             tx.commit().await?;
         }
@@ -242,6 +246,14 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
             },
         }
     }
+    // Webhooks' deliveries commit with the views they report (before the
+    // rows are written: the rule compares with the event as it was).
+    let changed: Vec<(EventId, &EventView)> = views
+        .iter()
+        .map(|(e, v)| (*e, v))
+        .chain(new_views.iter().map(|(e, v, _)| (*e, v)))
+        .collect();
+    super::webhooks::enqueue(tx, &positions, &entries, &changed).await?;
     write_events(tx, &views).await?;
     write_new_events(tx, &new_views).await?;
     out.events = views
@@ -387,40 +399,6 @@ async fn lock_events(tx: &Transaction<'_>, events: &BTreeSet<EventId>) -> Result
         "SELECT count(pg_advisory_xact_lock($1, k))
          FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS ordered",
         &[&EVENT_LOCK_CLASS, &keys],
-    )
-    .await?;
-    Ok(())
-}
-
-/// `event_media` rows for `media_attached` entries; a hash already
-/// attached to the event keeps its first row.
-async fn insert_media(
-    tx: &Transaction<'_>,
-    media: &[(&SignedEntry, &sentinel_schema::MediaAttached)],
-) -> Result<(), StoreError> {
-    if media.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<[u8; 32]> = media.iter().map(|(e, _)| e.id().0).collect();
-    let mut events: Vec<&[u8]> = Vec::with_capacity(media.len());
-    let mut hashes: Vec<&[u8]> = Vec::with_capacity(media.len());
-    let mut mimes: Vec<&str> = Vec::with_capacity(media.len());
-    let mut sizes: Vec<i64> = Vec::with_capacity(media.len());
-    let mut names: Vec<&str> = Vec::with_capacity(media.len());
-    for (_, m) in media {
-        events.push(&m.event.0);
-        hashes.push(&m.hash);
-        mimes.push(m.mime.as_mime());
-        sizes.push(int(m.size, "event_media.size")?);
-        names.push(&m.name);
-    }
-    let entry_ids: Vec<&[u8]> = ids.iter().map(|i| i.as_slice()).collect();
-    tx.execute(
-        "INSERT INTO event_media (event, hash, mime, size, name, entry)
-         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::int8[],
-             $5::text[], $6::bytea[])
-         ON CONFLICT (event, hash) DO NOTHING",
-        &[&events, &hashes, &mimes, &sizes, &names, &entry_ids],
     )
     .await?;
     Ok(())

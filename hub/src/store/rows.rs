@@ -1,7 +1,8 @@
 //! The `events` rows the projector writes: one per viewable event, its
 //! derived columns computed from the projected entries that count
 //! (`super::verdict`), conflicts as a JSON object; and [`ChunkEvents`],
-//! those columns computed from one chunk alone for events new in it.
+//! those columns computed from one chunk alone for events new in it; and
+//! the `event_media` rows of `media_attached` entries ([`insert_media`]).
 //!
 //! Never does: decide which events to write (`super::project` and
 //! `super::revoked` do).
@@ -216,6 +217,40 @@ pub(super) async fn write_new_events(
          {UPSERT}"
         ),
         &params,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `event_media` rows for `media_attached` entries; a hash already
+/// attached to the event keeps its first row.
+pub(super) async fn insert_media(
+    tx: &Transaction<'_>,
+    media: &[(&SignedEntry, &sentinel_schema::MediaAttached)],
+) -> Result<(), StoreError> {
+    if media.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<[u8; 32]> = media.iter().map(|(e, _)| e.id().0).collect();
+    let mut events: Vec<&[u8]> = Vec::with_capacity(media.len());
+    let mut hashes: Vec<&[u8]> = Vec::with_capacity(media.len());
+    let mut mimes: Vec<&str> = Vec::with_capacity(media.len());
+    let mut sizes: Vec<i64> = Vec::with_capacity(media.len());
+    let mut names: Vec<&str> = Vec::with_capacity(media.len());
+    for (_, m) in media {
+        events.push(&m.event.0);
+        hashes.push(&m.hash);
+        mimes.push(m.mime.as_mime());
+        sizes.push(int(m.size, "event_media.size")?);
+        names.push(&m.name);
+    }
+    let entry_ids: Vec<&[u8]> = ids.iter().map(|i| i.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO event_media (event, hash, mime, size, name, entry)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::int8[],
+             $5::text[], $6::bytea[])
+         ON CONFLICT (event, hash) DO NOTHING",
+        &[&events, &hashes, &mimes, &sizes, &names, &entry_ids],
     )
     .await?;
     Ok(())

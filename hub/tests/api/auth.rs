@@ -173,6 +173,18 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             Some(json!({"reason": "lost by {n}"})),
             Action::RevokeDevice,
         ),
+        (
+            "GET",
+            "/api/v1/webhooks".into(),
+            None,
+            Action::ManageWebhooks,
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks".into(),
+            Some(json!({"name": "hook-{n}", "url": "https://hooks.example.org/{n}"})),
+            Action::ManageWebhooks,
+        ),
     ]
 }
 
@@ -212,7 +224,11 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             let (status, answer) = api.call(method, &uri, Some(&token), body).await;
             let expected = match scope(role, action) {
                 Scope::Denied => StatusCode::FORBIDDEN,
-                _ if method == "POST" && (uri == "/api/v1/users" || uri.ends_with("/revoke")) => {
+                _ if method == "POST"
+                    && (uri == "/api/v1/users"
+                        || uri == "/api/v1/webhooks"
+                        || uri.ends_with("/revoke")) =>
+                {
                     StatusCode::CREATED
                 }
                 _ if uri.ends_with("/password") => StatusCode::NO_CONTENT,

@@ -52,6 +52,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/sensors/alerts"),
     ("GET", "/api/v1/media/{hash}"),
     ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/webhooks"),
+    ("POST", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks/{id}"),
+    ("PATCH", "/api/v1/webhooks/{id}"),
+    ("DELETE", "/api/v1/webhooks/{id}"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"),
+    ("POST", "/api/v1/webhook-deliveries/{id}/replay"),
 ];
 
 /// The routes whose handlers check their query: an unknown parameter is
@@ -68,6 +75,7 @@ const QUERY_CHECKED: &[&str] = &[
     "/api/v1/sensors/alerts",
     "/api/v1/media/{hash}",
     "/api/v1/alerts",
+    "/api/v1/webhooks/{id}/deliveries",
 ];
 
 fn document() -> Value {
