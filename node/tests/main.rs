@@ -2,7 +2,8 @@
 //! real SpatiaLite stores, real QUIC with real certificates, the real
 //! router and, where a test says so, the built `sentinel-node` binary.
 //!
-//! - [`cli`], [`cli_user`]: the command line as an officer uses it.
+//! - [`cli`], [`cli_user`]: the command line as an officer uses it;
+//!   [`cli_files`]: its exports and imports (KML, CSV with mapped names).
 //! - [`contract`]: the sync store contract on the SpatiaLite store.
 //! - [`crash`]: SIGKILL during a bulk import loses nothing acknowledged.
 //! - [`http`]: the HTTP API (the shared contract and the node's own
@@ -19,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod cli_files;
 mod cli_user;
 mod contract;
 mod crash;
