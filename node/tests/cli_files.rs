@@ -35,7 +35,10 @@ fn kml_out_and_back_in_and_a_spreadsheet_with_its_own_names() {
     json(&a, &report);
 
     let file = d.path().join("events.kml");
-    ok(&a, &["export", "--format", "kml", "--out", file.to_str().unwrap()]);
+    ok(
+        &a,
+        &["export", "--format", "kml", "--out", file.to_str().unwrap()],
+    );
     let kml = std::fs::read_to_string(&file).unwrap();
     assert_eq!(kml.matches("<Placemark>").count(), 2, "{kml}");
     assert!(
@@ -47,7 +50,10 @@ fn kml_out_and_back_in_and_a_spreadsheet_with_its_own_names() {
     assert!(out.starts_with("<?xml"), "{out}");
 
     let said = ok(&b, &["import", file.to_str().unwrap()]);
-    assert!(said.contains("Imported 2 events (0 already present)"), "{said}");
+    assert!(
+        said.contains("Imported 2 events (0 already present)"),
+        "{said}"
+    );
     assert_eq!(titles(&b), titles(&a));
     let shown: Value = json(&b, &["list"]);
     let ids = |v: &Value| {
@@ -63,7 +69,10 @@ fn kml_out_and_back_in_and_a_spreadsheet_with_its_own_names() {
     assert_eq!(ids(&shown), ids(&json(&a, &["list"])), "the same events");
     // Imported again: every event is already there.
     let said = ok(&b, &["import", file.to_str().unwrap()]);
-    assert!(said.contains("Imported 0 events (2 already present)"), "{said}");
+    assert!(
+        said.contains("Imported 0 events (2 already present)"),
+        "{said}"
+    );
 
     // A spreadsheet's CSV: its own names, `;`, a byte order mark, no time.
     let sheet = d.path().join("sheet.csv");
@@ -113,11 +122,7 @@ fn bad_files_are_refused_clearly_and_store_nothing() {
         "unknown format \"xlsx\": expected `geojson`, `csv` or `kml`",
     );
     let notes = write("notes.txt", "title\n");
-    refused(
-        dir,
-        &["import", &notes],
-        "pass --format geojson|csv|kml",
-    );
+    refused(dir, &["import", &notes], "pass --format geojson|csv|kml");
     refused(
         dir,
         &["import", &notes, "--format", "xlsx"],
@@ -172,17 +177,35 @@ fn bad_files_are_refused_clearly_and_store_nothing() {
         &["import", &sheet, "--map", "colour=Name"],
         "`colour` is not a field of an event",
     );
-    refused(dir, &["import", &sheet, "--map", "title"], "expected FIELD=NAME");
-    refused(dir, &["import", &sheet], "unknown column(s) \"Name\", \"Type\"");
     refused(
         dir,
-        &["import", &sheet, "--map", "title=Name,category=Type", "--map", "severity=Type"],
+        &["import", &sheet, "--map", "title"],
+        "expected FIELD=NAME",
+    );
+    refused(
+        dir,
+        &["import", &sheet],
+        "unknown column(s) \"Name\", \"Type\"",
+    );
+    refused(
+        dir,
+        &[
+            "import",
+            &sheet,
+            "--map",
+            "title=Name,category=Type",
+            "--map",
+            "severity=Type",
+        ],
         "mapped to two fields",
     );
     assert_eq!(n_entries(dir), before, "a refused import stored something");
 
     // The same file, mapped, is taken.
-    let said = ok(dir, &["import", &sheet, "--map", "title=Name,category=Type"]);
+    let said = ok(
+        dir,
+        &["import", &sheet, "--map", "title=Name,category=Type"],
+    );
     assert!(said.contains("Imported 1 events"), "{said}");
     assert!(n_entries(dir) > before);
 }

@@ -43,7 +43,10 @@ mod tests {
     #[test]
     fn fields_are_quoted_only_when_they_must_be() {
         let mut out = String::new();
-        record(&mut out, &["plain", "", "a,b", "say \"hi\"", "two\nlines", " pad", "ü"]);
+        record(
+            &mut out,
+            &["plain", "", "a,b", "say \"hi\"", "two\nlines", " pad", "ü"],
+        );
         assert_eq!(
             out,
             "plain,,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\" pad\",ü\r\n"

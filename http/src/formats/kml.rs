@@ -96,9 +96,7 @@ pub fn escape_into(out: &mut String, text: &str) {
             '\t' | '\n' => out.push(c),
             // XML 1.0 (section 2.2) has no way to write these, not even as
             // character references.
-            c if u32::from(c) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
-                out.push('\u{FFFD}')
-            }
+            c if u32::from(c) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_in_utc_with_milliseconds() {
-        assert_eq!(rfc3339_of_ms(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(
+            rfc3339_of_ms(0).as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
         assert_eq!(
             rfc3339_of_ms(1_714_564_800_250).as_deref(),
             Some("2024-05-01T12:00:00.250Z")

@@ -254,13 +254,22 @@ async fn csv_and_kml_exports_hold_every_event() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/vnd.google-earth.kml+xml");
     let kml = kml.as_str().unwrap();
-    assert!(kml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{kml}");
+    assert!(
+        kml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{kml}"
+    );
     assert!(kml.ends_with("</Document>\n</kml>\n"), "{kml}");
     assert_eq!(kml.matches("<Placemark>").count(), seeded.len(), "{kml}");
     assert!(kml.contains("<name>Pacific storm</name>"), "{kml}");
-    assert!(kml.contains("<coordinates>-179.5,-16.5</coordinates>"), "{kml}");
     assert!(
-        kml.contains(&format!("<Data name=\"id\"><value>{}</value></Data>", ev(1).to_hex())),
+        kml.contains("<coordinates>-179.5,-16.5</coordinates>"),
+        "{kml}"
+    );
+    assert!(
+        kml.contains(&format!(
+            "<Data name=\"id\"><value>{}</value></Data>",
+            ev(1).to_hex()
+        )),
         "{kml}"
     );
 }

@@ -68,9 +68,9 @@ impl CsvColumns {
             if as_field.contains(&Some(field)) || options.map.name_of(field) != field {
                 continue;
             }
-            let alias = header.iter().position(|name| {
-                names.iter().any(|n| n.eq_ignore_ascii_case(name.trim()))
-            });
+            let alias = header
+                .iter()
+                .position(|name| names.iter().any(|n| n.eq_ignore_ascii_case(name.trim())));
             if let Some(i) = alias.filter(|i| as_field[*i].is_none()) {
                 as_field[i] = Some(field);
             }
@@ -218,11 +218,5 @@ fn csv_record(
         .iter()
         .map(|(field, i)| (*field, row.get(*i).unwrap_or("")))
         .collect();
-    text_record(
-        line,
-        &cells,
-        location,
-        "lon",
-        options.default_reported_ms,
-    )
+    text_record(line, &cells, location, "lon", options.default_reported_ms)
 }

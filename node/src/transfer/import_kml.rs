@@ -123,7 +123,11 @@ pub(super) fn parse_kml(
                 if name == "Placemark" {
                     let index = records.len() + 1;
                     if placemark.is_some() {
-                        return Err(refused(index, "Placemark", "a Placemark inside a Placemark"));
+                        return Err(refused(
+                            index,
+                            "Placemark",
+                            "a Placemark inside a Placemark",
+                        ));
                     }
                     if records.len() == max_records {
                         return Err(TransferError::TooManyRecords);

@@ -266,7 +266,11 @@ async fn text(api: &Api, uri: &str, token: &str) -> (StatusCode, String, String)
     let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
         .await
         .unwrap();
-    (status, content_type, String::from_utf8(bytes.to_vec()).unwrap())
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
 }
 
 /// `GET /api/v1/export.csv` and `export.kml`: the list's events and
@@ -305,11 +309,20 @@ async fn csv_and_kml_exports_hold_the_list_redacted_for_the_public() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/vnd.google-earth.kml+xml");
     assert!(kml.contains("<name>Flooded underpass</name>"), "{kml}");
-    assert!(kml.contains("<Data name=\"assignee\"><value>bo</value></Data>"), "{kml}");
-    assert!(kml.contains("<coordinates>13.404954,52.520008</coordinates>"), "{kml}");
+    assert!(
+        kml.contains("<Data name=\"assignee\"><value>bo</value></Data>"),
+        "{kml}"
+    );
+    assert!(
+        kml.contains("<coordinates>13.404954,52.520008</coordinates>"),
+        "{kml}"
+    );
     let back = parse(Format::Kml, kml.as_bytes()).unwrap();
     assert_eq!(back[0].id, Some(assigned));
-    assert_eq!(back[0].new.location, Point::new(13.404954, 52.520008).unwrap());
+    assert_eq!(
+        back[0].new.location,
+        Point::new(13.404954, 52.520008).unwrap()
+    );
 
     // The public: no people, notes or conflicts, the point on the grid.
     let (status, _, csv) = text(&api, "/api/v1/export.csv", &pat).await;
@@ -322,7 +335,10 @@ async fn csv_and_kml_exports_hold_the_list_redacted_for_the_public() {
     let col = |name: &str| row[PUBLIC_COLUMNS.iter().position(|c| *c == name).unwrap()];
     let lon: f64 = col("lon").parse().unwrap();
     let lat: f64 = col("lat").parse().unwrap();
-    assert!((lon - 13.40).abs() < 1e-9 && (lat - 52.52).abs() < 1e-9, "{csv}");
+    assert!(
+        (lon - 13.40).abs() < 1e-9 && (lat - 52.52).abs() < 1e-9,
+        "{csv}"
+    );
     let (_, _, kml) = text(&api, "/api/v1/export.kml", &pat).await;
     for hidden in ["assignee", "n_notes", "has_conflicts", ">bo<", "13.404954"] {
         assert!(!kml.contains(hidden), "{hidden}: {kml}");
@@ -331,7 +347,10 @@ async fn csv_and_kml_exports_hold_the_list_redacted_for_the_public() {
 
     // The list's filters, and what the list refuses the public.
     let (_, _, none) = text(&api, "/api/v1/export.kml?status=closed", &ada).await;
-    assert!(!none.contains("<Placemark>") && none.ends_with("</kml>\n"), "{none}");
+    assert!(
+        !none.contains("<Placemark>") && none.ends_with("</kml>\n"),
+        "{none}"
+    );
     let (_, _, only_header) = text(&api, "/api/v1/export.csv?status=closed", &ada).await;
     assert_eq!(only_header, format!("{}\r\n", FULL_COLUMNS.join(",")));
     for (uri, token, name) in [

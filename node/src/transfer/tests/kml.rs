@@ -105,7 +105,13 @@ fn kml_as_other_tools_write_it() {
     want.description = "<p>Water <b>40 cm</b></p>".to_owned();
     want.category = "water".to_owned();
     want.severity = 2;
-    assert_eq!(records, vec![ImportRecord { id: None, new: want }]);
+    assert_eq!(
+        records,
+        vec![ImportRecord {
+            id: None,
+            new: want
+        }]
+    );
 
     // An empty document, and self-closing elements.
     assert_eq!(parse(Format::Kml, kml("").as_bytes()).unwrap(), vec![]);
@@ -173,7 +179,11 @@ fn malformed_xml_is_refused_naming_line_and_column() {
     // An `&` that is not a reference, an unknown entity, a bad reference.
     xml_refused(&kml(&GOOD.replace("Fire", "Fire & smoke")), 3, "&amp;");
     xml_refused(&kml(&GOOD.replace("Fire", "Fire &nbsp;")), 3, "entity");
-    xml_refused(&kml(&GOOD.replace("Fire", "&#xD800;")), 3, "not a character");
+    xml_refused(
+        &kml(&GOOD.replace("Fire", "&#xD800;")),
+        3,
+        "not a character",
+    );
     // Not UTF-8.
     let mut latin1 = kml(GOOD).into_bytes();
     let at = latin1.windows(4).position(|w| w == b"Fire").unwrap();

@@ -60,15 +60,29 @@ fn csv_from_a_spreadsheet_with_mapped_names() {
     // fields with the separator in them.
     let input = "\u{feff}Name;notes;type;severity;Latitude;Longitude;owner\n\
                  \"Fire; big\";\"Smoke\nover the road\";fire;4;52.5;13.4;ada\n";
-    let o = options("title=Name,description=notes,category=type", true, Some(NOW));
+    let o = options(
+        "title=Name,description=notes,category=type",
+        true,
+        Some(NOW),
+    );
     let records = parse_with(Format::Csv, input.as_bytes(), &o).unwrap();
     let mut want = new_event("Fire; big", 13.4, 52.5, NOW);
     want.description = "Smoke\nover the road".to_owned();
     want.severity = 4;
-    assert_eq!(records, vec![ImportRecord { id: None, new: want }]);
+    assert_eq!(
+        records,
+        vec![ImportRecord {
+            id: None,
+            new: want
+        }]
+    );
 
     // Without --ignore-unknown, the unknown column is named.
-    let o = options("title=Name,description=notes,category=type", false, Some(NOW));
+    let o = options(
+        "title=Name,description=notes,category=type",
+        false,
+        Some(NOW),
+    );
     let message = refused_with(Format::Csv, input, &o);
     assert!(message.contains("\"owner\""), "{message}");
     assert!(message.contains("--ignore-unknown"), "{message}");
@@ -98,7 +112,11 @@ fn csv_coordinates_under_other_names() {
     ] {
         let input = format!("title,category,severity,{lon},{lat}\nA,b,1,13.4,52.5\n");
         let records = parse_with(Format::Csv, input.as_bytes(), &o).unwrap();
-        assert_eq!(records[0].new.location, Point::new(13.4, 52.5).unwrap(), "{lon},{lat}");
+        assert_eq!(
+            records[0].new.location,
+            Point::new(13.4, 52.5).unwrap(),
+            "{lon},{lat}"
+        );
     }
     // `lon` by name wins over `x`, which is then unknown.
     let input = "title,category,severity,lon,lat,x\nA,b,1,13.4,52.5,9\n";
@@ -132,15 +150,30 @@ fn geojson_from_other_tools() {
     let records = parse_with(Format::GeoJson, input.as_bytes(), &o).unwrap();
     let mut want = new_event("Fire", 13.4, 52.5, NOW);
     want.severity = 2;
-    assert_eq!(records, vec![ImportRecord { id: None, new: want }]);
+    assert_eq!(
+        records,
+        vec![ImportRecord {
+            id: None,
+            new: want
+        }]
+    );
     let o = options("title=name,category=kind", false, Some(NOW));
     check_refused_with(Format::GeoJson, input, &o, 1, "fid");
 
     // Non-point geometries are refused naming the feature.
     for (geometry, kind) in [
-        (r#"{"type":"LineString","coordinates":[[0,0],[1,1]]}"#, "LineString"),
-        (r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#, "Polygon"),
-        (r#"{"type":"MultiPoint","coordinates":[[0,0],[1,1]]}"#, "MultiPoint"),
+        (
+            r#"{"type":"LineString","coordinates":[[0,0],[1,1]]}"#,
+            "LineString",
+        ),
+        (
+            r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#,
+            "Polygon",
+        ),
+        (
+            r#"{"type":"MultiPoint","coordinates":[[0,0],[1,1]]}"#,
+            "MultiPoint",
+        ),
     ] {
         let input = format!(
             r#"{{"type":"FeatureCollection","features":[
@@ -196,7 +229,13 @@ fn kml_extended_data_is_mapped() {
     let records = parse_with(Format::Kml, kml.as_bytes(), &o).unwrap();
     let mut want = new_event("Fire", 1.0, 2.0, NOW);
     want.severity = 2;
-    assert_eq!(records, vec![ImportRecord { id: None, new: want }]);
+    assert_eq!(
+        records,
+        vec![ImportRecord {
+            id: None,
+            new: want
+        }]
+    );
     let o = options("title=label,category=type", false, Some(NOW));
     check_refused_with(Format::Kml, kml, &o, 1, "source");
 }
