@@ -62,7 +62,14 @@ impl CsvColumns {
         // What each column is read as, by its name or the mapping.
         let mut as_field: Vec<Option<&'static str>> = header
             .iter()
-            .map(|name| options.map.field(name.trim()).filter(known))
+            .map(|name| {
+                let name = name.trim();
+                options
+                    .map
+                    .field(name)
+                    .filter(known)
+                    .or_else(|| CSV_EXPORT_ONLY.iter().copied().find(|f| *f == name))
+            })
             .collect();
         for (field, names) in [("lon", &LON_NAMES[..]), ("lat", &LAT_NAMES[..])] {
             if as_field.contains(&Some(field)) || options.map.name_of(field) != field {
@@ -96,7 +103,7 @@ impl CsvColumns {
                 1,
                 &preview(first),
                 format!(
-                    "unknown column(s) {}; known columns are {}, lon, lat (or map \
+                    "unknown column(s) {}; known columns are {}, reported_ms (or map \
                      other names with --map FIELD=NAME, or skip them with --ignore-unknown)",
                     names.join(", "),
                     CSV_HEADER.join(", ")
