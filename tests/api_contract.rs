@@ -24,6 +24,8 @@ const SHARED: &[(&str, &str)] = &[
     ("get", "/api/v1/events/clusters"),
     ("get", "/api/v1/events/{id}"),
     ("get", "/api/v1/export.geojson"),
+    ("get", "/api/v1/export.csv"),
+    ("get", "/api/v1/export.kml"),
     ("get", "/api/v1/feed"),
     ("post", "/api/v1/sensors/entries"),
     ("get", "/api/v1/sensors/readings"),

@@ -5,6 +5,10 @@
 //! ([`openapi`]: the `Problem` schema, error answers, the bearer scheme).
 //! Who may do what is `sentinel_schema::access`.
 //!
+//! The formats events are exported in, CSV and KML, are written once in
+//! [`formats`], for the servers' export routes and the node's command
+//! line alike.
+//!
 //! Above all it holds the routes both servers serve ([`api`]): one handler
 //! each, over the [`api::Backend`] a server plugs its store into, so the
 //! node's and the hub's APIs cannot drift apart.
@@ -22,6 +26,7 @@
 pub mod api;
 pub mod body;
 pub mod clock;
+pub mod formats;
 pub mod limit;
 pub mod openapi;
 pub mod ops;

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 /// still running (a `serve` that should have refused to start) fails.
 const EXIT_BOUND: Duration = Duration::from_secs(120);
 
-fn run(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
     output_within(
         Command::new(env!("CARGO_BIN_EXE_sentinel-node"))
             .arg("--data-dir")
@@ -27,7 +27,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     )
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
     assert!(
         out.status.success(),
@@ -37,7 +37,7 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn refused(dir: &Path, args: &[&str], message: &str) {
+pub(crate) fn refused(dir: &Path, args: &[&str], message: &str) {
     let out = run(dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
@@ -47,17 +47,17 @@ fn refused(dir: &Path, args: &[&str], message: &str) {
     );
 }
 
-fn json(dir: &Path, args: &[&str]) -> Value {
+pub(crate) fn json(dir: &Path, args: &[&str]) -> Value {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     serde_json::from_str(&ok(dir, &a)).unwrap()
 }
 
-fn n_entries(dir: &Path) -> u64 {
+pub(crate) fn n_entries(dir: &Path) -> u64 {
     json(dir, &["stats"])["entries"].as_u64().unwrap()
 }
 
-const REPORT: &[&str] = &[
+pub(crate) const REPORT: &[&str] = &[
     "report",
     "--title",
     "Flooded underpass",

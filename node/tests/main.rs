@@ -3,7 +3,8 @@
 //! router and, where a test says so, the built `sentinel-node` binary.
 //!
 //! - [`cli`], [`cli_user`]: the command line as an officer uses it;
-//!   [`cli_bundle`]: verifying a hub's audit bundle with only the CA.
+//!   [`cli_bundle`]: verifying a hub's audit bundle with only the CA;
+//!   [`cli_files`]: its exports and imports (KML, CSV with mapped names).
 //! - [`contract`]: the sync store contract on the SpatiaLite store.
 //! - [`crash`]: SIGKILL during a bulk import loses nothing acknowledged.
 //! - [`http`]: the HTTP API (the shared contract and the node's own
@@ -21,6 +22,7 @@
 
 mod cli;
 mod cli_bundle;
+mod cli_files;
 mod cli_user;
 mod contract;
 mod crash;

@@ -105,7 +105,7 @@ impl Action {
             Action::ReadOutbox => "`GET /outbox` (node)",
             Action::ReadTimeline => "`GET /timeline` (hub)",
             Action::ReadNodes => "`GET /nodes`, `GET /alerts` (hub)",
-            Action::Export => "`GET /export.geojson`",
+            Action::Export => "`GET /export.geojson`, `.csv`, `.kml`",
             Action::Subscribe => "`GET /feed`",
             Action::ManageUsers => "`GET/POST /users`, `POST /users/{name}/role`, `…/disable`",
             Action::RevokeDevice => "`POST /devices/{key}/revoke` (hub)",

@@ -1,6 +1,6 @@
-//! Events, as both servers answer them: `GET /api/v1/events` (search),
-//! `GET /api/v1/events/{id}` (one event) and `GET /api/v1/export.geojson`
-//! (a search's events as GeoJSON, streamed).
+//! Events, as both servers answer them: `GET /api/v1/events` (search) and
+//! `GET /api/v1/events/{id}` (one event); the query's filters here are
+//! the exports' too (`super::export`).
 //!
 //! **The query.** `bbox=minLon,minLat,maxLon,maxLat` (`minLon > maxLon`
 //! crosses the antimeridian), `near=lon,lat` with `radius` (metres,
@@ -21,21 +21,15 @@
 //! grid cells before it is asked, and `near`/`radius` and `q` (which also
 //! searches notes) are refused.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::stream;
 use sentinel_schema::access::{Action, Scope, COARSE_DEGREES};
 use sentinel_schema::limits::MAX_CATEGORY_BYTES;
 use sentinel_schema::query::{EventCursor, EventFilter, EventSearch, Near};
 use sentinel_schema::{Bounds, EventId, Point, Status};
 use utoipa::IntoParams;
 
-use super::json::{Event, EventItem, EventPage, Feature, FeatureCollection, Visibility};
+use super::json::{Event, EventItem, EventPage, Visibility};
 use super::{Api, Caller};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
 use crate::params::{cursor_int, decode_cursor, encode_cursor, hex_bytes, Pairs, Params};
@@ -49,8 +43,6 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_RADIUS_M: f64 = 20_100_000.0;
 /// The longest `q`, in bytes.
 pub const MAX_QUERY_BYTES: usize = 1000;
-/// Events read per page while an export streams.
-const EXPORT_PAGE: usize = 500;
 
 /// The filters of a search (and of an export).
 pub const FILTER_PARAMS: &[&str] = &[
@@ -301,7 +293,7 @@ pub fn search_query(p: &Params, public: bool) -> Result<EventSearch, Problem> {
 }
 
 /// One status, or several separated by commas.
-fn statuses_schema() -> utoipa::openapi::schema::ObjectBuilder {
+pub(crate) fn statuses_schema() -> utoipa::openapi::schema::ObjectBuilder {
     let one = Status::ALL
         .iter()
         .map(|s| s.as_str())
@@ -356,46 +348,6 @@ pub struct EventsQuery {
     pub limit: Option<i64>,
     /// The `next` of the previous page (opaque).
     pub after: Option<String>,
-}
-
-/// The query of `GET /api/v1/export.geojson`: the filters of
-/// `GET /api/v1/events`, without the page.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ExportQuery {
-    /// `minLon,minLat,maxLon,maxLat` in degrees; `minLon > maxLon` crosses
-    /// the antimeridian.
-    pub bbox: Option<String>,
-    /// `lon,lat` in degrees; needs `radius`.
-    pub near: Option<String>,
-    /// Metres around `near`, in (0, 20100000]; needs `near`.
-    #[param(exclusive_minimum = 0, maximum = 20_100_000)]
-    pub radius: Option<f64>,
-    /// Words that must all occur in the title, description or notes; 1 to
-    /// 1000 bytes, not blank.
-    #[param(min_length = 1, max_length = 1000)]
-    pub q: Option<String>,
-    /// One status, or several separated by commas.
-    #[param(schema_with = statuses_schema)]
-    pub status: Option<String>,
-    /// Exactly this category, 1 to 64 bytes.
-    #[param(min_length = 1, max_length = 64)]
-    pub category: Option<String>,
-    /// Assigned to exactly this account name, 1 to 128 bytes (not for
-    /// the public).
-    #[param(min_length = 1, max_length = 128)]
-    pub assignee: Option<String>,
-    #[param(minimum = 1, maximum = 5)]
-    pub min_severity: Option<i64>,
-    #[param(minimum = 1, maximum = 5)]
-    pub max_severity: Option<i64>,
-    /// Reported from this time (Unix ms), inclusive.
-    #[param(minimum = 0)]
-    pub from: Option<i64>,
-    /// Reported before this time (Unix ms); not before `from`.
-    #[param(minimum = 0)]
-    pub to: Option<i64>,
 }
 
 /// `GET /api/v1/events`.
@@ -455,96 +407,4 @@ pub async fn detail(
         .ok_or_else(|| Problem::not_found(format!("no event {id}")))?;
     let with_history = !v.is_public() && caller.may(Action::ReadHistory, None).is_ok();
     Ok(Json(Event::of(&record, v, with_history)))
-}
-
-/// `GET /api/v1/export.geojson`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/export.geojson",
-    tag = "events",
-    params(ExportQuery),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The events the filters find, newest report first, \
-            streamed as one FeatureCollection.",
-            body = FeatureCollection, content_type = "application/geo+json"),
-        BadRequest, Unauthorized, Forbidden, Unavailable,
-    )
-)]
-pub async fn export(
-    State(api): State<Api>,
-    caller: Caller,
-    query: Pairs,
-) -> Result<Response, Problem> {
-    let v = visibility(caller.may(Action::Export, None)?);
-    let p = Params::from_query(query, FILTER_PARAMS)?;
-    let filter = filter(&p, v.is_public())?;
-    // The first page is read before the answer starts, so a store that
-    // fails says 503 rather than cutting a 200 short.
-    let first = api
-        .backend
-        .search(EventSearch {
-            filter: filter.clone(),
-            limit: EXPORT_PAGE,
-            after: None,
-        })
-        .await?;
-    let pages = stream::unfold(
-        (api, filter, Some(first), false),
-        move |(api, filter, page, started)| async move {
-            let page = page?;
-            let mut chunk = String::new();
-            if !started {
-                chunk.push_str(r#"{"type":"FeatureCollection","features":["#);
-            }
-            for (i, s) in page.items.iter().enumerate() {
-                if started || i > 0 {
-                    chunk.push(',');
-                }
-                let feature = Feature::of(EventItem::of(s, v));
-                // Serialising plain data cannot fail; a failure would be a
-                // bug, answered by ending the document early.
-                match serde_json::to_string(&feature) {
-                    Ok(json) => chunk.push_str(&json),
-                    Err(e) => {
-                        tracing::error!("export: {e}");
-                        return None;
-                    }
-                }
-            }
-            let started = started || !page.items.is_empty();
-            let next = match page.next {
-                Some(after) => {
-                    let search = EventSearch {
-                        filter: filter.clone(),
-                        limit: EXPORT_PAGE,
-                        after: Some(after),
-                    };
-                    match api.backend.search(search).await {
-                        Ok(next) => Some(next),
-                        Err(e) => {
-                            // The answer has started: end it unclosed, so a
-                            // client sees invalid JSON rather than a short
-                            // export that looks whole.
-                            tracing::error!("export: a page failed: {e:?}");
-                            return Some((
-                                Ok::<_, Infallible>(Bytes::from(chunk)),
-                                (api, filter, None, true),
-                            ));
-                        }
-                    }
-                }
-                None => {
-                    chunk.push_str("]}");
-                    None
-                }
-            };
-            Some((Ok(Bytes::from(chunk)), (api, filter, next, started)))
-        },
-    );
-    Ok((
-        [(header::CONTENT_TYPE, "application/geo+json")],
-        Body::from_stream(pages),
-    )
-        .into_response())
 }

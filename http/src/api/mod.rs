@@ -2,7 +2,8 @@
 //!
 //! A route both servers answer has one handler here, so it has the same
 //! parameters, bounds, JSON shape and problems on either: signing in and
-//! out and one's own password ([`auth`]), event search, detail and GeoJSON export ([`events`]),
+//! out and one's own password ([`auth`]), event search and detail ([`events`]),
+//! the exports as GeoJSON, CSV and KML ([`export`]),
 //! the map's clusters ([`clusters`]),
 //! the live feed ([`feed`]), sensor pushes, readings, the sensors list and
 //! the rules that fired ([`sensors`]), the server's own OpenAPI document, and the operations
@@ -24,6 +25,7 @@ mod backend;
 mod caller;
 pub mod clusters;
 pub mod events;
+pub mod export;
 pub mod feed;
 pub mod json;
 pub mod ops;
@@ -112,7 +114,9 @@ where
         .routes(routes!(events::search))
         .routes(routes!(clusters::clusters))
         .routes(routes!(events::detail))
-        .routes(routes!(events::export))
+        .routes(routes!(export::export))
+        .routes(routes!(export::export_csv))
+        .routes(routes!(export::export_kml))
         .routes(routes!(feed::feed))
         .routes(routes!(sensors::push))
         .routes(routes!(sensors::readings))

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations (shared): the process runs; the database answers and every migration is applied; Prometheus text |
 //! | `POST /api/v1/login`, `POST /api/v1/logout` | bearer tokens (shared) |
-//! | `GET /api/v1/events`, `GET /api/v1/events/{id}`, `GET /api/v1/export.geojson` | the events view: search, one event with its history and conflicts, GeoJSON (shared) |
+//! | `GET /api/v1/events`, `GET /api/v1/events/{id}`, `GET /api/v1/export.geojson`, `.csv`, `.kml` | the events view: search, one event with its history and conflicts, exports as GeoJSON, CSV and KML (shared) |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as the projector changes it (shared; fed by [`live`]) |
 //! | `POST /api/v1/sensors/entries`, `GET /api/v1/sensors/readings`, `GET /api/v1/sensors`, `GET /api/v1/sensors/alerts` | sensor pushes (no token: signatures authenticate), the readings time series, the sensors seen, the rules that fired (shared) |
 //! | `POST /api/v1/password` | one's own password, the current one required (shared) |

@@ -120,6 +120,8 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             Action::ReadEvents,
         ),
         ("GET", "/api/v1/export.geojson".into(), None, Action::Export),
+        ("GET", "/api/v1/export.csv".into(), None, Action::Export),
+        ("GET", "/api/v1/export.kml".into(), None, Action::Export),
         ("GET", "/api/v1/nodes".into(), None, Action::ReadNodes),
         (
             "GET",

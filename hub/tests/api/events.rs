@@ -220,3 +220,56 @@ async fn export_is_a_feature_collection_of_every_event() {
     assert_eq!(gate["geometry"]["coordinates"][0], 13.405);
     assert_eq!(gate["geometry"]["coordinates"][1], 52.52);
 }
+
+/// The shared CSV and KML exports over the hub's store: every event, in
+/// the columns (and ExtendedData) the node's answer has too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_and_kml_exports_hold_every_event() {
+    use sentinel_http::api::export::FULL_COLUMNS;
+
+    let (_db, store) = fresh_store().await;
+    let header = format!("{}\r\n", FULL_COLUMNS.join(","));
+    let (status, content_type, empty) = get(&store, "/api/v1/export.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert_eq!(empty, Value::String(header.clone()));
+
+    let seeded = seed_events(&store).await;
+    let (_, _, csv) = get(&store, "/api/v1/export.csv").await;
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with(&header), "{csv}");
+    let rows: Vec<&str> = csv[header.len()..].split_terminator("\r\n").collect();
+    assert_eq!(rows.len(), seeded.len(), "{csv}");
+    let got: BTreeSet<String> = rows.iter().map(|r| r[..32].to_owned()).collect();
+    let want: BTreeSet<String> = seeded.iter().map(EventId::to_hex).collect();
+    assert_eq!(got, want);
+    let gate = rows
+        .iter()
+        .find(|r| r.starts_with(&ev(1).to_hex()))
+        .unwrap();
+    assert!(gate.contains(",Flooded underpass,"), "{gate}");
+    assert!(gate.contains(",13.405,52.52,"), "{gate}");
+
+    let (status, content_type, kml) = get(&store, "/api/v1/export.kml").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/vnd.google-earth.kml+xml");
+    let kml = kml.as_str().unwrap();
+    assert!(
+        kml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{kml}"
+    );
+    assert!(kml.ends_with("</Document>\n</kml>\n"), "{kml}");
+    assert_eq!(kml.matches("<Placemark>").count(), seeded.len(), "{kml}");
+    assert!(kml.contains("<name>Pacific storm</name>"), "{kml}");
+    assert!(
+        kml.contains("<coordinates>-179.5,-16.5</coordinates>"),
+        "{kml}"
+    );
+    assert!(
+        kml.contains(&format!(
+            "<Data name=\"id\"><value>{}</value></Data>",
+            ev(1).to_hex()
+        )),
+        "{kml}"
+    );
+}

@@ -12,7 +12,7 @@ use clap::Args;
 use rand_core::{OsRng, RngCore};
 use sentinel_node::clock::now_ms;
 use sentinel_node::node::{Ack, Node};
-use sentinel_node::transfer::{self, Format};
+use sentinel_node::transfer::{self, FieldMap, Format, ImportOptions};
 use sentinel_schema::query::{EventCursor, EventFilter, EventPage, EventSearch, Near};
 use sentinel_schema::{Bounds, EventEdit, EventId, NewEvent, Point, Status};
 
@@ -39,6 +39,27 @@ pub(super) struct ReportArgs {
     /// Photos or videos to attach right away.
     #[arg(long = "photo")]
     photos: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ImportArgs {
+    file: PathBuf,
+    /// geojson, csv or kml (default: from the file extension).
+    #[arg(long)]
+    format: Option<String>,
+    /// Events committed per transaction.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Read fields under the file's own names: FIELD=NAME pairs,
+    /// comma-separated (title=name,description=notes,category=type).
+    /// Fields: id, title, description, category, severity, reported_at,
+    /// reported_ms, lon, lat.
+    #[arg(long = "map", value_name = "FIELD=NAME,...")]
+    map: Vec<String>,
+    /// Skip properties, columns and ExtendedData the import does not know
+    /// (default: refuse the file, naming the first).
+    #[arg(long)]
+    ignore_unknown: bool,
 }
 
 #[derive(Debug, Args)]
@@ -312,25 +333,39 @@ pub(super) fn export(node: &Node, format: &str, out: Option<PathBuf>) -> Result<
     Ok(())
 }
 
+/// `import`: every record of a file, or nothing when one is refused. A
+/// record without a time takes the time the import runs, as `report`
+/// does.
 pub(super) fn import(
     node: &mut Node,
-    file: &Path,
-    format: Option<String>,
-    batch: usize,
+    args: ImportArgs,
     actor: Option<&str>,
     json: bool,
 ) -> Result<()> {
+    let ImportArgs {
+        file,
+        format,
+        batch,
+        map,
+        ignore_unknown,
+    } = args;
     let format = match format {
         Some(f) => f.parse()?,
-        None => Format::from_path(file).with_context(|| {
+        None => Format::from_path(&file).with_context(|| {
             format!(
-                "cannot tell the format of {}: pass --format geojson|csv",
+                "cannot tell the format of {}: pass --format geojson|csv|kml",
                 file.display()
             )
         })?,
     };
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let records = transfer::parse(format, &bytes)?;
+    let options = ImportOptions {
+        map: FieldMap::parse(&map)?,
+        ignore_unknown,
+        default_reported_ms: Some(now_ms()),
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let records = transfer::parse_with(format, &bytes, &options)
+        .with_context(|| format!("importing {}", file.display()))?;
     let mut items = Vec::with_capacity(records.len());
     let mut skipped = 0usize;
     for r in records {

@@ -21,7 +21,7 @@ use rand_core::OsRng;
 use sentinel_node::node::{Node, DB_FILE};
 use sentinel_schema::{EventEdit, SigningKey, Status};
 
-use events::{EditArgs, ReportArgs, SearchArgs};
+use events::{EditArgs, ImportArgs, ReportArgs, SearchArgs};
 use fmt::print_json;
 
 #[derive(Debug, Parser)]
@@ -87,22 +87,15 @@ enum Cmd {
     Show { id: String },
     /// Export every event.
     Export {
+        /// geojson, csv or kml.
         #[arg(long, default_value = "geojson")]
         format: String,
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Import events from GeoJSON or CSV.
-    Import {
-        file: PathBuf,
-        /// geojson or csv (default: from the file extension).
-        #[arg(long)]
-        format: Option<String>,
-        /// Events committed per transaction.
-        #[arg(long, default_value_t = 500)]
-        batch: usize,
-    },
+    /// Import events from GeoJSON, CSV or KML.
+    Import(ImportArgs),
     /// Accept peers and sync with them, staying live (needs `enroll`).
     Serve {
         /// Address to listen on (UDP).
@@ -324,11 +317,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             UserCmd::List => user::list(&node, json)?,
         },
         Cmd::Sync { peers, rate } => return net::sync(node, &dir, peers, &rate, json),
-        Cmd::Import {
-            file,
-            format,
-            batch,
-        } => events::import(&mut node, &file, format, batch, actor, json)?,
+        Cmd::Import(args) => events::import(&mut node, args, actor, json)?,
         Cmd::Audit {
             what: AuditCmd::Verify { .. },
         } => {

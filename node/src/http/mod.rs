@@ -50,7 +50,7 @@
 //! | `GET /api/v1/outbox` | entries written here awaiting a hub receipt |
 //! | `GET /api/v1/sync` | the last session with each peer and hub, the peers configured, the outbox's size (see [`sync`]) |
 //! | `POST /api/v1/sync` | sync now: one round with every peer `serve --peer` names, in the background (`202`) |
-//! | `GET /api/v1/export.geojson` | the events a search finds, as a GeoJSON FeatureCollection, streamed |
+//! | `GET /api/v1/export.geojson`, `.csv`, `.kml` | the events a search finds, as a GeoJSON FeatureCollection, CSV or KML, streamed |
 //! | `GET /api/v1/feed` | Server-Sent Events: each event as it changes, here or by sync (see [`feed`]) |
 //! | `POST /api/v1/sensors/entries` | a sensor's signed readings, `application/cbor`; no token |
 //! | `GET /api/v1/sensors/readings` | readings: `sensor`, `kind`, `name`, `from`, `to`, `bbox`, `limit`, `after`; or per `bucket_ms` |

@@ -1,8 +1,11 @@
 //! Export: the `events` view, as the store hands it out row by row
-//! ([`Store::each_event_row`]), written as GeoJSON or CSV.
+//! ([`Store::each_event_row`]), written as GeoJSON, CSV or KML. CSV and
+//! KML are written by the writers the servers' export routes use
+//! (`sentinel_http::formats`); GeoJSON by serde.
 
 use std::io::{BufWriter, Write};
 
+use sentinel_http::formats::{csv, kml};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,16 +37,32 @@ pub fn export(format: Format, store: &Store, out: &mut impl Write) -> Result<usi
             out.flush()?;
         }
         Format::Csv => {
-            let csv_error = |e: csv::Error| TransferError::Csv(e.to_string());
-            let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(CSV_HEADER).map_err(csv_error)?;
+            let mut out = BufWriter::new(out);
+            let mut line = String::new();
+            csv::record(&mut line, &CSV_HEADER);
+            out.write_all(line.as_bytes())?;
             store.each_event_row(|row| {
-                write_csv_row(&mut writer, &row)?;
+                line.clear();
+                write_csv_row(&mut line, &row)?;
+                out.write_all(line.as_bytes())?;
                 n_events += 1;
                 Ok::<(), TransferError>(())
             })?;
-            // Dropping the writer would flush too, but swallow the error.
-            writer.flush()?;
+            out.flush()?;
+        }
+        Format::Kml => {
+            let mut out = BufWriter::new(out);
+            out.write_all(kml::document_start("Sentinel events").as_bytes())?;
+            let mut placemark = String::new();
+            store.each_event_row(|row| {
+                placemark.clear();
+                write_placemark(&mut placemark, &row);
+                out.write_all(placemark.as_bytes())?;
+                n_events += 1;
+                Ok::<(), TransferError>(())
+            })?;
+            out.write_all(kml::DOCUMENT_END.as_bytes())?;
+            out.flush()?;
         }
     }
     Ok(n_events)
@@ -116,18 +135,17 @@ pub(super) fn write_feature(out: &mut impl Write, row: &EventRow) -> Result<(), 
     })
 }
 
-pub(super) fn write_csv_row<W: Write>(
-    writer: &mut csv::Writer<W>,
-    row: &EventRow,
-) -> Result<(), TransferError> {
+/// Appends `row` to `out` as one CSV record of [`CSV_HEADER`]'s columns.
+pub(super) fn write_csv_row(out: &mut String, row: &EventRow) -> Result<(), TransferError> {
     let reported_at = rfc3339_of_ms(row.reported_ms).ok_or(TransferError::UnrepresentableTime {
         event: row.id,
         reported_ms: row.reported_ms,
     })?;
     // `f64`'s Display is the shortest text that parses back to the same
     // value, so coordinates survive the round trip exactly.
-    writer
-        .write_record([
+    csv::record(
+        out,
+        &[
             row.id.to_hex().as_str(),
             &row.title,
             &row.description,
@@ -138,6 +156,35 @@ pub(super) fn write_csv_row<W: Write>(
             &row.location.lon().to_string(),
             &row.location.lat().to_string(),
             &reported_at,
-        ])
-        .map_err(|e| TransferError::Csv(e.to_string()))
+        ],
+    );
+    Ok(())
+}
+
+/// Appends `row` to `out` as one KML Placemark: the title its name, the
+/// description, the report time (a `TimeStamp`, when RFC 3339 can write
+/// it; `reported_ms` always), the point, and the rest as `ExtendedData`.
+pub(super) fn write_placemark(out: &mut String, row: &EventRow) {
+    let when = rfc3339_of_ms(row.reported_ms);
+    let data = [
+        ("id", row.id.to_hex()),
+        ("category", row.category.clone()),
+        ("severity", row.severity.to_string()),
+        ("status", row.status.clone()),
+        ("assignee", row.assignee.clone().unwrap_or_default()),
+        ("reported_ms", row.reported_ms.to_string()),
+        ("n_notes", row.n_notes.to_string()),
+        ("n_media", row.n_media.to_string()),
+    ];
+    kml::placemark(
+        out,
+        &kml::Placemark {
+            name: &row.title,
+            description: Some(&row.description),
+            when: when.as_deref(),
+            lon: row.location.lon(),
+            lat: row.location.lat(),
+            data: &data,
+        },
+    );
 }

@@ -1,12 +1,16 @@
 //! GeoJSON import: a FeatureCollection (or one Feature) of Point features,
-//! decoded one feature at a time.
+//! decoded one feature at a time. Properties are found by name, through
+//! `--map`; any other geometry is refused naming the feature.
 
 use sentinel_schema::{NewEvent, Point};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::fields::label;
 use super::time::rfc3339_ms;
-use super::{event_id, preview, refused, validated, ImportRecord, TimeField, TransferError};
+use super::{
+    event_id, preview, refused, validated, ImportOptions, ImportRecord, TimeField, TransferError,
+};
 
 /// Properties the import reads.
 const GEOJSON_READ: [&str; 7] = [
@@ -18,12 +22,22 @@ const GEOJSON_READ: [&str; 7] = [
     "reported_at",
     "reported_ms",
 ];
-/// Properties an export writes that the import accepts but does not read.
-const GEOJSON_EXPORT_ONLY: [&str; 5] = ["status", "assignee", "n_notes", "n_media", "conflicts"];
+/// Properties an export writes that the import accepts but does not read
+/// (the node's export, and the servers' `export.geojson`).
+const GEOJSON_EXPORT_ONLY: [&str; 7] = [
+    "status",
+    "assignee",
+    "n_notes",
+    "n_media",
+    "conflicts",
+    "has_conflicts",
+    "distance_m",
+];
 
 pub(super) fn parse_geojson(
     input: &[u8],
     max_records: usize,
+    options: &ImportOptions,
 ) -> Result<Vec<ImportRecord>, TransferError> {
     let mut records = Vec::new();
     let mut refusal = None;
@@ -32,6 +46,7 @@ pub(super) fn parse_geojson(
         records: &mut records,
         refusal: &mut refusal,
         max_records,
+        options,
     }
     .deserialize(&mut de)
     .and_then(|top| de.end().map(|()| top));
@@ -66,7 +81,7 @@ pub(super) fn parse_geojson(
                     feature.insert(key.to_owned(), value);
                 }
             }
-            Ok(vec![feature_record(1, &Value::Object(feature))?])
+            Ok(vec![feature_record(1, &Value::Object(feature), options)?])
         }
         _ => Err(TransferError::NotAFeatureCollection),
     }
@@ -88,6 +103,7 @@ struct Document<'a> {
     records: &'a mut Vec<ImportRecord>,
     refusal: &'a mut Option<TransferError>,
     max_records: usize,
+    options: &'a ImportOptions,
 }
 
 impl<'de> DeserializeSeed<'de> for Document<'_> {
@@ -121,6 +137,7 @@ impl<'de> Visitor<'de> for Document<'_> {
                         records: &mut *self.records,
                         refusal: &mut *self.refusal,
                         max_records: self.max_records,
+                        options: self.options,
                     })?;
                     top.has_features = true;
                 }
@@ -141,6 +158,7 @@ struct Features<'a> {
     records: &'a mut Vec<ImportRecord>,
     refusal: &'a mut Option<TransferError>,
     max_records: usize,
+    options: &'a ImportOptions,
 }
 
 impl<'de> DeserializeSeed<'de> for Features<'_> {
@@ -164,7 +182,7 @@ impl<'de> Visitor<'de> for Features<'_> {
             let result = if index > self.max_records {
                 Err(TransferError::TooManyRecords)
             } else {
-                feature_record(index, &feature)
+                feature_record(index, &feature, self.options)
             };
             match result {
                 Ok(record) => self.records.push(record),
@@ -178,11 +196,81 @@ impl<'de> Visitor<'de> for Features<'_> {
     }
 }
 
-/// One Feature as a record; `index` is its 1-based number.
-fn feature_record(index: usize, feature: &Value) -> Result<ImportRecord, TransferError> {
+/// One Feature as a record; `index` is its 1-based number. A refusal
+/// names the feature by its title and id where it has them.
+fn feature_record(
+    index: usize,
+    feature: &Value,
+    options: &ImportOptions,
+) -> Result<ImportRecord, TransferError> {
     let Value::Object(feature) = feature else {
         return Err(refused(index, "feature", "is not a JSON object"));
     };
+    feature_fields(index, feature, options).map_err(|e| {
+        let props = feature.get("properties").and_then(Value::as_object);
+        let text = |name: &str| {
+            props
+                .and_then(|p| p.get(options.map.name_of(name)))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        // GIS tools key features by the Feature's own `id`.
+        let id = text("id").or_else(|| match feature.get("id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        });
+        e.labelled(label(id.as_deref(), text("title").as_deref()))
+    })
+}
+
+/// The properties as the import reads them: each under the field it is
+/// read as (through the mapping); unknown ones refused by name, or
+/// skipped with `ignore_unknown`.
+fn mapped_properties(
+    index: usize,
+    props: &serde_json::Map<String, Value>,
+    options: &ImportOptions,
+) -> Result<serde_json::Map<String, Value>, TransferError> {
+    let mut out = serde_json::Map::new();
+    for (name, value) in props {
+        let field = options
+            .map
+            .field(name)
+            .filter(|f| GEOJSON_READ.contains(f))
+            .or_else(|| {
+                GEOJSON_EXPORT_ONLY
+                    .iter()
+                    .copied()
+                    .find(|f| *f == name.as_str())
+            });
+        match field {
+            Some(field) => {
+                out.insert(field.to_owned(), value.clone());
+            }
+            None if options.ignore_unknown => {}
+            None => {
+                return Err(refused(
+                    index,
+                    &preview(name),
+                    format!(
+                        "unknown property; known properties are {} (or map other names \
+                         with --map FIELD=NAME, or skip them with --ignore-unknown)",
+                        GEOJSON_READ.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`feature_record`] without the record's name.
+fn feature_fields(
+    index: usize,
+    feature: &serde_json::Map<String, Value>,
+    options: &ImportOptions,
+) -> Result<ImportRecord, TransferError> {
     match feature.get("type") {
         Some(Value::String(t)) if t == "Feature" => {}
         _ => return Err(refused(index, "type", "must be \"Feature\"")),
@@ -191,19 +279,7 @@ fn feature_record(index: usize, feature: &Value) -> Result<ImportRecord, Transfe
     let Some(Value::Object(props)) = feature.get("properties") else {
         return Err(refused(index, "properties", "must be a JSON object"));
     };
-    if let Some(unknown) = props
-        .keys()
-        .find(|k| !GEOJSON_READ.contains(&k.as_str()) && !GEOJSON_EXPORT_ONLY.contains(&k.as_str()))
-    {
-        return Err(refused(
-            index,
-            &preview(unknown),
-            format!(
-                "unknown property; known properties are {}",
-                GEOJSON_READ.join(", ")
-            ),
-        ));
-    }
+    let props = mapped_properties(index, props, options)?;
     // Tools write `null` for an empty attribute: null counts as absent.
     let prop = |name: &str| props.get(name).filter(|v| !v.is_null());
     let text = |name: &str| -> Result<Option<String>, TransferError> {
@@ -257,13 +333,16 @@ fn feature_record(index: usize, feature: &Value) -> Result<ImportRecord, Transfe
             })?,
             TimeField::ReportedMs,
         ),
-        (None, None) => {
-            return Err(refused(
-                index,
-                "reported_at",
-                "is required (or reported_ms)",
-            ))
-        }
+        (None, None) => match options.default_reported_ms {
+            Some(ms) => (ms, TimeField::ReportedAt),
+            None => {
+                return Err(refused(
+                    index,
+                    "reported_at",
+                    "is required (or reported_ms)",
+                ))
+            }
+        },
     };
     let new = NewEvent {
         title,
@@ -292,7 +371,11 @@ fn geometry_point(index: usize, geometry: Option<&Value>) -> Result<Point, Trans
             return Err(refused(
                 index,
                 "geometry.type",
-                format!("{} is not \"Point\"", preview(&other.to_string())),
+                format!(
+                    "{} is not \"Point\": an event is a point, so lines, polygons \
+                     and Multi* geometries cannot be imported",
+                    preview(&other.to_string())
+                ),
             ))
         }
         None => return Err(refused(index, "geometry.type", "is required")),

@@ -1,13 +1,15 @@
-//! Report times: RFC 3339 text to Unix milliseconds and back.
+//! Report times: RFC 3339 text to Unix milliseconds, and back (the
+//! latter written by `sentinel_http::formats`).
 
-use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use super::preview;
 
-/// Largest Unix second RFC 3339 can write (9999-12-31T23:59:59Z): its
-/// year has four digits.
-pub(super) const MAX_RFC3339_SECONDS: u64 = 253_402_300_800 - 1;
+// Writing times is the exports' shared writer's (the servers' exports
+// write the same text).
+pub(super) use sentinel_http::formats::rfc3339_of_ms;
+#[cfg(test)]
+pub(super) use sentinel_http::formats::MAX_RFC3339_SECONDS;
 
 /// An RFC 3339 time as Unix milliseconds; finer fractions are dropped.
 /// A local time in 1969 is refused even when its offset puts it in 1970
@@ -68,18 +70,4 @@ fn split_offset(text: &str) -> Result<(String, i64), String> {
     // always succeeds; it is `get` only so that nothing here can panic.
     let local = text.get(..at).ok_or_else(|| "not ASCII".to_owned())?;
     Ok((format!("{local}Z"), sign * (hours * 3600 + minutes * 60)))
-}
-
-/// Unix milliseconds as RFC 3339 with milliseconds, in UTC; `None` after
-/// year 9999.
-pub(super) fn rfc3339_of_ms(ms: u64) -> Option<String> {
-    if ms / 1000 > MAX_RFC3339_SECONDS {
-        return None;
-    }
-    let time = UNIX_EPOCH.checked_add(Duration::from_millis(ms))?;
-    let mut out = String::new();
-    // humantime's Display fails (rather than panics) past year 9999, which
-    // the check above already excludes; `write!` keeps that a `None`.
-    write!(out, "{}", humantime::format_rfc3339_millis(time)).ok()?;
-    Some(out)
 }

@@ -250,3 +250,121 @@ async fn bad_export_and_feed_parameters_are_refused_naming_the_parameter() {
         );
     }
 }
+
+/// An answer's status, content type and body as text.
+async fn text(api: &Api, uri: &str, token: &str) -> (StatusCode, String, String) {
+    let request = sentinel_http::testing::request("GET", uri, Some(token), None);
+    let response = tower::ServiceExt::oneshot(api.app.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
+}
+
+/// `GET /api/v1/export.csv` and `export.kml`: the list's events and
+/// filters, the columns (and ExtendedData) of the list, redacted for the
+/// public as the list is, and read back by the node's own import.
+#[tokio::test]
+async fn csv_and_kml_exports_hold_the_list_redacted_for_the_public() {
+    use sentinel_http::api::export::{FULL_COLUMNS, PUBLIC_COLUMNS};
+    use sentinel_node::transfer::{parse, Format};
+
+    let api = Api::start();
+    api.account("ada", Some(PersonRole::Officer));
+    api.account("pat", Some(PersonRole::Public));
+    let assigned = api.event_in("ada", "bo", Status::Assigned);
+    let (ada, pat) = (api.login("ada").await, api.login("pat").await);
+
+    let (status, content_type, csv) = text(&api, "/api/v1/export.csv", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines.len(), 3, "a header, a row and the last CRLF: {csv}");
+    assert_eq!(lines[0], FULL_COLUMNS.join(","));
+    let row: Vec<&str> = lines[1].split(',').collect();
+    let col = |name: &str| row[FULL_COLUMNS.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(col("id"), assigned.to_hex());
+    assert_eq!(col("title"), "Flooded underpass");
+    assert_eq!(col("assignee"), "bo");
+    assert_eq!(col("status"), "assigned");
+    assert_eq!((col("lon"), col("lat")), ("13.404954", "52.520008"));
+    assert_eq!(col("has_conflicts"), "false");
+    let back = parse(Format::Csv, csv.as_bytes()).unwrap();
+    assert_eq!(back[0].id, Some(assigned));
+    assert_eq!(back[0].new.title, "Flooded underpass");
+
+    let (status, content_type, kml) = text(&api, "/api/v1/export.kml", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/vnd.google-earth.kml+xml");
+    assert!(kml.contains("<name>Flooded underpass</name>"), "{kml}");
+    assert!(
+        kml.contains("<Data name=\"assignee\"><value>bo</value></Data>"),
+        "{kml}"
+    );
+    assert!(
+        kml.contains("<coordinates>13.404954,52.520008</coordinates>"),
+        "{kml}"
+    );
+    let back = parse(Format::Kml, kml.as_bytes()).unwrap();
+    assert_eq!(back[0].id, Some(assigned));
+    assert_eq!(
+        back[0].new.location,
+        Point::new(13.404954, 52.520008).unwrap()
+    );
+
+    // The public: no people, notes or conflicts, the point on the grid.
+    let (status, _, csv) = text(&api, "/api/v1/export.csv", &pat).await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines[0], PUBLIC_COLUMNS.join(","));
+    let row: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(row.len(), PUBLIC_COLUMNS.len());
+    assert!(!row.contains(&"bo"), "{csv}");
+    let col = |name: &str| row[PUBLIC_COLUMNS.iter().position(|c| *c == name).unwrap()];
+    let lon: f64 = col("lon").parse().unwrap();
+    let lat: f64 = col("lat").parse().unwrap();
+    assert!(
+        (lon - 13.40).abs() < 1e-9 && (lat - 52.52).abs() < 1e-9,
+        "{csv}"
+    );
+    let (_, _, kml) = text(&api, "/api/v1/export.kml", &pat).await;
+    for hidden in ["assignee", "n_notes", "has_conflicts", ">bo<", "13.404954"] {
+        assert!(!kml.contains(hidden), "{hidden}: {kml}");
+    }
+    assert!(kml.contains("<name>Flooded underpass</name>"), "{kml}");
+
+    // The list's filters, and what the list refuses the public.
+    let (_, _, none) = text(&api, "/api/v1/export.kml?status=closed", &ada).await;
+    assert!(
+        !none.contains("<Placemark>") && none.ends_with("</kml>\n"),
+        "{none}"
+    );
+    let (_, _, only_header) = text(&api, "/api/v1/export.csv?status=closed", &ada).await;
+    assert_eq!(only_header, format!("{}\r\n", FULL_COLUMNS.join(",")));
+    for (uri, token, name) in [
+        ("/api/v1/export.csv?limit=5", &ada, "limit"),
+        ("/api/v1/export.kml?bbox=0,0,1", &ada, "bbox"),
+        ("/api/v1/export.csv?q=knees", &pat, "q"),
+        ("/api/v1/export.kml?assignee=bo", &pat, "assignee"),
+    ] {
+        let r = api.call("GET", uri, Some(token), None).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(name)),
+            "{uri}: {}",
+            r.body
+        );
+    }
+}

@@ -169,6 +169,22 @@ fn routes() -> Vec<Route> {
             Nothing,
             ok,
         ),
+        r(
+            "GET",
+            "/api/v1/export.csv",
+            None,
+            Action::Export,
+            Nothing,
+            ok,
+        ),
+        r(
+            "GET",
+            "/api/v1/export.kml",
+            None,
+            Action::Export,
+            Nothing,
+            ok,
+        ),
         // A stream: only its status and type are read (see `call`).
         r("GET", "/api/v1/feed", None, Action::Subscribe, Nothing, ok),
         // Sensor pushes take no person's token: `sensors.rs` tests them.

@@ -9,12 +9,14 @@ fn format_names_and_extensions() {
     assert_eq!("GeoJSON".parse::<Format>(), Ok(Format::GeoJson));
     assert_eq!("csv".parse::<Format>(), Ok(Format::Csv));
     assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
+    assert_eq!("KML".parse::<Format>(), Ok(Format::Kml));
     assert_eq!(
-        "kml".parse::<Format>(),
+        "xlsx".parse::<Format>(),
         Err(ParseFormatError {
-            found: "kml".to_owned()
+            found: "xlsx".to_owned()
         })
     );
+    assert_eq!(Format::from_path(Path::new("a.kml")), Some(Format::Kml));
     assert_eq!(
         Format::from_path(Path::new("a/b.geojson")),
         Some(Format::GeoJson)
@@ -276,12 +278,13 @@ fn csv_refusals_name_the_line_and_column() {
     check_refused(c, &format!("{header},colour,Title\n"), 1, "colour");
     check_refused(c, &format!("{header},status,assignee,title\n"), 1, "title");
     check_refused(c, &header.replace(",lat", ""), 1, "lat");
-    check_refused(
-        c,
-        &header.replace(",reported_at", ",reported_ms"),
-        1,
-        "reported_ms",
-    );
+    // Without a time column (and no time to default to), every record
+    // would be refused: the header is.
+    check_refused(c, &header.replace(",reported_at", ""), 1, "reported_at");
+    // `reported_ms` is read too (the servers' `export.csv` writes it).
+    let ms = header.replace(",reported_at", ",reported_ms");
+    let records = parse(c, format!("{ms}\n,Fire,,fire,3,1,2,1000\n").as_bytes()).unwrap();
+    assert_eq!(records[0].new.reported_ms, 1000);
     assert!(matches!(parse(c, b""), Err(TransferError::Csv(_))));
     let short_row = format!("{header}\n,Fire,,fire\n");
     assert!(matches!(

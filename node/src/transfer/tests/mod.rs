@@ -1,11 +1,16 @@
 //! Tests of import and export: reading files (`import`), and writing
-//! them and reading them back (`export`).
+//! them and reading them back (`export`); KML both ways (`kml`); files
+//! other tools wrote (`others`: mapped names, unknown fields skipped,
+//! records without a time, CSV's other names and separators, records
+//! named in refusals).
 
 use super::*;
 use sentinel_schema::Point;
 
 mod export;
 mod import;
+mod kml;
+mod others;
 
 const A: &str = "00112233445566778899aabbccddeeff";
 const B: &str = "ffeeddccbbaa99887766554433221100";
@@ -30,6 +35,7 @@ fn check_refused(format: Format, input: &str, index: usize, field: &str) {
             index: i,
             field: f,
             reason,
+            ..
         }) => {
             assert_eq!((i, f.as_str()), (index, field), "reason: {reason}");
             assert!(!reason.is_empty());

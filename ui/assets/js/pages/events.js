@@ -2,7 +2,9 @@
 // and for every role: filters, a map of clusters (drawn by the server,
 // so a world of events costs a few dozen points) and a list paged with
 // the API's `next` cursor. Filters and the map's view stay in the
-// address, so a reload or a shared link shows the same.
+// address, so a reload or a shared link shows the same. What the filters
+// find downloads as GeoJSON, CSV or KML (the API's exports, redacted for
+// the public as the list is).
 import { h, clear, field, fmtTime, statusBadge, severityBadge, showProblem } from '../dom.js';
 import { t } from '../i18n.js';
 import { createMap } from '../map.js';
@@ -75,6 +77,14 @@ async function render(ctx) {
   const tbody = h('tbody', {});
   const summary = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite', 'data-test': 'events-summary' });
   const more = h('button', { type: 'button', hidden: true, 'data-test': 'events-more' }, t('events.more'));
+  const exportButton = (format, label) => h('button', {
+    type: 'button', 'data-test': `events-export-${format}`, onclick: () => download(format),
+  }, label);
+  const exports = h('div', { class: 'actions', role: 'group', 'aria-label': t('events.export'), 'data-test': 'events-export' },
+    h('span', { class: 'muted' }, t('events.export')),
+    exportButton('geojson', t('events.export_geojson')),
+    exportButton('csv', t('events.export_csv')),
+    exportButton('kml', t('events.export_kml')));
   const table = h('table', { 'data-test': 'events-table', 'aria-label': t('events.list_caption') },
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, t('events.col_title')),
@@ -90,7 +100,7 @@ async function render(ctx) {
     h('div', { class: 'split events-split' },
       h('section', { 'aria-label': t('events.map_section') }, mapEl),
       h('section', { class: 'events-list', 'aria-label': t('events.list_section') },
-        summary, h('div', { class: 'scroll' }, table), more)));
+        summary, h('div', { class: 'scroll' }, table), more, exports)));
 
   const map = createMap(mapEl, ctx, { label: t('events.map_label') });
   const [vlon, vlat, vzoom] = (state.view || '').split(",").map(Number);
@@ -143,6 +153,26 @@ async function render(ctx) {
       showProblem(form, e);
     } finally {
       more.disabled = false;
+    }
+  }
+
+  // Fetched with the token (a plain link cannot send it), then saved.
+  async function download(format) {
+    const params = filters();
+    if (area.checked) {
+      const bbox = map.bboxString();
+      if (bbox) params.bbox = bbox;
+    }
+    try {
+      const r = await ctx.api.request('GET', `/api/v1/export.${format}`, { params, raw: true });
+      const url = URL.createObjectURL(await r.blob());
+      const a = h('a', { href: url, download: `events.${format}`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (e) {
+      showProblem(form, e);
     }
   }
 
