@@ -47,7 +47,7 @@ const SAME_SHAPE: &[(&str, &str)] = &[
 ];
 
 /// Only the hub: the merged timeline, the fleet and its alerts, accounts,
-/// revocation.
+/// revocation, webhooks.
 const HUB_ONLY: &[(&str, &str)] = &[
     ("get", "/api/v1/timeline"),
     ("get", "/api/v1/nodes"),
@@ -59,6 +59,13 @@ const HUB_ONLY: &[(&str, &str)] = &[
     ("post", "/api/v1/users/{name}/enable"),
     ("post", "/api/v1/users/{name}/password"),
     ("post", "/api/v1/devices/{key}/revoke"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("post", "/api/v1/webhook-deliveries/{id}/replay"),
 ];
 
 /// Only the node: reporting and working events on the device, uploading
