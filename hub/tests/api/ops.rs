@@ -361,6 +361,11 @@ async fn every_request_is_one_json_log_line() {
     // This thread only: the runtime is current-thread, so the request runs
     // here.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Another test of this binary, on another thread with no subscriber,
+    // may have met the request log's callsite first and cached "never"
+    // for it while this subscriber was being registered (a race in
+    // `tracing`'s interest cache): ask again, now that it is registered.
+    tracing::callsite::rebuild_interest_cache();
     let app = app(&store, ApiOptions::default());
     let r = send(
         &app,
