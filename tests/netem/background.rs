@@ -36,6 +36,11 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
         reorder: 0.25,
     };
 
+    // The hub is killed while A's first batch is in flight: the relay's
+    // trip wire stops the link after 20 KB of A's datagrams (under half
+    // the push), so the hub cannot have committed it all however late
+    // this thread runs.
+    b.net.a_counts.stall_after_up(20_000);
     // A serves, with the hub as its peer: nothing else is ever run on A.
     let node = b.a.node.bin().to_string_lossy().into_owned();
     let ns = b.net.node_a.0.clone();
@@ -62,17 +67,9 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
     let (serve, _) = serving.expect("A's serve --peer");
     let head = || async { store.head(&author).await.unwrap().map_or(0, |h| h.seq) };
 
-    // The push starts by itself; the hub is killed while A's first batch
-    // is in flight (30 KB of A's datagrams across the relay, nothing
-    // committed yet) and started again on the same address.
-    let up = || {
-        b.net
-            .a_counts
-            .bytes_up
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    // The push starts by itself.
     let deadline = Instant::now() + RECOVER;
-    while up() < 30_000 && head().await == 0 {
+    while !b.net.a_counts.stalled() {
         assert!(
             Instant::now() < deadline,
             "A's background sync pushed nothing"
@@ -85,6 +82,7 @@ async fn background_sync_resumes_after_a_hub_kill_and_a_cut_with_no_one_acting()
         at_kill < local,
         "the hub held all of A's entries before the kill"
     );
+    b.net.a_counts.unstall();
     hub = b.fleet.start_hub(Some(&b.net.hub.0), "hub-2.log").unwrap();
     let restarted = Instant::now();
     while head().await < local {

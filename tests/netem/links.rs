@@ -279,32 +279,19 @@ async fn a_link_cut_for_minutes_heals_and_a_killed_hub_comes_back() {
     let local = b.a.stats().unwrap()["local_entries"].as_u64().unwrap();
     *b.net.a.lock().unwrap() = BAD;
 
-    // A starts pushing over the bad link; the link is cut once the hub
-    // holds some of A's entries but not all.
-    // The cut lands once 30 KB of A's datagrams have crossed the relay
-    // (a third of the push: its batch is in flight, not yet committed)
-    // or the hub has committed some of A's entries, whichever comes first.
+    // A starts pushing over the bad link; the link is cut once 20 KB of
+    // A's datagrams have crossed the relay: under half of the push (its
+    // 120 reports alone are ~45 KB on the wire), so the hub cannot hold
+    // them all. The relay's trip wire makes the cut land at that byte
+    // count however late this thread runs; the veth goes down after.
     // A run that ends before that (the bad link) is started again, as a
     // script would.
     let mut dishonest = Vec::new();
+    b.net.a_counts.stall_after_up(20_000);
     let mut sync = b.a.start(&["--json", "sync", VIA_A]).unwrap();
     let mut early_ends = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
-    let up_before = b
-        .net
-        .a_counts
-        .bytes_up
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let held_at_cut = loop {
-        let held = store.head(&author).await.unwrap().map_or(0, |h| h.seq);
-        let up = b
-            .net
-            .a_counts
-            .bytes_up
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if held > 0 || up - up_before > 30_000 {
-            break held;
-        }
+    while !b.net.a_counts.stalled() {
         if !sync.is_running() {
             let ended = sync.finish(RUN).unwrap();
             let caught_up = ended.summary().is_some_and(|s| s["caught_up"] == true);
@@ -323,9 +310,11 @@ async fn a_link_cut_for_minutes_heals_and_a_killed_hub_comes_back() {
             "A's syncs delivered nothing: {early_ends:#?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
     b.net.set_a_link(false).unwrap();
+    b.net.a_counts.unstall();
     let cut_at = Instant::now();
+    let held_at_cut = store.head(&author).await.unwrap().map_or(0, |h| h.seq);
     assert!(
         held_at_cut < local,
         "the hub held all {local} of A's entries before the cut: the cut proves nothing"

@@ -39,13 +39,38 @@ pub struct Impairment {
     pub reorder: f64,
 }
 
-/// Datagrams a link carried and dropped, both directions together.
+/// Datagrams a link carried and dropped, both directions together,
+/// and the link's trip wire.
 #[derive(Debug, Default)]
 pub struct Counts {
     pub carried: AtomicU64,
     pub dropped: AtomicU64,
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
+    /// Once `bytes_up` reaches this (0: never), the relay drops every
+    /// datagram in both directions: a cut that lands at an exact point
+    /// of a transfer, however late the test's own thread gets to run.
+    stall_at: AtomicU64,
+}
+
+impl Counts {
+    /// Arms the trip wire: the link goes dead once `more` further bytes
+    /// have gone up.
+    pub fn stall_after_up(&self, more: u64) {
+        let at = self.bytes_up.load(Ordering::SeqCst) + more.max(1);
+        self.stall_at.store(at, Ordering::SeqCst);
+    }
+
+    /// Whether the armed trip wire has fired.
+    pub fn stalled(&self) -> bool {
+        let at = self.stall_at.load(Ordering::SeqCst);
+        at != 0 && self.bytes_up.load(Ordering::SeqCst) >= at
+    }
+
+    /// Disarms the trip wire: the link carries datagrams again.
+    pub fn unstall(&self) {
+        self.stall_at.store(0, Ordering::SeqCst);
+    }
 }
 
 /// One link through the relay.
@@ -150,6 +175,10 @@ fn fate(impairment: &Mutex<Impairment>, rng: &Mutex<Rng>) -> Option<Duration> {
 
 /// Sends `data` to `to` from `socket` after its fate's delay, or never.
 fn forward(socket: &Arc<UdpSocket>, data: Vec<u8>, to: SocketAddr, l: &Arc<LinkShared>, up: bool) {
+    if l.counts.stalled() {
+        l.counts.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let Some(delay) = fate(&l.impairment, &l.rng) else {
         l.counts.dropped.fetch_add(1, Ordering::Relaxed);
         return;
@@ -160,7 +189,7 @@ fn forward(socket: &Arc<UdpSocket>, data: Vec<u8>, to: SocketAddr, l: &Arc<LinkS
     } else {
         &l.counts.bytes_down
     };
-    bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+    bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
     let socket = socket.clone();
     tokio::spawn(async move {
         if !delay.is_zero() {
