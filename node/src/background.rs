@@ -449,8 +449,10 @@ async fn attempt(
         |e| on_event(node, &net.revocations, &ca, &mut tally, e, &mut progress),
     )
     .await;
+    // A bounded step (the log's poller of `serve` projects the rest):
+    // other sessions wait for the node meanwhile.
     if let Ok(mut n) = node.lock() {
-        let _ = n.catch_up_views();
+        let _ = n.catch_up_views_within(crate::net_session::VIEWS_STEP);
     }
     let ended = |caught_up: bool, error: Option<String>, tally: &Tally| SessionRecord {
         peer: Some(link_peer(&who)),

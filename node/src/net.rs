@@ -334,10 +334,12 @@ pub fn log_signal(node: &Arc<Mutex<Node>>) -> watch::Receiver<u64> {
         loop {
             tokio::time::sleep(POLL_LOG).await;
             let pos = log_position(&poller) as u64;
-            // Views never lag the log by more than a poll: sessions skip
-            // projecting batches that arrive within VIEWS_EVERY of another.
+            // Views never lag the log by more than a poll (sessions skip
+            // projecting batches that arrive within VIEWS_EVERY of
+            // another), except behind a backlog, which goes a bounded
+            // step per poll so sessions keep the node in turn.
             if let Ok(mut n) = poller.lock() {
-                let _ = n.catch_up_views();
+                let _ = n.catch_up_views_within(crate::net_session::VIEWS_STEP);
             }
             signal.send_if_modified(|last| {
                 let changed = *last != pos;

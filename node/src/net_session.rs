@@ -62,6 +62,9 @@ pub(crate) fn summary(peer: SocketAddr, peer_name: String, o: &Outcome, tally: T
 /// How far views may fall behind the log during a catch-up: projecting
 /// after every batch would add a second durable commit per batch.
 const VIEWS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long one projection step may hold the node from a session's task
+/// (a chunk is always finished; one takes ~0.1 s on a backlog of readings).
+pub(crate) const VIEWS_STEP: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Per-session bookkeeping for [`on_event`].
 pub(crate) struct Tally {
@@ -196,8 +199,13 @@ pub(crate) fn on_event(
     match event {
         SessionEvent::Applied { .. } if tally.views_projected.elapsed() < VIEWS_EVERY => {}
         SessionEvent::Applied { .. } | SessionEvent::CaughtUp | SessionEvent::Closed { .. } => {
+            // A bounded step: this runs on the session's task with the
+            // node locked, and a session that stalls for long loses its
+            // peer. What is left is projected on later turns, by the
+            // log's poller while serving, and in full by `sync` before
+            // it returns.
             if let Ok(mut n) = node.lock() {
-                let _ = n.catch_up_views();
+                let _ = n.catch_up_views_within(VIEWS_STEP);
             }
             tally.views_projected = std::time::Instant::now();
         }

@@ -433,6 +433,30 @@ impl Node {
         Ok(projected)
     }
 
+    /// Moves the views toward the log for about `budget` at most (one
+    /// chunk at least), for callers that hold the node's lock on a
+    /// session's or a poller's task: a backlog of a million entries takes
+    /// tens of seconds to project, and a session whose task holds the
+    /// lock that long sends nothing, so its peer gives up on it. Answers
+    /// what was projected and whether entries are still pending.
+    pub fn catch_up_views_within(
+        &mut self,
+        budget: std::time::Duration,
+    ) -> Result<(Projected, bool), NodeError> {
+        let began = std::time::Instant::now();
+        let mut total = Projected::default();
+        loop {
+            let Some(done) = self.store.project_chunk()? else {
+                return Ok((total, false));
+            };
+            self.after_projection(&done);
+            total.merge(done);
+            if began.elapsed() >= budget {
+                return Ok((total, true));
+            }
+        }
+    }
+
     /// Applies entries from elsewhere: the log commit first, then the views.
     ///
     /// `VerifiedEntry` proves only the signature. The caller must already

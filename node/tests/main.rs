@@ -20,6 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backlog;
 mod cli;
 mod cli_bundle;
 mod cli_files;

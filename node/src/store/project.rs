@@ -39,7 +39,7 @@ pub struct Projected {
 }
 
 impl Projected {
-    pub(super) fn merge(&mut self, other: Projected) {
+    pub(crate) fn merge(&mut self, other: Projected) {
         self.entries += other.entries;
         self.events.extend(other.events);
         self.unviewable.extend(other.unviewable);
@@ -85,19 +85,33 @@ impl Store {
     /// revocations learned since the last call changed in the views is
     /// included (see [`super::revoked`]).
     pub fn project_pending(&mut self) -> Result<Projected, StoreError> {
-        let mut total = std::mem::take(&mut self.enforced);
-        loop {
-            let tx = self.conn_mut().transaction()?;
-            let from = projected_upto(&tx)?;
-            let rows = load_after(&tx, from, CHUNK)?;
-            let Some(&(last, _)) = rows.last() else {
-                return Ok(total);
-            };
-            let done = project_entries(&tx, &rows)?;
-            set_projected_upto(&tx, last)?;
-            tx.commit()?;
+        let mut total = Projected::default();
+        while let Some(done) = self.project_chunk()? {
             total.merge(done);
         }
+        Ok(total)
+    }
+
+    /// Projects the next [`CHUNK`] entries the views have not seen, in
+    /// one transaction; `None` once the views are up to date (with what
+    /// revocations learned since the last call changed in them, as
+    /// [`Self::project_pending`]). A caller that must not hold the store
+    /// for long (a session's event handler, a poller) takes a few chunks
+    /// at a time and leaves the rest for its next turn.
+    pub fn project_chunk(&mut self) -> Result<Option<Projected>, StoreError> {
+        let enforced = std::mem::take(&mut self.enforced);
+        let tx = self.conn_mut().transaction()?;
+        let from = projected_upto(&tx)?;
+        let rows = load_after(&tx, from, CHUNK)?;
+        let Some(&(last, _)) = rows.last() else {
+            let none = enforced == Projected::default();
+            return Ok((!none).then_some(enforced));
+        };
+        let mut done = project_entries(&tx, &rows)?;
+        set_projected_upto(&tx, last)?;
+        tx.commit()?;
+        done.merge(enforced);
+        Ok(Some(done))
     }
 
     /// Empties every view and projects the whole log again.
