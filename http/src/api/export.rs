@@ -146,7 +146,9 @@ pub async fn export(
             streamed as CSV (RFC 4180, UTF-8): a header row, then one event a record. \
             Columns: id, title, category, severity, status, assignee, lon, lat, \
             reported_at (RFC 3339, empty after year 9999), reported_ms, n_notes, n_media, \
-            has_conflicts; the public's lack assignee, n_notes and has_conflicts.",
+            has_conflicts; the public's lack assignee, n_notes and has_conflicts. \
+            A text field that a spreadsheet would read as a formula (it starts with =, +, -, \
+            @, tab or CR) has a ' put before it.",
             body = String, content_type = "text/csv"),
         BadRequest, Unauthorized, Forbidden, Unavailable,
     )
@@ -223,7 +225,17 @@ impl Format {
                 out.push_str(&serde_json::to_string(&Feature::of(item))?);
             }
             Format::Csv => {
-                let values: Vec<String> = fields(&item).into_iter().map(|(_, v)| v).collect();
+                // What people typed is defused; numbers, ids and times
+                // are never formulas.
+                let values: Vec<String> = fields(&item)
+                    .into_iter()
+                    .map(|(name, v)| match name {
+                        "title" | "category" | "status" | "assignee" => {
+                            csv::defuse(&v).into_owned()
+                        }
+                        _ => v,
+                    })
+                    .collect();
                 csv::record(out, &values);
             }
             Format::Kml => {

@@ -223,7 +223,18 @@ fn csv_record(
     let cells: Vec<(&'static str, &str)> = columns
         .0
         .iter()
-        .map(|(field, i)| (*field, row.get(*i).unwrap_or("")))
+        .map(|(field, i)| {
+            let cell = row.get(*i).unwrap_or("");
+            // Text an export defused against spreadsheet formulas reads
+            // back as it was typed.
+            let cell = match *field {
+                "title" | "description" | "category" | "status" | "assignee" => {
+                    sentinel_http::formats::csv::undefuse(cell)
+                }
+                _ => cell,
+            };
+            (*field, cell)
+        })
         .collect();
     text_record(line, &cells, location, "lon", options.default_reported_ms)
 }
