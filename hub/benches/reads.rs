@@ -344,6 +344,7 @@ fn concurrent_reads(
         })
         .collect();
     let (_, logged_before) = hub_latencies(hub, usize::MAX);
+    let pool_before = pool_wait(hub);
     let load_before = load_average();
     let barrier = std::sync::Barrier::new(CLIENTS);
     let started = Instant::now();
@@ -457,10 +458,34 @@ fn concurrent_reads(
         );
         p(0.95)
     };
+    let ((sum0, n0), (sum1, n1)) = (pool_before, pool_wait(hub));
+    if n1 > n0 {
+        println!(
+            "| — of which waiting for a pooled PostgreSQL connection (`sentinel_hub_db_pool_wait_seconds`): {} checkouts | mean {:.3} ms | — |",
+            n1 - n0,
+            (sum1 - sum0) * 1000.0 / (n1 - n0) as f64
+        );
+    }
     Phase {
         p95_ms,
         hub_p95_ms,
         rate,
         load_before,
     }
+}
+
+/// The hub's pool-wait histogram from its `/metrics`: (sum of seconds,
+/// count of checkouts).
+fn pool_wait(hub: &HubProcess) -> (f64, u64) {
+    let mut http = Http::connect(hub.http_addr);
+    let (status, body) = http.get("/metrics");
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    let value = |suffix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("sentinel_hub_db_pool_wait_seconds_{suffix} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (value("sum"), value("count") as u64)
 }

@@ -115,6 +115,11 @@ fn describe_metrics() {
     );
     metrics::describe_counter!(ENTRIES_APPLIED, "Entries from peers applied to the log");
     metrics::describe_counter!(ENTRIES_QUARANTINED, "Entries from peers quarantined");
+    metrics::describe_histogram!(
+        crate::store::POOL_WAIT,
+        metrics::Unit::Seconds,
+        "Time a caller waited for a pooled PostgreSQL connection"
+    );
     for name in [
         SESSIONS_STARTED,
         SESSIONS_REFUSED,

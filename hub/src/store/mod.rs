@@ -55,6 +55,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sentinel_schema::{AuthorId, BodyKind, DecodeError, EventId, SignedEntry};
 use tokio_postgres::NoTls;
 
+/// Seconds a caller waited for a pooled PostgreSQL connection (histogram).
+pub const POOL_WAIT: &str = "sentinel_hub_db_pool_wait_seconds";
+
 pub use blocking::PgSyncStore;
 
 mod embedded {
@@ -157,7 +160,12 @@ impl PgStore {
     /// (SQL lives here, invariant 10); tests and benchmarks use this to
     /// look at the tables directly.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        Ok(self.pool.get().await?)
+        let began = std::time::Instant::now();
+        let client = self.pool.get().await?;
+        // How long callers queue for a connection: with every connection
+        // busy, requests wait here, not in PostgreSQL.
+        metrics::histogram!(POOL_WAIT).record(began.elapsed().as_secs_f64());
+        Ok(client)
     }
 
     /// The DER certificate of an author, if this store has one.
