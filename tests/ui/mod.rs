@@ -14,7 +14,9 @@
 
 mod admin;
 mod browser;
+mod exports;
 mod officer;
 mod pages;
+mod webhooks;
 
 pub use browser::*;
