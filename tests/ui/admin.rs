@@ -361,7 +361,13 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
             "return [...document.querySelectorAll('#nav a')].map(a => a.getAttribute('href'))",
         )
         .await?;
-        for page in ["#/timeline", "#/users", "#/fleet", "#/sensors", "#/webhooks"] {
+        for page in [
+            "#/timeline",
+            "#/users",
+            "#/fleet",
+            "#/sensors",
+            "#/webhooks",
+        ] {
             ensure!(
                 !offered.as_array().context("links")?.contains(&json!(page)),
                 "the public is offered {page}: {offered}"

@@ -40,7 +40,14 @@ async fn the_events_pages_export_buttons_download_files_with_the_events() {
     b.check(async {
         let ada = Api::sign_in(d.nodes[0].http, &officer.name, &officer.password).await?;
         let flood = ada
-            .report(FLOOD, "flood", 4, 13.40537, 52.52011, "Water over the road.")
+            .report(
+                FLOOD,
+                "flood",
+                4,
+                13.40537,
+                52.52011,
+                "Water over the road.",
+            )
             .await?;
         let fire = ada
             .report(FIRE, "fire", 2, 13.41, 52.53, "Black smoke from the roof.")
@@ -70,14 +77,22 @@ async fn the_events_pages_export_buttons_download_files_with_the_events() {
 
         let csv = export(&b, "csv").await?;
         let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
-        ensure!(lines.len() == 3 && lines[0].starts_with("id,title,"), "{csv}");
+        ensure!(
+            lines.len() == 3 && lines[0].starts_with("id,title,"),
+            "{csv}"
+        );
         for (id, title) in [(&flood, FLOOD), (&fire, FIRE)] {
             ensure!(
-                lines.iter().any(|l| l.starts_with(id.as_str()) && l.contains(title)),
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(id.as_str()) && l.contains(title)),
                 "{title} in {csv}"
             );
         }
-        ensure!(csv.contains(",13.40537,52.52011,"), "the flood's place: {csv}");
+        ensure!(
+            csv.contains(",13.40537,52.52011,"),
+            "the flood's place: {csv}"
+        );
 
         let kml = export(&b, "kml").await?;
         ensure!(
@@ -85,7 +100,10 @@ async fn the_events_pages_export_buttons_download_files_with_the_events() {
             "{kml}"
         );
         for (id, title) in [(&flood, FLOOD), (&fire, FIRE)] {
-            ensure!(kml.contains(&format!("<name>{title}</name>")), "{title}: {kml}");
+            ensure!(
+                kml.contains(&format!("<name>{title}</name>")),
+                "{title}: {kml}"
+            );
             ensure!(kml.contains(id.as_str()), "{id}: {kml}");
         }
 

@@ -108,7 +108,11 @@ impl Receiver {
 
 /// Reads one request (its head, then `Content-Length` bytes of body),
 /// keeps it, answers and closes.
-async fn answer(mut stream: TcpStream, got: &Mutex<Vec<Received>>, failing: &AtomicBool) -> Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    got: &Mutex<Vec<Received>>,
+    failing: &AtomicBool,
+) -> Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -133,7 +137,9 @@ async fn answer(mut stream: TcpStream, got: &Mutex<Vec<Received>>, failing: &Ato
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let length: usize = header("content-length").parse().context("a Content-Length")?;
+    let length: usize = header("content-length")
+        .parse()
+        .context("a Content-Length")?;
     while buf.len() < head_end + length {
         let n = stream.read(&mut chunk).await?;
         ensure!(n > 0, "the body ended early");
@@ -243,18 +249,24 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         b.sign_in(&url, &admin.name, &admin.password).await?;
         let links = nav_links(&b).await?;
         ensure!(
-            links.as_array().context("links")?.contains(&json!("#/webhooks")),
+            links
+                .as_array()
+                .context("links")?
+                .contains(&json!("#/webhooks")),
             "the admin is not offered the webhooks page: {links}"
         );
         b.open(&format!("{origin}/#/webhooks")).await?;
         b.find(FORM).await?;
-        b.wait_text("[data-test=webhooks-none]", "No subscription").await?;
+        b.wait_text("[data-test=webhooks-none]", "No subscription")
+            .await?;
         b.assert_accessible("the webhooks page").await?;
 
         // Not http or https: the hub's refusal next to the URL, nothing
         // stored.
-        b.fill(&format!("{FORM} input[name=name]"), "floods").await?;
-        b.fill(&format!("{FORM} input[name=url]"), "ftp://127.0.0.1/hook").await?;
+        b.fill(&format!("{FORM} input[name=name]"), "floods")
+            .await?;
+        b.fill(&format!("{FORM} input[name=url]"), "ftp://127.0.0.1/hook")
+            .await?;
         b.click(&format!("{FORM} button[type=submit]")).await?;
         b.wait_script(&format!(
             "const i = document.querySelector('{FORM} input[name=url]');\
@@ -267,27 +279,51 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         ensure!(url_error.contains("http"), "{url_error}");
         let name_error = field_error(&b, "name").await?;
         ensure!(name_error.is_empty(), "the name has no error: {name_error}");
-        ensure!(listed(&api).await?.is_empty(), "nothing is stored for a refused URL");
         ensure!(
-            script(&b, "return document.querySelectorAll('[data-test=webhook-row]').length").await? == json!(0)
-                && script(&b, "return document.querySelector('[data-test=webhook-secret]').hidden").await? == json!(true),
+            listed(&api).await?.is_empty(),
+            "nothing is stored for a refused URL"
+        );
+        ensure!(
+            script(
+                &b,
+                "return document.querySelectorAll('[data-test=webhook-row]').length"
+            )
+            .await?
+                == json!(0)
+                && script(
+                    &b,
+                    "return document.querySelector('[data-test=webhook-secret]').hidden"
+                )
+                .await?
+                    == json!(true),
             "the page shows no subscription and no secret"
         );
 
         // Properly: floods of severity 3 or more, to the receiver.
-        b.fill(&format!("{FORM} input[name=url]"), &receiver.url()).await?;
-        b.fill(&format!("{FORM} input[name=categories]"), "flood").await?;
+        b.fill(&format!("{FORM} input[name=url]"), &receiver.url())
+            .await?;
+        b.fill(&format!("{FORM} input[name=categories]"), "flood")
+            .await?;
         choose(&b, "min_severity", "3").await?;
         b.click(&format!("{FORM} button[type=submit]")).await?;
-        b.find("[data-test=webhook-secret]:not([hidden]) [data-test=secret-value]").await?;
-        let secret = script(&b, "return document.querySelector('[data-test=secret-value]').value").await?;
+        b.find("[data-test=webhook-secret]:not([hidden]) [data-test=secret-value]")
+            .await?;
+        let secret = script(
+            &b,
+            "return document.querySelector('[data-test=secret-value]').value",
+        )
+        .await?;
         let secret = secret.as_str().unwrap_or_default().to_string();
         ensure!(
             secret.len() == 64 && secret.bytes().all(|c| c.is_ascii_hexdigit()),
             "the hub's secret, 64 hex digits: {secret:?}"
         );
-        b.wait_text("[data-test=webhook-secret]", "will not be shown again").await?;
-        ensure!(field_error(&b, "url").await?.is_empty(), "the URL's error is gone");
+        b.wait_text("[data-test=webhook-secret]", "will not be shown again")
+            .await?;
+        ensure!(
+            field_error(&b, "url").await?.is_empty(),
+            "the URL's error is gone"
+        );
         b.assert_accessible("the secret, shown once").await?;
         let hooks = listed(&api).await?;
         ensure!(hooks.len() == 1, "one subscription: {hooks:?}");
@@ -301,19 +337,30 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
             "stored as asked: {hook}"
         );
         let id = hook["id"].as_str().context("an id")?.to_string();
-        b.wait_text(&format!("{ROW} [data-test=rule]"), "flood").await?;
-        b.wait_text(&format!("{ROW} [data-test=rule]"), "severity 3 or more").await?;
-        b.wait_text(&format!("{ROW} [data-test=state]"), "active").await?;
-        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "none yet").await?;
+        b.wait_text(&format!("{ROW} [data-test=rule]"), "flood")
+            .await?;
+        b.wait_text(&format!("{ROW} [data-test=rule]"), "severity 3 or more")
+            .await?;
+        b.wait_text(&format!("{ROW} [data-test=state]"), "active")
+            .await?;
+        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "none yet")
+            .await?;
         // Once: gone when dismissed, and never shown or answered again.
         b.click("[data-test=secret-done]").await?;
-        b.wait_script("return !document.querySelector('[data-test=secret-value]')").await?;
+        b.wait_script("return !document.querySelector('[data-test=secret-value]')")
+            .await?;
         b.open(&format!("{origin}/#/webhooks")).await?;
         b.find(ROW).await?;
         let html = script(&b, "return document.documentElement.outerHTML").await?;
-        ensure!(!html.as_str().unwrap_or_default().contains(&secret), "the page shows the secret again");
+        ensure!(
+            !html.as_str().unwrap_or_default().contains(&secret),
+            "the page shows the secret again"
+        );
         let again = api.get(&format!("/api/v1/webhooks/{id}"), &[]).await?;
-        ensure!(!again.to_string().contains(&secret), "the API answers the secret again: {again}");
+        ensure!(
+            !again.to_string().contains(&secret),
+            "the API answers the secret again: {again}"
+        );
 
         // Ada reports a fire (no match) and a flood (a match); her node
         // syncs with the hub. The receiver is down: the one attempt fails.
@@ -321,21 +368,40 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         let officer = &d.nodes[0].officer;
         let ada = Api::sign_in(d.nodes[0].http, &officer.name, &officer.password).await?;
         let fire = ada
-            .report("Smoke over the depot", "fire", 5, 13.40, 52.52, "Black smoke from the roof.")
+            .report(
+                "Smoke over the depot",
+                "fire",
+                5,
+                13.40,
+                52.52,
+                "Black smoke from the roof.",
+            )
             .await?;
         let flood = ada
-            .report("Bridge flooded at the mill", "flood", 4, 13.405, 52.52, "Water over the road.")
+            .report(
+                "Bridge flooded at the mill",
+                "flood",
+                4,
+                13.405,
+                52.52,
+                "Water over the road.",
+            )
             .await?;
         ada.sync_now().await?;
         receiver.wait_for(1).await?;
-        b.click(&format!("{ROW} [data-test=show-deliveries]")).await?;
+        b.click(&format!("{ROW} [data-test=show-deliveries]"))
+            .await?;
         b.find("[data-test=deliveries]:not([hidden])").await?;
         let dead = "[data-test=delivery-row][data-state=dead]";
         refresh_until(&b, dead).await?;
-        b.wait_text(&format!("{dead} [data-test=answer]"), "HTTP 500").await?;
-        b.wait_text(&format!("{dead} [data-test=answer]"), "receiver down").await?;
-        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "dead letter").await?;
-        b.assert_accessible("a dead letter in the delivery log").await?;
+        b.wait_text(&format!("{dead} [data-test=answer]"), "HTTP 500")
+            .await?;
+        b.wait_text(&format!("{dead} [data-test=answer]"), "receiver down")
+            .await?;
+        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "dead letter")
+            .await?;
+        b.assert_accessible("a dead letter in the delivery log")
+            .await?;
 
         // The receiver is back: Replay sends it again, and the log says
         // delivered. The fire matched nothing: one delivery only.
@@ -343,12 +409,23 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         b.click(&format!("{dead} [data-test=replay]")).await?;
         let delivered = "[data-test=delivery-row][data-state=delivered]";
         refresh_until(&b, delivered).await?;
-        b.wait_text(&format!("{delivered} [data-test=attempts]"), "1").await?;
-        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "delivered").await?;
-        let rows = script(&b, "return document.querySelectorAll('[data-test=delivery-row]').length").await?;
+        b.wait_text(&format!("{delivered} [data-test=attempts]"), "1")
+            .await?;
+        b.wait_text(&format!("{ROW} [data-test=last-delivery]"), "delivered")
+            .await?;
+        let rows = script(
+            &b,
+            "return document.querySelectorAll('[data-test=delivery-row]').length",
+        )
+        .await?;
         ensure!(rows == json!(1), "one delivery, for the flood: {rows} rows");
-        let log = api.get(&format!("/api/v1/webhooks/{id}/deliveries"), &[]).await?;
-        let delivery = log["items"][0]["id"].as_str().context("a delivery")?.to_string();
+        let log = api
+            .get(&format!("/api/v1/webhooks/{id}/deliveries"), &[])
+            .await?;
+        let delivery = log["items"][0]["id"]
+            .as_str()
+            .context("a delivery")?
+            .to_string();
         ensure!(log["items"][0]["state"] == "delivered", "{log}");
 
         // What the receiver got: both attempts, one idempotency key, each
@@ -368,7 +445,12 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
                 "the signature verifies with the secret shown: {r:?}"
             );
             ensure!(
-                !sentinel_hub::webhooks::verify(b"another secret, as long as one", ts, &r.body, &r.signature),
+                !sentinel_hub::webhooks::verify(
+                    b"another secret, as long as one",
+                    ts,
+                    &r.body,
+                    &r.signature
+                ),
                 "the signature does not verify with another secret"
             );
             let body: Value = serde_json::from_slice(&r.body)?;
@@ -385,10 +467,15 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
 
         // Pause and resume; change the rule; delete after a confirmation.
         b.click(&format!("{ROW} [data-test=pause]")).await?;
-        b.wait_text(&format!("{ROW} [data-test=state]"), "paused").await?;
-        ensure!(listed(&api).await?[0]["enabled"] == false, "paused in the hub");
+        b.wait_text(&format!("{ROW} [data-test=state]"), "paused")
+            .await?;
+        ensure!(
+            listed(&api).await?[0]["enabled"] == false,
+            "paused in the hub"
+        );
         b.click(&format!("{ROW} [data-test=resume]")).await?;
-        b.wait_text(&format!("{ROW} [data-test=state]"), "active").await?;
+        b.wait_text(&format!("{ROW} [data-test=state]"), "active")
+            .await?;
         ensure!(listed(&api).await?[0]["enabled"] == true, "active again");
         b.click(&format!("{ROW} [data-test=edit]")).await?;
         b.wait_script(&format!(
@@ -397,7 +484,8 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         .await?;
         choose(&b, "min_severity", "5").await?;
         b.click(&format!("{FORM} button[type=submit]")).await?;
-        b.wait_text(&format!("{ROW} [data-test=rule]"), "severity 5 or more").await?;
+        b.wait_text(&format!("{ROW} [data-test=rule]"), "severity 5 or more")
+            .await?;
         let changed = listed(&api).await?;
         ensure!(
             changed[0]["min_severity"] == 5 && changed[0]["categories"] == json!(["flood"]),
@@ -406,20 +494,32 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         b.click(&format!("{ROW} [data-test=delete]")).await?;
         b.find("dialog[data-test=delete-dialog][open]").await?;
         b.assert_accessible("the delete confirmation").await?;
-        b.click("dialog[data-test=delete-dialog] [data-test=cancel]").await?;
-        b.wait_script("return !document.querySelector('dialog[data-test=delete-dialog]')").await?;
+        b.click("dialog[data-test=delete-dialog] [data-test=cancel]")
+            .await?;
+        b.wait_script("return !document.querySelector('dialog[data-test=delete-dialog]')")
+            .await?;
         ensure!(listed(&api).await?.len() == 1, "cancelling deletes nothing");
         b.click(&format!("{ROW} [data-test=delete]")).await?;
-        b.click("dialog[data-test=delete-dialog] [data-test=confirm]").await?;
-        b.wait_script(&format!("return !document.querySelector('{ROW}')")).await?;
+        b.click("dialog[data-test=delete-dialog] [data-test=confirm]")
+            .await?;
+        b.wait_script(&format!("return !document.querySelector('{ROW}')"))
+            .await?;
         ensure!(listed(&api).await?.is_empty(), "deleted in the hub");
         b.assert_same_origin(&origin).await?;
 
         // Nobody else is offered the page, and a direct visit shows no
         // data: an officer and the public on the hub, an officer on a node.
         let node_url = d.node_url(0).context("a node")?;
-        let viewer = hub.accounts.iter().find(|a| a.role == "public").context("a viewer")?;
-        let hub_officer = hub.accounts.iter().find(|a| a.role == "officer").context("an officer")?;
+        let viewer = hub
+            .accounts
+            .iter()
+            .find(|a| a.role == "public")
+            .context("a viewer")?;
+        let hub_officer = hub
+            .accounts
+            .iter()
+            .find(|a| a.role == "officer")
+            .context("an officer")?;
         for (at, who, password) in [
             (&url, &hub_officer.name, &hub_officer.password),
             (&url, &viewer.name, &viewer.password),
@@ -429,13 +529,22 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
             b.sign_in(at, who, password).await?;
             let links = nav_links(&b).await?;
             ensure!(
-                !links.as_array().context("links")?.contains(&json!("#/webhooks")),
+                !links
+                    .as_array()
+                    .context("links")?
+                    .contains(&json!("#/webhooks")),
                 "{who} at {at} is offered the webhooks page: {links}"
             );
-            b.open(&format!("{}/#/webhooks", at.trim_end_matches('/'))).await?;
+            b.open(&format!("{}/#/webhooks", at.trim_end_matches('/')))
+                .await?;
             b.find("main [data-test=not-allowed]").await?;
             ensure!(
-                script(&b, "return document.querySelectorAll('main form, main table').length").await? == json!(0),
+                script(
+                    &b,
+                    "return document.querySelectorAll('main form, main table').length"
+                )
+                .await?
+                    == json!(0),
                 "{who} at {at} sees the webhooks page's data"
             );
         }

@@ -100,8 +100,12 @@ async fn seed_with_a_precise_assigned_event(store: &PgStore) -> String {
     super::seed_events(store).await;
     let k = key(332);
     let a = author_of(&k);
-    let (mut doc, c) =
-        EventDoc::create(&a, &new_event("Gas leak", 13.404_71, 52.525_38, 3, NOW), NOW).unwrap();
+    let (mut doc, c) = EventDoc::create(
+        &a,
+        &new_event("Gas leak", 13.404_71, 52.525_38, 3, NOW),
+        NOW,
+    )
+    .unwrap();
     let mut log = Vec::new();
     push(&mut log, &k, Hlc::new(NOW, 0), change(ev(40), c));
     let assign = doc
@@ -121,7 +125,13 @@ async fn seed_with_a_precise_assigned_event(store: &PgStore) -> String {
 async fn the_publics_csv_and_kml_exports_are_redacted_as_its_list_is() {
     let (_db, store) = fresh_store().await;
     let leak = seed_with_a_precise_assigned_event(&store).await;
-    let (status, list) = text_as(&store, "pat", PersonRole::Public, "/api/v1/events?limit=500").await;
+    let (status, list) = text_as(
+        &store,
+        "pat",
+        PersonRole::Public,
+        "/api/v1/events?limit=500",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let list: Value = serde_json::from_str(&list).unwrap();
     let items = list["items"].as_array().unwrap();
@@ -133,17 +143,26 @@ async fn the_publics_csv_and_kml_exports_are_redacted_as_its_list_is() {
     assert_eq!(status, StatusCode::OK, "{kml}");
     // No person's name, no precise place.
     for hidden in ["officer-1", ",ada,", "13.40471", "52.52538", "13.405,"] {
-        assert!(!csv.contains(hidden), "the public's CSV holds {hidden:?}: {csv}");
+        assert!(
+            !csv.contains(hidden),
+            "the public's CSV holds {hidden:?}: {csv}"
+        );
     }
     for hidden in ["officer-1", ">ada<", "13.40471", "52.52538", "13.405,"] {
-        assert!(!kml.contains(hidden), "the public's KML holds {hidden:?}: {kml}");
+        assert!(
+            !kml.contains(hidden),
+            "the public's KML holds {hidden:?}: {kml}"
+        );
     }
     let records = csv_records(&csv, PUBLIC_COLUMNS);
     assert_eq!(records.len(), items.len(), "{csv}");
     assert_eq!(kml.matches("<Placemark>").count(), items.len(), "{kml}");
     for item in items {
         let id = item["id"].as_str().unwrap();
-        let r = records.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} not in {csv}"));
+        let r = records
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {csv}"));
         for text in ["title", "category", "status"] {
             assert_eq!(r[text], item[text].as_str().unwrap(), "{text} of {id}");
         }
@@ -168,7 +187,10 @@ async fn the_publics_csv_and_kml_exports_are_redacted_as_its_list_is() {
         );
     }
     for hidden in ["assignee", "n_notes", "has_conflicts"] {
-        assert!(!kml.contains(&format!("<Data name=\"{hidden}\">")), "{hidden}: {kml}");
+        assert!(
+            !kml.contains(&format!("<Data name=\"{hidden}\">")),
+            "{hidden}: {kml}"
+        );
     }
 
     // Those who see everything: every column, the assignee, the place.
@@ -179,13 +201,25 @@ async fn the_publics_csv_and_kml_exports_are_redacted_as_its_list_is() {
         assert_eq!(records.len(), items.len(), "{csv}");
         let r = records.iter().find(|r| r["id"] == leak).unwrap();
         assert_eq!(r["assignee"], "ada", "{csv}");
-        assert_eq!((r["lon"].as_str(), r["lat"].as_str()), ("13.40471", "52.52538"));
+        assert_eq!(
+            (r["lon"].as_str(), r["lat"].as_str()),
+            ("13.40471", "52.52538")
+        );
         assert_eq!(r["n_notes"], "0", "{csv}");
-        assert!(records.iter().any(|r| r["assignee"] == "officer-1"), "{csv}");
+        assert!(
+            records.iter().any(|r| r["assignee"] == "officer-1"),
+            "{csv}"
+        );
         let (status, kml) = text_as(&store, name, role, "/api/v1/export.kml").await;
         assert_eq!(status, StatusCode::OK, "{kml}");
-        assert!(kml.contains("<coordinates>13.40471,52.52538</coordinates>"), "{kml}");
-        assert!(kml.contains("<Data name=\"assignee\"><value>ada</value></Data>"), "{kml}");
+        assert!(
+            kml.contains("<coordinates>13.40471,52.52538</coordinates>"),
+            "{kml}"
+        );
+        assert!(
+            kml.contains("<Data name=\"assignee\"><value>ada</value></Data>"),
+            "{kml}"
+        );
         assert!(kml.contains("<Data name=\"n_notes\">"), "{kml}");
     }
 }

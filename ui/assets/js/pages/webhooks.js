@@ -120,7 +120,7 @@ async function render(ctx) {
   const cancelEdit = h('button', { type: 'button', hidden: true, 'data-test': 'cancel-edit', onclick: () => resetForm() }, t('webhooks.cancel_edit'));
   const secretField = field('webhooks.secret', secret);
   secret.after(secretHint);
-  const form = h('form', { class: 'card', 'data-test': 'new-webhook', novalidate: true, 'aria-labelledby': formHead.id },
+  const form = h('form', { class: 'card webhook-form', 'data-test': 'new-webhook', novalidate: true, 'aria-labelledby': formHead.id },
     formHead,
     h('p', { class: 'form-error', role: 'alert' }),
     h('div', { class: 'row' },
@@ -331,7 +331,7 @@ async function render(ctx) {
   const logNote = h('p', { class: 'muted', role: 'status', 'data-test': 'deliveries-summary' });
   const logBox = h('section', { class: 'card', hidden: true, 'data-test': 'deliveries', 'aria-labelledby': logHead.id },
     logHead,
-    h('div', { class: 'row' },
+    h('div', { class: 'row log-filter' },
       field('webhooks.state_filter', logState),
       h('div', { class: 'actions' },
         h('button', { type: 'button', 'data-test': 'deliveries-refresh', onclick: () => refresh() }, t('webhooks.refresh')),
@@ -375,6 +375,11 @@ async function render(ctx) {
       const page = await ctx.api.get(`${hookPath(w.id)}/deliveries`, { limit: LOG_LIMIT, state: logState.value });
       if (!logFor || logFor.id !== w.id) return;
       clear(logRows, page.items.map(deliveryRow));
+      // The newest delivery, also the subscription's "last delivery".
+      if (!logState.value) {
+        last.set(w.id, page.items[0] || null);
+        fill();
+      }
       logNote.textContent = page.items.length ? t('webhooks.deliveries_shown', { n: page.items.length }) : t('webhooks.deliveries_none');
     } catch (e) {
       clear(logRows);
