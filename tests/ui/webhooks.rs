@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use fantoccini::key::Key;
 use sentinel::deploy::client::Api;
 use sentinel::deploy::{Binaries, Deployment, Plan};
 use serde_json::{json, Value};
@@ -275,6 +276,9 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         ))
         .await
         .context("the URL's error is next to the URL field")?;
+        // The keyboard's focus moved to the refused field.
+        b.wait_script("return document.activeElement.getAttribute('name') === 'url'")
+            .await?;
         let url_error = field_error(&b, "url").await?;
         ensure!(url_error.contains("http"), "{url_error}");
         let name_error = field_error(&b, "name").await?;
@@ -302,10 +306,13 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         // Properly: floods of severity 3 or more, to the receiver.
         b.fill(&format!("{FORM} input[name=url]"), &receiver.url())
             .await?;
-        b.fill(&format!("{FORM} input[name=categories]"), "flood")
-            .await?;
         choose(&b, "min_severity", "3").await?;
-        b.click(&format!("{FORM} button[type=submit]")).await?;
+        // Enter in a field sends the form, as the keyboard would.
+        b.fill(
+            &format!("{FORM} input[name=categories]"),
+            &format!("flood{}", Key::Enter),
+        )
+        .await?;
         b.find("[data-test=webhook-secret]:not([hidden]) [data-test=secret-value]")
             .await?;
         let secret = script(
@@ -320,6 +327,9 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         );
         b.wait_text("[data-test=webhook-secret]", "will not be shown again")
             .await?;
+        b.wait_script("return document.activeElement.dataset.test === 'secret-value'")
+            .await
+            .context("the secret has the keyboard's focus")?;
         ensure!(
             field_error(&b, "url").await?.is_empty(),
             "the URL's error is gone"
@@ -494,7 +504,11 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         b.click(&format!("{ROW} [data-test=delete]")).await?;
         b.find("dialog[data-test=delete-dialog][open]").await?;
         b.assert_accessible("the delete confirmation").await?;
-        b.click("dialog[data-test=delete-dialog] [data-test=cancel]")
+        // Escape cancels, as on any dialog.
+        b.client
+            .active_element()
+            .await?
+            .send_keys(&Key::Escape.to_string())
             .await?;
         b.wait_script("return !document.querySelector('dialog[data-test=delete-dialog]')")
             .await?;
