@@ -306,6 +306,26 @@ async fn an_admin_subscribes_through_the_page_and_a_matching_report_reaches_a_re
         // Properly: floods of severity 3 or more, to the receiver.
         b.fill(&format!("{FORM} input[name=url]"), &receiver.url())
             .await?;
+        // Three corners are not an area: refused at the area field.
+        b.fill(&format!("{FORM} input[name=area]"), "13, 52, 14")
+            .await?;
+        b.click(&format!("{FORM} button[type=submit]")).await?;
+        b.wait_script(&format!(
+            "const i = document.querySelector('{FORM} input[name=area]');\
+             return i.getAttribute('aria-invalid') === 'true'\
+               && document.getElementById(i.id + '-error').textContent.includes('min_lon')"
+        ))
+        .await
+        .context("the area's error is next to the area field")?;
+        ensure!(
+            field_error(&b, "url").await?.is_empty(),
+            "the URL is not blamed"
+        );
+        ensure!(
+            listed(&api).await?.is_empty(),
+            "nothing is stored for a refused area"
+        );
+        b.fill(&format!("{FORM} input[name=area]"), "").await?;
         choose(&b, "min_severity", "3").await?;
         // Enter in a field sends the form, as the keyboard would.
         b.fill(
