@@ -17,6 +17,7 @@ mod browser;
 mod exports;
 mod officer;
 mod pages;
+mod receiver;
 mod webhooks;
 
 pub use browser::*;
