@@ -64,6 +64,9 @@ pub struct Plan {
     /// background sync). Off, they sync only on "sync now": tests that
     /// need nodes offline from each other (concurrent edits) keep it off.
     pub background_sync: bool,
+    /// More of the hub's environment (`docs/operations.md`), after the
+    /// deployment's own: `SENTINEL_WEBHOOK_MAX_ATTEMPTS`, say.
+    pub hub_env: Vec<(String, String)>,
 }
 
 impl Default for Plan {
@@ -74,6 +77,7 @@ impl Default for Plan {
             rate_limit_per_s: 0,
             hub_rules: None,
             background_sync: false,
+            hub_env: Vec::new(),
         }
     }
 }
@@ -251,6 +255,7 @@ fn start_hub(
             (plan.rate_limit_per_s * 5).to_string(),
         ));
     }
+    env.extend(plan.hub_env.iter().cloned());
     let mut accounts = vec![Account::new("admin", "admin")];
     accounts.extend(plan.nodes.iter().map(|n| Account::new(n, "officer")));
     accounts.push(Account::new("viewer", "public"));

@@ -361,7 +361,13 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
             "return [...document.querySelectorAll('#nav a')].map(a => a.getAttribute('href'))",
         )
         .await?;
-        for page in ["#/timeline", "#/users", "#/fleet", "#/sensors"] {
+        for page in [
+            "#/timeline",
+            "#/users",
+            "#/fleet",
+            "#/sensors",
+            "#/webhooks",
+        ] {
             ensure!(
                 !offered.as_array().context("links")?.contains(&json!(page)),
                 "the public is offered {page}: {offered}"
@@ -382,7 +388,7 @@ async fn the_public_sees_events_without_names_or_precise_places_and_no_admin_pag
         shows_no_precise_place(&b, "the event page").await?;
         b.assert_accessible("the event page as the public").await?;
         // A direct visit to an admin page: "not allowed", no data.
-        for page in ["timeline", "users", "fleet", "sensors"] {
+        for page in ["timeline", "users", "fleet", "sensors", "webhooks"] {
             b.open(&format!("{origin}/#/{page}")).await?;
             b.find("main [data-test=not-allowed]").await?;
             let rows = script(

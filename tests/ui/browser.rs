@@ -2,7 +2,8 @@
 //! (WebDriver, `fantoccini`) at 1024×600, with the checks every browser
 //! test makes — requests stay on the serving origin, no critical
 //! accessibility violation (axe-core, vendored for the tests), a
-//! screenshot when a step fails. Shared by the tests and the UI bench.
+//! screenshot when a step fails, and the files a page downloads, saved in
+//! the browser's own folder. Shared by the tests and the UI bench.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -28,6 +29,8 @@ pub struct Browser {
     pub client: Client,
     name: String,
     driver: Child,
+    /// Where the browser saves what a page downloads.
+    downloads: PathBuf,
     _profile: tempfile::TempDir,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -59,6 +62,8 @@ impl Browser {
         let profile = tempfile::Builder::new()
             .prefix("sentinel-chromium-")
             .tempdir()?;
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads)?;
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
@@ -72,6 +77,16 @@ impl Browser {
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                // A download is saved without asking, where `downloaded`
+                // looks for it.
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                    // A page may save several files (the exports), each
+                    // after a click.
+                    "profile.default_content_setting_values.automatic_downloads": 1,
+                },
             },
         });
         let caps = match caps {
@@ -99,6 +114,7 @@ impl Browser {
             client,
             name: name.to_string(),
             driver,
+            downloads,
             _profile: profile,
             _turn: turn,
         })
@@ -209,6 +225,33 @@ impl Browser {
             .execute("return location.hash.slice(1)", vec![])
             .await?;
         Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Waits until the browser has saved the download `name` whole (no
+    /// partial `.crdownload` file left), then takes it out of the folder
+    /// (so that a second download of the same name is seen afresh) and
+    /// answers its bytes.
+    pub async fn downloaded(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.downloads.join(name);
+        let started = Instant::now();
+        loop {
+            let partial = std::fs::read_dir(&self.downloads)?
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+            if path.is_file() && !partial {
+                let bytes = std::fs::read(&path)?;
+                std::fs::remove_file(&path)?;
+                return Ok(bytes);
+            }
+            if started.elapsed() > STEP {
+                let there: Vec<String> = std::fs::read_dir(&self.downloads)?
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                bail!("no download {name:?} within {STEP:?}; the folder holds {there:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Signs in on the page served at `url`.

@@ -14,7 +14,10 @@
 
 mod admin;
 mod browser;
+mod exports;
 mod officer;
 mod pages;
+mod receiver;
+mod webhooks;
 
 pub use browser::*;

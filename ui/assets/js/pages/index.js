@@ -13,5 +13,6 @@ import * as timeline from './timeline.js';
 import * as users from './users.js';
 import * as fleet from './fleet.js';
 import * as sensors from './sensors.js';
+import * as webhooks from './webhooks.js';
 
-export const modules = [login, events, work, report, event, outbox, timeline, users, fleet, sensors];
+export const modules = [login, events, work, report, event, outbox, timeline, users, fleet, sensors, webhooks];
