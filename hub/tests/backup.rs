@@ -301,6 +301,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// What a test does to a copy of a backup.
+type Spoil<'a> = &'a dyn Fn(&Path);
+
 /// Flips one byte of a file.
 fn damage(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
@@ -373,7 +376,7 @@ async fn the_commands_back_up_and_restore_and_refuse_bad_input_changing_nothing(
     let db = TestDatabase::create().await.unwrap();
     let new_media = scratch.path().join("new-media");
     let blob_file = m.files.iter().find(|f| f.path != manifest::DUMP).unwrap();
-    let cases: [(&str, &dyn Fn(&Path), String); 4] = [
+    let cases: [(&str, Spoil<'_>, String); 4] = [
         (
             "blob",
             &|d: &Path| damage(&d.join(&blob_file.path)),
