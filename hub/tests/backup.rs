@@ -273,8 +273,19 @@ async fn a_new_device_for_the_same_officer_gets_the_whole_history_from_the_hub()
 /// `sentinel-hub` with the configuration `serve` would have for `db` and
 /// `media` (the bundle is not opened by backup or restore).
 fn hub_command(db: &TestDatabase, media: &Path, args: &[&str]) -> (i32, String, String) {
+    hub_command_with(db, media, args, &[])
+}
+
+/// [`hub_command`] with more environment.
+fn hub_command_with(
+    db: &TestDatabase,
+    media: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sentinel-hub"));
     c.args(args)
+        .envs(env.iter().copied())
         .env("DATABASE_URL", db.connection_string())
         .env("SENTINEL_MEDIA_DIR", media)
         .env("SENTINEL_BUNDLE", media.join("unused.bundle"))
@@ -352,6 +363,24 @@ async fn the_commands_back_up_and_restore_and_refuse_bad_input_changing_nothing(
     let (m, _) = manifest::read(&out).unwrap();
     assert_eq!((m.entries, m.files.len()), (held, 2), "{m:?}");
     let manifest_bytes = std::fs::read(out.join(manifest::MANIFEST)).unwrap();
+
+    // Without pg_dump: a clear error, and no half backup left behind.
+    let no_pg = scratch.path().join("no-pg");
+    let (code, _, stderr) = hub_command_with(
+        hub.database(),
+        &media_dir,
+        &["backup", "--out", no_pg.to_str().unwrap()],
+        &[(
+            "SENTINEL_PG_BIN",
+            scratch.path().join("nowhere").to_str().unwrap(),
+        )],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot run") && stderr.contains("pg_dump"),
+        "{stderr}"
+    );
+    assert!(!no_pg.exists(), "the folder it made is gone");
 
     // Not into a folder that holds anything: the backup there is untouched.
     let (code, _, stderr) = hub_command(hub.database(), &media_dir, &["backup", "--out", out_s]);
