@@ -363,6 +363,16 @@ async fn the_commands_back_up_and_restore_and_refuse_bad_input_changing_nothing(
     let (m, _) = manifest::read(&out).unwrap();
     assert_eq!((m.entries, m.files.len()), (held, 2), "{m:?}");
     let manifest_bytes = std::fs::read(out.join(manifest::MANIFEST)).unwrap();
+    #[cfg(unix)]
+    for private in [
+        out.clone(),
+        out.join(manifest::DUMP),
+        out.join(&m.files[1].path),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{}: {mode:o}", private.display());
+    }
 
     // Without pg_dump: a clear error, and no half backup left behind.
     let no_pg = scratch.path().join("no-pg");

@@ -112,17 +112,18 @@ pub fn blob_path(hex: &str) -> String {
     format!("{BLOBS}/{}/{}", &hex[..2], &hex[2..])
 }
 
-/// Copies `from` to `to` (a new file), hashing what it copies, and makes
+/// Copies `from` to `to` (a new file, mode 0600), hashing what it copies, and makes
 /// the copy durable. The SHA-256 and size of the bytes copied.
 pub fn copy_hashed(from: &Path, to: &Path) -> std::io::Result<([u8; 32], u64)> {
     let mut src = std::fs::File::open(from)?;
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut dst = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut dst = options.open(to)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;

@@ -22,6 +22,9 @@
 //! ([`crate::store::backup::RESTORED_FROM`]). `serve` then runs the
 //! migrations a newer hub has, as on any start.
 //!
+//! The folder a backup creates is mode 0700, the dump and the blobs 0600:
+//! it holds password hashes and webhook secrets (`docs/security.md` 1.14).
+//!
 //! A bad input changes nothing: a backup folder that is not empty, a
 //! manifest or file whose hash does not match, a database that is not
 //! empty, each stops before the first write (a backup that fails midway
@@ -213,7 +216,14 @@ fn prepare_out(out: &Path) -> Result<bool, BackupError> {
             Ok(false)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(|e| refuse(format!("cannot create it: {e}")))?;
+            // The backup holds secrets (docs/security.md 1.14): the
+            // folder is the hub's alone.
+            let mut dir = std::fs::DirBuilder::new();
+            dir.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+            dir.create(out)
+                .map_err(|e| refuse(format!("cannot create it: {e}")))?;
             Ok(true)
         }
         Err(e) => Err(refuse(format!("not a folder this hub can write to: {e}"))),
@@ -257,6 +267,12 @@ fn copy_files(
     now_ms: u64,
 ) -> Result<(Manifest, u64, u64), BackupError> {
     let dump_path = out.join(DUMP);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&dump_path, private).map_err(io(&dump_path))?;
+    }
     let (sum, dump_bytes) = manifest::hash_file(&dump_path).map_err(io(&dump_path))?;
     let mut files = vec![FileSum {
         path: DUMP.into(),
