@@ -195,6 +195,9 @@ async fn a_hub_restored_from_backup_gets_back_every_entry_the_nodes_hold() {
         assert_eq!((s.forks, s.quarantined), (0, 0), "{s:?}");
         assert_eq!(n.digest(), hub.digest());
     }
+    // Every entry written on a node is acknowledged by the restored hub.
+    assert_eq!(n1.stats().awaiting_receipt, 0);
+    assert_eq!(n2.stats().awaiting_receipt, 0);
     eprintln!(
         "drill timings: backup {:.2} s ({} entries, {} blobs), restore {:.2} s, \
          nodes' resync {:.2} s, loss to complete again {:.2} s",
