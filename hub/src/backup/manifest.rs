@@ -284,3 +284,35 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<(), ManifestError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/vectors/backup/`: read as a backup's manifest, and written
+    /// back byte for byte.
+    #[test]
+    fn the_vector_reads_and_writes_back_byte_for_byte() {
+        let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/backup");
+        let (manifest, sum) = read(&vectors).unwrap();
+        assert_eq!((manifest.entries, manifest.authors), (14, 3));
+        assert_eq!(manifest.files[0].path, DUMP);
+        let scratch = tempfile::TempDir::new().unwrap();
+        assert_eq!(write(scratch.path(), &manifest).unwrap(), sum);
+        for name in [MANIFEST, MANIFEST_SUM] {
+            assert_eq!(
+                std::fs::read(scratch.path().join(name)).unwrap(),
+                std::fs::read(vectors.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+        // A blob whose name is not its hash is outside the layout.
+        let mut bad = manifest.clone();
+        bad.files[1].sha256 = "ab".repeat(32);
+        write(scratch.path(), &bad).unwrap();
+        assert!(matches!(
+            read(scratch.path()),
+            Err(ManifestError::BadPath { .. })
+        ));
+    }
+}
