@@ -338,9 +338,12 @@ impl std::fmt::Display for RestoreSummary {
         write!(
             f,
             "restored {} entries of {} authors from the backup taken {}; \
-             {} blobs stored, {} already present, in {:.1} s. Nodes re-send what the hub \
-             received after the backup at their next sync; until then they report the hub \
-             as truncated (docs/operations.md, \"Backup and recovery\")",
+             {} blobs stored, {} already present, in {:.1} s.\n\
+             Nodes re-send what the hub received after the backup at their next sync, and \
+             report it as truncated until then. Before the hub signs anything of its own \
+             (checkpoints, role grants, sensor rules' events), let the nodes that were online \
+             last sync, or serve with a new hub identity: otherwise its own chain can fork \
+             (docs/operations.md, \"Backup and recovery\")",
             m.entries,
             m.authors,
             sentinel_http::formats::rfc3339_of_ms(m.created_ms)
