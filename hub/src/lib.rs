@@ -28,12 +28,15 @@
 //! - the audit trail for others: every verdict on an entry as a JSON
 //!   line to a file, standard output or syslog for a SIEM, and signed
 //!   audit bundles for auditors ([`audit`]);
+//! - backup and restore: the database dumped in one snapshot with the
+//!   media blobs it names, and restored into an empty database
+//!   ([`backup`]);
 //! - its configuration ([`config`]) and (feature `testing`) a harness that
 //!   starts a throwaway PostgreSQL server for tests (`testing`).
 //!
 //! Modules depend one way (`use crate::…` never loops): `store` on nothing
-//! of the hub; `own`, `revocations`, `projector`, `media` and `audit` on
-//! the store (`audit` on the configuration too); `people`, `checkpoint`
+//! of the hub; `own`, `revocations`, `projector`, `media`, `audit` and `backup` on
+//! the store (`audit` and `backup` on the configuration too); `people`, `checkpoint`
 //! and `sensors` on the own chain; `net` and `sensor_peer` on those;
 //! `server` on the network's parts; `webhooks` on the store; `api` on the
 //! store, the own chain, sensors and webhooks, never on the network (the
@@ -47,6 +50,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod checkpoint;
 pub mod config;
 pub mod https;

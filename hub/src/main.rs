@@ -33,6 +33,7 @@
 //! `sentinel-hub audit bundle --from T --to T [--bbox W,S,E,N] --out FILE`
 //! writes a signed audit bundle (`sentinel_hub::audit::bundle`) that
 //! `sentinel-node audit verify --bundle FILE --ca CA.pem` checks.
+//! `backup --out DIR` and `restore --from DIR`: `sentinel_hub::backup`.
 //!
 //! With `SENTINEL_AUDIT_STREAM` set, `serve` also writes the audit stream
 //! (`sentinel_hub::audit`): a JSON line per verdict on an entry, to a
@@ -97,6 +98,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    #[command(flatten)]
+    Backup(sentinel_hub::backup::cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +147,7 @@ enum UserCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Backup(c) => return sentinel_hub::backup::cli::run(cli.config, c),
         Command::Serve { json, http } => run_serve(cli.config, json, http),
         Command::User {
             command: UserCommand::Add { name, role },

@@ -131,7 +131,9 @@ impl HubNet {
     }
 
     /// [`HubNet::new`] with the newest revocation list the store holds and
-    /// the hubs' revocation entries of its log.
+    /// the hubs' revocation entries of its log; logs (info) that the
+    /// database was restored from a backup, when it was
+    /// ([`crate::backup`]).
     pub async fn for_store(
         enrollment: Enrollment,
         store: &PgStore,
@@ -143,6 +145,13 @@ impl HubNet {
             None => RevocationHandle::empty(),
         };
         crate::revocations::load(store, &enrollment.ca, &revocations).await?;
+        if let Some(record) = store.restored_from().await? {
+            tracing::info!(
+                restored_from = %String::from_utf8_lossy(&record),
+                "this database was restored from a backup: nodes that synced since give back \
+                 what it lost, and may report it as truncated until they have"
+            );
+        }
         HubNet::new(enrollment, revocations, freshness)
     }
 

@@ -46,6 +46,17 @@ impl Hub {
         configure: impl FnOnce(HubNet, Arc<OwnChain>) -> HubNet,
     ) -> Hub {
         let db = TestDatabase::create().await.expect("a test database");
+        Hub::start_on(db, ca, max_sessions, configure).await
+    }
+
+    /// [`Hub::start_with`] on a database the test made (a restored one):
+    /// the same identity, `hub-1`, as every other start.
+    pub(crate) async fn start_on(
+        db: TestDatabase,
+        ca: &Ca,
+        max_sessions: usize,
+        configure: impl FnOnce(HubNet, Arc<OwnChain>) -> HubNet,
+    ) -> Hub {
         let store = db.open_store().await.expect("the store opens");
         let enrollment = issue(ca, DeviceRole::Hub, "hub-1", 90);
         let own = Arc::new(
@@ -93,6 +104,11 @@ impl Hub {
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The database the hub serves from.
+    pub(crate) fn database(&self) -> &TestDatabase {
+        &self._db
     }
 
     /// Stops the sync server and starts it again on the same database, as

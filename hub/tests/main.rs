@@ -8,6 +8,7 @@ mod actions;
 mod admission;
 mod api;
 mod audit;
+mod backup;
 mod bundle;
 mod checkpoints;
 mod contract;

@@ -28,6 +28,7 @@ pub mod revocations;
 pub mod roles;
 pub mod rules;
 pub mod sensors;
+pub mod snapshot;
 pub mod spatial;
 pub mod spatialite;
 pub mod sqlfn;

@@ -294,3 +294,46 @@ fn serve_refuses_a_bad_rules_file_before_it_starts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`threshold`"));
 }
+
+/// `snapshot --out DIR` while the node's store is open: a data directory a
+/// node starts from as it is, with its photos; never over one that holds
+/// anything.
+#[test]
+fn a_snapshot_is_a_data_directory_a_node_starts_from() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path();
+    ok(dir, &["init"]);
+    let acks = json(dir, REPORT);
+    let id = acks[0]["event"].as_str().unwrap().to_string();
+    let photo = dir.join("photo.png");
+    std::fs::write(&photo, sentinel_sync::testing::PNG).unwrap();
+    ok(dir, &["attach", &id[..8], photo.to_str().unwrap()]);
+    let stats = json(dir, &["stats"]);
+
+    let s = TempDir::new().unwrap();
+    let snap = s.path().join("snap");
+    let snap_s = snap.to_str().unwrap();
+    let taken = json(dir, &["snapshot", "--out", snap_s]);
+    assert_eq!(taken["entries"], 2, "{taken}");
+    assert_eq!(taken["blobs"], 1, "{taken}");
+    assert_eq!(taken["heads_digest"], stats["heads_digest"]);
+    // The snapshot is a node: the same log, the same photo, the same key.
+    let copied = json(&snap, &["stats"]);
+    assert_eq!(copied["heads_digest"], stats["heads_digest"]);
+    assert_eq!(copied["author"], stats["author"]);
+    assert_eq!(copied["media"], 1);
+    assert_eq!(
+        json(&snap, &["show", &id[..8]])["title"],
+        "Flooded underpass"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&snap).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the snapshot holds the key: {mode:o}");
+    }
+
+    // Not over a folder that holds anything: refused, nothing changed.
+    refused(dir, &["snapshot", "--out", snap_s], "not empty");
+    assert_eq!(json(&snap, &["stats"])["entries"], 2);
+}

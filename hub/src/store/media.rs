@@ -26,41 +26,9 @@ impl PgStore {
             .read_only(true)
             .start()
             .await?;
-        let projected = tx
-            .query("SELECT hash, min(size) FROM event_media GROUP BY hash", &[])
-            .await?;
-        let pending = tx
-            .query(
-                "SELECT pos, bytes FROM entries WHERE NOT projected AND kind = $1",
-                &[&i16::from(BodyKind::MediaAttached as u8)],
-            )
-            .await?;
+        let named = named_in(&tx).await?;
         tx.commit().await?;
-
-        let mut named: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-        let mut name = |hash: [u8; 32], size: u64| {
-            named
-                .entry(hash)
-                .and_modify(|s| *s = (*s).min(size))
-                .or_insert(size);
-        };
-        for row in &projected {
-            let hash = id32(row.get(0), "event_media.hash")?;
-            let size: i64 = row.get(1);
-            let size = u64::try_from(size).map_err(|_| StoreError::CorruptColumn {
-                column: "event_media.size",
-            })?;
-            name(hash, size);
-        }
-        for row in &pending {
-            let pos: i64 = row.get(0);
-            let entry = SignedEntry::from_bytes(row.get::<_, Vec<u8>>(1))
-                .map_err(|source| StoreError::CorruptEntry { pos, source })?;
-            if let Body::MediaAttached(m) = &entry.entry().body {
-                name(m.hash, m.size);
-            }
-        }
-        Ok(named.into_iter().collect())
+        Ok(named)
     }
 
     /// The media type an event in the view names `hash` with; `None` when
@@ -77,4 +45,46 @@ impl PgStore {
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
+}
+
+/// [`PgStore::media_named`] in the caller's transaction (repeatable read,
+/// so the view and the log are read in one snapshot): also what a backup
+/// reads in the snapshot it dumps (`super::backup`).
+pub(super) async fn named_in(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+    let projected = tx
+        .query("SELECT hash, min(size) FROM event_media GROUP BY hash", &[])
+        .await?;
+    let pending = tx
+        .query(
+            "SELECT pos, bytes FROM entries WHERE NOT projected AND kind = $1",
+            &[&i16::from(BodyKind::MediaAttached as u8)],
+        )
+        .await?;
+
+    let mut named: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+    let mut name = |hash: [u8; 32], size: u64| {
+        named
+            .entry(hash)
+            .and_modify(|s| *s = (*s).min(size))
+            .or_insert(size);
+    };
+    for row in &projected {
+        let hash = id32(row.get(0), "event_media.hash")?;
+        let size: i64 = row.get(1);
+        let size = u64::try_from(size).map_err(|_| StoreError::CorruptColumn {
+            column: "event_media.size",
+        })?;
+        name(hash, size);
+    }
+    for row in &pending {
+        let pos: i64 = row.get(0);
+        let entry = SignedEntry::from_bytes(row.get::<_, Vec<u8>>(1))
+            .map_err(|source| StoreError::CorruptEntry { pos, source })?;
+        if let Body::MediaAttached(m) = &entry.entry().body {
+            name(m.hash, m.size);
+        }
+    }
+    Ok(named.into_iter().collect())
 }

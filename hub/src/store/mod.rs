@@ -25,13 +25,16 @@
 //! the `events` rows the projector writes
 //! (`rows`), and the revocations in force applied to what the log holds
 //! ([`revoked`], with [`verdict`]: which entries count), and webhooks'
-//! subscriptions and outbox ([`webhooks`], enqueued by the projector).
+//! subscriptions and outbox ([`webhooks`], enqueued by the projector),
+//! and what a backup reads in the snapshot it dumps and a restore checks
+//! ([`backup`]).
 //!
 //! Never does: HTTP, QUIC, or decide who may read what.
 
 pub mod alerts;
 mod apply;
 pub mod audit;
+pub mod backup;
 mod blocking;
 pub mod evidence;
 mod filter;
@@ -134,6 +137,16 @@ impl PgStore {
         max_connections: usize,
     ) -> Result<PgStore, StoreError> {
         migrate(&config).await?;
+        PgStore::connect(config, max_connections)
+    }
+
+    /// [`PgStore::open`] without the migrations: for a backup, which reads
+    /// a serving hub's database and must never change it, even when this
+    /// binary is newer than the hub that serves it.
+    pub fn connect(
+        config: tokio_postgres::Config,
+        max_connections: usize,
+    ) -> Result<PgStore, StoreError> {
         let manager = Manager::from_config(
             config,
             NoTls,

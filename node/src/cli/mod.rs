@@ -153,6 +153,14 @@ enum Cmd {
     Outbox,
     /// Drop every view and rebuild it from the log.
     RebuildViews,
+    /// Copy this node's data directory, while it runs, into a new or empty
+    /// folder that a node starts from as it is (`--data-dir DIR`). It holds
+    /// the device key: keep it private.
+    Snapshot {
+        /// The folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,6 +379,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Outbox => outbox::outbox(&node, json)?,
+        Cmd::Snapshot { out } => {
+            let s = sentinel_node::snapshot::snapshot(&node, &out)?;
+            if json {
+                print_json(&serde_json::json!({
+                    "dir": s.dir, "entries": s.entries, "authors": s.authors,
+                    "heads_digest": s.heads_digest, "blobs": s.blobs,
+                    "blob_bytes": s.blob_bytes, "corrupt_blobs": s.corrupt,
+                }))?;
+            } else {
+                println!(
+                    "snapshot in {}: {} entries of {} authors, {} blobs ({} bytes); heads digest {}",
+                    s.dir.display(), s.entries, s.authors, s.blobs, s.blob_bytes, s.heads_digest
+                );
+                if !s.corrupt.is_empty() {
+                    println!("left out, corrupt on this device: {}", s.corrupt.join(", "));
+                }
+            }
+        }
         Cmd::RebuildViews => {
             let p = node.store_mut().rebuild_views()?;
             if json {

@@ -22,7 +22,7 @@
 //! revocations in force, applied to what the log already holds) with
 //! [`verdict`] (which entries count),
 //! [`migrations`] (the schema), [`sync_store`] (the store as the sync
-//! protocol sees it).
+//! protocol sees it), [`snapshot`] (a copy taken while the node runs).
 
 pub mod audit;
 pub mod checkpoints;
@@ -41,6 +41,7 @@ pub mod query;
 pub mod readings;
 pub mod receipts;
 pub mod revoked;
+pub mod snapshot;
 pub mod sync_store;
 pub mod verdict;
 
