@@ -36,3 +36,4 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transfer;
+mod views;

@@ -222,7 +222,7 @@ impl Node {
         Ok(self.spatial.insert(index))
     }
 
-    fn after_projection(&mut self, p: &Projected) {
+    pub(crate) fn after_projection(&mut self, p: &Projected) {
         if let Some(s) = &mut self.spatial {
             for (event, at) in &p.events {
                 s.upsert(*event, *at);
@@ -423,37 +423,6 @@ impl Node {
     pub(crate) fn observe(&mut self, report: &ApplyReport, now_ms: u64) {
         if let Some(hlc) = report.max_hlc {
             let _ = self.clock.observe(hlc, now_ms);
-        }
-    }
-
-    /// Brings the views (and the R-tree, if loaded) up to date with the log.
-    pub fn catch_up_views(&mut self) -> Result<Projected, NodeError> {
-        let projected = self.store.project_pending()?;
-        self.after_projection(&projected);
-        Ok(projected)
-    }
-
-    /// Moves the views toward the log for about `budget` at most (one
-    /// chunk at least), for callers that hold the node's lock on a
-    /// session's or a poller's task: a backlog of a million entries takes
-    /// tens of seconds to project, and a session whose task holds the
-    /// lock that long sends nothing, so its peer gives up on it. Answers
-    /// what was projected and whether entries are still pending.
-    pub fn catch_up_views_within(
-        &mut self,
-        budget: std::time::Duration,
-    ) -> Result<(Projected, bool), NodeError> {
-        let began = std::time::Instant::now();
-        let mut total = Projected::default();
-        loop {
-            let Some(done) = self.store.project_chunk()? else {
-                return Ok((total, false));
-            };
-            self.after_projection(&done);
-            total.merge(done);
-            if began.elapsed() >= budget {
-                return Ok((total, true));
-            }
         }
     }
 
