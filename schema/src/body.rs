@@ -18,16 +18,18 @@ pub enum BodyKind {
     RoleGrant = 4,
     Revocation = 5,
     HubCheckpoint = 6,
+    Redaction = 7,
 }
 
 impl BodyKind {
-    pub const ALL: [BodyKind; 6] = [
+    pub const ALL: [BodyKind; 7] = [
         BodyKind::EventChange,
         BodyKind::MediaAttached,
         BodyKind::SensorReading,
         BodyKind::RoleGrant,
         BodyKind::Revocation,
         BodyKind::HubCheckpoint,
+        BodyKind::Redaction,
     ];
 
     pub fn from_wire(n: u64) -> Result<BodyKind, DecodeError> {
@@ -46,6 +48,7 @@ impl BodyKind {
             BodyKind::RoleGrant => "role_grant",
             BodyKind::Revocation => "revocation",
             BodyKind::HubCheckpoint => "hub_checkpoint",
+            BodyKind::Redaction => "redaction",
         }
     }
 }
@@ -65,6 +68,9 @@ pub enum Body {
     Revocation(Revocation),
     /// A hub's signed statement of the heads it holds.
     HubCheckpoint(HubCheckpoint),
+    /// Personal data erased from an event: field values (by hash) and
+    /// media blobs, with the reason (see [`crate::redact`]).
+    Redaction(Redaction),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +199,59 @@ pub struct HubCheckpoint {
     pub heads: Vec<(AuthorId, Head)>,
 }
 
+/// An event field whose values a redaction may erase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RedactedField {
+    Title,
+    Description,
+    /// The text of a note.
+    Note,
+}
+
+impl RedactedField {
+    pub const ALL: [RedactedField; 3] = [
+        RedactedField::Title,
+        RedactedField::Description,
+        RedactedField::Note,
+    ];
+
+    /// The name on the wire and in the APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedactedField::Title => "title",
+            RedactedField::Description => "description",
+            RedactedField::Note => "note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RedactedField> {
+        RedactedField::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// One value a redaction erases: which field, and the SHA-256 of the
+/// value ([`crate::redact::value_hash`]) — never the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RedactedValue {
+    pub field: RedactedField,
+    pub hash: [u8; 32],
+}
+
+/// An erasure of personal data from one event, signed by a hub on an
+/// admin's behalf. Views show `[redacted]` wherever a listed value stood
+/// and drop the listed blobs; the log keeps every entry as it was signed,
+/// so chains still verify (`docs/protocol.md` 1.6, `docs/security.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    pub event: EventId,
+    /// At most [`MAX_REDACTED_ITEMS`], no value twice.
+    pub values: Vec<RedactedValue>,
+    /// SHA-256 of each media blob to erase; at most [`MAX_REDACTED_ITEMS`].
+    pub blobs: Vec<[u8; 32]>,
+    /// Why (the request it answers); never empty.
+    pub reason: String,
+}
+
 impl Body {
     pub fn kind(&self) -> BodyKind {
         match self {
@@ -202,6 +261,7 @@ impl Body {
             Body::RoleGrant(_) => BodyKind::RoleGrant,
             Body::Revocation(_) => BodyKind::Revocation,
             Body::HubCheckpoint(_) => BodyKind::HubCheckpoint,
+            Body::Redaction(_) => BodyKind::Redaction,
         }
     }
 
@@ -277,6 +337,22 @@ impl Body {
                     w.uint(head.seq);
                     w.bytes(head.id.as_bytes());
                 }
+            }
+            Body::Redaction(b) => {
+                w.array(5);
+                w.uint(BodyKind::Redaction as u64);
+                w.bytes(b.event.as_bytes());
+                w.array(b.values.len());
+                for v in &b.values {
+                    w.array(2);
+                    w.text(v.field.as_str());
+                    w.bytes(&v.hash);
+                }
+                w.array(b.blobs.len());
+                for h in &b.blobs {
+                    w.bytes(h);
+                }
+                w.text(&b.reason);
             }
         }
     }
@@ -407,6 +483,60 @@ impl Body {
                 }
                 Body::HubCheckpoint(HubCheckpoint { heads })
             }
+            BodyKind::Redaction => {
+                expect(5)?;
+                decode_redaction(r)?
+            }
         })
     }
+}
+
+fn decode_redaction(r: &mut Reader<'_>) -> Result<Body, DecodeError> {
+    let event = EventId(r.fixed("event")?);
+    let n = r.array_len("redaction.values", 0, MAX_REDACTED_ITEMS)?;
+    let mut values: Vec<RedactedValue> = Vec::with_capacity(n);
+    for _ in 0..n {
+        r.array("redaction.value", 2)?;
+        let name = r.text("value.field", 1, 32)?;
+        let field = RedactedField::parse(name).ok_or_else(|| DecodeError::OutOfRange {
+            field: "value.field",
+            what: format!("{name:?} is not a field a redaction erases"),
+        })?;
+        let v = RedactedValue {
+            field,
+            hash: r.fixed("value.hash")?,
+        };
+        if values.contains(&v) {
+            return Err(DecodeError::OutOfRange {
+                field: "redaction.values",
+                what: "a value is listed twice".into(),
+            });
+        }
+        values.push(v);
+    }
+    let n = r.array_len("redaction.blobs", 0, MAX_REDACTED_ITEMS)?;
+    let mut blobs: Vec<[u8; 32]> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let h = r.fixed("blob")?;
+        if blobs.contains(&h) {
+            return Err(DecodeError::OutOfRange {
+                field: "redaction.blobs",
+                what: "a blob is listed twice".into(),
+            });
+        }
+        blobs.push(h);
+    }
+    if values.is_empty() && blobs.is_empty() {
+        return Err(DecodeError::OutOfRange {
+            field: "redaction",
+            what: "a redaction erases at least one value or blob".into(),
+        });
+    }
+    let reason = r.text("reason", 1, MAX_REASON_BYTES)?.to_owned();
+    Ok(Body::Redaction(Redaction {
+        event,
+        values,
+        blobs,
+        reason,
+    }))
 }

@@ -28,13 +28,14 @@ pub mod hlc;
 pub mod ids;
 pub mod limits;
 pub mod query;
+pub mod redact;
 pub mod role;
 pub mod rules;
 pub mod verify;
 
 pub use body::{
     Body, BodyKind, EventChange, HubCheckpoint, MediaAttached, MediaType, PersonRole, ReadingValue,
-    Revocation, RoleGrant, SensorReading,
+    RedactedField, RedactedValue, Redaction, Revocation, RoleGrant, SensorReading,
 };
 pub use chain::{check_link, verify_chain, Link};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

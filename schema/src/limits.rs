@@ -24,7 +24,9 @@ pub const MAX_READING_VALUES: usize = 32;
 /// Most authors one hub checkpoint lists (a head is 77 bytes on the wire,
 /// so a full checkpoint stays well inside [`MAX_ENTRY_BYTES`]).
 pub const MAX_CHECKPOINT_HEADS: usize = 10_000;
-/// Longest revocation reason, in UTF-8 bytes.
+/// Most values, and most blobs, one redaction erases.
+pub const MAX_REDACTED_ITEMS: usize = 64;
+/// Longest revocation or redaction reason, in UTF-8 bytes.
 pub const MAX_REASON_BYTES: usize = 256;
 /// Longest event title, in UTF-8 bytes, after trimming surrounding
 /// whitespace.

@@ -42,7 +42,7 @@ impl DeviceRole {
             DeviceRole::Node => matches!(kind, EventChange | MediaAttached),
             DeviceRole::Hub => matches!(
                 kind,
-                EventChange | MediaAttached | RoleGrant | Revocation | HubCheckpoint
+                EventChange | MediaAttached | RoleGrant | Revocation | HubCheckpoint | Redaction
             ),
         }
     }
@@ -77,6 +77,8 @@ mod tests {
         assert!(!DeviceRole::Node.may_write(BodyKind::RoleGrant));
         assert!(DeviceRole::Hub.may_write(BodyKind::HubCheckpoint));
         assert!(!DeviceRole::Hub.may_write(BodyKind::SensorReading));
+        assert!(DeviceRole::Hub.may_write(BodyKind::Redaction));
+        assert!(!DeviceRole::Node.may_write(BodyKind::Redaction));
         for r in DeviceRole::ALL {
             assert_eq!(r.as_str().parse::<DeviceRole>(), Ok(r));
         }

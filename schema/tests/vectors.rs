@@ -9,6 +9,7 @@
 
 use crate::common::*;
 use ed25519_dalek::Signer;
+use sentinel_schema::redact::value_hash;
 use sentinel_schema::*;
 use serde_json::{json, Value};
 
@@ -40,6 +41,14 @@ fn body_json(b: &Body) -> Value {
             "heads": c.heads.iter().map(|(a, h)| json!({
                 "author": a.to_hex(), "seq": h.seq, "id": h.id.to_hex()
             })).collect::<Vec<_>>()
+        }),
+        Body::Redaction(r) => json!({
+            "kind": "redaction", "event": r.event.to_hex(),
+            "values": r.values.iter().map(|v| json!({
+                "field": v.field.as_str(), "hash": hex::encode(v.hash)
+            })).collect::<Vec<_>>(),
+            "blobs": r.blobs.iter().map(hex::encode).collect::<Vec<_>>(),
+            "reason": r.reason
         }),
     }
 }
@@ -102,7 +111,7 @@ fn generate() -> Value {
         {"name": "bob", "seed": hex::encode([2u8; 32]), "public": author_of(&bob).to_hex()},
     ]);
 
-    // Alice's chain: one entry of every body kind, seq 1..=6.
+    // Alice's chain: one entry of every body kind, seq 1..=7.
     let bodies = vec![
         Body::EventChange(EventChange {
             event: EventId([0x11; 16]),
@@ -163,6 +172,15 @@ fn generate() -> Value {
                 heads.sort_by_key(|(a, _)| *a);
                 heads
             },
+        }),
+        Body::Redaction(Redaction {
+            event: EventId([0x11; 16]),
+            values: vec![RedactedValue {
+                field: RedactedField::Title,
+                hash: value_hash(RedactedField::Title, "Ada Lovelace hurt at 12 Mill Lane"),
+            }],
+            blobs: vec![[0xaa; 32]],
+            reason: "erasure request 2026-114".into(),
         }),
     ];
     let mut chain_a: Vec<SignedEntry> = Vec::new();
@@ -308,8 +326,8 @@ fn generate() -> Value {
 
     let names = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let chains = json!([
-        {"name": "alice-valid", "author": "alice", "entries": names(&["alice-1", "alice-2", "alice-3", "alice-4", "alice-5", "alice-6"]),
-         "verdict": "valid", "head": {"seq": 6, "id": chain_a[5].id().to_hex()}},
+        {"name": "alice-valid", "author": "alice", "entries": names(&["alice-1", "alice-2", "alice-3", "alice-4", "alice-5", "alice-6", "alice-7"]),
+         "verdict": "valid", "head": {"seq": 7, "id": chain_a[6].id().to_hex()}},
         {"name": "bob-valid", "author": "bob", "entries": names(&["bob-1", "bob-2", "bob-3"]), "verdict": "valid",
          "head": {"seq": 3, "id": chain_b[2].id().to_hex()}},
         {"name": "gap", "author": "bob", "entries": names(&["bob-1", "bob-3"]), "verdict": "gap", "index": 1},

@@ -538,6 +538,19 @@ impl MediaStore {
         checked
     }
 
+    /// Erases a blob (a redaction's): the blob and any unfinished
+    /// download of it, durably; nothing to do if neither exists. A blob
+    /// is never removed otherwise (content-addressed, it is never wrong).
+    pub fn remove(&self, hash: &[u8; 32]) -> Result<(), MediaError> {
+        let path = self.path(hash);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(path.parent().unwrap_or(&self.dir))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(MediaError::Io { path, source: e }),
+        }
+        self.discard_partial(hash)
+    }
+
     /// Removes an unfinished download (nothing to do if there is none).
     pub fn discard_partial(&self, hash: &[u8; 32]) -> Result<(), MediaError> {
         let path = self.partial_path(hash);

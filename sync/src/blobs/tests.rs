@@ -263,3 +263,15 @@ fn a_download_over_the_cap_is_refused() {
         Err(MediaError::TooLarge { size: 17, max: 16 })
     ));
 }
+
+#[test]
+fn remove_erases_the_blob_and_its_partial_download_once() {
+    let (_tmp, store) = store();
+    let stored = store.put(JPEG).unwrap();
+    store.append_partial(&stored.hash, 0, &JPEG[..4]).unwrap();
+    store.remove(&stored.hash).unwrap();
+    assert!(!store.contains(&stored.hash));
+    assert_eq!(store.partial_len(&stored.hash), 0);
+    assert!(store.read(&stored.hash).is_err());
+    store.remove(&stored.hash).unwrap();
+}
