@@ -43,6 +43,17 @@ impl Problem {
         }
     }
 
+    /// 410: it existed and was erased on purpose (a redaction's blob).
+    pub fn gone(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::GONE,
+            kind: "urn:sentinel:problem:gone",
+            title: "Gone",
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
     /// 503: the database could not answer. The detail stays generic; the
     /// cause is logged on stderr, not sent to the client.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Problem {

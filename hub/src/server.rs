@@ -252,7 +252,12 @@ pub async fn serve(
     }
     describe_metrics();
     let relay = net.relay.clone();
-    projector::spawn(store.clone(), relay.subscribe(), net.changes.clone());
+    projector::spawn(
+        store.clone(),
+        relay.subscribe(),
+        net.changes.clone(),
+        net.media.clone(),
+    );
     if let Some(own) = &net.own {
         let mut written = own.subscribe();
         let wake = relay.clone();

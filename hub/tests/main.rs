@@ -24,6 +24,7 @@ mod nodes;
 mod postgis;
 mod project;
 mod receipts;
+mod redaction;
 mod sensors;
 mod webhooks;
 

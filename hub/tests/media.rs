@@ -82,7 +82,12 @@ impl MediaHub {
         let media_dir = TempDir::new().unwrap();
         let blobs = MediaStore::open(media_dir.path().join("media")).unwrap();
         let with = blobs.clone();
-        let hub = Hub::start_with(ca, 100, move |net, _| net.with_media(with)).await;
+        // With its own chain, as `serve` runs it: what the hub signs (a
+        // redaction) wakes its projector.
+        let hub = Hub::start_with(ca, 100, move |net, own| {
+            net.with_media(with).with_own_chain(own)
+        })
+        .await;
         MediaHub {
             hub,
             _media_dir: media_dir,

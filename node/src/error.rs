@@ -56,6 +56,9 @@ pub enum NodeError {
     NoSuchEvent(String),
     #[error("{0:?} matches several events; give more of the id")]
     AmbiguousEvent(String),
+    /// A blob a redaction erased (hex SHA-256): never accepted again.
+    #[error("media {0} was erased by a redaction and is not accepted again")]
+    Erased(String),
 }
 
 impl NodeError {

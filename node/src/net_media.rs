@@ -8,12 +8,17 @@
 //! [`BlobStore`](quic_media::BlobStore), with unfinished downloads kept
 //! under `media/partial/` so a broken transfer resumes. A blob is wanted
 //! when a `media_attached` entry in the log names it (the `event_media`
-//! view) and the store does not hold it.
+//! view) and the store does not hold it. A blob a redaction erased is
+//! never wanted, served nor accepted (`docs/protocol.md` 1.6): the
+//! exchange sees the store through [`Unerased`], and a blob a redaction
+//! learnt during the exchange erased is removed once it ends.
 
+use std::collections::BTreeSet;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use sentinel_sync::quic_media::{self, FetchError, FetchReport};
+use sentinel_sync::quic_media::{self, BlobStore, FetchError, FetchReport};
 
 use crate::node::{Node, NodeError};
 
@@ -88,7 +93,75 @@ struct Prepared {
     /// Whether the log names any media at all: if not, the node can
     /// neither want a blob nor hold one a peer could want.
     any: bool,
-    media: crate::media::MediaStore,
+    media: Arc<Unerased>,
+}
+
+/// The node's blob folder as a media exchange sees it: a blob a
+/// redaction erased is neither held (so never served) nor accepted.
+pub struct Unerased {
+    pub media: crate::media::MediaStore,
+    /// The blobs redactions erased when the exchange began.
+    pub erased: BTreeSet<[u8; 32]>,
+}
+
+fn refused() -> io::Error {
+    io::Error::other("a redaction erased this media")
+}
+
+impl BlobStore for Unerased {
+    fn has(&self, hash: &[u8; 32]) -> bool {
+        !self.erased.contains(hash) && self.media.has(hash)
+    }
+
+    fn size(&self, hash: &[u8; 32]) -> Option<u64> {
+        BlobStore::size(&self.media, hash).filter(|_| !self.erased.contains(hash))
+    }
+
+    fn read_at(&self, hash: &[u8; 32], offset: u64, max: usize) -> io::Result<Vec<u8>> {
+        if self.erased.contains(hash) {
+            return Err(refused());
+        }
+        self.media.read_at(hash, offset, max)
+    }
+
+    fn partial_len(&self, hash: &[u8; 32]) -> u64 {
+        BlobStore::partial_len(&self.media, hash)
+    }
+
+    fn append_partial(&self, hash: &[u8; 32], offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if self.erased.contains(hash) {
+            return Err(refused());
+        }
+        BlobStore::append_partial(&self.media, hash, offset, bytes)
+    }
+
+    fn finish_partial(&self, hash: &[u8; 32], expected_size: u64) -> Result<(), String> {
+        if self.erased.contains(hash) {
+            let _ = BlobStore::discard_partial(&self.media, hash);
+            return Err(refused().to_string());
+        }
+        BlobStore::finish_partial(&self.media, hash, expected_size)
+    }
+
+    fn discard_partial(&self, hash: &[u8; 32]) -> io::Result<()> {
+        BlobStore::discard_partial(&self.media, hash)
+    }
+}
+
+/// Removes the blobs fetched that a redaction learnt while the exchange
+/// ran erased (the node's erasing pass had nothing to remove then).
+fn drop_erased(node: &Arc<Mutex<Node>>, report: &FetchReport) {
+    if report.fetched.is_empty() {
+        return;
+    }
+    let Ok(n) = node.lock() else { return };
+    for f in &report.fetched {
+        if n.store().blob_erased(&f.hash).unwrap_or(false) {
+            if let Err(e) = n.media().remove(&f.hash) {
+                tracing::warn!("removing erased media {}: {e}", hex::encode(f.hash));
+            }
+        }
+    }
 }
 
 /// The views caught up, then what the node wants, whether it has anything
@@ -100,10 +173,14 @@ fn prepare(node: &Arc<Mutex<Node>>) -> Result<Prepared, String> {
     n.catch_up_views().map_err(|e| e.to_string())?;
     let wanted = wanted(&n).map_err(|e| e.to_string())?;
     let any = !wanted.is_empty() || n.store().names_media().map_err(|e| e.to_string())?;
+    let erased = n.store().erased_blobs().map_err(|e| e.to_string())?;
     Ok(Prepared {
         wanted,
         any,
-        media: n.media().clone(),
+        media: Arc::new(Unerased {
+            media: n.media().clone(),
+            erased,
+        }),
     })
 }
 
@@ -148,8 +225,8 @@ pub async fn exchange_media(
         pace,
         ..Default::default()
     };
-    let report =
-        quic_media::exchange_blobs_opts(&conn, Arc::new(media), wanted, options, |_, _| {}).await;
+    let report = quic_media::exchange_blobs_opts(&conn, media, wanted, options, |_, _| {}).await;
+    drop_erased(node, &report);
     summary.add(&report);
     summary
 }
@@ -171,7 +248,8 @@ pub async fn serve_media(node: &Arc<Mutex<Node>>, conn: &quinn::Connection) -> M
         wanted: wanted.len() as u64,
         ..MediaSummary::default()
     };
-    let report = quic_media::exchange_blobs(conn, Arc::new(media), wanted).await;
+    let report = quic_media::exchange_blobs(conn, media, wanted).await;
+    drop_erased(node, &report);
     summary.add(&report);
     summary
 }

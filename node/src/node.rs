@@ -164,7 +164,7 @@ impl Node {
         // Views catch up with anything the log holds that they have not
         // seen (after a crash between a remote commit and its projection).
         store.project_pending()?;
-        Ok(Node {
+        let node = Node {
             dir: dir.to_path_buf(),
             store,
             key,
@@ -174,7 +174,10 @@ impl Node {
             spatial: None,
             rules: None,
             rules_config: None,
-        })
+        };
+        // Blobs redactions erased whose removal a crash interrupted.
+        node.erase_redacted_blobs()?;
+        Ok(node)
     }
 
     /// Puts the node back in order after a panic interrupted an operation
@@ -223,6 +226,7 @@ impl Node {
     }
 
     pub(crate) fn after_projection(&mut self, p: &Projected) {
+        self.erase_redacted_quietly();
         if let Some(s) = &mut self.spatial {
             for (event, at) in &p.events {
                 s.upsert(*event, *at);
@@ -346,7 +350,7 @@ impl Node {
         actor: Option<&str>,
         now_ms: u64,
     ) -> Result<Ack, NodeError> {
-        self.store.project_pending()?;
+        self.catch_up_views()?;
         let mut doc = self.document(event)?;
         let change = doc.edit(&self.author, edit, now_ms)?;
         let e = self.commit_local(
@@ -368,7 +372,7 @@ impl Node {
         actor: Option<&str>,
         now_ms: u64,
     ) -> Result<Vec<Ack>, NodeError> {
-        self.store.project_pending()?;
+        self.catch_up_views()?;
         let mut doc = self.document(event)?;
         let mut bodies = Vec::with_capacity(edits.len());
         for edit in edits {
@@ -405,6 +409,11 @@ impl Node {
         });
         // Validate the name before writing the blob.
         body.validate().map_err(SignError::Invalid)?;
+        // A blob a redaction erased is not stored again (protocol 1.6).
+        let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
+        if self.store.blob_erased(&hash)? {
+            return Err(NodeError::Erased(hex::encode(hash)));
+        }
         let stored = self.media.put(bytes)?;
         let body = Body::MediaAttached(MediaAttached {
             event,

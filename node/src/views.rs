@@ -1,6 +1,8 @@
 //! The views catching up with the log: all at once (`sync`, commands),
 //! or a bounded step at a time from tasks that must not hold the node
-//! for long (a session's event handler, `serve`'s log poller).
+//! for long (a session's event handler, `serve`'s log poller); and the
+//! blobs a redaction erased removed from the blob folder once the views
+//! naming them have committed (`crate::store::redactions`).
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,28 @@ impl Node {
             if began.elapsed() >= budget {
                 return Ok((total, true));
             }
+        }
+    }
+
+    /// Removes from the blob folder every blob a redaction erased whose
+    /// file may still be there (and any unfinished download of it), each
+    /// marked erased once it is gone; how many. Runs after the views'
+    /// transaction commits and when the node opens, so a crash in between
+    /// is healed by the next pass (removing a missing file does nothing).
+    pub fn erase_redacted_blobs(&self) -> Result<usize, NodeError> {
+        let pending = self.store().blobs_to_erase()?;
+        for hash in &pending {
+            self.media().remove(hash)?;
+            self.store().mark_erased(hash)?;
+        }
+        Ok(pending.len())
+    }
+
+    /// [`Self::erase_redacted_blobs`] where a failure cannot be answered:
+    /// logged, and left for the next pass.
+    pub(crate) fn erase_redacted_quietly(&self) {
+        if let Err(e) = self.erase_redacted_blobs() {
+            tracing::warn!("erasing media a redaction erased failed (tried again later): {e}");
         }
     }
 }

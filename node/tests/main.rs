@@ -12,6 +12,8 @@
 //! - [`media_sync`]: media blobs between peers.
 //! - [`node`]: the node's operations, views and search.
 //! - [`receipts`]: hub receipts and the outbox.
+//! - [`redaction`]: a hub's signed redactions masking the views and
+//!   erasing blobs for good.
 //! - [`sync`]: sync between nodes over QUIC.
 //!
 //! Shared test support is `sentinel_node::testing` (enrolled peers,
@@ -31,4 +33,5 @@ mod http;
 mod media_sync;
 mod node;
 mod receipts;
+mod redaction;
 mod sync;

@@ -63,10 +63,12 @@ pub enum Action {
     Sync,
     /// The hub's webhook subscriptions, their deliveries, replays.
     ManageWebhooks,
+    /// Erase personal data from an event: a signed redaction.
+    Redact,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::ReadEvents,
         Action::ReadHistory,
         Action::ReadMedia,
@@ -87,6 +89,7 @@ impl Action {
         Action::ReadReadings,
         Action::Sync,
         Action::ManageWebhooks,
+        Action::Redact,
     ];
 
     /// The routes this action covers, for the documented matrix.
@@ -117,6 +120,7 @@ impl Action {
                 "`GET/POST /webhooks`, `GET/PATCH/DELETE /webhooks/{id}`, `…/deliveries`, \
                  `POST /webhook-deliveries/{id}/replay` (hub)"
             }
+            Action::Redact => "`POST /events/{id}/redact` (hub)",
         }
     }
 }
@@ -166,7 +170,7 @@ pub fn scope(role: PersonRole, action: Action) -> Scope {
         (
             Officer,
             Assign | CloseReopen | ReadTimeline | ReadNodes | ManageUsers | RevokeDevice
-            | ManageWebhooks,
+            | ManageWebhooks | Redact,
         ) => Scope::Denied,
     }
 }

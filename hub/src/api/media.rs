@@ -52,6 +52,8 @@ fn not_here() -> Problem {
             not arrived yet (they come with the next media connection of a node that \
             holds them).",
             body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "A redaction erased this media: it is kept nowhere.",
+            body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
 )]
@@ -67,11 +69,14 @@ pub(super) async fn download(
     if hash.len() != 64 || hex::decode_to_slice(&hash, &mut digest).is_err() {
         return Err(Problem::bad_param("hash", "a media hash is 64 hex digits"));
     }
-    let mime = state
-        .store
-        .media_mime(&digest)
-        .await?
-        .ok_or_else(|| Problem::not_found("no event here names this media"))?;
+    let Some(mime) = state.store.media_mime(&digest).await? else {
+        if state.store.blob_redacted(&digest).await? {
+            return Err(Problem::gone(
+                "a redaction erased this media; it is not kept anywhere",
+            ));
+        }
+        return Err(Problem::not_found("no event here names this media"));
+    };
     let Some(blobs) = state.media.clone() else {
         return Err(not_here());
     };

@@ -63,6 +63,7 @@ pub mod live;
 mod media;
 mod nodes;
 pub mod openapi;
+mod redact;
 mod routes;
 mod state;
 mod timeline;

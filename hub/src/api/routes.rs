@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::ApiState;
-use super::{actions, alerts, devices, media, nodes, timeline, users, webhooks};
+use super::{actions, alerts, devices, media, nodes, redact, timeline, users, webhooks};
 
 /// The routes only the hub serves.
 fn hub_routes() -> OpenApiRouter<ApiState> {
@@ -24,6 +24,7 @@ fn hub_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::assign))
         .routes(routes!(actions::close))
         .routes(routes!(actions::reopen))
+        .routes(routes!(redact::redact))
         .routes(routes!(nodes::nodes))
         .routes(routes!(devices::revoke))
         .routes(routes!(media::download))

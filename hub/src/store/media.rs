@@ -63,8 +63,17 @@ pub(super) async fn named_in(
         )
         .await?;
 
+    // A redaction erased these: named no more (their `event_media` rows
+    // are gone; a media entry not projected yet may still name one).
+    let mut erased = std::collections::BTreeSet::new();
+    for row in tx.query("SELECT hash FROM redacted_blobs", &[]).await? {
+        erased.insert(id32(row.get(0), "redacted_blobs.hash")?);
+    }
     let mut named: BTreeMap<[u8; 32], u64> = BTreeMap::new();
     let mut name = |hash: [u8; 32], size: u64| {
+        if erased.contains(&hash) {
+            return;
+        }
         named
             .entry(hash)
             .and_modify(|s| *s = (*s).min(size))

@@ -46,6 +46,7 @@ pub mod people;
 pub mod project;
 pub mod query;
 pub mod readings;
+pub mod redactions;
 pub mod revoked;
 mod rows;
 pub mod verdict;
@@ -343,6 +344,7 @@ fn event_of(e: &sentinel_schema::SignedEntry) -> Option<EventId> {
     match &e.entry().body {
         Body::EventChange(c) => Some(c.event),
         Body::MediaAttached(m) => Some(m.event),
+        Body::Redaction(r) => Some(r.event),
         _ => None,
     }
 }

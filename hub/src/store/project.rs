@@ -114,7 +114,7 @@ impl PgStore {
         let backlog: i64 = client
             .query_one(
                 "SELECT count(*) FROM (SELECT 1 FROM entries
-                     WHERE NOT projected AND kind IN (1, 2, 3) LIMIT $1) AS b",
+                     WHERE NOT projected AND kind IN (1, 2, 3, 7) LIMIT $1) AS b",
                 &[&ANALYZE_BACKLOG],
             )
             .await?
@@ -143,7 +143,7 @@ impl PgStore {
             let tx = client.transaction().await?;
             // What was projected announces no webhook again.
             tx.batch_execute(&format!(
-                "TRUNCATE documents, events, event_media, readings; {};
+                "TRUNCATE documents, events, event_media, readings, redactions, redacted_blobs; {};
                  UPDATE entries SET projected = false WHERE projected;",
                 super::webhooks::QUIET_PROJECTED
             ))
@@ -159,7 +159,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     let rows = tx
         .query(
             "SELECT pos, bytes FROM entries
-             WHERE NOT projected AND kind IN (1, 2, 3)
+             WHERE NOT projected AND kind IN (1, 2, 3, 7)
              ORDER BY pos LIMIT $1
              FOR UPDATE SKIP LOCKED",
             &[&CHUNK],
@@ -185,6 +185,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
         match &e.entry().body {
             Body::EventChange(c) => touched.insert(c.event),
             Body::MediaAttached(m) => touched.insert(m.event),
+            Body::Redaction(r) => touched.insert(r.event),
             _ => false,
         };
     }
@@ -204,12 +205,19 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     // Changes per event, in log order; media entries.
     let mut changes: BTreeMap<EventId, Vec<&[u8]>> = BTreeMap::new();
     let mut media = Vec::new();
+    let mut redactions = Vec::new();
     for e in &counted {
         match &e.entry().body {
             Body::EventChange(c) => changes.entry(c.event).or_default().push(&c.change),
             Body::MediaAttached(m) => media.push((e, m)),
+            Body::Redaction(r) => redactions.push((e, r)),
             _ => {}
         }
+    }
+    // A redacted event's view is written again, masked, even when the
+    // chunk holds no change of it: its saved document with no new change.
+    for (_, r) in &redactions {
+        changes.entry(r.event).or_default();
     }
     let chunk = ChunkEvents::of(&entries, &counted)?;
 
@@ -221,6 +229,7 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
     )
     .await?;
 
+    super::redactions::record(tx, &redactions).await?;
     insert_media(tx, &media).await?;
     super::readings::insert_readings(tx, &counted).await?;
 
@@ -246,6 +255,8 @@ async fn project_chunk(tx: &Transaction<'_>) -> Result<ProjectReport, StoreError
             },
         }
     }
+    super::redactions::mask_views(tx, &mut views).await?;
+    super::redactions::mask_new_views(tx, &mut new_views).await?;
     // Webhooks' deliveries commit with the views they report (before the
     // rows are written: the rule compares with the event as it was).
     let changed: Vec<(EventId, &EventView)> = views
@@ -374,6 +385,7 @@ pub(super) async fn reproject_events(
     let removed: Vec<&[u8]> = out.removed.iter().map(|e| e.0.as_slice()).collect();
     tx.execute("DELETE FROM events WHERE event = ANY($1)", &[&removed])
         .await?;
+    super::redactions::mask_views(tx, &mut views).await?;
     write_events(tx, &views).await?;
     out.events = views.iter().map(|(e, _)| *e).collect();
     Ok(out)

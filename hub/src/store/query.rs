@@ -239,10 +239,18 @@ impl PgStore {
             )),
         )
         .await?;
-        let (row, attached, history) = futures_util::future::try_join3(
-            tx.query_opt(&doc, &[&id]),
-            tx.query(&media, &[&id]),
-            tx.query(&history, &[&id]),
+        // Its redactions ride the same round trip.
+        let ((row, attached, history), redactions) = futures_util::future::try_join(
+            async {
+                futures_util::future::try_join3(
+                    tx.query_opt(&doc, &[&id]),
+                    tx.query(&media, &[&id]),
+                    tx.query(&history, &[&id]),
+                )
+                .await
+                .map_err(StoreError::from)
+            },
+            super::redactions::of_events(&*tx, &[id]),
         )
         .await?;
         let Some(row) = row else {
@@ -279,6 +287,9 @@ impl PgStore {
             event: *event,
             source,
         })?;
+        if let Some(set) = redactions.get(event) {
+            set.mask(&mut view);
+        }
         // Nodes attach photos with `media_attached` entries (the
         // `event_media` view, which the list's `n_media` counts), not in
         // the document; one the document lists too is shown once.

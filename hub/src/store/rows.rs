@@ -249,6 +249,8 @@ pub(super) async fn insert_media(
         "INSERT INTO event_media (event, hash, mime, size, name, entry)
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::int8[],
              $5::text[], $6::bytea[])
+             AS t(event, hash, mime, size, name, entry)
+         WHERE NOT EXISTS (SELECT 1 FROM redacted_blobs b WHERE b.hash = t.hash)
          ON CONFLICT (event, hash) DO NOTHING",
         &[&events, &hashes, &mimes, &sizes, &names, &entry_ids],
     )
@@ -361,6 +363,10 @@ impl ChunkEvents {
                     .entry(event)
                     .and_modify(|c| *c = (*c).min(candidate))
                     .or_insert(candidate);
+            }
+            // `updated_hlc` is over changes and media (as `write_events`).
+            if matches!(entry.body, Body::Redaction(_)) {
+                continue;
             }
             out.updated
                 .entry(event)

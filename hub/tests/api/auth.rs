@@ -98,6 +98,13 @@ fn routes(event: &str, resolved: &str) -> Vec<(&'static str, String, Option<Valu
             Some(json!({"assignee": "officer-{n}"})),
             Action::Assign,
         ),
+        // Only the admin gets through: one redaction.
+        (
+            "POST",
+            format!("/api/v1/events/{event}/redact"),
+            Some(json!({"description": true, "reason": "erasure request of {n}"})),
+            Action::Redact,
+        ),
         // Resolved -> closed -> worked again (only the admin gets through).
         (
             "POST",

@@ -399,6 +399,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::RebuildViews => {
             let p = node.store_mut().rebuild_views()?;
+            node.erase_redacted_blobs()?;
             if json {
                 print_json(&serde_json::json!({"entries": p.entries, "events": p.events.len()}))?;
             } else {

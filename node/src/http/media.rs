@@ -33,10 +33,12 @@ use sentinel_schema::limits::{MAX_MEDIA_BYTES, MAX_NAME_BYTES};
 use serde_json::json;
 
 use super::access::{checked, precheck};
+use super::problems::erased;
 use super::schemas::{Ack, MediaUpload, EXAMPLE_EVENT, EXAMPLE_MEDIA};
 use super::state::ApiState;
 use crate::media::MediaError;
 use crate::node::NodeError;
+use crate::store::events::MediaMime;
 
 /// The largest upload body: one blob and the multipart framing around it.
 pub const MAX_UPLOAD_BYTES: usize = MAX_MEDIA_BYTES as usize + 64 * 1024;
@@ -137,6 +139,8 @@ impl Spooled {
     responses(
         (status = 201, description = "The media is stored and attached.", body = Ack),
         BadRequest, Unauthorized, Forbidden, NotFound,
+        (status = 410, description = "A redaction erased this media: it is not accepted again.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The upload is over its bound (64 MiB of media).",
             body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not multipart/form-data, or the file \
@@ -238,6 +242,7 @@ pub(super) async fn upload(
                         unsupported(e.to_string())
                     }
                     NodeError::Sign(e) => Problem::bad_field("name", e.to_string()),
+                    e @ NodeError::Erased(_) => erased(Some("file"), e.to_string()),
                     other => other.into(),
                 })
         })
@@ -266,6 +271,8 @@ pub(super) async fn upload(
         (status = 404, description = "No event here names this media, or its bytes have \
             not arrived yet (they come with the next sync).",
             body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "A redaction erased this media: it is served no more.",
+            body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
 )]
@@ -283,10 +290,18 @@ pub(super) async fn download(
     }
     let (mime, bytes) = state
         .with_node(move |node| {
-            let mime = node
-                .store()
-                .media_mime(&digest)?
-                .ok_or_else(|| Problem::not_found("no event here names this media"))?;
+            let mime = match node.store().media_mime(&digest)? {
+                MediaMime::Named(mime) => mime,
+                MediaMime::Erased => {
+                    return Err(erased(
+                        None,
+                        "a redaction erased this media; it is served no more",
+                    ))
+                }
+                MediaMime::Unknown => {
+                    return Err(Problem::not_found("no event here names this media"))
+                }
+            };
             match node.media().read(&digest) {
                 Ok(bytes) => Ok((mime, bytes)),
                 Err(MediaError::NotFound { .. }) => Err(Problem::not_found(

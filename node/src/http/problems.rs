@@ -38,9 +38,18 @@ impl From<NodeError> for Problem {
     fn from(e: NodeError) -> Problem {
         match e {
             NodeError::NoSuchEvent(id) => Problem::not_found(format!("no event {id}")),
+            e @ NodeError::Erased(_) => erased(Some("file"), e.to_string()),
             NodeError::Event(e) => event_problem(e, "body"),
             other => Problem::unavailable(&other),
         }
+    }
+}
+
+/// `410 Gone`: media a redaction erased (`docs/protocol.md` 1.6).
+pub(crate) fn erased(field: Option<&str>, detail: impl Into<String>) -> Problem {
+    Problem {
+        field: field.map(str::to_owned),
+        ..Problem::gone(detail)
     }
 }
 

@@ -39,6 +39,17 @@ pub struct Counts {
     pub quarantined: u64,
 }
 
+/// What the store says of a blob asked for by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaMime {
+    /// An event names it, with this media type.
+    Named(String),
+    /// A redaction erased it: never served again.
+    Erased,
+    /// No event here names it.
+    Unknown,
+}
+
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -75,10 +86,13 @@ impl Store {
         Ok(actor.flatten())
     }
 
-    /// The photos and videos attached to an event, by name then hash.
+    /// The photos and videos attached to an event, by name then hash,
+    /// but those a redaction erased.
     pub fn event_media(&self, event: EventId) -> Result<Vec<MediaRef>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT hash, mime, size, name FROM event_media WHERE event = ?1 ORDER BY name, hash",
+            "SELECT hash, mime, size, name FROM event_media m WHERE event = ?1
+                 AND NOT EXISTS (SELECT 1 FROM redacted_blobs r WHERE r.hash = m.hash)
+             ORDER BY name, hash",
         )?;
         let mut rows = stmt.query([event.0])?;
         let mut out = Vec::new();
@@ -141,6 +155,8 @@ impl Store {
         // Media arrive as their own entries (`media_attached`), projected
         // into `event_media`; that view, not the document, lists them.
         view.media = self.event_media(event)?;
+        // As every view derived from the document: masked.
+        self.redactions(event)?.mask(&mut view);
         Ok(Some(EventRecord {
             id: event,
             view,
@@ -181,23 +197,30 @@ impl Store {
         Ok(found)
     }
 
-    /// The media type an event on this store gives the blob `hash`, if any
-    /// event names it.
-    pub fn media_mime(&self, hash: &[u8; 32]) -> Result<Option<String>, StoreError> {
-        Ok(self
+    /// The media type an event on this store gives the blob `hash`:
+    /// [`MediaMime::Erased`] when a redaction erased it, whatever names it.
+    pub fn media_mime(&self, hash: &[u8; 32]) -> Result<MediaMime, StoreError> {
+        if self.blob_erased(hash)? {
+            return Ok(MediaMime::Erased);
+        }
+        let mime: Option<String> = self
             .conn()
             .prepare_cached("SELECT mime FROM event_media WHERE hash = ?1 LIMIT 1")?
             .query_row([hash.as_slice()], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        Ok(mime.map_or(MediaMime::Unknown, MediaMime::Named))
     }
 
     /// Every blob the log names, with the size its entry announced, in
     /// hash order (a hash announced with two sizes, one of them
-    /// necessarily false, appears twice, smaller first).
+    /// necessarily false, appears twice, smaller first); never one a
+    /// redaction erased (not fetched again).
     pub fn media_named(&self) -> Result<Vec<([u8; 32], u64)>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT DISTINCT hash, size FROM event_media ORDER BY hash, size")?;
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT hash, size FROM event_media m
+             WHERE NOT EXISTS (SELECT 1 FROM redacted_blobs r WHERE r.hash = m.hash)
+             ORDER BY hash, size",
+        )?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -212,11 +235,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether the log names any media at all.
+    /// Whether the log names any media at all (that no redaction erased).
     pub fn names_media(&self) -> Result<bool, StoreError> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_media)")?
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM event_media m
+                 WHERE NOT EXISTS (SELECT 1 FROM redacted_blobs r WHERE r.hash = m.hash))",
+            )?
             .query_row([], |r| r.get(0))?)
     }
 

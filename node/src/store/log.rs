@@ -21,6 +21,7 @@ pub fn event_of(e: &SignedEntry) -> Option<EventId> {
     match &e.entry().body {
         Body::EventChange(c) => Some(c.event),
         Body::MediaAttached(m) => Some(m.event),
+        Body::Redaction(r) => Some(r.event),
         _ => None,
     }
 }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     v10_device_officer,
     v11_links,
     v12_link_states,
+    v13_redactions,
 ];
 
 /// The schema version this code writes.
@@ -234,6 +235,12 @@ fn v11_links(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// links).
 fn v12_link_states(tx: &Transaction<'_>) -> Result<(), StoreError> {
     super::link_state::migrate(tx)
+}
+
+/// Redactions: the values and blobs each event's redactions erase, and
+/// the erased blobs whose files are still to remove (views).
+fn v13_redactions(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::redactions::migrate(tx)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]; refuses a newer one.

@@ -20,7 +20,8 @@
 //! (accounts and tokens of the HTTP API; roles from the log),
 //! [`readings`] (sensor readings as a time series), [`revoked`] (the
 //! revocations in force, applied to what the log already holds) with
-//! [`verdict`] (which entries count),
+//! [`verdict`] (which entries count), [`redactions`] (what redactions
+//! erase, and the blobs to remove),
 //! [`migrations`] (the schema), [`sync_store`] (the store as the sync
 //! protocol sees it), [`snapshot`] (a copy taken while the node runs).
 
@@ -40,6 +41,7 @@ pub mod project;
 pub mod query;
 pub mod readings;
 pub mod receipts;
+pub mod redactions;
 pub mod revoked;
 pub mod snapshot;
 pub mod sync_store;

@@ -9,7 +9,8 @@
 //! document are applied to Automerge as one batch per chunk; an event
 //! created by one change and not edited yet (the common case) takes a
 //! cheap path instead, its view read straight from the change and the
-//! change itself saved as its document (`project_created`).
+//! change itself saved as its document (`project_created`). Every event
+//! row is written masked by the event's redactions ([`super::redactions`]).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use sentinel_schema::{
     AuthorId, Body, EventDoc, EventId, EventView, Hlc, MediaAttached, Point, SignedEntry,
 };
 
+use super::redactions;
 use super::verdict::{counts, revoked_authors, Revoked};
 use super::{Store, StoreError};
 
@@ -126,6 +128,7 @@ impl Store {
              DELETE FROM events;",
         )?;
         tx.execute_batch(super::readings::VIEW_TABLES)?;
+        tx.execute_batch(super::redactions::VIEW_TABLES)?;
         set_projected_upto(&tx, 0)?;
         tx.commit()?;
         self.project_pending()
@@ -177,6 +180,9 @@ pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
     let mut newest: BTreeMap<EventId, Hlc> = BTreeMap::new();
     let mut media_events: Vec<EventId> = Vec::new();
     let mut sensors = super::readings::SensorChanges::default();
+    // Events a redaction in this chunk names; whether any event has one.
+    let mut redacted: Vec<EventId> = Vec::new();
+    let mut any = redactions::any(conn)?;
     // A revoked author's entries past its last valid seq count nowhere
     // (`super::revoked`); they are taken in (the mark moves) and skipped.
     let revoked = revoked_authors(conn)?;
@@ -211,6 +217,13 @@ pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
                 super::readings::project(conn, e, r)?;
                 sensors.add(e, r);
             }
+            // Not an update of the event's HLC: its row must not depend on
+            // whether the redaction came before the event or after it.
+            Body::Redaction(r) => {
+                redactions::project(conn, e, r)?;
+                any = true;
+                redacted.push(r.event);
+            }
             // Grants and revocations are read from the log where needed.
             _ => {}
         }
@@ -223,7 +236,8 @@ pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
     for (event, (author, batch)) in &changes {
         let hlc = newest.get(event).copied().unwrap_or_default();
         if let [change] = batch.as_slice() {
-            if let Some(view) = project_created(conn, *event, change)? {
+            if let Some(mut view) = project_created(conn, *event, change)? {
+                redactions::mask(conn, *event, &mut view, any)?;
                 write_event_row(conn, *event, &view, hlc, Some(author))?;
                 out.events.push((*event, view.location));
                 continue;
@@ -238,7 +252,8 @@ pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
             }
         };
         match doc.view() {
-            Ok(view) => {
+            Ok(mut view) => {
+                redactions::mask(conn, *event, &mut view, any)?;
                 write_event_row(conn, *event, &view, hlc, None)?;
                 out.events.push((*event, view.location));
             }
@@ -261,15 +276,24 @@ pub(super) fn project_entries<E: std::borrow::Borrow<SignedEntry>>(
             .execute(params![event.0, hlc.wall_ms as i64, hlc.counter])?;
         }
     }
+    // Redacted events whose document did not change: rewritten masked.
+    redacted.retain(|e| !changes.contains_key(e));
+    for (event, view) in redactions::masked_views(conn, redacted)? {
+        let hlc = newest.get(&event).copied().unwrap_or_default();
+        write_event_row(conn, event, &view, hlc, None)?;
+        out.events.push((event, view.location));
+    }
     Ok(out)
 }
 
 /// An `event_media` row for a `media_attached` entry; a hash already
-/// attached to the event keeps its first row.
+/// attached to the event keeps its first row, and one a redaction of the
+/// event erased gets none.
 fn insert_media(conn: &Connection, e: &SignedEntry, m: &MediaAttached) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO event_media (event, hash, mime, size, name, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM redactions
+             WHERE event = ?1 AND field = 'blob' AND hash = ?2)",
     )?
     .execute(params![
         m.event.0,
@@ -310,10 +334,17 @@ pub(super) fn reproject_event(
     delete_event_row(conn, event)?;
     conn.prepare_cached("DELETE FROM event_media WHERE event = ?1")?
         .execute([event.0])?;
+    conn.prepare_cached("DELETE FROM redactions WHERE event = ?1")?
+        .execute([event.0])?;
     let mut newest = Hlc::default();
     for e in &entries {
-        if let Body::MediaAttached(m) = &e.entry().body {
-            insert_media(conn, e, m)?;
+        match &e.entry().body {
+            Body::MediaAttached(m) => insert_media(conn, e, m)?,
+            Body::Redaction(r) => {
+                redactions::project(conn, e, r)?;
+                continue;
+            }
+            _ => {}
         }
         newest = newest.max(e.entry().hlc);
     }
@@ -331,7 +362,8 @@ pub(super) fn reproject_event(
         Document::Incomplete | Document::Unsaveable => return Ok(None),
     };
     match doc.view() {
-        Ok(view) => {
+        Ok(mut view) => {
+            redactions::mask(conn, event, &mut view, true)?;
             write_event_row(conn, event, &view, newest, None)?;
             Ok(Some(view.location))
         }
@@ -481,8 +513,9 @@ fn rebuild_document(conn: &Connection, event: EventId) -> Result<EventDoc, Store
 
 /// Writes an event's row with its spatial and full-text index entries.
 /// `created_by`: the author of the change that created the event, when the
-/// caller knows it (the event's only change); else it is looked up.
-fn write_event_row(
+/// caller knows it (the event's only change); else it is looked up. `v`
+/// is masked already (`super::redactions::mask`).
+pub(super) fn write_event_row(
     conn: &Connection,
     event: EventId,
     v: &EventView,

@@ -151,7 +151,10 @@ fn bad_requests_name_what_is_wrong() {
         media: vec![[1; 32]],
         ..RedactionRequest::default()
     };
-    assert!(matches!(plan(&view, &media), Err(PlanError::NoSuchMedia(_))));
+    assert!(matches!(
+        plan(&view, &media),
+        Err(PlanError::NoSuchMedia(_))
+    ));
 
     let (values, blobs) = plan(
         &view,
@@ -200,8 +203,12 @@ fn a_new_value_written_after_the_redaction_shows_and_the_old_one_stays_masked() 
         blobs,
         reason: "erasure".into(),
     });
-    doc.edit(&me, &EventEdit::Title("Injury at Mill Lane".into()), T0 + 5000)
-        .unwrap();
+    doc.edit(
+        &me,
+        &EventEdit::Title("Injury at Mill Lane".into()),
+        T0 + 5000,
+    )
+    .unwrap();
     let mut v = doc.view().unwrap();
     set.mask(&mut v);
     assert_eq!(v.title, "Injury at Mill Lane");
@@ -214,10 +221,18 @@ fn a_concurrent_value_kept_as_a_conflict_is_masked_too() {
     let (mut doc_a, first) = EventDoc::create(&a, &new_event(), T0).unwrap();
     let mut doc_b = EventDoc::from_changes(&[first.as_slice()]).unwrap();
     let ca = doc_a
-        .edit(&a, &EventEdit::Title("Ada L. at Mill Lane".into()), T0 + 1000)
+        .edit(
+            &a,
+            &EventEdit::Title("Ada L. at Mill Lane".into()),
+            T0 + 1000,
+        )
         .unwrap();
     let cb = doc_b
-        .edit(&b, &EventEdit::Title("Ada Lovelace, Mill Lane".into()), T0 + 1000)
+        .edit(
+            &b,
+            &EventEdit::Title("Ada Lovelace, Mill Lane".into()),
+            T0 + 1000,
+        )
         .unwrap();
     doc_a.apply_changes(&[cb.as_slice()]).unwrap();
     doc_b.apply_changes(&[ca.as_slice()]).unwrap();

@@ -98,6 +98,8 @@ pub(crate) async fn enqueue(
                 extra.push((event, view));
             }
         }
+        // Never a redacted value in a payload.
+        crate::store::redactions::mask_views(tx, &mut extra).await?;
     }
     let changed: Vec<(EventId, &EventView)> = changed
         .iter()
