@@ -47,8 +47,9 @@ const SAME_SHAPE: &[(&str, &str)] = &[
 ];
 
 /// Only the hub: the merged timeline, the fleet and its alerts, accounts,
-/// revocation, webhooks.
+/// revocation, webhooks, erasure.
 const HUB_ONLY: &[(&str, &str)] = &[
+    ("post", "/api/v1/events/{id}/redact"),
     ("get", "/api/v1/timeline"),
     ("get", "/api/v1/nodes"),
     ("get", "/api/v1/alerts"),

@@ -17,14 +17,14 @@ const LAT: f64 = 52.52011;
 const TITLE: &str = "Bridge flooded at the mill";
 
 /// A client of a server's API, signed in as one person.
-struct Client {
+pub(super) struct Client {
     base: String,
     token: String,
     http: reqwest::Client,
 }
 
 impl Client {
-    async fn sign_in(url: &str, name: &str, password: &str) -> Result<Client> {
+    pub(super) async fn sign_in(url: &str, name: &str, password: &str) -> Result<Client> {
         let http = reqwest::Client::new();
         let base = origin(url);
         let r = http
@@ -62,7 +62,7 @@ impl Client {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
+    pub(super) async fn get(&self, path: &str) -> Result<Value> {
         self.send(reqwest::Method::GET, path, None).await
     }
 
@@ -72,7 +72,7 @@ impl Client {
 
     /// The node syncs with its peers now (the node's own API, "sync now")
     /// and this waits until that round has ended.
-    async fn sync_now(&self) -> Result<()> {
+    pub(super) async fn sync_now(&self) -> Result<()> {
         let started = std::time::Instant::now();
         // A round already running (409) is waited out, then one started.
         while let Err(e) = self.post("/api/v1/sync", json!({})).await {
@@ -85,7 +85,7 @@ impl Client {
     }
 
     /// Waits until `GET path` answers and `ok` holds of it.
-    async fn wait_for(&self, path: &str, ok: impl Fn(&Value) -> bool) -> Result<Value> {
+    pub(super) async fn wait_for(&self, path: &str, ok: impl Fn(&Value) -> bool) -> Result<Value> {
         let started = std::time::Instant::now();
         loop {
             if let Ok(v) = self.get(path).await {
@@ -105,7 +105,7 @@ impl Client {
 
 /// Officer `ada` reports an event on her node (as a client of its API)
 /// and the node syncs it to the hub; its id once the hub holds it.
-async fn report_and_sync(d: &Deployment, admin: &Client) -> Result<(Client, String)> {
+pub(super) async fn report_and_sync(d: &Deployment, admin: &Client) -> Result<(Client, String)> {
     let officer = &d.nodes[0].officer;
     let ada = Client::sign_in(
         &d.node_url(0).context("a node")?,
@@ -181,7 +181,7 @@ async fn shows_no_precise_place(b: &Browser, what: &str) -> Result<()> {
 }
 
 /// The origin (`http://ADDR`) of a page URL (`http://ADDR/`).
-fn origin(url: &str) -> String {
+pub(super) fn origin(url: &str) -> String {
     url.trim_end_matches('/').to_string()
 }
 

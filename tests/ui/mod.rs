@@ -18,6 +18,7 @@ mod exports;
 mod officer;
 mod pages;
 mod receiver;
+mod redact;
 mod webhooks;
 
 pub use browser::*;

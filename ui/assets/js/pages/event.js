@@ -5,7 +5,7 @@
 // this person may take here. Re-read whenever the live feed mentions it.
 // The public sees only what the API gives them (no people, notes,
 // photos, conflicts or history).
-import { h, clear, field, showProblem, clearErrors, flash, fmtTime, statusBadge, severityBadge, shortId } from '../dom.js';
+import { h, clear, field, showProblem, clearErrors, flash, fmtTime, statusBadge, severityBadge, shortId, uid } from '../dom.js';
 import { t } from '../i18n.js';
 
 let mapModule = null;
@@ -166,6 +166,50 @@ async function adminActions(ctx, ev, reload) {
     }
   });
   return h('div', {}, out.length ? h('div', { class: 'actions' }, out) : null, form);
+}
+
+// Erasing personal data (a hub admin's): pick the title, description,
+// notes and photos to erase and say why; the hub signs a redaction that
+// every device applies. What is already erased reads "[redacted]".
+function redactForm(ctx, ev, reload) {
+  if (ctx.config.kind !== 'hub' || ctx.app.session.role !== 'admin') return null;
+  const box = (name, value, labelKey, vars) => {
+    const input = h('input', { type: 'checkbox', name, value, id: uid('redact'), dataset: { test: `redact-${name}` } });
+    const err = h('span', { class: 'field-error', id: `${input.id}-error`, role: 'alert' });
+    input.setAttribute('aria-describedby', `${input.id}-error`);
+    return h('div', { class: 'field check', dataset: { field: name } },
+      input, h('label', { for: input.id }, t(labelKey, vars)), err);
+  };
+  const reason = h('textarea', { name: 'reason', rows: 2, maxlength: 256, dataset: { test: 'redact-reason' } });
+  const form = h('form', { class: 'redact-form', novalidate: true, dataset: { test: 'redact-form' } },
+    h('p', { class: 'hint' }, t('event.redact_hint')),
+    h('p', { class: 'form-error', role: 'alert' }),
+    box('title', '1', 'event.redact_title'),
+    box('description', '1', 'event.redact_description'),
+    (ev.notes || []).map((n, i) => box('notes', String(i), 'event.redact_note', { n: i + 1, text: n.text.slice(0, 40) })),
+    (ev.media || []).map((m) => box('media', m.hash, 'event.redact_photo', { name: m.name })),
+    field('event.redact_reason', reason),
+    h('button', { type: 'submit', class: 'danger', dataset: { test: 'redact' } }, t('event.redact')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const picked = (name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+    const body = {
+      title: picked('title').length > 0,
+      description: picked('description').length > 0,
+      notes: picked('notes').map(Number),
+      media: picked('media'),
+      reason: reason.value,
+    };
+    try {
+      await ctx.api.post(`/api/v1/events/${encodeURIComponent(ev.id)}/redact`, body);
+      flash(t('event.done_redact'), 'ok');
+      await reload();
+    } catch (err) {
+      showProblem(form, err);
+    }
+  });
+  return h('details', { class: 'redact' }, h('summary', {}, t('event.redact_open')), form);
 }
 
 function noteForm(ctx, id, reload) {
@@ -350,7 +394,8 @@ async function render(ctx) {
       h('h2', {}, t('event.field.description')),
       h('p', { class: 'description' }, ev.description || t('event.no_description')),
       notes,
-      await adminActions(ctx, ev, load));
+      await adminActions(ctx, ev, load),
+      redactForm(ctx, ev, load));
     if (!forms.childElementCount && ctx.config.kind === 'node') {
       const s = ctx.app.session;
       if (s.role === 'officer' || s.role === 'admin') forms.append(noteForm(ctx, id, load));
