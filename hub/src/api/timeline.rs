@@ -3,7 +3,7 @@
 //! Ordered by HLC (`hlc_ms`, `hlc_counter`), then author, then seq (a
 //! total order). Filters: `author` (64 hex digits), `event` (32 hex
 //! digits), `kind` (`event_change`, `media_attached`, `sensor_reading`,
-//! `role_grant`, `revocation`, `hub_checkpoint`), `from` (inclusive) and
+//! `role_grant`, `revocation`, `hub_checkpoint`, `redaction`), `from` (inclusive) and
 //! `to` (exclusive) in Unix ms on the HLC's wall time; `order` (`asc`,
 //! the default, or `desc`: newest first, as the admin's page shows it);
 //! `limit` (1..=500) and `after` page it (a cursor continues in the order

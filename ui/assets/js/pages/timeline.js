@@ -9,7 +9,7 @@ import { t } from '../i18n.js';
 import { setQuery } from '../router.js';
 import { notAllowed, msOf, localOf } from './admin-kit.js';
 
-const KINDS = ['event_change', 'media_attached', 'sensor_reading', 'role_grant', 'revocation', 'hub_checkpoint'];
+const KINDS = ['event_change', 'media_attached', 'sensor_reading', 'role_grant', 'revocation', 'hub_checkpoint', 'redaction'];
 const PAGE = 100;
 // Titles looked up for a page's events, at most (the rest show their id
 // until the feed tells more): the API's rate limit is for people too.
