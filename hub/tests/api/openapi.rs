@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/events/{id}/assign"),
     ("POST", "/api/v1/events/{id}/close"),
     ("POST", "/api/v1/events/{id}/reopen"),
+    ("POST", "/api/v1/events/{id}/redact"),
     ("GET", "/api/v1/export.geojson"),
     ("GET", "/api/v1/export.csv"),
     ("GET", "/api/v1/export.kml"),
