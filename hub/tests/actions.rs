@@ -4,36 +4,15 @@
 //! the event sees the assignment after its next sync, merged with what it
 //! did meanwhile. Real PostgreSQL, real QUIC, a real SpatiaLite node.
 
-use axum::body::Body as HttpBody;
-use axum::http::{header, Request, StatusCode};
-use sentinel_hub::api::{router, ApiState};
+use axum::http::StatusCode;
+use sentinel_hub::api::ApiState;
 use sentinel_schema::{EventId, PersonRole, Status};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::e2e::{deployment, sync, Hub, Peer};
 
 async fn post(state: &ApiState, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = Request::post(uri);
-    let body = match body {
-        Some(v) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            HttpBody::from(v.to_string())
-        }
-        None => HttpBody::empty(),
-    };
-    let response = router(state.clone())
-        .oneshot(req.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::e2e::call(state, "POST", uri, body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,6 +17,7 @@ use sentinel_schema::DeviceRole;
 use sentinel_sync::quic::{self, Side, Until};
 use sentinel_sync::{Session, SessionConfig, SyncStore};
 use tokio::time::timeout;
+use tower::ServiceExt;
 
 // The enrolled node, the test CA and the bounded waits every hub test
 // uses are the workspace's shared test support.
@@ -380,4 +381,33 @@ async fn sessions_beyond_the_limit_are_refused() {
     .await;
     let s = sync(&n2, &hub).await;
     assert!(s.caught_up, "{s:?}");
+}
+
+/// One call to a hub's API router, in process: its status and JSON.
+pub(crate) async fn call(
+    state: &sentinel_hub::api::ApiState,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header(axum::http::header::CONTENT_TYPE, "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let response = sentinel_hub::api::router(state.clone())
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }

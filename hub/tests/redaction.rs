@@ -7,47 +7,17 @@
 //! only the CA. Real PostgreSQL, real QUIC with mutual TLS, real
 //! SpatiaLite nodes, real blob folders.
 
-use axum::body::Body as HttpBody;
-use axum::http::{header, Request, StatusCode};
-use sentinel_hub::api::{router, ApiState};
+use axum::http::StatusCode;
+use sentinel_hub::api::ApiState;
 use sentinel_hub::audit::bundle::{write_bundle, BundleRequest};
 use sentinel_schema::redact::REDACTED;
 use sentinel_schema::{BodyKind, PersonRole};
 use sentinel_sync::bundle::verify_bundle;
 use sentinel_sync::testing::PNG;
-use serde_json::{json, Value};
-use tower::ServiceExt;
+use serde_json::json;
 
-use crate::e2e::{deployment, ev, eventually, now_ms, sync, Peer};
+use crate::e2e::{call, deployment, ev, eventually, now_ms, sync, Peer};
 use crate::media::{hash_of, report_with_photos, MediaHub};
-
-async fn call(
-    state: &ApiState,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    let body = match body {
-        Some(v) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            HttpBody::from(v.to_string())
-        }
-        None => HttpBody::empty(),
-    };
-    let response = router(state.clone())
-        .oneshot(req.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redacted_photo_is_gone_everywhere_and_every_chain_still_verifies() {

@@ -6,7 +6,7 @@
 use super::*;
 use crate::body::{Body, MediaType};
 use crate::cbor::{Reader, Writer};
-use crate::event::{EventDoc, EventEdit, MediaRef, NewEvent};
+use crate::event::{EventDoc, EventEdit, EventView, MediaRef, NewEvent};
 use crate::geo::Point;
 use crate::ids::{AuthorId, EventId};
 
@@ -58,6 +58,26 @@ fn decode(b: &Body) -> Result<Body, crate::DecodeError> {
     let mut w = Writer::default();
     b.encode(&mut w);
     Body::decode(&mut Reader::new(&w.out))
+}
+
+/// The redactions of one redaction erasing `view`'s title.
+fn title_erased(view: &EventView) -> Redactions {
+    let (values, blobs) = plan(
+        view,
+        &RedactionRequest {
+            title: true,
+            ..RedactionRequest::default()
+        },
+    )
+    .unwrap();
+    let mut set = Redactions::default();
+    set.add(&Redaction {
+        event: EventId([3; 16]),
+        values,
+        blobs,
+        reason: "erasure".into(),
+    });
+    set
 }
 
 #[test]
@@ -156,21 +176,7 @@ fn bad_requests_name_what_is_wrong() {
         Err(PlanError::NoSuchMedia(_))
     ));
 
-    let (values, blobs) = plan(
-        &view,
-        &RedactionRequest {
-            title: true,
-            ..RedactionRequest::default()
-        },
-    )
-    .unwrap();
-    let mut set = Redactions::default();
-    set.add(&Redaction {
-        event: EventId([3; 16]),
-        values,
-        blobs,
-        reason: "erasure".into(),
-    });
+    let set = title_erased(&view);
     let mut masked = view;
     set.mask(&mut masked);
     let again = RedactionRequest {
@@ -188,21 +194,7 @@ fn a_new_value_written_after_the_redaction_shows_and_the_old_one_stays_masked() 
     let me = AuthorId([1; 32]);
     let mut doc = doc_with_note_and_photo();
     let view = doc.view().unwrap();
-    let (values, blobs) = plan(
-        &view,
-        &RedactionRequest {
-            title: true,
-            ..RedactionRequest::default()
-        },
-    )
-    .unwrap();
-    let mut set = Redactions::default();
-    set.add(&Redaction {
-        event: EventId([3; 16]),
-        values,
-        blobs,
-        reason: "erasure".into(),
-    });
+    let set = title_erased(&view);
     doc.edit(
         &me,
         &EventEdit::Title("Injury at Mill Lane".into()),
@@ -238,21 +230,7 @@ fn a_concurrent_value_kept_as_a_conflict_is_masked_too() {
     doc_b.apply_changes(&[ca.as_slice()]).unwrap();
     let view = doc_a.view().unwrap();
     assert_eq!(view.conflicts.get("title").map(Vec::len), Some(2));
-    let (values, blobs) = plan(
-        &view,
-        &RedactionRequest {
-            title: true,
-            ..RedactionRequest::default()
-        },
-    )
-    .unwrap();
-    let mut set = Redactions::default();
-    set.add(&Redaction {
-        event: EventId([3; 16]),
-        values,
-        blobs,
-        reason: "erasure".into(),
-    });
+    let set = title_erased(&view);
     for doc in [&doc_a, &doc_b] {
         let mut v = doc.view().unwrap();
         set.mask(&mut v);
