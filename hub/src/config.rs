@@ -584,6 +584,7 @@ where
 
 pub mod audit;
 pub mod http;
+pub mod llm;
 pub mod map;
 mod rules;
 #[cfg(test)]
