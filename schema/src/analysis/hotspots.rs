@@ -59,7 +59,7 @@ pub fn hotspots(
     now_ms: u64,
     limit: usize,
 ) -> Vec<Hotspot> {
-    if !(rules.cell_deg > 0.0) || rules.window_ms == 0 || rules.baseline == 0 {
+    if rules.cell_deg.is_nan() || rules.cell_deg <= 0.0 || rules.window_ms == 0 || rules.baseline == 0 {
         return Vec::new();
     }
     let recent_from = now_ms.saturating_sub(rules.window_ms);
