@@ -272,9 +272,7 @@ async fn of_area(
         };
         near_duplicates(&candidates, rules, usize::MAX).len()
     };
-    let s = summarise(&events, &hot, &[]);
     let mut local = local_summary(&events, &hot, duplicates, events.len(), truncated);
-    local.text = s.text;
     if duplicates > 0 {
         local.text = format!("{}\n{duplicates} pair(s) of likely duplicate reports.", local.text);
     }
