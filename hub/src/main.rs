@@ -388,7 +388,9 @@ fn run_serve(
     llm: sentinel_hub::config::llm::LlmArgs,
 ) -> Result<(), Failure> {
     let (config, enrollment) = load(config_file)?;
-    let llm = llm.llm().map_err(|e| config_error(format!("--llm-url, --llm-timeout: {e}")))?;
+    let llm = llm
+        .llm()
+        .map_err(|e| config_error(format!("--llm-url, --llm-timeout: {e}")))?;
     let hub_name = enrollment.identity.name.clone();
     // Read before anything starts, so a bad file stops the hub at once.
     let tls = match &config.https {

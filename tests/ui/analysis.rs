@@ -27,10 +27,24 @@ async fn the_analysis_page_offers_duplicates_for_merging_and_a_local_summary() {
     b.check(async {
         let ada = Api::sign_in(d.nodes[0].http, &officer.name, &officer.password).await?;
         let first = ada
-            .report("Flooded underpass at the mill", "flood", 4, 13.40537, 52.52011, "Water over the road.")
+            .report(
+                "Flooded underpass at the mill",
+                "flood",
+                4,
+                13.40537,
+                52.52011,
+                "Water over the road.",
+            )
             .await?;
         let second = ada
-            .report("Underpass flooded by the mill", "flood", 4, 13.40561, 52.52020, "Water over the road!")
+            .report(
+                "Underpass flooded by the mill",
+                "flood",
+                4,
+                13.40561,
+                52.52020,
+                "Water over the road!",
+            )
             .await?;
         b.sign_in(&url, &officer.name, &officer.password).await?;
         b.open(&format!("{origin}/#/analysis")).await?;
@@ -38,7 +52,10 @@ async fn the_analysis_page_offers_duplicates_for_merging_and_a_local_summary() {
             .await?;
         let row = b.find("[data-test=pair]").await?;
         let keep = row.attr("data-keep").await?.context("data-keep")?;
-        let duplicate = row.attr("data-duplicate").await?.context("data-duplicate")?;
+        let duplicate = row
+            .attr("data-duplicate")
+            .await?
+            .context("data-duplicate")?;
         ensure!(keep == first && duplicate == second, "{keep} {duplicate}");
         b.assert_accessible("the analysis page").await?;
 
@@ -49,7 +66,10 @@ async fn the_analysis_page_offers_duplicates_for_merging_and_a_local_summary() {
         for _ in 0..50 {
             let event = ada.get(&format!("/api/v1/events/{second}"), &[]).await?;
             let notes = event["notes"].as_array().cloned().unwrap_or_default();
-            if notes.iter().any(|n| n["text"].as_str().is_some_and(|t| t.contains(&first))) {
+            if notes
+                .iter()
+                .any(|n| n["text"].as_str().is_some_and(|t| t.contains(&first)))
+            {
                 noted = true;
                 break;
             }
@@ -61,7 +81,10 @@ async fn the_analysis_page_offers_duplicates_for_merging_and_a_local_summary() {
         b.wait_script("return !!document.querySelector('[data-test=summary-text]')")
             .await?;
         let source = b.text("[data-test=summary-source]").await?;
-        ensure!(source.contains("no language model is configured"), "{source}");
+        ensure!(
+            source.contains("no language model is configured"),
+            "{source}"
+        );
         let text = b.text("[data-test=summary-text]").await?;
         ensure!(text.starts_with("2 events reported"), "{text}");
         b.assert_same_origin(&origin).await

@@ -31,8 +31,20 @@ async fn seed(store: &PgStore) {
     let k = key(411);
     let a = author_of(&k);
     let specs: [(u8, &str, f64, f64, u64); 8] = [
-        (1, "Flooded underpass Main St", 13.4049, 52.5200, NOW - 30 * MIN),
-        (2, "Underpass flooded, Main St", 13.4057, 52.5202, NOW - 20 * MIN),
+        (
+            1,
+            "Flooded underpass Main St",
+            13.4049,
+            52.5200,
+            NOW - 30 * MIN,
+        ),
+        (
+            2,
+            "Underpass flooded, Main St",
+            13.4057,
+            52.5202,
+            NOW - 20 * MIN,
+        ),
         (3, "Flooded underpass Main St", 13.6, 52.6, NOW - 25 * MIN),
         (4, "Tree down", 13.4049, 52.5200, NOW - 15 * MIN),
         (5, "Smoke from a chimney", 13.4551, 52.5151, NOW - 5 * MIN),
@@ -77,7 +89,15 @@ async fn duplicates_and_hotspots_on_postgresql() {
     seed(&store).await;
     let admin = PersonRole::Admin;
 
-    let r = call(&store, admin, None, "GET", "/api/v1/analysis/duplicates", None).await;
+    let r = call(
+        &store,
+        admin,
+        None,
+        "GET",
+        "/api/v1/analysis/duplicates",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let pairs = r.body["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), 1, "{}", r.body);
@@ -100,12 +120,36 @@ async fn duplicates_and_hotspots_on_postgresql() {
 
     // The public: no duplicates, no cell finer than its grid.
     let public = PersonRole::Public;
-    let r = call(&store, public, None, "GET", "/api/v1/analysis/duplicates", None).await;
+    let r = call(
+        &store,
+        public,
+        None,
+        "GET",
+        "/api/v1/analysis/duplicates",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    let r = call(&store, public, None, "GET", "/api/v1/analysis/hotspots?cell=0.005", None).await;
+    let r = call(
+        &store,
+        public,
+        None,
+        "GET",
+        "/api/v1/analysis/hotspots?cell=0.005",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["field"], "cell");
-    let r = call(&store, admin, None, "GET", "/api/v1/analysis/duplicates?similarity=2", None).await;
+    let r = call(
+        &store,
+        admin,
+        None,
+        "GET",
+        "/api/v1/analysis/duplicates?similarity=2",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["field"], "similarity");
 }
@@ -142,7 +186,15 @@ async fn summaries_by_the_model_or_locally_on_postgresql() {
     let area = json!({ "bbox": "13,52,14,53", "to": NOW });
     let uri = "/api/v1/analysis/summary";
 
-    let r = call(&store, PersonRole::Officer, None, "POST", uri, Some(area.clone())).await;
+    let r = call(
+        &store,
+        PersonRole::Officer,
+        None,
+        "POST",
+        uri,
+        Some(area.clone()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["source"], "local");
     assert_eq!(r.body["reason"], "no language model is configured");
@@ -171,7 +223,15 @@ async fn summaries_by_the_model_or_locally_on_postgresql() {
 
     let (bad, _) = stub(true).await;
     let garbage = Llm::new(Some(&bad), None, None, Duration::from_secs(5)).unwrap();
-    let r = call(&store, PersonRole::Officer, garbage, "POST", uri, Some(area)).await;
+    let r = call(
+        &store,
+        PersonRole::Officer,
+        garbage,
+        "POST",
+        uri,
+        Some(area),
+    )
+    .await;
     assert_eq!(r.body["source"], "local", "{}", r.body);
     assert_eq!(
         r.body["reason"],

@@ -84,7 +84,12 @@ pub(super) struct Front {
     #[arg(long, value_name = "URL", env = "SENTINEL_LLM_URL")]
     llm_url: Option<String>,
     /// The endpoint's key, sent as a bearer token.
-    #[arg(long, value_name = "KEY", env = "SENTINEL_LLM_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SENTINEL_LLM_KEY",
+        hide_env_values = true
+    )]
     llm_key: Option<String>,
     /// The model asked for.
     #[arg(long, value_name = "NAME", env = "SENTINEL_LLM_MODEL")]

@@ -42,10 +42,42 @@ fn report(api: &Api, n: u8, lon: f64, lat: f64, ago_ms: u64, title: &str, text: 
 /// Two reports of one flood 60 m and ten minutes apart, the same flood
 /// far away, and something else at the same spot.
 fn seed(api: &Api) -> (EventId, EventId) {
-    let a = report(api, 1, 13.4049, 52.5200, 30 * MIN, "Flooded underpass", "Water up to the knees at Main St");
-    let b = report(api, 2, 13.4057, 52.5202, 20 * MIN, "Underpass flooded", "water up to knees, Main St");
-    report(api, 3, 13.6, 52.6, 25 * MIN, "Flooded underpass", "Water up to the knees at Main St");
-    report(api, 4, 13.4049, 52.5200, 15 * MIN, "Tree down", "A tree blocks the road");
+    let a = report(
+        api,
+        1,
+        13.4049,
+        52.5200,
+        30 * MIN,
+        "Flooded underpass",
+        "Water up to the knees at Main St",
+    );
+    let b = report(
+        api,
+        2,
+        13.4057,
+        52.5202,
+        20 * MIN,
+        "Underpass flooded",
+        "water up to knees, Main St",
+    );
+    report(
+        api,
+        3,
+        13.6,
+        52.6,
+        25 * MIN,
+        "Flooded underpass",
+        "Water up to the knees at Main St",
+    );
+    report(
+        api,
+        4,
+        13.4049,
+        52.5200,
+        15 * MIN,
+        "Tree down",
+        "A tree blocks the road",
+    );
     (a, b)
 }
 
@@ -57,7 +89,9 @@ async fn duplicates_pair_place_time_and_words_and_not_for_the_public() {
     let (olga, pat) = (api.login("olga").await, api.login("pat").await);
     let (a, b) = seed(&api);
 
-    let r = api.call("GET", "/api/v1/analysis/duplicates", Some(&olga), None).await;
+    let r = api
+        .call("GET", "/api/v1/analysis/duplicates", Some(&olga), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let pairs = r.body["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), 1, "{}", r.body);
@@ -72,15 +106,24 @@ async fn duplicates_pair_place_time_and_words_and_not_for_the_public() {
     // Stricter words, a shorter window: no pair.
     for q in ["similarity=0.99", "window_s=60", "distance_m=10"] {
         let r = api
-            .call("GET", &format!("/api/v1/analysis/duplicates?{q}"), Some(&olga), None)
+            .call(
+                "GET",
+                &format!("/api/v1/analysis/duplicates?{q}"),
+                Some(&olga),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
         assert_eq!(r.body["pairs"], json!([]), "{q}");
     }
 
-    let r = api.call("GET", "/api/v1/analysis/duplicates", Some(&pat), None).await;
+    let r = api
+        .call("GET", "/api/v1/analysis/duplicates", Some(&pat), None)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    let r = api.call("GET", "/api/v1/analysis/duplicates", None, None).await;
+    let r = api
+        .call("GET", "/api/v1/analysis/duplicates", None, None)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     for (q, field) in [
@@ -95,7 +138,12 @@ async fn duplicates_pair_place_time_and_words_and_not_for_the_public() {
         ("until=5", "until"),
     ] {
         let r = api
-            .call("GET", &format!("/api/v1/analysis/duplicates?{q}"), Some(&olga), None)
+            .call(
+                "GET",
+                &format!("/api/v1/analysis/duplicates?{q}"),
+                Some(&olga),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", r.body);
         assert_eq!(r.body["field"], field, "{q}: {}", r.body);
@@ -110,11 +158,27 @@ async fn hotspots_rise_above_their_baseline_and_the_public_sees_the_grid() {
     let (olga, pat) = (api.login("olga").await, api.login("pat").await);
     // A quiet street: four reports in the last hour.
     for n in 0..4u8 {
-        report(&api, 10 + n, 13.4551, 52.5151, (5 + u64::from(n)) * MIN, "Smoke", "smoke");
+        report(
+            &api,
+            10 + n,
+            13.4551,
+            52.5151,
+            (5 + u64::from(n)) * MIN,
+            "Smoke",
+            "smoke",
+        );
     }
     // A busy square: two an hour, for the last five hours.
     for n in 0..10u8 {
-        report(&api, 30 + n, 13.3011, 52.5011, (10 + 30 * u64::from(n)) * MIN, "Noise", "noise");
+        report(
+            &api,
+            30 + n,
+            13.3011,
+            52.5011,
+            (10 + 30 * u64::from(n)) * MIN,
+            "Noise",
+            "noise",
+        );
     }
     let until = now_ms() + 1;
     let q = format!("/api/v1/analysis/hotspots?window_s=3600&baseline=4&until={until}");
@@ -139,7 +203,12 @@ async fn hotspots_rise_above_their_baseline_and_the_public_sees_the_grid() {
         ("from=1", "from"),
     ] {
         let r = api
-            .call("GET", &format!("/api/v1/analysis/hotspots?{q}"), Some(&pat), None)
+            .call(
+                "GET",
+                &format!("/api/v1/analysis/hotspots?{q}"),
+                Some(&pat),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", r.body);
         assert_eq!(r.body["field"], field, "{q}: {}", r.body);
@@ -154,7 +223,12 @@ async fn hotspots_rise_above_their_baseline_and_the_public_sees_the_grid() {
         ("limit=0", "limit"),
     ] {
         let r = api
-            .call("GET", &format!("/api/v1/analysis/hotspots?{q}"), Some(&olga), None)
+            .call(
+                "GET",
+                &format!("/api/v1/analysis/hotspots?{q}"),
+                Some(&olga),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", r.body);
         assert_eq!(r.body["field"], field, "{q}: {}", r.body);
@@ -226,7 +300,12 @@ fn with_model(api: &mut Api, url: Option<&str>, timeout: Duration) {
 
 async fn summary(api: &Api, token: &str, body: Value) -> Value {
     let r = api
-        .call("POST", "/api/v1/analysis/summary", Some(token), Some(body.clone()))
+        .call(
+            "POST",
+            "/api/v1/analysis/summary",
+            Some(token),
+            Some(body.clone()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.body);
     r.body
@@ -247,7 +326,10 @@ async fn summaries_are_the_models_or_local_with_the_reason() {
     assert_eq!(s["local"]["total"], 4);
     assert_eq!(s["local"]["duplicates"], 1);
     assert_eq!(s["text"], s["local"]["text"]);
-    assert!(s["text"].as_str().unwrap().starts_with("4 events reported"), "{s}");
+    assert!(
+        s["text"].as_str().unwrap().starts_with("4 events reported"),
+        "{s}"
+    );
 
     // A model that answers.
     let good = stub(Mode::Answer).await;
@@ -265,7 +347,10 @@ async fn summaries_are_the_models_or_local_with_the_reason() {
         assert_eq!(seen[0].0.as_deref(), Some("Bearer sk-test"));
         let sent: Value = serde_json::from_str(&seen[0].1).unwrap();
         assert_eq!(sent["messages"][0]["role"], "system");
-        assert!(sent["messages"][1]["content"].as_str().unwrap().contains("Flooded underpass"));
+        assert!(sent["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Flooded underpass"));
     }
 
     // Down, slow, garbage, failing: local, with the reason.
@@ -278,8 +363,14 @@ async fn summaries_are_the_models_or_local_with_the_reason() {
     let fails = stub(Mode::Fails).await;
     for (url, reason) in [
         (down.as_str(), "the language model could not be reached"),
-        (slow.url.as_str(), "the language model did not answer within 1 s"),
-        (garbage.url.as_str(), "the language model's answer was not a chat completion"),
+        (
+            slow.url.as_str(),
+            "the language model did not answer within 1 s",
+        ),
+        (
+            garbage.url.as_str(),
+            "the language model's answer was not a chat completion",
+        ),
         (fails.url.as_str(), "the language model answered HTTP 500"),
     ] {
         with_model(&mut api, Some(url), Duration::from_secs(1));
@@ -305,7 +396,15 @@ async fn the_model_sees_only_what_the_role_sees() {
     api.account("olga", Some(PersonRole::Officer));
     api.account("pat", Some(PersonRole::Public));
     let (olga, pat) = (api.login("olga").await, api.login("pat").await);
-    let event = report(&api, 9, 13.404954, 52.520008, 5 * MIN, "Flooded underpass", "knee deep");
+    let event = report(
+        &api,
+        9,
+        13.404954,
+        52.520008,
+        5 * MIN,
+        "Flooded underpass",
+        "knee deep",
+    );
     api.edit(event, "boss", EventEdit::Assign("bruno-assignee".into()));
     api.edit(
         event,
@@ -319,7 +418,10 @@ async fn the_model_sees_only_what_the_role_sees() {
     let model = stub(Mode::Answer).await;
     with_model(&mut api, Some(&model.url), Duration::from_secs(5));
 
-    for body in [json!({ "event": event.to_hex() }), json!({ "bbox": "13,52,14,53" })] {
+    for body in [
+        json!({ "event": event.to_hex() }),
+        json!({ "bbox": "13,52,14,53" }),
+    ] {
         let s = summary(&api, &pat, body.clone()).await;
         assert_eq!(s["source"], "model", "{body}: {s}");
         let s = summary(&api, &olga, body).await;
@@ -333,7 +435,11 @@ async fn the_model_sees_only_what_the_role_sees() {
         assert!(sent.contains("Flooded underpass"), "{i}: {sent}");
         let public = i % 2 == 0;
         // The public's: no notes, no exact location.
-        assert_eq!(sent.contains("0170-secret"), !public && i == 1, "{i}: {sent}");
+        assert_eq!(
+            sent.contains("0170-secret"),
+            !public && i == 1,
+            "{i}: {sent}"
+        );
         assert_eq!(sent.contains("13.404954"), !public, "{i}: {sent}");
     }
 }
@@ -347,14 +453,22 @@ async fn summary_bodies_are_checked_field_by_field() {
         (json!({ "area": "x" }), "area"),
         (json!({ "event": "nope" }), "event"),
         (json!({ "event": 5 }), "event"),
-        (json!({ "event": "00000000000000000000000000000001", "bbox": "1,2,3,4" }), "bbox"),
+        (
+            json!({ "event": "00000000000000000000000000000001", "bbox": "1,2,3,4" }),
+            "bbox",
+        ),
         (json!({ "bbox": "1,2" }), "bbox"),
         (json!({ "from": 10, "to": 5 }), "from"),
         (json!({ "min_severity": 9 }), "min_severity"),
         (json!({ "status": ["open"] }), "status"),
     ] {
         let r = api
-            .call("POST", "/api/v1/analysis/summary", Some(&olga), Some(body.clone()))
+            .call(
+                "POST",
+                "/api/v1/analysis/summary",
+                Some(&olga),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
         assert_eq!(r.body["field"], field, "{body}: {}", r.body);

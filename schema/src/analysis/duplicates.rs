@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn normalising_keeps_words_only() {
-        assert_eq!(normalise("  Flooded UNDERPASS!!  on Main-St. "), "flooded underpass on main st");
+        assert_eq!(
+            normalise("  Flooded UNDERPASS!!  on Main-St. "),
+            "flooded underpass on main st"
+        );
         assert_eq!(normalise("Überflutung"), "überflutung");
         assert_eq!(normalise("--"), "");
     }
@@ -234,13 +237,23 @@ mod tests {
         let base = ev(1, 10.0, 50.0, 1_000_000, "Flooded underpass on Main St");
         let twin = ev(2, 10.0005, 50.0005, 1_600_000, "Main St underpass flooded");
         let far = ev(3, 10.05, 50.0, 1_100_000, "Flooded underpass on Main St");
-        let late = ev(4, 10.0, 50.0, 1_000_000 + 7_200_000, "Flooded underpass on Main St");
+        let late = ev(
+            4,
+            10.0,
+            50.0,
+            1_000_000 + 7_200_000,
+            "Flooded underpass on Main St",
+        );
         let other = ev(5, 10.0, 50.0, 1_200_000, "Tree down across road");
         let found = near_duplicates(&[twin.clone(), far, late, other, base.clone()], RULES, 10);
         assert_eq!(found.len(), 1, "{found:?}");
         let p = &found[0];
         assert_eq!((p.keep, p.duplicate), (base.id, twin.id));
-        assert!(p.distance_m > 50.0 && p.distance_m < 100.0, "{}", p.distance_m);
+        assert!(
+            p.distance_m > 50.0 && p.distance_m < 100.0,
+            "{}",
+            p.distance_m
+        );
         assert_eq!(p.apart_ms, 600_000);
         assert!(p.score > 0.0 && p.score <= 1.0);
         assert_eq!(p.reasons.len(), 3);
@@ -257,7 +270,10 @@ mod tests {
         let all = near_duplicates(&events, RULES, 10);
         assert_eq!(all.len(), 3);
         assert!(all.windows(2).all(|w| w[0].score >= w[1].score));
-        assert_eq!((all[0].keep, all[0].duplicate), (events[0].id, events[1].id));
+        assert_eq!(
+            (all[0].keep, all[0].duplicate),
+            (events[0].id, events[1].id)
+        );
         assert_eq!(near_duplicates(&events, RULES, 1).len(), 1);
     }
 

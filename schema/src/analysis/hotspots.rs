@@ -59,7 +59,11 @@ pub fn hotspots(
     now_ms: u64,
     limit: usize,
 ) -> Vec<Hotspot> {
-    if rules.cell_deg.is_nan() || rules.cell_deg <= 0.0 || rules.window_ms == 0 || rules.baseline == 0 {
+    if rules.cell_deg.is_nan()
+        || rules.cell_deg <= 0.0
+        || rules.window_ms == 0
+        || rules.baseline == 0
+    {
         return Vec::new();
     }
     let recent_from = now_ms.saturating_sub(rules.window_ms);
@@ -105,7 +109,10 @@ pub fn hotspots(
 fn cell_of(p: Point, cell: f64) -> (i64, i64) {
     // In range: |lon| ≤ 180 and cell > 0 (a tiny cell saturates, which
     // only merges cells at the edge of the world).
-    ((p.lon() / cell).floor() as i64, (p.lat() / cell).floor() as i64)
+    (
+        (p.lon() / cell).floor() as i64,
+        (p.lat() / cell).floor() as i64,
+    )
 }
 
 /// A cell's box, clamped to the world.
@@ -166,7 +173,10 @@ mod tests {
         let now = 10 * H;
         let two = [at(1.0, 1.0, now - 1), at(1.0, 1.0, now - 2)];
         assert!(hotspots(two, RULES, now, 10).is_empty());
-        let bad = HotspotRules { cell_deg: 0.0, ..RULES };
+        let bad = HotspotRules {
+            cell_deg: 0.0,
+            ..RULES
+        };
         assert!(hotspots([at(1.0, 1.0, now - 1)], bad, now, 10).is_empty());
         assert_eq!(RULES.since_ms(now), 3 * H);
         assert_eq!(RULES.since_ms(1), 0);

@@ -144,10 +144,22 @@ mod tests {
         assert_eq!(s.by_status["reported"], 2);
         assert_eq!((s.first_ms, s.last_ms), (Some(0), Some(7_200_000)));
         assert_eq!((s.hotspots, s.duplicates), (1, 0));
-        assert!(s.text.starts_with("3 events reported over 2.0 h."), "{}", s.text);
-        assert!(s.text.contains("By category: flood: 2, fire: 1."), "{}", s.text);
+        assert!(
+            s.text.starts_with("3 events reported over 2.0 h."),
+            "{}",
+            s.text
+        );
+        assert!(
+            s.text.contains("By category: flood: 2, fire: 1."),
+            "{}",
+            s.text
+        );
         assert!(s.text.contains("2 of severity 4 or 5."), "{}", s.text);
-        assert!(s.text.contains("Hotspot around 1.005,2.005: 3 recent"), "{}", s.text);
+        assert!(
+            s.text.contains("Hotspot around 1.005,2.005: 3 recent"),
+            "{}",
+            s.text
+        );
         assert_eq!(summarise(&[], &[], &[]).text, "No events.");
     }
 }

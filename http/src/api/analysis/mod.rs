@@ -77,7 +77,10 @@ fn integer(p: &Params, name: &str, lo: u64, hi: u64, default: u64) -> Result<u64
     let what = format!("an integer {lo}..={hi}");
     let v = p.parsed::<u64>(name, &what)?.unwrap_or(default);
     if !(lo..=hi).contains(&v) {
-        return Err(Problem::bad_param(name, format!("`{name}` is {v}, allowed {lo}..={hi}")));
+        return Err(Problem::bad_param(
+            name,
+            format!("`{name}` is {v}, allowed {lo}..={hi}"),
+        ));
     }
     Ok(v)
 }
@@ -202,7 +205,10 @@ pub struct DuplicatesQuery {
 fn duplicate_rules(p: &Params) -> Result<DuplicateRules, Problem> {
     let distance_m = number(p, "distance_m", 0.0, 10_000.0, 100.0)?;
     if distance_m <= 0.0 {
-        return Err(Problem::bad_param("distance_m", "`distance_m` must be above 0"));
+        return Err(Problem::bad_param(
+            "distance_m",
+            "`distance_m` must be above 0",
+        ));
     }
     Ok(DuplicateRules {
         distance_m,
@@ -431,8 +437,11 @@ pub(crate) fn seen(p: Point, v: Visibility) -> Point {
     if !v.is_public() {
         return p;
     }
-    Point::new(snap(p.lon()).clamp(-180.0, 180.0), snap(p.lat()).clamp(-90.0, 90.0))
-        .unwrap_or(p)
+    Point::new(
+        snap(p.lon()).clamp(-180.0, 180.0),
+        snap(p.lat()).clamp(-90.0, 90.0),
+    )
+    .unwrap_or(p)
 }
 
 /// The hotspot JSON of what the schema found.

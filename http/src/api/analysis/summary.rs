@@ -144,12 +144,11 @@ pub async fn summary(
                     "give `event` or filters, not both",
                 ));
             }
-            let id = id
-                .as_str()
-                .ok_or_else(|| Problem::bad_field("event", "must be an event id (32 hex digits)"))?;
-            let id = event_id(id).map_err(|_| {
+            let id = id.as_str().ok_or_else(|| {
                 Problem::bad_field("event", "must be an event id (32 hex digits)")
             })?;
+            let id = event_id(id)
+                .map_err(|_| Problem::bad_field("event", "must be an event id (32 hex digits)"))?;
             let record = api
                 .backend()
                 .event(id)
@@ -160,7 +159,11 @@ pub async fn summary(
         None => of_area(&api, &map, v).await?,
     };
     let (source, reason, text) = match api.llm() {
-        None => ("local", Some(LlmFailure::Unset.to_string()), local.text.clone()),
+        None => (
+            "local",
+            Some(LlmFailure::Unset.to_string()),
+            local.text.clone(),
+        ),
         Some(llm) => {
             let user = format!("Summarise this. The data, as JSON:\n{data}");
             match llm.complete(SYSTEM_PROMPT, &user).await {
@@ -199,7 +202,12 @@ fn of_event(record: &EventRecord, v: Visibility) -> (LocalSummary, Value) {
     let mut local = local_summary(&[one], &[], 0, 1, false);
     local.text = format!(
         "{} ({}, severity {}, {}), reported at {} ms. {}",
-        event.title, event.category, event.severity, event.status, event.reported_ms, event.description
+        event.title,
+        event.category,
+        event.severity,
+        event.status,
+        event.reported_ms,
+        event.description
     )
     .trim()
     .to_owned();
@@ -232,14 +240,21 @@ async fn of_area(
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(Problem::bad_field(name.clone(), "must be a string or a number")),
+            _ => {
+                return Err(Problem::bad_field(
+                    name.clone(),
+                    "must be a string or a number",
+                ))
+            }
         };
         pairs.push((name.clone(), text));
     }
     let p = Params::parse(pairs, MEMBERS)?;
     let f = filter(&p, v.is_public())?;
     let (events, truncated) = gather(api, &f, MAX_SCAN).await?;
-    let now = f.reported_to.unwrap_or_else(|| api.backend().clock().now_ms());
+    let now = f
+        .reported_to
+        .unwrap_or_else(|| api.backend().clock().now_ms());
     let rules = sentinel_schema::analysis::HotspotRules {
         cell_deg: sentinel_schema::access::COARSE_DEGREES,
         window_ms: 86_400_000,
@@ -274,7 +289,10 @@ async fn of_area(
     };
     let mut local = local_summary(&events, &hot, duplicates, events.len(), truncated);
     if duplicates > 0 {
-        local.text = format!("{}\n{duplicates} pair(s) of likely duplicate reports.", local.text);
+        local.text = format!(
+            "{}\n{duplicates} pair(s) of likely duplicate reports.",
+            local.text
+        );
     }
     let items: Vec<Value> = events
         .iter()
