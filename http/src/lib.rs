@@ -28,6 +28,7 @@ pub mod body;
 pub mod clock;
 pub mod formats;
 pub mod limit;
+pub mod llm;
 pub mod openapi;
 pub mod ops;
 pub mod params;

@@ -37,6 +37,7 @@
 //! | `tile_attribution`      | `SENTINEL_TILE_ATTRIBUTION`        | none           |
 //! | `[audit]` ([`audit`])   | `SENTINEL_AUDIT_*`                 | off            |
 //! | `webhook_max_attempts`  | `SENTINEL_WEBHOOK_MAX_ATTEMPTS`    | 12 ([`webhooks`]) |
+//! | — (`serve --llm-*`, [`llm`]) | `SENTINEL_LLM_URL`, `_KEY`, `_MODEL`, `_TIMEOUT` | off |
 //!
 //! **Identity.** The hub's identity is one enrollment bundle, as written by
 //! `sentinel-certs issue --role hub` (the CA certificate, the hub
@@ -584,6 +585,7 @@ where
 
 pub mod audit;
 pub mod http;
+pub mod llm;
 pub mod map;
 mod rules;
 #[cfg(test)]

@@ -87,6 +87,8 @@ enum Command {
         /// SENTINEL_HTTPS_KEY are set).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        #[command(flatten)]
+        llm: sentinel_hub::config::llm::LlmArgs,
     },
     /// People who sign in to the HTTP API.
     User {
@@ -148,7 +150,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Backup(c) => return sentinel_hub::backup::cli::run(cli.config, c),
-        Command::Serve { json, http } => run_serve(cli.config, json, http),
+        Command::Serve { json, http, llm } => run_serve(cli.config, json, http, llm),
         Command::User {
             command: UserCommand::Add { name, role },
         } => add_user(cli.config, &name, &role),
@@ -357,20 +359,6 @@ fn failure(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-/// Deletes expired and revoked tokens every
-/// `sentinel_http::people::TOKEN_PURGE_EVERY`, for as long as the hub runs.
-async fn purge_tokens(store: PgStore) {
-    let mut every = tokio::time::interval(sentinel_http::people::TOKEN_PURGE_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        match store.purge_tokens(now_ms()).await {
-            Ok(n) => tracing::debug!("deleted {n} expired or revoked tokens"),
-            Err(e) => tracing::warn!("deleting expired tokens failed: {e}"),
-        }
-    }
-}
-
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -393,8 +381,16 @@ fn init_logs(format: LogFormat) {
     };
 }
 
-fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Result<(), Failure> {
+fn run_serve(
+    config_file: Option<PathBuf>,
+    json: bool,
+    http: SocketAddr,
+    llm: sentinel_hub::config::llm::LlmArgs,
+) -> Result<(), Failure> {
     let (config, enrollment) = load(config_file)?;
+    let llm = llm
+        .llm()
+        .map_err(|e| config_error(format!("--llm-url, --llm-timeout: {e}")))?;
     let hub_name = enrollment.identity.name.clone();
     // Read before anything starts, so a bad file stops the hub at once.
     let tls = match &config.https {
@@ -512,7 +508,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             tokio::spawn(follower.run(sentinel_hub::audit::POLL));
         }
         tokio::spawn(sentinel_http::ops::metrics_upkeep(METRICS_UPKEEP));
-        tokio::spawn(purge_tokens(store.clone()));
+        tokio::spawn(sentinel_hub::people::purge_tokens(store.clone()));
         // Webhook deliveries, from the outbox the projector fills.
         let policy = Policy {
             max_attempts: config.webhook_max_attempts,
@@ -528,6 +524,7 @@ fn run_serve(config_file: Option<PathBuf>, json: bool, http: SocketAddr) -> Resu
             trusted_proxies: config.http.trusted_proxies.clone(),
             feed_max_subscribers: Some(config.http.feed_max_subscribers),
             ui: Some(ui),
+            llm,
         };
         let app = sentinel_hub::api::router_with(state, &options);
         // One accept loop, plain or TLS (`sentinel_http::serve`): it stops

@@ -42,3 +42,17 @@ pub async fn grant_role(
     .pop()
     .ok_or(GrantError::NotWritten)
 }
+
+/// Deletes expired and revoked tokens every [`TOKEN_PURGE_EVERY`], for as
+/// long as the hub runs (`serve` spawns it).
+pub async fn purge_tokens(store: crate::PgStore) {
+    let mut every = tokio::time::interval(TOKEN_PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.purge_tokens(crate::now_ms()).await {
+            Ok(n) => tracing::debug!("deleted {n} expired or revoked tokens"),
+            Err(e) => tracing::warn!("deleting expired tokens failed: {e}"),
+        }
+    }
+}

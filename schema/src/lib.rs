@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod analysis;
 pub mod body;
 pub mod cbor;
 pub mod chain;

@@ -13,6 +13,7 @@
 //! have two cores).
 
 mod admin;
+mod analysis;
 mod browser;
 mod exports;
 mod officer;

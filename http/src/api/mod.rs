@@ -4,7 +4,8 @@
 //! parameters, bounds, JSON shape and problems on either: signing in and
 //! out and one's own password ([`auth`]), event search and detail ([`events`]),
 //! the exports as GeoJSON, CSV and KML ([`export`]),
-//! the map's clusters ([`clusters`]),
+//! the map's clusters ([`clusters`]), near duplicates, hotspots and
+//! summaries ([`analysis`]),
 //! the live feed ([`feed`]), sensor pushes, readings, the sensors list and
 //! the rules that fired ([`sensors`]), the server's own OpenAPI document, and the operations
 //! routes `/healthz`, `/readyz` and `/metrics` ([`ops`]). What only one server serves stays in that server
@@ -20,6 +21,7 @@
 //!
 //! Never does: storage, or know whether it runs in a node or a hub.
 
+pub mod analysis;
 pub mod auth;
 mod backend;
 mod caller;
@@ -55,6 +57,8 @@ pub const API_PREFIX: &str = "/api/v1";
 pub struct Api {
     backend: Arc<dyn Backend>,
     feed: Feed,
+    /// The analysis summary's language model; `None`: the local answer.
+    llm: Option<Arc<crate::llm::Llm>>,
     /// Test hook (feature `testing`): requests without an Authorization
     /// header act as this person with this role, so tests of what a route
     /// answers need not sign in. Never set outside tests.
@@ -67,6 +71,7 @@ impl Api {
         Api {
             backend,
             feed,
+            llm: None,
             #[cfg(feature = "testing")]
             trusted: None,
         }
@@ -88,6 +93,20 @@ impl Api {
             feed: f(self.feed),
             ..self
         }
+    }
+
+    /// The API with the analysis summary's language model (`None`: the
+    /// local answer only, and nothing is ever sent).
+    pub fn with_llm(self, llm: Option<crate::llm::Llm>) -> Api {
+        Api {
+            llm: llm.map(Arc::new),
+            ..self
+        }
+    }
+
+    /// The analysis summary's language model, if configured.
+    pub fn llm(&self) -> Option<&crate::llm::Llm> {
+        self.llm.as_deref()
     }
 
     pub fn backend(&self) -> &dyn Backend {
@@ -122,6 +141,9 @@ where
         .routes(routes!(sensors::readings))
         .routes(routes!(sensors::sensors))
         .routes(routes!(sensors::rule_alerts))
+        .routes(routes!(analysis::duplicates))
+        .routes(routes!(analysis::hotspots))
+        .routes(routes!(analysis::summary::summary))
         .routes(routes!(ops::openapi_json))
 }
 

@@ -113,6 +113,8 @@ pub struct ApiOptions {
     pub feed_max_subscribers: Option<usize>,
     /// The admin's web pages at `/` (`sentinel_ui`); `None`: API only.
     pub ui: Option<sentinel_ui::UiConfig>,
+    /// The analysis summary's language model; `None`: local summaries.
+    pub llm: Option<sentinel_http::llm::Llm>,
 }
 
 /// The methods the API answers, for CORS preflights.
@@ -162,6 +164,10 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let app = ops::observed(app, observe);
     let state = match options.feed_max_subscribers {
         Some(max) => state.map_api(|a| a.map_feed(|f| f.with_max_subscribers(max))),
+        None => state,
+    };
+    let state = match &options.llm {
+        Some(llm) => state.map_api(|a| a.with_llm(Some(llm.clone()))),
         None => state,
     };
     proxy::with_client_ip(app, &options.trusted_proxies).with_state(state)

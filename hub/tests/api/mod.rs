@@ -219,6 +219,7 @@ fn event_ids(body: &Value) -> Vec<String> {
 }
 
 mod accounts;
+mod analysis;
 mod auth;
 mod clusters;
 mod events;

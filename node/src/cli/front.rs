@@ -3,7 +3,9 @@
 //! limit of logins, the reverse proxies whose forwarded addresses are
 //! believed (`sentinel_http::proxy`), and the caps on live-feed streams
 //! and uploads; and the map's tile sources (an MBTiles file served at
-//! `/tiles/{z}/{x}/{y}`, an online tile URL template, their attribution).
+//! `/tiles/{z}/{x}/{y}`, an online tile URL template, their attribution);
+//! and the analysis summary's optional language model (`--llm-url`,
+//! `--llm-key`, `--llm-model`, `--llm-timeout`; `sentinel_http::llm`).
 //! Each flag has the hub's environment variable.
 
 use std::path::PathBuf;
@@ -76,6 +78,26 @@ pub(super) struct Front {
     /// The attribution the tiles ask for, shown on the map.
     #[arg(long, value_name = "TEXT", env = "SENTINEL_TILE_ATTRIBUTION")]
     tile_attribution: Option<String>,
+    /// An OpenAI-compatible endpoint (such as http://127.0.0.1:8000) that
+    /// writes the analysis summaries; unset: local summaries only, and
+    /// nothing is ever sent.
+    #[arg(long, value_name = "URL", env = "SENTINEL_LLM_URL")]
+    llm_url: Option<String>,
+    /// The endpoint's key, sent as a bearer token.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SENTINEL_LLM_KEY",
+        hide_env_values = true
+    )]
+    llm_key: Option<String>,
+    /// The model asked for.
+    #[arg(long, value_name = "NAME", env = "SENTINEL_LLM_MODEL")]
+    llm_model: Option<String>,
+    /// Seconds the model may take before the local summary is answered.
+    #[arg(long, value_name = "S", env = "SENTINEL_LLM_TIMEOUT",
+          default_value_t = sentinel_http::llm::DEFAULT_TIMEOUT.as_secs())]
+    llm_timeout: u64,
 }
 
 impl Front {
@@ -103,6 +125,13 @@ impl Front {
             trusted_proxies,
             feed_max_subscribers: Some(self.feed_max_subscribers),
             max_uploads: Some(self.max_uploads),
+            llm: sentinel_http::llm::Llm::new(
+                self.llm_url.as_deref(),
+                self.llm_key.clone(),
+                self.llm_model.clone(),
+                Duration::from_secs(self.llm_timeout),
+            )
+            .context("--llm-url, --llm-timeout (SENTINEL_LLM_URL, SENTINEL_LLM_TIMEOUT)")?,
             ..base
         })
     }

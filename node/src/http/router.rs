@@ -61,6 +61,8 @@ pub struct ApiOptions {
     pub max_uploads: Option<usize>,
     /// The officer's web pages at `/` (`sentinel_ui`); `None`: API only.
     pub ui: Option<sentinel_ui::UiConfig>,
+    /// The analysis summary's language model; `None`: local summaries.
+    pub llm: Option<sentinel_http::llm::Llm>,
 }
 
 /// Every route of the API, with no rate limit and no CORS
@@ -95,6 +97,9 @@ pub fn router_with(state: ApiState, options: &ApiOptions) -> Router {
     let mut state = state;
     if let Some(max) = options.feed_max_subscribers {
         state = state.map_api(|a| a.map_feed(|f| f.with_max_subscribers(max)));
+    }
+    if let Some(llm) = &options.llm {
+        state = state.map_api(|a| a.with_llm(Some(llm.clone())));
     }
     if let Some(max) = options.max_uploads {
         state = state.with_max_uploads(max);

@@ -3,6 +3,7 @@
 //! passwords and tokens, and roles from `role_grant` entries a hub signed
 //! and the node applied (`Node::apply_remote`).
 
+mod analysis;
 mod clusters;
 mod device_officer;
 mod export;

@@ -34,6 +34,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events"),
     ("GET", "/api/v1/events/clusters"),
+    ("GET", "/api/v1/analysis/duplicates"),
+    ("GET", "/api/v1/analysis/hotspots"),
+    ("POST", "/api/v1/analysis/summary"),
     ("GET", "/api/v1/events/{id}"),
     ("PATCH", "/api/v1/events/{id}"),
     ("POST", "/api/v1/events/{id}/notes"),
@@ -63,6 +66,8 @@ const ROUTES: &[(&str, &str)] = &[
 const QUERY_CHECKED: &[&str] = &[
     "/api/v1/events",
     "/api/v1/events/clusters",
+    "/api/v1/analysis/duplicates",
+    "/api/v1/analysis/hotspots",
     "/api/v1/events/{id}",
     "/api/v1/media/{hash}",
     "/api/v1/outbox",

@@ -14,5 +14,6 @@ import * as users from './users.js';
 import * as fleet from './fleet.js';
 import * as sensors from './sensors.js';
 import * as webhooks from './webhooks.js';
+import * as analysis from './analysis.js';
 
-export const modules = [login, events, work, report, event, outbox, timeline, users, fleet, sensors, webhooks];
+export const modules = [login, events, work, report, event, outbox, timeline, users, fleet, sensors, webhooks, analysis];
