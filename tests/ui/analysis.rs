@@ -4,7 +4,7 @@
 //! the summary, with no language model configured, is the local one and
 //! says so.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Context};
 use sentinel::deploy::client::Api;
 use sentinel::deploy::{Binaries, Deployment, Plan};
 

@@ -54,6 +54,9 @@ pub struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per run: `serve`'s many flags (the model's among them) make
+// its variant large, and boxing them would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Create the data directory, a new device key and an empty store.

@@ -244,15 +244,18 @@ enum Mode {
     Fails,
 }
 
+/// What the stub was sent: each request's Authorization header and body.
+type Seen = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
 /// A real OpenAI-compatible server on localhost that records every
 /// request body and Authorization header it is sent.
 struct Stub {
     url: String,
-    seen: Arc<Mutex<Vec<(Option<String>, String)>>>,
+    seen: Seen,
 }
 
 async fn stub(mode: Mode) -> Stub {
-    let seen: Arc<Mutex<Vec<(Option<String>, String)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/v1/chat/completions",
