@@ -220,10 +220,11 @@ impl PgStore {
             .start()
             .await?;
         let id = event.0.as_slice();
-        // Every request for an event asks these three: prepared once per
-        // connection, and sent together (pipelined on the connection), so
-        // the event costs one round trip after `BEGIN`, not one each.
-        let (doc, media, history) = futures_util::future::try_join3(
+        // Every request for an event asks these four (its redactions too):
+        // prepared once per connection, and sent together (pipelined on the
+        // connection), so the event costs one round trip after `BEGIN`, not
+        // one each.
+        let (doc, media, history, of_events) = futures_util::future::try_join4(
             tx.prepare_cached(
                 "SELECT d.doc FROM events e JOIN documents d ON d.event = e.event
                  WHERE e.event = $1",
@@ -237,9 +238,9 @@ impl PgStore {
                  WHERE event = $1 AND {COUNTS}
                  ORDER BY hlc_ms, hlc_counter, author, seq"
             )),
+            tx.prepare_cached(super::redactions::OF_EVENTS),
         )
         .await?;
-        // Its redactions ride the same round trip.
         let ((row, attached, history), redactions) = futures_util::future::try_join(
             async {
                 futures_util::future::try_join3(
@@ -250,7 +251,7 @@ impl PgStore {
                 .await
                 .map_err(StoreError::from)
             },
-            super::redactions::of_events(&*tx, &[id]),
+            super::redactions::of_events_by(&*tx, &of_events, &[id]),
         )
         .await?;
         let Some(row) = row else {

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use sentinel_schema::redact::Redactions;
 use sentinel_schema::{EventId, EventView, RedactedField, RedactedValue, Redaction, SignedEntry};
-use tokio_postgres::{GenericClient, Transaction};
+use tokio_postgres::{GenericClient, ToStatement, Transaction};
 
 use super::rows::{event_id, Derived};
 use super::{id32, PgStore, StoreError};
 
 /// One statement for every redaction of some events: `(event, field,
 /// hash)`, the field `blob` for an erased blob.
-const OF_EVENTS: &str = "SELECT event, field, hash FROM redactions WHERE event = ANY($1)
+pub(super) const OF_EVENTS: &str = "SELECT event, field, hash FROM redactions WHERE event = ANY($1)
      UNION ALL SELECT event, 'blob', hash FROM redacted_blobs WHERE event = ANY($1)";
 
 /// Records the counted `redaction` entries of a projector chunk: their
@@ -71,11 +71,21 @@ pub(super) async fn of_events<C: GenericClient>(
     client: &C,
     events: &[&[u8]],
 ) -> Result<HashMap<EventId, Redactions>, StoreError> {
+    of_events_by(client, OF_EVENTS, events).await
+}
+
+/// [`of_events`] with [`OF_EVENTS`] as the caller prepared it (a hot
+/// read path prepares it once per connection).
+pub(super) async fn of_events_by<C: GenericClient, S: ToStatement + Sync + Send + ?Sized>(
+    client: &C,
+    statement: &S,
+    events: &[&[u8]],
+) -> Result<HashMap<EventId, Redactions>, StoreError> {
     let mut out: HashMap<EventId, Redactions> = HashMap::new();
     if events.is_empty() {
         return Ok(out);
     }
-    for r in client.query(OF_EVENTS, &[&events]).await? {
+    for r in client.query(statement, &[&events]).await? {
         let event = event_id(r.get(0))?;
         let field: &str = r.get(1);
         let hash = id32(r.get(2), "redactions.hash")?;
